@@ -1,0 +1,346 @@
+/**
+ * The command line shared by every worker binary (DESIGN §10):
+ *
+ * ```
+ * <binary> [run] [--config FILE] [--state-dir DIR] [--<source-flag> DIR] [--once] [--dry-run]
+ *          [--log-level LEVEL] [--status-port N]
+ * <binary> status [--json] | doctor | install-service [--print] | uninstall-service | --version | --help
+ * ```
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 usage or config error. The main thread only reads
+ * the config and starts the engine in a Web Worker narrowed to its paths and host.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { dirname, isAbsolute, resolve } from "node:path";
+import denoJson from "../deno.json" with { type: "json" };
+import { type Config, ConfigError, type ConfigEnv, loadConfig } from "./config.ts";
+import { errorMessage, LOG_LEVELS, type LogLevel } from "./log.ts";
+import { enginePermissions, netHost, type WorkerSpec } from "./permissions.ts";
+import { fetchStatus, formatStatus } from "./status.ts";
+import type { EngineCommand, EngineInit, EngineReply } from "./engine.ts";
+import { runDoctor } from "./doctor.ts";
+import { installService, uninstallService } from "./service.ts";
+import { isInside } from "./walk.ts";
+
+/** The version every binary reports. */
+export const VERSION: string = denoJson.version;
+
+const SUBCOMMANDS = ["run", "status", "doctor", "install-service", "uninstall-service"] as const;
+type Subcommand = typeof SUBCOMMANDS[number];
+
+/** A command line that cannot be run; the binary prints it with the usage and exits 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Parsed command line plus what it resolves to. */
+export interface CliContext {
+  spec: WorkerSpec;
+  subcommand: Subcommand;
+  configPath: string;
+  stateDir: string;
+  dataDirFlag?: string;
+  once: boolean;
+  dryRun: boolean;
+  logLevel?: LogLevel;
+  statusPort?: number;
+  json: boolean;
+  print: boolean;
+  /** The command line as given, for service files. */
+  args: string[];
+  env: ConfigEnv;
+}
+
+/**
+ * The usage text of a worker binary.
+ *
+ * @example Print usage
+ * ```ts
+ * import { usage } from "./cli.ts";
+ * import { workerSpec } from "./permissions.ts";
+ * console.log(usage(workerSpec("claude_code")));
+ * ```
+ */
+export function usage(spec: WorkerSpec): string {
+  return `usage: ${spec.binary} [run] [options]
+       ${spec.binary} status [--json] | doctor | install-service [--print] | uninstall-service
+       ${spec.binary} --version | --help
+
+Syncs ${spec.label} to the conversation server (or the embedded store when no server is set).
+
+options:
+  --config FILE        config file (default: ~/.config/ai-sync/config.yaml when present)
+  --state-dir DIR      state directory (default: $XDG_STATE_HOME/ai-sync or ~/.local/state/ai-sync;
+                       ~/Library/Application Support/ai-sync on macOS)
+  --${spec.sourceFlag} DIR${" ".repeat(Math.max(1, 15 - spec.sourceFlag.length))}where the ${spec.label} are (config: ${spec.name}.${spec.configKey})
+  --once               one full check, wait for delivery, print a JSON summary, exit (1 if anything failed)
+  --dry-run            print the batches that would be sent as JSON lines; send nothing
+  --log-level LEVEL    debug, info, warn or error (config: log.level)
+  --status-port N      serve /healthz, /status, /metrics on 127.0.0.1:N (config: status.port)
+
+environment: SYNC_WORKER_TOKEN overrides security.worker_token, SYNC_SERVER_URL server.base_url.
+exit codes: 0 ok, 1 runtime failure, 2 usage or config error.`;
+}
+
+function home(): string {
+  return Deno.env.get("HOME") ?? ".";
+}
+
+/**
+ * The default state directory of this platform.
+ *
+ * @example Where state goes by default
+ * ```ts ignore
+ * console.log(defaultStateDir());
+ * ```
+ */
+export function defaultStateDir(): string {
+  if (Deno.build.os === "darwin") return `${home()}/Library/Application Support/ai-sync`;
+  return `${Deno.env.get("XDG_STATE_HOME") || `${home()}/.local/state`}/ai-sync`;
+}
+
+function defaultConfigPath(): string {
+  if (Deno.build.os === "darwin") return `${home()}/Library/Application Support/ai-sync/config.yaml`;
+  return `${Deno.env.get("XDG_CONFIG_HOME") || `${home()}/.config`}/ai-sync/config.yaml`;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parses a worker's command line; throws {@link UsageError}.
+ *
+ * @example Parse a run
+ * ```ts
+ * import { parseCli } from "./cli.ts";
+ * import { workerSpec } from "./permissions.ts";
+ * const ctx = parseCli(workerSpec("claude_code"), ["--projects-dir", "/tmp/p", "--once"]);
+ * console.log(ctx.subcommand, ctx.once); // run true
+ * ```
+ */
+export function parseCli(spec: WorkerSpec, args: string[]): CliContext & { help: boolean; version: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        config: { type: "string" },
+        "state-dir": { type: "string" },
+        [spec.sourceFlag]: { type: "string" },
+        once: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
+        "log-level": { type: "string" },
+        "status-port": { type: "string" },
+        json: { type: "boolean", default: false },
+        print: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", short: "V", default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(errorMessage(error));
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  const subcommand = (positionals[0] ?? "run") as Subcommand;
+  if (!SUBCOMMANDS.includes(subcommand)) {
+    throw new UsageError(`unknown command ${JSON.stringify(positionals[0])}: expected one of ${SUBCOMMANDS.join(", ")}`);
+  }
+  const logLevel = values["log-level"] as string | undefined;
+  if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(logLevel)}`);
+  }
+  let statusPort: number | undefined;
+  if (values["status-port"] !== undefined) {
+    statusPort = Number(values["status-port"]);
+    if (!Number.isInteger(statusPort) || statusPort < 1 || statusPort > 65535) {
+      throw new UsageError(`--status-port: expected a port from 1 to 65535, got ${JSON.stringify(values["status-port"])}`);
+    }
+  }
+  if (values.once && values["dry-run"]) throw new UsageError("--once and --dry-run exclude each other");
+  const configFlag = values.config as string | undefined;
+  const configPath = configFlag !== undefined
+    ? resolve(configFlag)
+    : exists(defaultConfigPath()) ? defaultConfigPath() : "";
+  const dataDirFlag = values[spec.sourceFlag] as string | undefined;
+  return {
+    spec,
+    subcommand,
+    configPath,
+    stateDir: resolve((values["state-dir"] as string | undefined) ?? defaultStateDir()),
+    dataDirFlag: dataDirFlag === undefined ? undefined : resolve(dataDirFlag),
+    once: Boolean(values.once),
+    dryRun: Boolean(values["dry-run"]),
+    logLevel: logLevel as LogLevel | undefined,
+    statusPort,
+    json: Boolean(values.json),
+    print: Boolean(values.print),
+    help: Boolean(values.help),
+    version: Boolean(values.version),
+    args,
+    env: {
+      SYNC_WORKER_TOKEN: Deno.env.get("SYNC_WORKER_TOKEN"),
+      SYNC_SERVER_URL: Deno.env.get("SYNC_SERVER_URL"),
+    },
+  };
+}
+
+/**
+ * The data directory: the flag, else the config key, else the source's default.
+ *
+ * @example Resolve the data directory
+ * ```ts ignore
+ * const dir = resolveDataDir(ctx, config);
+ * ```
+ */
+export function resolveDataDir(ctx: CliContext, config: Config): string {
+  if (ctx.dataDirFlag) return ctx.dataDirFlag;
+  const section = (config as unknown as Record<string, Record<string, unknown>>)[ctx.spec.name];
+  const fromConfig = typeof section?.[ctx.spec.configKey] === "string" ? String(section[ctx.spec.configKey]) : "";
+  if (fromConfig) return isAbsolute(fromConfig) ? fromConfig : resolve(dirname(ctx.configPath || "."), fromConfig);
+  return resolve(ctx.spec.defaultDataDir((name) => Deno.env.get(name)));
+}
+
+/**
+ * A worker binary's `main`: parses the command line and runs the subcommand, exiting with its
+ * code. `engineUrl` is the worker's engine module (a static `new URL` so `deno compile` embeds it).
+ *
+ * @example A worker's main module
+ * ```ts ignore
+ * await runCli(workerSpec("claude_code"), Deno.args, new URL("./engine.ts", import.meta.url));
+ * ```
+ */
+export async function runCli(spec: WorkerSpec, args: string[], engineUrl: URL): Promise<never> {
+  let ctx;
+  try {
+    ctx = parseCli(spec, args);
+  } catch (error) {
+    console.error(`${spec.binary}: ${errorMessage(error)}\n\n${usage(spec)}`);
+    Deno.exit(2);
+  }
+  if (ctx.help) {
+    console.log(usage(spec));
+    Deno.exit(0);
+  }
+  if (ctx.version) {
+    console.log(`${spec.binary} ${VERSION}`);
+    Deno.exit(0);
+  }
+  let config: Config;
+  try {
+    config = await loadConfig(ctx.configPath || undefined, ctx.env);
+  } catch (error) {
+    console.error(`${spec.binary}: ${errorMessage(error)}`);
+    Deno.exit(error instanceof ConfigError ? 2 : 1);
+  }
+  switch (ctx.subcommand) {
+    case "status":
+      return Deno.exit(await status(ctx, config));
+    case "doctor":
+      return Deno.exit(await runDoctor(ctx, config, resolveDataDir(ctx, config)));
+    case "install-service":
+      return Deno.exit(await installService(ctx, engineUrl));
+    case "uninstall-service":
+      return Deno.exit(await uninstallService(ctx));
+    default:
+      return Deno.exit(await run(ctx, config, engineUrl));
+  }
+}
+
+async function status(ctx: CliContext, config: Config): Promise<number> {
+  const port = ctx.statusPort ?? config.status.port;
+  if (!port) {
+    console.error(`${ctx.spec.binary}: status.port is not set; set it in the config file or pass --status-port`);
+    return 2;
+  }
+  try {
+    const snapshot = await fetchStatus(port);
+    console.log(ctx.json ? JSON.stringify(snapshot, null, 2) : formatStatus(snapshot));
+    return snapshot.paused_reason ? 1 : 0;
+  } catch (error) {
+    console.error(`${ctx.spec.binary}: ${errorMessage(error)}`);
+    return 1;
+  }
+}
+
+/**
+ * The engine's start message and permissions for a run.
+ *
+ * @example Inspect what a run would be allowed
+ * ```ts ignore
+ * const { permissions } = engineLaunch(ctx, config);
+ * ```
+ */
+export function engineLaunch(ctx: CliContext, config: Config): { init: EngineInit; permissions: Deno.PermissionOptionsObject } {
+  const dataDir = resolveDataDir(ctx, config);
+  const statusPort = ctx.statusPort ?? config.status.port;
+  const logFile = config.log.file && !isInside(resolve(config.log.file), ctx.stateDir) ? resolve(config.log.file) : undefined;
+  const baseUrl = config.server.base_url || undefined;
+  const permissions = enginePermissions(ctx.spec, {
+    dataDir,
+    stateDir: ctx.stateDir,
+    configFile: ctx.configPath || undefined,
+    logFile,
+    baseUrl,
+    statusPort: statusPort || undefined,
+  });
+  const probeHost = baseUrl && netHost(baseUrl) === "192.0.2.1:9" ? "192.0.2.2:9" : "192.0.2.1:9";
+  const init: EngineInit = {
+    configPath: ctx.configPath,
+    env: ctx.env,
+    dataDir,
+    stateDir: ctx.stateDir,
+    once: ctx.once,
+    dryRun: ctx.dryRun,
+    logLevel: ctx.logLevel,
+    statusPort,
+    host: Deno.hostname(),
+    version: VERSION,
+    tty: Deno.stderr.isTerminal(),
+    sandboxProbe: { outsidePath: "/", outsideHost: probeHost },
+  };
+  return { init, permissions };
+}
+
+async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<number> {
+  try {
+    Deno.mkdirSync(ctx.stateDir, { recursive: true });
+  } catch (error) {
+    console.error(`${ctx.spec.binary}: cannot create the state directory ${ctx.stateDir}: ${errorMessage(error)}`);
+    return 1;
+  }
+  const { init, permissions } = engineLaunch(ctx, config);
+  const engine = new Worker(engineUrl, { type: "module", deno: { permissions } });
+  let signals = 0;
+  const onSignal = () => {
+    signals++;
+    if (signals > 1) {
+      console.error(`${ctx.spec.binary}: second signal, exiting at once`);
+      Deno.exit(130);
+    }
+    engine.postMessage({ type: "stop" } satisfies EngineCommand);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
+  const code = await new Promise<number>((resolveCode) => {
+    engine.onmessage = (event: MessageEvent<EngineReply>) => {
+      if (event.data.type === "done") resolveCode(event.data.code);
+    };
+    engine.onerror = (event) => {
+      event.preventDefault();
+      console.error(`${ctx.spec.binary}: engine failed: ${event.message}`);
+      resolveCode(1);
+    };
+    engine.postMessage({ type: "init", init } satisfies EngineCommand);
+  });
+  engine.terminate();
+  return code;
+}

@@ -1,0 +1,155 @@
+/**
+ * Configuration: `config.yaml` validated with zod into errors that name the key and what was
+ * expected, with `SYNC_WORKER_TOKEN` and `SYNC_SERVER_URL` overriding the file.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { parseDocument } from "yaml";
+import { formatIssues } from "./types.ts";
+import { LOG_LEVELS } from "./log.ts";
+
+/** Accepts a number, or a string of digits (as env-style YAML values often are). */
+function integer(min: 0 | 1) {
+  const error = min === 1 ? "expected a positive integer" : "expected a non-negative integer";
+  return z.preprocess(
+    (v) => typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v,
+    z.number({ error }).int({ error }).min(min, { error }),
+  );
+}
+const positiveInt = integer(1);
+const nonNegativeInt = integer(0);
+
+const serverSchema = z.strictObject({
+  base_url: z.string().default("").refine((v) => v === "" || URL.canParse(v), {
+    error: "expected an http(s) URL such as https://example.com",
+  }),
+  timeout: positiveInt.default(60),
+  compress: z.boolean().default(false),
+}).prefault({});
+
+const workerSchema = z.strictObject({
+  check_interval: positiveInt.default(300),
+  batch_size: positiveInt.default(100),
+  batch_max_bytes: positiveInt.default(4 * 1024 * 1024),
+  debounce_ms: nonNegativeInt.default(300),
+  retry_base_ms: positiveInt.default(1000),
+  retry_max_ms: positiveInt.default(60_000),
+  probe_interval: positiveInt.default(30),
+  shutdown_timeout: positiveInt.default(10),
+  max_line_bytes: positiveInt.default(64 * 1024 * 1024),
+  chunk_bytes: positiveInt.default(1024 * 1024),
+}).prefault({});
+
+/**
+ * The whole configuration file, every key with its default.
+ *
+ * @example Defaults of an empty file
+ * ```ts
+ * import { ConfigSchema } from "./config.ts";
+ * ConfigSchema.parse({}).worker.batch_size === 100;
+ * ```
+ */
+export const ConfigSchema = z.strictObject({
+  server: serverSchema,
+  worker: workerSchema,
+  security: z.strictObject({ worker_token: z.string().default("") }).prefault({}),
+  status: z.strictObject({ port: nonNegativeInt.default(0) }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(LOG_LEVELS).default("info"),
+    file: z.string().default(""),
+  }).prefault({}),
+  claude_code: z.strictObject({ projects_dir: z.string().default("") }).prefault({}),
+});
+/** A validated configuration. */
+export type Config = z.infer<typeof ConfigSchema>;
+
+/**
+ * A configuration that cannot be used; its message names the file, the key and what was
+ * expected, one problem per line.
+ *
+ * @example Catch a config error
+ * ```ts
+ * import { ConfigError, parseConfig } from "./config.ts";
+ * try { parseConfig("worker: {batch_size: abc}", "config.yaml"); } catch (e) {
+ *   if (e instanceof ConfigError) console.log(e.message);
+ * }
+ * ```
+ */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Environment overrides for secrets and the server address. */
+export interface ConfigEnv {
+  /** Overrides `security.worker_token`. */
+  SYNC_WORKER_TOKEN?: string;
+  /** Overrides `server.base_url`. */
+  SYNC_SERVER_URL?: string;
+}
+
+/**
+ * Parses and validates YAML text; `label` names the file in errors. Environment overrides are
+ * applied before validation, and a server without a token is refused.
+ *
+ * @example Parse a config
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const config = parseConfig("worker:\n  batch_size: 10\n", "config.yaml");
+ * console.log(config.worker.batch_size);
+ * ```
+ */
+export function parseConfig(text: string, label: string, env: ConfigEnv = {}): Config {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0];
+    const where = err.linePos?.[0] ? `:${err.linePos[0].line}:${err.linePos[0].col}` : "";
+    throw new ConfigError(`${label}${where}: invalid YAML: ${err.message.split("\n")[0]}`);
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    throw new ConfigError(`${label}: expected a mapping of sections (server, worker, ...)`);
+  }
+  const result = ConfigSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) throw new ConfigError(formatIssues(result.error.issues, label));
+  const config = result.data;
+  if (env.SYNC_SERVER_URL) {
+    if (!URL.canParse(env.SYNC_SERVER_URL)) {
+      throw new ConfigError(`SYNC_SERVER_URL: expected an http(s) URL, got "${env.SYNC_SERVER_URL}"`);
+    }
+    config.server.base_url = env.SYNC_SERVER_URL;
+  }
+  if (env.SYNC_WORKER_TOKEN) config.security.worker_token = env.SYNC_WORKER_TOKEN;
+  if (config.server.base_url && !/^https?:$/.test(new URL(config.server.base_url).protocol)) {
+    throw new ConfigError(`${label}: server.base_url: expected an http or https URL`);
+  }
+  if (config.server.base_url && !config.security.worker_token) {
+    throw new ConfigError(
+      `${label}: security.worker_token: required when server.base_url is set ` +
+        `(or set SYNC_WORKER_TOKEN)`,
+    );
+  }
+  return config;
+}
+
+/**
+ * Reads and validates a config file; a missing file gives the defaults (zero-config).
+ *
+ * @example Load a config file
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const config = await loadConfig("/nonexistent/config.yaml");
+ * console.log(config.server.base_url === "");
+ * ```
+ */
+export async function loadConfig(path: string | undefined, env: ConfigEnv = {}): Promise<Config> {
+  if (!path) return parseConfig("", "(defaults)", env);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return parseConfig("", "(defaults)", env);
+    throw new ConfigError(`${path}: cannot read: ${(error as Error).message}`);
+  }
+  return parseConfig(text, path, env);
+}

@@ -1,0 +1,357 @@
+/**
+ * A worker's engine: everything that touches source data, run inside a Web Worker whose
+ * permissions the main thread narrowed to the data directory, the config file, the state
+ * directory and the API host ({@link enginePermissions}). It builds the pipeline from the
+ * config, backfills with progress, keeps watching, serves status, reloads the config, and stops
+ * when the main thread says so.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type Config, ConfigError, type ConfigEnv, loadConfig } from "./config.ts";
+import { EmbeddedSink, HttpSink } from "./client.ts";
+import { LineFileWorker, type LineSource } from "./line_worker.ts";
+import { errorMessage, Logger, type LogLevel } from "./log.ts";
+import { type DeliverySettings, Pipeline, StoppedError } from "./pipeline.ts";
+import { serveStatus, type StatusSnapshot } from "./status.ts";
+import { StateStore } from "./state.ts";
+import { ConversationStore } from "../server/store.ts";
+
+/** What the main thread tells the engine at start. */
+export interface EngineInit {
+  configPath: string;
+  env: ConfigEnv;
+  dataDir: string;
+  stateDir: string;
+  once: boolean;
+  dryRun: boolean;
+  logLevel?: LogLevel;
+  statusPort: number;
+  host: string;
+  version: string;
+  /** stderr is a terminal: draw a progress bar. */
+  tty: boolean;
+  /** Paths the engine must not be able to read, checked at start (outside its scope). */
+  sandboxProbe: { outsidePath: string; outsideHost: string };
+}
+
+/** Messages from the main thread. */
+export type EngineCommand = { type: "init"; init: EngineInit } | { type: "stop" };
+
+/** Messages to the main thread. */
+export type EngineReply = { type: "started" } | { type: "done"; code: number };
+
+/** The one-line summary of `--once`. */
+export interface OnceSummary {
+  conversations: number;
+  messages: number;
+  skipped: number;
+  errors: number;
+}
+
+/** Config keys that only a restart can change (they shape the engine's permissions or sockets). */
+const RESTART_KEYS = [
+  ["server", "base_url"],
+  ["status", "port"],
+  ["log", "file"],
+] as const;
+
+function settingsOf(config: Config, once: boolean): DeliverySettings {
+  const w = config.worker;
+  return {
+    batchSize: w.batch_size,
+    batchMaxBytes: w.batch_max_bytes,
+    chunkBytes: w.chunk_bytes,
+    maxLineBytes: w.max_line_bytes,
+    retryBaseMs: w.retry_base_ms,
+    retryMaxMs: w.retry_max_ms,
+    probeIntervalMs: w.probe_interval * 1000,
+    shutdownTimeoutMs: w.shutdown_timeout * 1000,
+    maxAttempts: once ? 5 : undefined,
+  };
+}
+
+/** This module runs as a Web Worker: `self` is the worker scope. */
+const scope = self as unknown as {
+  postMessage(message: EngineReply): void;
+  onmessage: ((event: MessageEvent<EngineCommand>) => void) | null;
+};
+const post = (reply: EngineReply) => scope.postMessage(reply);
+
+/**
+ * Runs `source` as this Web Worker's engine; call it from the worker module.
+ *
+ * @example A worker's engine module
+ * ```ts ignore
+ * import { runEngine } from "../../common/engine.ts";
+ * import { claudeCodeSource } from "./worker.ts";
+ * runEngine(claudeCodeSource);
+ * ```
+ */
+export function runEngine<Carry>(source: LineSource<Carry>): void {
+  let stop: (() => void) | undefined;
+  let stopRequested = false;
+  scope.onmessage = (event) => {
+    const command = event.data;
+    if (command.type === "init") {
+      engine(source, command.init, (fn) => {
+        stop = fn;
+        if (stopRequested) fn();
+      }).then((code) => post({ type: "done", code }), (error) => {
+        console.error(`fatal: ${errorMessage(error)}`);
+        post({ type: "done", code: 1 });
+      });
+    } else if (command.type === "stop") {
+      stopRequested = true;
+      stop?.();
+    }
+  };
+}
+
+async function engine<Carry>(
+  source: LineSource<Carry>,
+  init: EngineInit,
+  onStoppable: (stop: () => void) => void,
+): Promise<number> {
+  const log = new Logger(source.name, init.logLevel ?? "info");
+  let config: Config;
+  try {
+    config = await loadConfig(init.configPath || undefined, init.env);
+  } catch (error) {
+    log.error(errorMessage(error));
+    return error instanceof ConfigError ? 2 : 1;
+  }
+  if (!init.logLevel) log.level = config.log.level;
+  if (config.log.file) log.setFile(config.log.file);
+  log.addSecret(config.security.worker_token);
+  checkSandbox(log, init);
+
+  const state = new StateStore(join(init.stateDir, `${source.name}.state.db`));
+  const store = config.server.base_url ? undefined : new ConversationStore(join(init.stateDir, "conversations.db"));
+  const sink = store ? new EmbeddedSink(store) : new HttpSink({
+    baseUrl: config.server.base_url,
+    token: config.security.worker_token,
+    timeoutMs: config.server.timeout * 1000,
+    compress: config.server.compress,
+    userAgent: `ai-sync-${source.name}/${init.version}`,
+  });
+  const pipeline = new Pipeline({
+    sourceType: source.sourceType,
+    parser: source.parser,
+    state,
+    sink,
+    log,
+    host: init.host,
+    settings: () => settingsOf(config, init.once),
+    dryRun: init.dryRun ? (body) => console.log(body) : undefined,
+  });
+  const worker = new LineFileWorker(source, init.dataDir, pipeline, log, {
+    debounceMs: () => config.worker.debounce_ms,
+    checkIntervalMs: () => config.worker.check_interval * 1000,
+  });
+  const close = () => {
+    state.close();
+    store?.close();
+    log.close();
+  };
+
+  if (init.once || init.dryRun) {
+    onStoppable(() => pipeline.stop());
+    let failed = false;
+    try {
+      const result = await worker.check();
+      if (result.files === 0) reportNothingFound(log, source, init);
+    } catch (error) {
+      failed = true;
+      if (!(error instanceof StoppedError)) pipeline.recordError(errorMessage(error));
+    }
+    const s = pipeline.stats;
+    const summary: OnceSummary = {
+      conversations: s.conversations,
+      messages: s.messages,
+      skipped: s.skipped,
+      errors: s.errors,
+    };
+    if (init.dryRun) log.info("dry run: nothing was sent", { ...summary });
+    else console.log(JSON.stringify(summary));
+    close();
+    return failed || s.errors > 0 ? 1 : 0;
+  }
+
+  log.info(`syncing ${source.label} from ${init.dataDir}`, { target: sink.target, state_dir: init.stateDir });
+  if (store) log.info(`no server.base_url configured: delivering into the embedded store ${store.path}`);
+  const startedAt = new Date().toISOString();
+  let lastSyncCount = 0;
+  let lastMessages = 0;
+  worker.onCheck = () => {
+    lastSyncCount = pipeline.stats.messages - lastMessages;
+    lastMessages = pipeline.stats.messages;
+  };
+  const snapshot = (): StatusSnapshot => ({
+    worker: source.name,
+    source_type: source.sourceType,
+    version: init.version,
+    running: !pipeline.stopping,
+    started_at: startedAt,
+    last_check: worker.lastCheck,
+    last_sync_count: lastSyncCount,
+    total_synced: state.counters().messages ?? 0,
+    synced_since_start: pipeline.stats.messages,
+    conversations_since_start: pipeline.stats.conversations,
+    files: worker.files,
+    skipped: pipeline.stats.skipped,
+    error_count: pipeline.stats.errors,
+    last_error: pipeline.stats.lastError,
+    last_error_at: pipeline.stats.lastErrorAt,
+    dead_lettered: pipeline.stats.deadLettered,
+    backlog_bytes: worker.backlogBytes,
+    paused_reason: pipeline.stats.pausedReason,
+    retrying: pipeline.stats.retrying,
+    target: sink.target,
+  });
+  const statusServer = init.statusPort ? serveStatus(init.statusPort, snapshot) : undefined;
+  if (statusServer) log.info(`status on http://127.0.0.1:${init.statusPort}/status`);
+
+  const reloader = watchConfig(init, log, () => config, (next) => {
+    config = next;
+    if (sink instanceof HttpSink) {
+      sink.options = { ...sink.options, token: next.security.worker_token, timeoutMs: next.server.timeout * 1000, compress: next.server.compress };
+    }
+    log.addSecret(next.security.worker_token);
+    if (!init.logLevel) log.level = next.log.level;
+    pipeline.wake();
+  });
+
+  let stopped: () => void = () => {};
+  const stoppedPromise = new Promise<void>((resolve) => stopped = resolve);
+  onStoppable(() => stopped());
+
+  const progress = startProgress(log, init.tty, worker, pipeline);
+  const t0 = performance.now();
+  const backfill = worker.start().then(() => {
+    progress.end();
+    const s = pipeline.stats;
+    if (worker.files === 0) reportNothingFound(log, source, init);
+    log.info(
+      `backfill done: ${s.conversations} conversations, ${s.messages} messages from ${worker.files} files ` +
+        `in ${((performance.now() - t0) / 1000).toFixed(1)} s; watching for changes`,
+      { skipped: s.skipped, errors: s.errors, target: sink.target },
+    );
+  });
+  await Promise.race([backfill, stoppedPromise]);
+  await stoppedPromise;
+  log.info("stopping: finishing the in-flight batch");
+  progress.end();
+  clearInterval(reloader);
+  await worker.stop();
+  await backfill.catch(() => {});
+  await statusServer?.shutdown();
+  log.info("stopped", { messages: pipeline.stats.messages });
+  close();
+  return 0;
+}
+
+function reportNothingFound<Carry>(log: Logger, source: LineSource<Carry>, init: EngineInit): void {
+  log.warn(
+    `no ${source.label} found in ${init.dataDir}; if they are elsewhere, pass the directory flag ` +
+      `or set the ${source.name} section of the config file`,
+  );
+}
+
+/**
+ * Verifies that the narrowing holds: a path outside the scope is not readable and a host other
+ * than the API host is not reachable. A failure is logged loudly; it would mean the engine runs
+ * with the main thread's wider grant.
+ */
+function checkSandbox(log: Logger, init: EngineInit): void {
+  const read = Deno.permissions.querySync({ name: "read", path: init.sandboxProbe.outsidePath }).state;
+  const net = Deno.permissions.querySync({ name: "net", host: init.sandboxProbe.outsideHost }).state;
+  const env = Deno.permissions.querySync({ name: "env", variable: "HOME" }).state;
+  const confined = read !== "granted" && net !== "granted" && env !== "granted";
+  const fields = {
+    read_outside: read,
+    net_other_host: net,
+    env: env,
+    probe_path: init.sandboxProbe.outsidePath,
+    probe_host: init.sandboxProbe.outsideHost,
+  };
+  if (confined) log.info("sandbox: engine confined to its data, config and state paths and the API host", fields);
+  else log.error("sandbox: engine is NOT confined; check --unstable-worker-options", fields);
+}
+
+/** Polls the config file (cheap, and robust to editors that replace the file) and applies safe changes. */
+function watchConfig(
+  init: EngineInit,
+  log: Logger,
+  current: () => Config,
+  apply: (next: Config) => void,
+): ReturnType<typeof setInterval> {
+  let mtime = 0;
+  const stamp = () => {
+    try {
+      return Deno.statSync(init.configPath).mtime?.getTime() ?? 0;
+    } catch {
+      return 0;
+    }
+  };
+  if (init.configPath) mtime = stamp();
+  return setInterval(async () => {
+    if (!init.configPath) return;
+    const now = stamp();
+    if (now === mtime) return;
+    mtime = now;
+    let next: Config;
+    try {
+      next = await loadConfig(init.configPath, init.env);
+    } catch (error) {
+      log.error(`${errorMessage(error)}; keeping the previous configuration`);
+      return;
+    }
+    const old = current();
+    for (const [section, key] of RESTART_KEYS) {
+      const before = (old[section] as Record<string, unknown>)[key];
+      const after = (next[section] as Record<string, unknown>)[key];
+      if (before !== after) {
+        log.warn(`${section}.${key} changed; restart the worker to apply it (keeping ${JSON.stringify(before)})`);
+        (next[section] as Record<string, unknown>)[key] = before;
+      }
+    }
+    apply(next);
+    log.info(`configuration reloaded from ${init.configPath}`);
+  }, 1000);
+}
+
+function startProgress<Carry>(
+  log: Logger,
+  tty: boolean,
+  worker: LineFileWorker<Carry>,
+  pipeline: Pipeline<Carry>,
+): { end: () => void } {
+  const encoder = new TextEncoder();
+  let lastLog = 0;
+  let drawn = false;
+  const timer = setInterval(() => {
+    const total = worker.backlogBytes;
+    if (total === 0) return;
+    const done = Math.min(total, pipeline.stats.bytesRead);
+    const pct = Math.floor((done / total) * 100);
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    const text = `${pct}% ${mb(done)}/${mb(total)} MB, ${pipeline.stats.conversations} conversations, ` +
+      `${pipeline.stats.messages} messages`;
+    if (tty) {
+      const bar = "#".repeat(Math.floor(pct / 4)).padEnd(25, " ");
+      Deno.stderr.writeSync(encoder.encode(`\r[${bar}] ${text}\x1b[K`));
+      drawn = true;
+    } else if (Date.now() - lastLog > 5000) {
+      lastLog = Date.now();
+      log.info(`backfill ${text}`);
+    }
+  }, 200);
+  return {
+    end() {
+      clearInterval(timer);
+      if (drawn) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+      drawn = false;
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * Deterministic hashing helpers: content fingerprints and UUID-shaped ids derived from stable
+ * inputs (DESIGN §3: never a random id).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+
+/**
+ * Hex SHA-256 of text or bytes.
+ *
+ * @example Hash a string
+ * ```ts
+ * import { sha256Hex } from "./hash.ts";
+ * sha256Hex("abc").startsWith("ba7816bf");
+ * ```
+ */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/**
+ * A UUID-shaped id (version 5 layout) derived from the given parts; the same parts always
+ * give the same id.
+ *
+ * @example Derive a stable id
+ * ```ts
+ * import { derivedUuid } from "./hash.ts";
+ * derivedUuid("claude_code", "session", "line", 3) === derivedUuid("claude_code", "session", "line", 3);
+ * ```
+ */
+export function derivedUuid(...parts: (string | number)[]): string {
+  const hex = sha256Hex(parts.map(String).join("\u001f"));
+  const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${
+    hex.slice(17, 20)
+  }-${hex.slice(20, 32)}`;
+}

@@ -1,0 +1,246 @@
+/**
+ * The worker for sources that append lines to files (Claude Code, Codex, Gemini CLI JSONL): the
+ * seed's interface (`name`, `sourceType`, `start()`, `stop()`, `check()`) over the shared
+ * {@link Pipeline}, with discovery, watching and the periodic reconcile.
+ *
+ * @module
+ */
+import type { Logger } from "./log.ts";
+import { type FileRef, Pipeline, StoppedError } from "./pipeline.ts";
+import type { LineParser } from "./source.ts";
+import type { SourceType } from "./types.ts";
+import { type ChangeSet, TreeWatcher } from "./watch.ts";
+
+/** What a line source supplies: where its files are and how to read them. */
+export interface LineSource<Carry> {
+  /** Worker name (`claude_code`). */
+  name: string;
+  sourceType: SourceType;
+  /** What the files are, for messages ("Claude Code sessions"). */
+  label: string;
+  parser: LineParser<Carry>;
+  /** Every file of the source under `root`; `warn` reports what was passed over and why. */
+  discover(root: string, warn: (message: string) => void): Promise<FileRef[]>;
+  /** The file at `path`, if it is one of the source's; `null` otherwise. */
+  classify(path: string, root: string): Promise<FileRef | null>;
+}
+
+/**
+ * The seed's worker interface, kept by every worker.
+ */
+export interface SyncWorker {
+  readonly name: string;
+  readonly sourceType: SourceType;
+  /** Backfills, then keeps watching until {@link SyncWorker.stop}. */
+  start(): Promise<void>;
+  /** Stops taking work and finishes or abandons the in-flight batch. */
+  stop(): Promise<void>;
+  /** One full pass: find files, read what is new, deliver it. */
+  check(): Promise<CheckResult>;
+}
+
+/** What one check found. */
+export interface CheckResult {
+  files: number;
+  /** Bytes not yet read when the check began. */
+  backlogBytes: number;
+}
+
+/** Timing settings, read at each use so a config reload applies. */
+export interface LineWorkerTiming {
+  debounceMs: () => number;
+  checkIntervalMs: () => number;
+}
+
+/**
+ * A worker over append-only line files.
+ *
+ * @example Run one check
+ * ```ts ignore
+ * const worker = new LineFileWorker(source, "/home/me/.claude/projects", pipeline, log, timing);
+ * await worker.check();
+ * ```
+ */
+export class LineFileWorker<Carry> implements SyncWorker {
+  /** The last check's time (ISO), or ''. */
+  lastCheck = "";
+  /** Bytes behind at the last check. */
+  backlogBytes = 0;
+  /** Files found at the last check. */
+  files = 0;
+  /** Calls made for every check, after it ends. */
+  onCheck: ((result: CheckResult) => void) | undefined;
+  #refs = new Map<string, FileRef>();
+  #watcher: TreeWatcher;
+  #running: Promise<void> | undefined;
+  #again: ChangeSet | undefined;
+  #reconcile: ReturnType<typeof setTimeout> | undefined;
+  #recovered = false;
+  #stopped = false;
+  #rootWarned = "";
+
+  /** Creates the worker for `root`. */
+  constructor(
+    readonly source: LineSource<Carry>,
+    readonly root: string,
+    readonly pipeline: Pipeline<Carry>,
+    readonly log: Logger,
+    readonly timing: LineWorkerTiming,
+  ) {
+    this.#watcher = new TreeWatcher(root, (changes) => this.#request(changes), timing.debounceMs, log);
+  }
+
+  /** The worker's name. */
+  get name(): string {
+    return this.source.name;
+  }
+
+  /** The batch `source_type`. */
+  get sourceType(): SourceType {
+    return this.source.sourceType;
+  }
+
+  /** Files known from the last discovery. */
+  get refs(): ReadonlyMap<string, FileRef> {
+    return this.#refs;
+  }
+
+  /** One full pass over every file. */
+  async check(): Promise<CheckResult> {
+    const refs = await this.#discover();
+    if (!this.#recovered) {
+      await this.pipeline.recoverPending(refs);
+      this.#recovered = true;
+    }
+    let backlog = 0;
+    for (const ref of refs.values()) {
+      try {
+        const stat = await Deno.stat(ref.path);
+        const known = this.pipeline.options.state.getUnit(ref.path);
+        backlog += Math.max(0, stat.size - (known?.offset ?? 0));
+      } catch {
+        // Vanished between discovery and stat: syncFile marks it deleted.
+      }
+    }
+    this.backlogBytes = backlog;
+    for (const ref of refs.values()) {
+      if (this.pipeline.stopping) break;
+      await this.pipeline.syncFile(ref);
+    }
+    await this.pipeline.flush();
+    for (const unit of this.pipeline.options.state.listUnits()) {
+      if (unit.status === "active" && !refs.has(unit.key)) this.pipeline.markDeleted(unit.key);
+    }
+    this.lastCheck = new Date().toISOString();
+    this.backlogBytes = 0;
+    const result = { files: refs.size, backlogBytes: backlog };
+    this.onCheck?.(result);
+    return result;
+  }
+
+  async #discover(): Promise<Map<string, FileRef>> {
+    const refs = new Map<string, FileRef>();
+    try {
+      for (const ref of await this.source.discover(this.root, (m) => this.log.warn(m))) refs.set(ref.path, ref);
+      this.#rootWarned = "";
+    } catch (error) {
+      const message = error instanceof Deno.errors.NotFound
+        ? `${this.root} does not exist yet; waiting for ${this.source.label} to appear`
+        : `cannot read ${this.root}: ${(error as Error).message}`;
+      if (this.#rootWarned !== message) {
+        if (error instanceof Deno.errors.NotFound) this.log.warn(message);
+        else this.pipeline.recordError(message);
+        this.#rootWarned = message;
+      }
+      // Keep the last known files so a passing error does not mark them deleted.
+      return this.#refs;
+    }
+    this.#refs = refs;
+    this.files = refs.size;
+    this.#watcher.ensure();
+    return refs;
+  }
+
+  /** Only the changed files when the events name known files, else a full check. */
+  async #checkChanges(changes: ChangeSet): Promise<void> {
+    if (changes !== "rescan") {
+      const refs: FileRef[] = [];
+      for (const path of changes) {
+        const ref = this.#refs.get(path) ?? await this.source.classify(path, this.root);
+        if (!ref) {
+          let isDir = false;
+          try {
+            isDir = (await Deno.stat(path)).isDirectory;
+          } catch {
+            // Gone: a full check notices deletions.
+          }
+          if (isDir || !this.#refs.has(path)) continue;
+        } else {
+          refs.push(ref);
+          this.#refs.set(ref.path, ref);
+        }
+      }
+      if ([...changes].every((p) => this.#refs.has(p) || !p.endsWith(".jsonl"))) {
+        for (const ref of refs) await this.pipeline.syncFile(ref);
+        await this.pipeline.flush();
+        this.lastCheck = new Date().toISOString();
+        this.onCheck?.({ files: this.#refs.size, backlogBytes: 0 });
+        return;
+      }
+    }
+    await this.check();
+  }
+
+  #request(changes: ChangeSet): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = mergeChanges(this.#again, changes);
+      return;
+    }
+    this.#running = this.#run(changes);
+  }
+
+  async #run(changes: ChangeSet | "full"): Promise<void> {
+    try {
+      if (changes === "full") await this.check();
+      else await this.#checkChanges(changes);
+    } catch (error) {
+      if (!(error instanceof StoppedError)) {
+        this.pipeline.recordError(`check failed: ${(error as Error).message}`);
+      }
+    } finally {
+      this.#running = undefined;
+      const again = this.#again;
+      this.#again = undefined;
+      if (again && !this.#stopped) this.#running = this.#run(again);
+    }
+  }
+
+  /** Backfills, then watches; returns once the first check is done. */
+  async start(): Promise<void> {
+    this.#running = this.#run("full");
+    await this.#running;
+    const tick = () => {
+      if (this.#stopped) return;
+      if (!this.#watcher.active) this.#watcher.ensure();
+      this.#request("rescan");
+      this.#reconcile = setTimeout(tick, this.timing.checkIntervalMs());
+    };
+    this.#reconcile = setTimeout(tick, this.timing.checkIntervalMs());
+  }
+
+  /** Stops watching and waits for the running check to end. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#reconcile);
+    this.#watcher.close();
+    this.pipeline.stop();
+    await this.#running;
+  }
+}
+
+function mergeChanges(a: ChangeSet | undefined, b: ChangeSet): ChangeSet {
+  if (!a) return b;
+  if (a === "rescan" || b === "rescan") return "rescan";
+  return new Set([...a, ...b]);
+}

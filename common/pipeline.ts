@@ -1,0 +1,558 @@
+/**
+ * The delivery pipeline shared by every file worker (DESIGN §4): read complete lines from each
+ * file's checkpoint, parse them, gather the pieces into batches bounded by count and bytes,
+ * record each batch before its first send, deliver it (retry with full-jitter backoff, split on
+ * 413, isolate and dead-letter what the server refuses, pause on 401/403/404), and only then move
+ * the checkpoints, in the transaction that marks the batch done.
+ *
+ * @module
+ */
+import { backoffDelay, type OutgoingBatch, type Sink } from "./client.ts";
+import { sha256Hex } from "./hash.ts";
+import type { Logger } from "./log.ts";
+import type { LineParser } from "./source.ts";
+import type { BatchRange, StateStore, UnitState } from "./state.ts";
+import { type LineChunk, readCompleteLines, readRange, resumePoint, statFile } from "./tail.ts";
+import type { Conversation, SourceType } from "./types.ts";
+
+/** A file the source found, with the facts its path gives the parser. */
+export interface FileRef {
+  path: string;
+  hint: Record<string, string>;
+}
+
+/** Settings read from the config at each use, so a reload applies at once. */
+export interface DeliverySettings {
+  batchSize: number;
+  batchMaxBytes: number;
+  chunkBytes: number;
+  maxLineBytes: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  probeIntervalMs: number;
+  shutdownTimeoutMs: number;
+  /** Give up after this many failed sends of one batch (`--once`); unlimited when absent. */
+  maxAttempts?: number;
+}
+
+/** What the pipeline has done in this process. */
+export interface PipelineStats {
+  conversations: number;
+  messages: number;
+  skipped: number;
+  errors: number;
+  bytesRead: number;
+  batches: number;
+  deadLettered: number;
+  lastError: string;
+  lastErrorAt: string;
+  pausedReason: string;
+  retrying: string;
+}
+
+/** Options of a pipeline. */
+export interface PipelineOptions<Carry> {
+  sourceType: SourceType;
+  parser: LineParser<Carry>;
+  state: StateStore;
+  sink: Sink;
+  log: Logger;
+  host: string;
+  settings: () => DeliverySettings;
+  /** With `--dry-run`: receives each batch body instead of sending it; nothing is committed. */
+  dryRun?: (body: string) => void;
+}
+
+/**
+ * The pipeline was stopped before a batch was acknowledged; its checkpoints did not move.
+ *
+ * @example Tell a stop from a failure
+ * ```ts
+ * import { StoppedError } from "./pipeline.ts";
+ * console.log(new StoppedError().name);
+ * ```
+ */
+export class StoppedError extends Error {
+  override name = "StoppedError";
+  /** Creates the error. */
+  constructor() {
+    super("stopped before the batch was acknowledged");
+  }
+}
+
+/**
+ * A batch could not be delivered within `maxAttempts` (only with `--once`); nothing was lost:
+ * its checkpoints did not move.
+ *
+ * @example Catch a delivery failure
+ * ```ts
+ * import { DeliveryError } from "./pipeline.ts";
+ * console.log(new DeliveryError("HTTP 503").message);
+ * ```
+ */
+export class DeliveryError extends Error {
+  override name = "DeliveryError";
+}
+
+interface Item {
+  conversation: Conversation;
+  json: string;
+}
+
+interface Piece {
+  range: BatchRange & { oversized?: boolean };
+  ref: FileRef;
+  cursor: UnitState;
+  items: Item[];
+  messages: number;
+  bytes: number;
+}
+
+/**
+ * The shared pipeline for one source.
+ *
+ * @example Sync one file into an in-memory store
+ * ```ts
+ * import { Pipeline } from "./pipeline.ts";
+ * import { StateStore } from "./state.ts";
+ * import { EmbeddedSink } from "./client.ts";
+ * import { Logger } from "./log.ts";
+ * import { ConversationStore } from "../server/store.ts";
+ * import { parseClaudeCode } from "../parsers/claude_code.ts";
+ * const pipeline = new Pipeline({
+ *   sourceType: "claude_code", parser: parseClaudeCode, state: new StateStore(":memory:"),
+ *   sink: new EmbeddedSink(new ConversationStore(":memory:")), log: new Logger("doc"), host: "h",
+ *   settings: () => ({ batchSize: 100, batchMaxBytes: 1 << 22, chunkBytes: 1 << 20,
+ *     maxLineBytes: 1 << 26, retryBaseMs: 1000, retryMaxMs: 60000, probeIntervalMs: 30000,
+ *     shutdownTimeoutMs: 10000 }),
+ * });
+ * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
+ * await pipeline.syncFile({ path, hint: { kind: "session", sessionId: "s1" } });
+ * await pipeline.flush();
+ * ```
+ */
+export class Pipeline<Carry> {
+  /** Counters since start. */
+  readonly stats: PipelineStats = {
+    conversations: 0,
+    messages: 0,
+    skipped: 0,
+    errors: 0,
+    bytesRead: 0,
+    batches: 0,
+    deadLettered: 0,
+    lastError: "",
+    lastErrorAt: "",
+    pausedReason: "",
+    retrying: "",
+  };
+  /** Conversation uuids touched by this process. */
+  readonly touched: Set<string> = new Set();
+  readonly #o: PipelineOptions<Carry>;
+  /** The options the pipeline was made with. */
+  get options(): PipelineOptions<Carry> {
+    return this.#o;
+  }
+  #pieces: Piece[] = [];
+  #batchBytes = 0;
+  #batchConversations = 0;
+  /** Cursors ahead of the committed state: read and batched, not yet acknowledged. */
+  #cursors = new Map<string, UnitState>();
+  #stopping = false;
+  #stopController = new AbortController();
+  #wake: (() => void) | undefined;
+
+  /** Creates a pipeline. */
+  constructor(options: PipelineOptions<Carry>) {
+    this.#o = options;
+  }
+
+  /** Records an error for status and logs. */
+  recordError(message: string, fields: Record<string, unknown> = {}): void {
+    this.stats.errors++;
+    this.stats.lastError = message;
+    this.stats.lastErrorAt = new Date().toISOString();
+    this.#o.log.error(message, fields);
+  }
+
+  /**
+   * Reads what is new in one file and adds it to the current batch, flushing full batches on
+   * the way. A file that is gone is marked deleted; what was delivered stays delivered.
+   */
+  async syncFile(ref: FileRef): Promise<void> {
+    const { state, log } = this.#o;
+    let stat;
+    try {
+      stat = await statFile(ref.path);
+    } catch (error) {
+      this.recordError(`${ref.path}: cannot stat: ${(error as Error).message}`);
+      return;
+    }
+    if (!stat) {
+      this.markDeleted(ref.path);
+      return;
+    }
+    let cursor = this.#cursors.get(ref.path);
+    if (!cursor) {
+      const known = state.getUnit(ref.path);
+      // Up to date: skip opening the file (a tick over thousands of idle files reads nothing).
+      if (
+        known?.status === "active" && known.offset === stat.size && known.dev === stat.dev &&
+        known.ino === stat.ino
+      ) return;
+      let point;
+      try {
+        point = await resumePoint(ref.path, stat, known);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return this.markDeleted(ref.path);
+        this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
+        return;
+      }
+      if (point.resetReason) {
+        log.warn(`${ref.path}: reading again from the start: ${point.resetReason}`);
+        state.putUnit(point.unit);
+      }
+      cursor = point.unit;
+    }
+    const settings = this.#o.settings();
+    while (cursor.offset < stat.size && !this.#stopping) {
+      let chunk: LineChunk | null;
+      try {
+        chunk = await readCompleteLines(ref.path, cursor.offset, settings.chunkBytes, settings.maxLineBytes);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) {
+          log.warn(`${ref.path}: deleted while being read; what was read is still delivered`);
+          break;
+        }
+        this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
+        break;
+      }
+      if (!chunk) break;
+      const piece = this.#buildPiece(ref, cursor, chunk, false);
+      cursor = piece.cursor;
+      this.#cursors.set(ref.path, cursor);
+      this.stats.bytesRead += chunk.end - piece.range.from;
+      await this.#add(piece);
+    }
+  }
+
+  /** Marks a vanished file as deleted (no data is removed anywhere). */
+  markDeleted(path: string): void {
+    const known = this.#o.state.getUnit(path);
+    if (known && known.status === "active") {
+      this.#o.log.info(`${path}: file deleted; its delivered messages are kept`);
+      this.#o.state.putUnit({ ...known, status: "deleted" });
+    }
+  }
+
+  #buildPiece(ref: FileRef, cursor: UnitState, chunk: LineChunk, replay: boolean): Piece {
+    const range = { unit: ref.path, from: cursor.offset, to: chunk.end, fromLine: cursor.line } as Piece["range"];
+    const next: UnitState = {
+      ...cursor,
+      offset: chunk.end,
+      line: cursor.line + chunk.lines,
+      tailHash: chunk.tail,
+    };
+    if (chunk.oversizedLine !== undefined) {
+      range.oversized = true;
+      if (!replay) {
+        this.stats.skipped++;
+        this.recordError(
+          `${ref.path}:${cursor.line + 1}: line of ${chunk.oversizedLine} bytes exceeds ` +
+            `worker.max_line_bytes (${this.#o.settings().maxLineBytes}); skipped`,
+        );
+      }
+      return { range, ref, cursor: next, items: [], messages: 0, bytes: 0 };
+    }
+    const out = this.#o.parser({
+      bytes: chunk.bytes,
+      firstLine: cursor.line + 1,
+      carry: cursor.carry ? JSON.parse(cursor.carry) as Carry : undefined,
+      file: { path: ref.path, hint: ref.hint, host: this.#o.host },
+    });
+    next.carry = JSON.stringify(out.carry);
+    if (!replay) {
+      for (const [reason, n] of Object.entries(out.skipped)) {
+        this.stats.skipped += n;
+        this.#o.log.debug(`${ref.path}: skipped ${n} line(s): ${reason}`);
+      }
+      for (const issue of out.issues) {
+        this.stats.skipped++;
+        this.recordError(`${ref.path}:${issue.line}: ${issue.message}`);
+      }
+    }
+    const items = out.conversations.map((conversation) => ({ conversation, json: JSON.stringify(conversation) }));
+    return {
+      range,
+      ref,
+      cursor: next,
+      items,
+      messages: out.messages,
+      bytes: items.reduce((n, i) => n + i.json.length, 0),
+    };
+  }
+
+  async #add(piece: Piece): Promise<void> {
+    const { batchSize, batchMaxBytes } = this.#o.settings();
+    if (
+      this.#pieces.length > 0 &&
+      (this.#batchConversations + piece.items.length > batchSize ||
+        this.#batchBytes + piece.bytes > batchMaxBytes)
+    ) await this.flush();
+    this.#pieces.push(piece);
+    this.#batchConversations += piece.items.length;
+    this.#batchBytes += piece.bytes;
+    if (this.#batchConversations >= batchSize || this.#batchBytes >= batchMaxBytes) await this.flush();
+  }
+
+  /** Bytes read and batched but not yet acknowledged, per file. */
+  get unackedFiles(): number {
+    return this.#cursors.size;
+  }
+
+  /**
+   * Sends the current batch and commits its checkpoints once acknowledged. Throws
+   * {@link StoppedError} when stopped first, {@link DeliveryError} when attempts ran out.
+   */
+  async flush(): Promise<void> {
+    if (this.#pieces.length === 0) return;
+    const pieces = this.#pieces;
+    this.#pieces = [];
+    this.#batchBytes = 0;
+    this.#batchConversations = 0;
+    const items = pieces.flatMap((p) => p.items);
+    const ranges = pieces.map((p) => p.range);
+    const body = this.#body(items);
+    const key = this.#batchKey(ranges, body);
+    if (this.#o.dryRun) {
+      if (items.length > 0) this.#o.dryRun(body);
+      this.#count(pieces);
+      return;
+    }
+    const { state } = this.#o;
+    try {
+      if (items.length > 0) {
+        state.recordBatch(key, ranges);
+        await this.#deliver(key, items);
+      }
+      const finals = new Map<string, UnitState>();
+      for (const p of pieces) finals.set(p.ref.path, p.cursor);
+      state.commitBatch(key, [...finals.values()], {
+        messages: pieces.reduce((n, p) => n + p.messages, 0),
+        batches: items.length > 0 ? 1 : 0,
+      });
+      for (const [path, cursor] of finals) {
+        if (this.#cursors.get(path) === cursor) this.#cursors.delete(path);
+      }
+      this.#count(pieces);
+      if (items.length > 0) this.stats.batches++;
+    } catch (error) {
+      // Unacknowledged reads are dropped; the next check starts again from the checkpoints.
+      this.#cursors.clear();
+      throw error;
+    }
+  }
+
+  /** The Idempotency-Key: a hash of the boundaries and the payload, so a re-cut batch gets a new key. */
+  #batchKey(ranges: BatchRange[], body: string): string {
+    return `b_${sha256Hex(`${this.#o.sourceType}|${JSON.stringify(ranges)}|${sha256Hex(body)}`)}`;
+  }
+
+  #count(pieces: Piece[]): void {
+    for (const p of pieces) {
+      this.stats.messages += p.messages;
+      for (const i of p.items) {
+        if (!this.touched.has(i.conversation.uuid)) {
+          this.touched.add(i.conversation.uuid);
+          this.stats.conversations++;
+        }
+      }
+    }
+  }
+
+  #body(items: Item[]): string {
+    return `{"source_type":${JSON.stringify(this.#o.sourceType)},"conversations":[${
+      items.map((i) => i.json).join(",")
+    }]}`;
+  }
+
+  async #deliver(key: string, items: Item[]): Promise<void> {
+    let attempt = 0;
+    while (true) {
+      if (this.#stopping) throw new StoppedError();
+      const out: OutgoingBatch = {
+        body: this.#body(items),
+        batch: { source_type: this.#o.sourceType, conversations: items.map((i) => i.conversation) },
+        key,
+      };
+      const outcome = await this.#sendWithGrace(out);
+      const settings = this.#o.settings();
+      if (outcome.kind === "ok") {
+        if (this.stats.pausedReason || this.stats.retrying) {
+          this.#o.log.info("delivery resumed", { target: this.#o.sink.target });
+        }
+        this.stats.pausedReason = "";
+        this.stats.retrying = "";
+        return;
+      }
+      if (outcome.kind === "retry" || outcome.kind === "pause") {
+        attempt++;
+        if (settings.maxAttempts !== undefined && attempt >= settings.maxAttempts) {
+          throw new DeliveryError(`batch ${key} not delivered after ${attempt} attempts: ${outcome.reason}`);
+        }
+        let delay: number;
+        if (outcome.kind === "pause") {
+          this.stats.pausedReason = outcome.reason;
+          delay = settings.probeIntervalMs;
+          this.recordError(`delivery paused (checkpoints frozen, nothing dropped): ${outcome.reason}`, {
+            probe_in_ms: delay,
+          });
+        } else {
+          this.stats.retrying = outcome.reason;
+          delay = backoffDelay(attempt - 1, settings.retryBaseMs, settings.retryMaxMs, outcome.retryAfterMs);
+          this.#o.log.warn(`send failed, retrying: ${outcome.reason}`, {
+            attempt,
+            retry_in_ms: Math.round(delay),
+          });
+        }
+        await this.#sleep(delay);
+        continue;
+      }
+      // too_large or rejected: split until the offending conversation stands alone.
+      if (items.length > 1) {
+        const half = Math.ceil(items.length / 2);
+        await this.#deliver(`${key}.a`, items.slice(0, half));
+        await this.#deliver(`${key}.b`, items.slice(half));
+        return;
+      }
+      const [item] = items;
+      const messages = item.conversation.messages;
+      if (outcome.kind === "too_large" && messages.length > 1) {
+        const half = Math.ceil(messages.length / 2);
+        const part = (m: typeof messages): Item => {
+          const conversation = { ...item.conversation, messages: m };
+          return { conversation, json: JSON.stringify(conversation) };
+        };
+        await this.#deliver(`${key}.a`, [part(messages.slice(0, half))]);
+        await this.#deliver(`${key}.b`, [part(messages.slice(half))]);
+        return;
+      }
+      const status = outcome.kind === "too_large" ? 413 : outcome.status;
+      this.#o.state.deadLetter(key, item.conversation.uuid, status, outcome.reason, item.json);
+      this.stats.deadLettered++;
+      this.recordError(
+        `conversation ${item.conversation.uuid} (${messages.length} messages) refused by the server ` +
+          `and kept in the dead-letter table: ${outcome.reason}`,
+      );
+      return;
+    }
+  }
+
+  /** Sends; once stopping, the in-flight send gets `shutdownTimeoutMs` before it is aborted. */
+  #sendWithGrace(out: OutgoingBatch) {
+    return this.#o.sink.send(out, this.#stopController.signal).catch((error) => {
+      if (this.#stopping) throw new StoppedError();
+      throw error;
+    });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  /** Ends a backoff or pause wait at once (after a config change, say). */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /**
+   * Re-sends batches recorded before a crash with their original boundaries, so the same
+   * Idempotency-Key and ids go out again; a batch whose files changed since is abandoned (the
+   * data is then read again normally, with the same deterministic ids).
+   */
+  async recoverPending(refs: Map<string, FileRef>): Promise<void> {
+    const { state, log } = this.#o;
+    for (const pending of state.pendingBatches()) {
+      const pieces: Piece[] = [];
+      const cursors = new Map<string, UnitState>();
+      let why = "";
+      for (const range of pending.ranges as Piece["range"][]) {
+        const ref = refs.get(range.unit);
+        let cursor = cursors.get(range.unit) ?? state.getUnit(range.unit);
+        if (!ref) why = `${range.unit} is no longer found`;
+        else if (!cursor && range.from === 0) {
+          const stat = await statFile(range.unit);
+          cursor = stat ? (await resumePoint(range.unit, stat, undefined)).unit : undefined;
+        }
+        if (!why && (!cursor || cursor.offset !== range.from)) why = `${range.unit} moved on`;
+        const stat = why ? null : await statFile(range.unit);
+        if (!why && (!stat || stat.size < range.to)) why = `${range.unit} shrank or vanished`;
+        if (why || !ref || !cursor) break;
+        const point = await resumePoint(range.unit, stat!, cursor.offset === 0 ? undefined : cursor);
+        if (point.resetReason) {
+          why = `${range.unit}: ${point.resetReason}`;
+          break;
+        }
+        const bytes = range.oversized ? new Uint8Array(0) : await readRange(range.unit, range.from, range.to);
+        let lines = 0;
+        for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) lines++;
+        const tailFrom = Math.max(0, range.to - 64);
+        const chunk: LineChunk = {
+          bytes,
+          end: range.to,
+          lines: range.oversized ? 1 : lines,
+          tail: sha256Hex(await readRange(range.unit, tailFrom, range.to)),
+        };
+        if (range.oversized) chunk.oversizedLine = range.to - range.from;
+        const piece = this.#buildPiece(ref, point.unit, chunk, true);
+        cursors.set(range.unit, piece.cursor);
+        pieces.push(piece);
+      }
+      if (why) {
+        log.info(`abandoning batch ${pending.key} recorded before a restart: ${why}`);
+        state.abandonBatch(pending.key);
+        continue;
+      }
+      const items = pieces.flatMap((p) => p.items);
+      if (this.#batchKey(pending.ranges, this.#body(items)) !== pending.key) {
+        log.info(`abandoning batch ${pending.key} recorded before a restart: its content differs now`);
+        state.abandonBatch(pending.key);
+        continue;
+      }
+      log.info(`re-sending batch ${pending.key} recorded before a restart`, { conversations: items.length });
+      await this.#deliver(pending.key, items);
+      state.commitBatch(pending.key, [...cursors.values()], {
+        messages: pieces.reduce((n, p) => n + p.messages, 0),
+        batches: 1,
+      });
+      this.#count(pieces);
+    }
+  }
+
+  /**
+   * Stops: no new sends; a backoff or pause wait ends now; an in-flight send gets
+   * `shutdownTimeoutMs`, then is aborted (its checkpoints stay where they were).
+   */
+  stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.wake();
+    const timer = setTimeout(
+      () => this.#stopController.abort(new StoppedError()),
+      this.#o.settings().shutdownTimeoutMs,
+    );
+    Deno.unrefTimer(timer);
+  }
+
+  /** Whether {@link stop} was called. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+}

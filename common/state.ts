@@ -1,0 +1,248 @@
+/**
+ * A worker's own state database (DESIGN §4): per-file checkpoints, batches with their
+ * boundaries and Idempotency-Key, the dead-letter table and counters, on `node:sqlite` with WAL
+ * and `synchronous=FULL`. A checkpoint moves only in {@link StateStore.commitBatch}, the same
+ * transaction that records its batch as done.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+
+/** Where reading of one file stands. */
+export interface UnitState {
+  /** The unit's key (its absolute path). */
+  key: string;
+  path: string;
+  dev: number;
+  ino: number;
+  /** How many leading bytes `headHash` covers (grows until it reaches the head size). */
+  headLen: number;
+  headHash: string;
+  /** Acknowledged byte offset, always at a line boundary. */
+  offset: number;
+  /** Lines before `offset`. */
+  line: number;
+  /** Hash of the bytes just before `offset`. */
+  tailHash: string;
+  /** The parser's carry at `offset`, as JSON. */
+  carry: string;
+  /** `active`, or `deleted` once the file is gone (what was delivered stays delivered). */
+  status: "active" | "deleted";
+}
+
+/** One file's part of a batch: the bytes `[from, to)` and what the checkpoint becomes. */
+export interface BatchRange {
+  unit: string;
+  from: number;
+  to: number;
+  fromLine: number;
+}
+
+/** A batch recorded before its first send. */
+export interface PendingBatch {
+  key: string;
+  ranges: BatchRange[];
+}
+
+/** A record that the server refused for good, kept locally so nothing is lost. */
+export interface DeadLetter {
+  id: number;
+  batchKey: string;
+  conversationUuid: string;
+  status: number;
+  error: string;
+  createdAt: string;
+}
+
+/**
+ * The state database.
+ *
+ * @example Commit a checkpoint with its batch
+ * ```ts
+ * import { StateStore } from "./state.ts";
+ * const state = new StateStore(":memory:");
+ * state.recordBatch("b_1", [{ unit: "/a.jsonl", from: 0, to: 10, fromLine: 0 }]);
+ * state.commitBatch("b_1", [{
+ *   key: "/a.jsonl", path: "/a.jsonl", dev: 1, ino: 2, headLen: 10, headHash: "h",
+ *   offset: 10, line: 1, tailHash: "t", carry: "{}", status: "active",
+ * }], { messages: 1, conversations: 1 });
+ * console.log(state.getUnit("/a.jsonl")?.offset); // 10
+ * state.close();
+ * ```
+ */
+export class StateStore {
+  readonly #db: DatabaseSync;
+
+  /** Opens (creating if needed) the database at `path`. */
+  constructor(readonly path: string) {
+    this.#db = new DatabaseSync(path);
+    this.#db.exec(`
+      PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;
+      CREATE TABLE IF NOT EXISTS units (
+        key TEXT PRIMARY KEY, path TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+        head_len INTEGER NOT NULL, head_hash TEXT NOT NULL, offset INTEGER NOT NULL,
+        line INTEGER NOT NULL, tail_hash TEXT NOT NULL, carry TEXT NOT NULL, status TEXT NOT NULL,
+        updated_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS batches (
+        key TEXT PRIMARY KEY, status TEXT NOT NULL, ranges TEXT NOT NULL, created_at TEXT NOT NULL,
+        done_at TEXT);
+      CREATE TABLE IF NOT EXISTS dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, batch_key TEXT NOT NULL, conversation_uuid TEXT NOT NULL,
+        status INTEGER NOT NULL, error TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    `);
+  }
+
+  /** The state of one file, if known. */
+  getUnit(key: string): UnitState | undefined {
+    const row = this.#db.prepare("SELECT * FROM units WHERE key = ?").get(key);
+    return row ? rowToUnit(row as Record<string, string | number>) : undefined;
+  }
+
+  /** Every known file. */
+  listUnits(): UnitState[] {
+    return (this.#db.prepare("SELECT * FROM units ORDER BY key").all() as Record<
+      string,
+      string | number
+    >[]).map(rowToUnit);
+  }
+
+  /** Writes a unit outside a batch: a reset to 0, a rename, or a deletion mark. */
+  putUnit(unit: UnitState): void {
+    this.#putUnit(unit);
+  }
+
+  /** Records a batch's boundaries before its first send. */
+  recordBatch(key: string, ranges: BatchRange[]): void {
+    this.#db.prepare(
+      "INSERT OR REPLACE INTO batches (key, status, ranges, created_at) VALUES (?, 'pending', ?, ?)",
+    ).run(key, JSON.stringify(ranges), new Date().toISOString());
+  }
+
+  /** Batches recorded but never acknowledged (a crash or stop mid-send). */
+  pendingBatches(): PendingBatch[] {
+    return (this.#db.prepare(
+      "SELECT key, ranges FROM batches WHERE status = 'pending' ORDER BY created_at",
+    ).all() as { key: string; ranges: string }[]).map((r) => ({
+      key: r.key,
+      ranges: JSON.parse(r.ranges),
+    }));
+  }
+
+  /** Marks a pending batch as abandoned (its files changed; the data is re-read normally). */
+  abandonBatch(key: string): void {
+    this.#db.prepare("UPDATE batches SET status = 'abandoned', done_at = ? WHERE key = ?")
+      .run(new Date().toISOString(), key);
+  }
+
+  /**
+   * After the server acknowledged batch `key`: moves the checkpoints of its files and marks it
+   * done, adding `counts` to the counters, all in one transaction.
+   */
+  commitBatch(key: string, units: UnitState[], counts: Record<string, number>): void {
+    this.#transaction(() => {
+      for (const unit of units) this.#putUnit(unit);
+      this.#db.prepare("UPDATE batches SET status = 'done', done_at = ? WHERE key = ?")
+        .run(new Date().toISOString(), key);
+      for (const [name, n] of Object.entries(counts)) this.#add(name, n);
+      // Done batches are only history; keep the table small.
+      this.#db.prepare(
+        "DELETE FROM batches WHERE status != 'pending' AND key NOT IN (SELECT key FROM batches ORDER BY created_at DESC LIMIT 1000)",
+      ).run();
+    });
+  }
+
+  /** Keeps a conversation the server refused for good. */
+  deadLetter(batchKey: string, conversationUuid: string, status: number, error: string, payload: string): void {
+    this.#transaction(() => {
+      this.#db.prepare(
+        "INSERT INTO dead_letters (batch_key, conversation_uuid, status, error, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      ).run(batchKey, conversationUuid, status, error, payload, new Date().toISOString());
+      this.#add("dead_lettered", 1);
+    });
+  }
+
+  /** Dead-lettered records, newest first. */
+  deadLetters(limit = 100): DeadLetter[] {
+    return (this.#db.prepare(
+      "SELECT id, batch_key, conversation_uuid, status, error, created_at FROM dead_letters ORDER BY id DESC LIMIT ?",
+    ).all(limit) as Record<string, string | number>[]).map((r) => ({
+      id: Number(r.id),
+      batchKey: String(r.batch_key),
+      conversationUuid: String(r.conversation_uuid),
+      status: Number(r.status),
+      error: String(r.error),
+      createdAt: String(r.created_at),
+    }));
+  }
+
+  /** All counters. */
+  counters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (
+      const r of this.#db.prepare("SELECT name, value FROM counters").all() as {
+        name: string;
+        value: number;
+      }[]
+    ) out[r.name] = r.value;
+    return out;
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.#db.close();
+  }
+
+  #add(name: string, n: number): void {
+    this.#db.prepare(
+      "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    ).run(name, n);
+  }
+
+  #putUnit(u: UnitState): void {
+    this.#db.prepare(
+      `INSERT OR REPLACE INTO units (key, path, dev, ino, head_len, head_hash, offset, line, tail_hash, carry, status, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      u.key,
+      u.path,
+      u.dev,
+      u.ino,
+      u.headLen,
+      u.headHash,
+      u.offset,
+      u.line,
+      u.tailHash,
+      u.carry,
+      u.status,
+      new Date().toISOString(),
+    );
+  }
+
+  #transaction(fn: () => void): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      fn();
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+}
+
+function rowToUnit(r: Record<string, string | number>): UnitState {
+  return {
+    key: String(r.key),
+    path: String(r.path),
+    dev: Number(r.dev),
+    ino: Number(r.ino),
+    headLen: Number(r.head_len),
+    headHash: String(r.head_hash),
+    offset: Number(r.offset),
+    line: Number(r.line),
+    tailHash: String(r.tail_hash),
+    carry: String(r.carry),
+    status: r.status === "deleted" ? "deleted" : "active",
+  };
+}

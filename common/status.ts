@@ -1,0 +1,153 @@
+/**
+ * The status endpoint on 127.0.0.1 (DESIGN §6): `/healthz`, `/status` (JSON) and `/metrics`
+ * (Prometheus text), and the client that `<binary> status` uses.
+ *
+ * @module
+ */
+
+/** What `/status` reports. */
+export interface StatusSnapshot {
+  worker: string;
+  source_type: string;
+  version: string;
+  running: boolean;
+  started_at: string;
+  last_check: string;
+  /** Messages delivered by the last check. */
+  last_sync_count: number;
+  /** Messages delivered since the state database was created. */
+  total_synced: number;
+  /** Messages delivered by this process. */
+  synced_since_start: number;
+  conversations_since_start: number;
+  files: number;
+  skipped: number;
+  error_count: number;
+  last_error: string;
+  last_error_at: string;
+  dead_lettered: number;
+  /** Bytes found but not yet read at the last check. */
+  backlog_bytes: number;
+  /** Why delivery is paused (401/403/404), or ''. */
+  paused_reason: string;
+  /** The last retryable failure while it lasts, or ''. */
+  retrying: string;
+  target: string;
+}
+
+/**
+ * Prometheus text for a snapshot.
+ *
+ * @example Render metrics
+ * ```ts ignore
+ * console.log(metricsText(snapshot));
+ * ```
+ */
+export function metricsText(s: StatusSnapshot): string {
+  const labels = `{worker="${s.worker}"}`;
+  const lines = [
+    ["ai_sync_up", "Whether the worker is running.", "gauge", s.running ? 1 : 0],
+    ["ai_sync_messages_synced_total", "Messages acknowledged by the server.", "counter", s.total_synced],
+    ["ai_sync_conversations_since_start", "Conversations delivered since start.", "gauge", s.conversations_since_start],
+    ["ai_sync_lines_skipped_total", "Lines skipped since start.", "counter", s.skipped],
+    ["ai_sync_errors_total", "Errors since start.", "counter", s.error_count],
+    ["ai_sync_dead_lettered_total", "Conversations kept in the dead-letter table.", "counter", s.dead_lettered],
+    ["ai_sync_backlog_bytes", "Bytes not yet read at the last check.", "gauge", s.backlog_bytes],
+    ["ai_sync_paused", "1 while delivery is paused by the server's answer.", "gauge", s.paused_reason ? 1 : 0],
+    ["ai_sync_files", "Source files known.", "gauge", s.files],
+    [
+      "ai_sync_last_check_timestamp_seconds",
+      "Time of the last check.",
+      "gauge",
+      s.last_check ? Date.parse(s.last_check) / 1000 : 0,
+    ],
+  ] as const;
+  return lines.map(([name, help, type, value]) =>
+    `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name}${labels} ${value}\n`
+  ).join("");
+}
+
+/**
+ * Serves the endpoint; `snapshot` is called per request.
+ *
+ * @example Serve status on a free port
+ * ```ts ignore
+ * const server = serveStatus(0, () => snapshot);
+ * await server.shutdown();
+ * ```
+ */
+export function serveStatus(port: number, snapshot: () => StatusSnapshot): Deno.HttpServer {
+  return Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/healthz") return Response.json({ ok: true });
+    if (path === "/status") return Response.json(snapshot());
+    if (path === "/metrics") {
+      return new Response(metricsText(snapshot()), {
+        headers: { "content-type": "text/plain; version=0.0.4" },
+      });
+    }
+    return Response.json({ message: "not found: try /healthz, /status or /metrics" }, { status: 404 });
+  });
+}
+
+/**
+ * No worker answered on the status port.
+ *
+ * @example Catch it
+ * ```ts
+ * import { StatusUnavailableError } from "./status.ts";
+ * console.log(new StatusUnavailableError(9).message);
+ * ```
+ */
+export class StatusUnavailableError extends Error {
+  override name = "StatusUnavailableError";
+  /** Creates the error for `port`. */
+  constructor(port: number, cause?: string) {
+    super(
+      `no worker answers on 127.0.0.1:${port}${cause ? ` (${cause})` : ""}; ` +
+        `is it running with status.port (or --status-port) set to ${port}?`,
+    );
+  }
+}
+
+/**
+ * Reads a running worker's status.
+ *
+ * @example Ask a worker
+ * ```ts ignore
+ * const status = await fetchStatus(9464);
+ * ```
+ */
+export async function fetchStatus(port: number, timeoutMs = 3000): Promise<StatusSnapshot> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/status`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!response.ok) throw new StatusUnavailableError(port, `HTTP ${response.status}`);
+    return await response.json() as StatusSnapshot;
+  } catch (error) {
+    if (error instanceof StatusUnavailableError) throw error;
+    throw new StatusUnavailableError(port, (error as Error).message);
+  }
+}
+
+/**
+ * A status as a few readable lines.
+ *
+ * @example Format for a terminal
+ * ```ts ignore
+ * console.log(formatStatus(await fetchStatus(9464)));
+ * ```
+ */
+export function formatStatus(s: StatusSnapshot): string {
+  const state = s.paused_reason ? `PAUSED: ${s.paused_reason}` : s.retrying ? `retrying: ${s.retrying}` : "ok";
+  return [
+    `${s.worker} ${s.version}: ${s.running ? "running" : "stopped"} since ${s.started_at}`,
+    `  delivery:     ${state} → ${s.target}`,
+    `  last check:   ${s.last_check || "not yet"} (${s.last_sync_count} messages)`,
+    `  synced:       ${s.total_synced} messages in all, ${s.synced_since_start} since start`,
+    `  files:        ${s.files}, backlog ${s.backlog_bytes} bytes`,
+    `  skipped:      ${s.skipped} lines; errors: ${s.error_count}; dead-lettered: ${s.dead_lettered}`,
+    ...(s.last_error ? [`  last error:   ${s.last_error} (${s.last_error_at})`] : []),
+  ].join("\n");
+}

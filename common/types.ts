@@ -1,0 +1,152 @@
+/**
+ * The canonical conversation schema shared by every parser, the delivery pipeline and the
+ * reference server (DESIGN §3), as zod schemas with their inferred types.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Every source a worker can deliver, as the batch API names it. */
+export const SOURCE_TYPES = ["gpt", "claude", "claude_code", "codex", "gemini", "gemini_cli"] as const;
+
+/**
+ * The `source_type` of a batch.
+ *
+ * @example Validate a source type
+ * ```ts
+ * import { SourceTypeSchema } from "./types.ts";
+ * SourceTypeSchema.parse("claude_code");
+ * ```
+ */
+export const SourceTypeSchema = z.enum(SOURCE_TYPES);
+/** One of {@link SOURCE_TYPES}. */
+export type SourceType = z.infer<typeof SourceTypeSchema>;
+
+const rfc3339 = z.iso.datetime({ offset: true, message: "expected an RFC 3339 timestamp" });
+
+/**
+ * One message of a conversation.
+ *
+ * @example Validate a message
+ * ```ts
+ * import { MessageSchema } from "./types.ts";
+ * MessageSchema.parse({
+ *   uuid: "m1", parent_uuid: "", round_index: 1, role: "user", content_type: "text",
+ *   content: { type: "text", text: "hi" }, content_text: "hi",
+ *   created_at: "2025-01-01T00:00:00.000Z",
+ * });
+ * ```
+ */
+export const MessageSchema = z.object({
+  uuid: z.string().min(1),
+  parent_uuid: z.string(),
+  round_index: z.number().int().nonnegative(),
+  role: z.enum(["user", "assistant", "system", "tool"]),
+  content_type: z.enum(["text", "tool_use", "tool_result", "multipart"]),
+  content: z.record(z.string(), z.unknown()),
+  content_text: z.string(),
+  created_at: rfc3339,
+  model: z.string().optional(),
+  usage: z.record(z.string(), z.unknown()).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+/** A validated message. */
+export type Message = z.infer<typeof MessageSchema>;
+
+/**
+ * One conversation with the messages a batch carries for it (only those not yet acknowledged).
+ *
+ * @example Validate a conversation
+ * ```ts
+ * import { ConversationSchema } from "./types.ts";
+ * ConversationSchema.parse({
+ *   uuid: "c1", title: "", created_at: "2025-01-01T00:00:00Z",
+ *   updated_at: "2025-01-01T00:00:00Z", metadata: {}, messages: [],
+ * });
+ * ```
+ */
+export const ConversationSchema = z.object({
+  uuid: z.string().min(1),
+  title: z.string(),
+  created_at: rfc3339,
+  updated_at: rfc3339,
+  metadata: z.record(z.string(), z.unknown()),
+  messages: z.array(MessageSchema),
+});
+/** A validated conversation. */
+export type Conversation = z.infer<typeof ConversationSchema>;
+
+/**
+ * The body of `POST /internal/v1/sync/batch`.
+ *
+ * @example Validate a batch
+ * ```ts
+ * import { BatchSchema } from "./types.ts";
+ * BatchSchema.parse({ source_type: "claude_code", conversations: [] });
+ * ```
+ */
+export const BatchSchema = z.object({
+  source_type: SourceTypeSchema,
+  conversations: z.array(ConversationSchema),
+});
+/** A validated batch. */
+export type Batch = z.infer<typeof BatchSchema>;
+
+/**
+ * The counts a server answers a batch with.
+ *
+ * @example Parse a server answer
+ * ```ts
+ * import { BatchResultSchema } from "./types.ts";
+ * BatchResultSchema.parse({
+ *   success: true, inserted_conversations: 1, inserted_messages: 2,
+ *   updated_conversations: 0, updated_messages: 0,
+ * });
+ * ```
+ */
+export const BatchResultSchema = z.object({
+  success: z.boolean().optional(),
+  inserted_conversations: z.number().int().nonnegative(),
+  inserted_messages: z.number().int().nonnegative(),
+  updated_conversations: z.number().int().nonnegative(),
+  updated_messages: z.number().int().nonnegative(),
+});
+/** Counts of what a batch changed on the server. */
+export type BatchResult = z.infer<typeof BatchResultSchema>;
+
+/**
+ * Formats zod issues as `path: message` lines, the form every error in ai-sync uses.
+ *
+ * @example Format a validation error
+ * ```ts
+ * import { z } from "zod";
+ * import { formatIssues } from "./types.ts";
+ * const r = z.object({ a: z.number() }).safeParse({ a: "x" });
+ * if (!r.success) console.log(formatIssues(r.error.issues, "config.yaml"));
+ * ```
+ */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = ""): string {
+  return issues.map((issue) => {
+    const path = issue.path.map(String).join(".") || "(root)";
+    const detail = describeIssue(issue);
+    return prefix ? `${prefix}: ${path}: ${detail}` : `${path}: ${detail}`;
+  }).join("\n");
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const got = "input" in issue && issue.input !== undefined
+    ? `, got ${JSON.stringify(issue.input)?.slice(0, 80)}`
+    : "";
+  switch (issue.code) {
+    case "invalid_type":
+      return issue.message.startsWith("expected ")
+        ? `${issue.message}${got}`
+        : `expected ${issue.expected}${got}`;
+    case "unrecognized_keys":
+      return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`;
+    case "invalid_value":
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}${got}`;
+    default:
+      return `${issue.message}${got}`;
+  }
+}

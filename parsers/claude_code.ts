@@ -1,0 +1,543 @@
+/**
+ * Parser for Claude Code session files (`~/.claude/projects/<project>/<session>.jsonl`, the
+ * sub-agent files beside them), FORMATS.md §3 and §8. Pure: complete lines and the carry of the
+ * previous parse in, canonical conversations out. It reads a file incrementally, so everything
+ * that spans lines (round numbers, usage groups, titles, re-parented ids) lives in the carry.
+ *
+ * @module
+ */
+import { derivedUuid, sha256Hex } from "../common/hash.ts";
+import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
+import type { Conversation, Message } from "../common/types.ts";
+
+/** Token counts summed over a conversation, each API response counted once. */
+export interface UsageTotals {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+}
+
+/** What one parse of a Claude Code file hands to the next. */
+export interface ClaudeCodeCarry {
+  /** The conversation this file's lines belong to ('' until known). */
+  conversationId: string;
+  /** Genuine user prompts seen so far. */
+  round: number;
+  /** Messages produced so far. */
+  messageCount: number;
+  firstTs: string;
+  lastTs: string;
+  title: string;
+  /** 0 none, 1 summary line, 2 ai-title, 3 custom-title: a stronger title source wins. */
+  titleRank: number;
+  /** `summary` lines whose `leafUuid` has not been seen yet, by leaf uuid. */
+  pendingTitles: Record<string, string>;
+  model: string;
+  cwd: string;
+  gitBranch: string;
+  version: string;
+  usage: UsageTotals;
+  /** The last API response group (`message.id` + `requestId`) and its usage so far. */
+  lastGroup: { key: string; usage: UsageTotals } | null;
+  /** Skipped lines that others may name as parent, mapped to their nearest delivered ancestor. */
+  reparent: Record<string, string>;
+}
+
+/** Path facts the worker passes in `FileContext.hint`. */
+export interface ClaudeCodeHint {
+  /** `session` for `<session>.jsonl`, `agent` for sub-agent transcripts. */
+  kind?: string;
+  /** The parent session id when the path names it (`<session>/subagents/agent-*.jsonl`). */
+  sessionId?: string;
+  /** The agent id from an `agent-<id>.jsonl` name. */
+  agentId?: string;
+  /** `agentType` from the agent's `.meta.json`. */
+  agentType?: string;
+}
+
+/** Line types that carry no conversation content; skipped with their type as the reason. */
+const BOOKKEEPING_TYPES = new Set([
+  "file-history-snapshot",
+  "queue-operation",
+  "last-prompt",
+  "mode",
+  "permission-mode",
+  "agent-name",
+  "worktree-state",
+  "pr-link",
+  "frame-link",
+  "bridge-session",
+  "relocated",
+  "started",
+  "result",
+  "atis-latch",
+]);
+
+/** Line types that take part in the parent graph but are not messages (hooks, progress). */
+const GRAPH_ONLY_TYPES = new Set(["attachment", "progress"]);
+
+const REPARENT_LIMIT = 1000;
+const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
+const decoder = new TextDecoder();
+
+type Json = Record<string, unknown>;
+
+function emptyUsage(): UsageTotals {
+  return {
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+  };
+}
+
+/**
+ * A fresh carry for a file read from offset 0.
+ *
+ * @example Start a carry for a session file
+ * ```ts
+ * import { initialCarry } from "./claude_code.ts";
+ * initialCarry("0a1b2c3d-4e5f-4061-8071-2a3b4c5d6e7f").round === 0;
+ * ```
+ */
+export function initialCarry(conversationId = ""): ClaudeCodeCarry {
+  return {
+    conversationId,
+    round: 0,
+    messageCount: 0,
+    firstTs: "",
+    lastTs: "",
+    title: "",
+    titleRank: 0,
+    pendingTitles: {},
+    model: "",
+    cwd: "",
+    gitBranch: "",
+    version: "",
+    usage: emptyUsage(),
+    lastGroup: null,
+    reparent: {},
+  };
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+
+function num(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) ? v : 0;
+}
+
+function usageOf(raw: unknown): UsageTotals | null {
+  if (!isObject(raw)) return null;
+  return {
+    input_tokens: num(raw.input_tokens),
+    output_tokens: num(raw.output_tokens),
+    cache_creation_input_tokens: num(raw.cache_creation_input_tokens),
+    cache_read_input_tokens: num(raw.cache_read_input_tokens),
+  };
+}
+
+function addUsage(into: UsageTotals, add: UsageTotals, sign = 1): void {
+  into.input_tokens += sign * add.input_tokens;
+  into.output_tokens += sign * add.output_tokens;
+  into.cache_creation_input_tokens += sign * add.cache_creation_input_tokens;
+  into.cache_read_input_tokens += sign * add.cache_read_input_tokens;
+}
+
+/** Replaces inline image data with a reference (media type, SHA-256, size). */
+function imageReference(block: Json): Json {
+  const source = isObject(block.source) ? block.source : {};
+  if (source.type === "base64" && typeof source.data === "string") {
+    return {
+      type: "image",
+      source: {
+        type: "reference",
+        media_type: str(source.media_type),
+        sha256: sha256Hex(source.data),
+        base64_length: source.data.length,
+      },
+    };
+  }
+  return { type: "image", source };
+}
+
+function mapBlock(block: unknown): Json {
+  if (!isObject(block)) return { type: "text", text: String(block) };
+  switch (block.type) {
+    case "image":
+      return imageReference(block);
+    case "tool_result": {
+      const content = Array.isArray(block.content) ? block.content.map(mapBlock) : block.content;
+      return { ...block, content };
+    }
+    default:
+      return block;
+  }
+}
+
+function blockText(block: Json): string {
+  switch (block.type) {
+    case "text":
+      return str(block.text);
+    case "thinking":
+      return str(block.thinking);
+    case "tool_use":
+      return `${str(block.name)} ${JSON.stringify(block.input ?? {})}`;
+    case "tool_result":
+      if (typeof block.content === "string") return block.content;
+      if (Array.isArray(block.content)) {
+        return block.content.filter(isObject).map(blockText).filter(Boolean).join("\n");
+      }
+      return "";
+    default:
+      return "";
+  }
+}
+
+interface MappedContent {
+  content: Json;
+  contentType: Message["content_type"];
+  text: string;
+  hasToolResult: boolean;
+  hasPromptText: boolean;
+}
+
+function mapContent(raw: unknown, toolUseResult: unknown): MappedContent {
+  if (typeof raw === "string") {
+    return {
+      content: { type: "text", text: raw },
+      contentType: "text",
+      text: raw,
+      hasToolResult: false,
+      hasPromptText: raw.length > 0,
+    };
+  }
+  const blocks = Array.isArray(raw) ? raw.map(mapBlock) : [mapBlock(raw ?? "")];
+  const hasToolResult = blocks.some((b) => b.type === "tool_result");
+  const hasPromptText = blocks.some((b) => b.type === "text" || b.type === "image");
+  const text = blocks.map(blockText).filter(Boolean).join("\n");
+  let content: Json;
+  let contentType: Message["content_type"];
+  if (blocks.length === 1) {
+    content = blocks[0];
+    const t = content.type;
+    contentType = t === "tool_use" ? "tool_use" : t === "tool_result" ? "tool_result" : "text";
+  } else {
+    content = { type: "multipart", parts: blocks };
+    contentType = "multipart";
+  }
+  if (hasToolResult && toolUseResult !== undefined) {
+    content = { ...content, tool_use_result: toolUseResult };
+  }
+  return { content, contentType, text, hasToolResult, hasPromptText };
+}
+
+const LOCAL_COMMAND_OUTPUT = /^<(local-command-stdout|local-command-stderr|local-command-caveat)>/;
+
+/**
+ * Parses complete lines of a Claude Code session or sub-agent file.
+ *
+ * Rules (FORMATS §3): every `user`, `assistant` and `system` line with a uuid becomes a message;
+ * `summary`, `ai-title` and `custom-title` lines set the title (a summary only when its
+ * `leafUuid` is in the same file); `attachment`/`progress` lines are skipped but their children
+ * are re-parented to the nearest delivered ancestor; other known bookkeeping types and unknown
+ * types are skipped and counted by type; malformed lines are reported with their line number.
+ * A uuid seen twice (a resumed session replaying its predecessor) is delivered once. Usage is
+ * counted once per API response (`message.id` + `requestId`), on the response's first line.
+ *
+ * @example Parse two lines of a session
+ * ```ts
+ * import { parseClaudeCode } from "./claude_code.ts";
+ * const lines = [
+ *   { type: "user", uuid: "u1", parentUuid: null, sessionId: "s1", timestamp: "2025-01-01T00:00:00.000Z",
+ *     message: { role: "user", content: "hello" } },
+ *   { type: "assistant", uuid: "a1", parentUuid: "u1", sessionId: "s1", timestamp: "2025-01-01T00:00:01.000Z",
+ *     message: { id: "msg_1", role: "assistant", model: "claude-x", content: [{ type: "text", text: "hi" }] } },
+ * ].map((l) => JSON.stringify(l) + "\n").join("");
+ * const out = parseClaudeCode({
+ *   bytes: new TextEncoder().encode(lines), firstLine: 1, carry: undefined,
+ *   file: { path: "s1.jsonl", hint: { kind: "session", sessionId: "s1" }, host: "laptop" },
+ * });
+ * console.log(out.conversations[0].messages.length); // 2
+ * ```
+ */
+export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput<ClaudeCodeCarry> {
+  const hint: ClaudeCodeHint = input.file.hint;
+  const isAgentFile = hint.kind === "agent";
+  const carry: ClaudeCodeCarry = input.carry
+    ? structuredClone(input.carry)
+    : initialCarry(hint.sessionId ?? "");
+  const messages: Message[] = [];
+  const skipped: Record<string, number> = {};
+  const issues: LineIssue[] = [];
+  let metadataLines = 0;
+  const seen = new Set<string>();
+  const groupFirst = new Map<string, Message>();
+  const groupUsage = new Map<string, UsageTotals>();
+  let titleChanged = false;
+
+  const setTitle = (title: string, rank: number) => {
+    if (title && rank >= carry.titleRank && title !== carry.title) {
+      carry.title = title;
+      carry.titleRank = rank;
+      titleChanged = true;
+    }
+  };
+  const resolveParent = (p: string): string => carry.reparent[p] ?? p;
+  const rememberSkipped = (obj: Json) => {
+    const uuid = str(obj.uuid);
+    if (!uuid) return;
+    carry.reparent[uuid] = resolveParent(str(obj.parentUuid));
+    const keys = Object.keys(carry.reparent);
+    if (keys.length > REPARENT_LIMIT) delete carry.reparent[keys[0]];
+  };
+
+  const text = decoder.decode(input.bytes);
+  let lineNo = input.firstLine - 1;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end === -1) end = text.length;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    lineNo++;
+    if (line === "") {
+      bump(skipped, "blank line");
+      continue;
+    }
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch (error) {
+      issues.push({
+        line: lineNo,
+        message: `invalid JSON (${(error as Error).message}); expected one JSON object per line`,
+      });
+      continue;
+    }
+    if (!isObject(obj)) {
+      issues.push({ line: lineNo, message: `expected a JSON object, got ${typeof obj}` });
+      continue;
+    }
+    const type = str(obj.type);
+    if (!carry.conversationId && str(obj.sessionId) && !str(obj.sessionId).startsWith("agent-")) {
+      carry.conversationId = str(obj.sessionId);
+    }
+
+    if (type === "summary") {
+      metadataLines++;
+      const leaf = str(obj.leafUuid);
+      if (seen.has(leaf)) setTitle(str(obj.summary), 1);
+      else if (leaf) carry.pendingTitles[leaf] = str(obj.summary);
+      continue;
+    }
+    if (type === "custom-title" || type === "ai-title") {
+      metadataLines++;
+      if (!isAgentFile) {
+        setTitle(str(type === "custom-title" ? obj.customTitle : obj.aiTitle), type === "custom-title" ? 3 : 2);
+      }
+      continue;
+    }
+    if (BOOKKEEPING_TYPES.has(type)) {
+      bump(skipped, type);
+      continue;
+    }
+    if (GRAPH_ONLY_TYPES.has(type)) {
+      rememberSkipped(obj);
+      bump(skipped, type);
+      continue;
+    }
+    if (type !== "user" && type !== "assistant" && type !== "system") {
+      bump(skipped, `unknown type ${JSON.stringify(type || null)}`);
+      continue;
+    }
+
+    const uuid = str(obj.uuid) ||
+      derivedUuid("claude_code", carry.conversationId, hint.agentId ?? "", "line", lineNo);
+    if (seen.has(uuid)) {
+      bump(skipped, "duplicate uuid (replayed by a resumed session)");
+      continue;
+    }
+    seen.add(uuid);
+    if (carry.pendingTitles[uuid] !== undefined) {
+      setTitle(carry.pendingTitles[uuid], 1);
+      delete carry.pendingTitles[uuid];
+    }
+
+    let ts = str(obj.timestamp);
+    if (!ISO_UTC.test(ts)) {
+      const parsed = Date.parse(ts);
+      if (Number.isNaN(parsed)) {
+        issues.push({
+          line: lineNo,
+          message: `timestamp ${JSON.stringify(obj.timestamp ?? null)} is not ISO 8601; ` +
+            `used the previous line's time`,
+        });
+        ts = carry.lastTs || "1970-01-01T00:00:00.000Z";
+      } else {
+        ts = new Date(parsed).toISOString();
+      }
+    }
+    if (!carry.firstTs || ts < carry.firstTs) carry.firstTs = ts;
+    if (ts > carry.lastTs) carry.lastTs = ts;
+    if (str(obj.cwd)) carry.cwd = str(obj.cwd);
+    if (str(obj.gitBranch)) carry.gitBranch = str(obj.gitBranch);
+    if (str(obj.version)) carry.version = str(obj.version);
+
+    const sidechain = obj.isSidechain === true;
+    const meta: Json = {};
+    if (sidechain) meta.is_sidechain = true;
+    const agentId = str(obj.agentId) || hint.agentId || "";
+    if (agentId) meta.agent_id = agentId;
+    if (hint.agentType) meta.agent_type = hint.agentType;
+    const lineSession = str(obj.sessionId);
+    if (lineSession && lineSession !== carry.conversationId && !lineSession.startsWith("agent-")) {
+      meta.session_id = lineSession;
+    }
+    let parent = str(obj.parentUuid);
+    const message: Message = {
+      uuid,
+      parent_uuid: "",
+      round_index: 0,
+      role: "user",
+      content_type: "text",
+      content: {},
+      content_text: "",
+      created_at: ts,
+    };
+
+    if (type === "system") {
+      const subtype = str(obj.subtype);
+      if (subtype === "compact_boundary" && !parent) parent = str(obj.logicalParentUuid);
+      const { parentUuid: _p, uuid: _u, type: _t, ...rest } = obj;
+      message.role = "system";
+      message.content = { type: "system", ...rest };
+      message.content_text = str(obj.content);
+      meta.subtype = subtype;
+    } else {
+      const apiMessage = isObject(obj.message) ? obj.message : {};
+      const mapped = mapContent(apiMessage.content, obj.toolUseResult);
+      message.content = mapped.content;
+      message.content_type = mapped.contentType;
+      message.content_text = mapped.text;
+      if (type === "assistant") {
+        message.role = "assistant";
+        const model = str(apiMessage.model);
+        if (model) {
+          message.model = model;
+          if (model !== "<synthetic>") carry.model = model;
+        }
+        if (str(apiMessage.id)) meta.message_id = apiMessage.id;
+        if (str(obj.requestId)) meta.request_id = obj.requestId;
+        if (str(apiMessage.stop_reason)) meta.stop_reason = apiMessage.stop_reason;
+        if (obj.isApiErrorMessage === true) meta.is_api_error = true;
+        const usage = usageOf(apiMessage.usage);
+        if (usage) {
+          const key = `${str(apiMessage.id) || uuid}\u001f${str(obj.requestId)}`;
+          accountUsage(carry, key, usage, message, groupFirst, groupUsage);
+        }
+      } else if (mapped.hasToolResult) {
+        message.role = "tool";
+      } else if (
+        obj.isMeta === true || obj.isCompactSummary === true ||
+        LOCAL_COMMAND_OUTPUT.test(mapped.text)
+      ) {
+        message.role = "system";
+        if (obj.isMeta === true) meta.is_meta = true;
+        if (obj.isCompactSummary === true) meta.is_compact_summary = true;
+      } else if (!sidechain && !isAgentFile && mapped.hasPromptText) {
+        carry.round++;
+      }
+    }
+    message.parent_uuid = resolveParent(parent);
+    message.round_index = carry.round;
+    if (Object.keys(meta).length > 0) message.metadata = meta;
+    messages.push(message);
+  }
+
+  carry.messageCount += messages.length;
+  const conversations: Conversation[] = [];
+  if ((messages.length > 0 || titleChanged) && carry.conversationId) {
+    conversations.push(buildConversation(carry, messages, input.file.host, isAgentFile, hint));
+  } else if (messages.length > 0) {
+    issues.push({
+      line: input.firstLine,
+      message: "no session id found (expected a sessionId field or a <session>.jsonl file name)",
+    });
+  }
+  return {
+    conversations,
+    carry,
+    messages: conversations.length > 0 ? messages.length : 0,
+    metadata: metadataLines,
+    skipped,
+    issues,
+  };
+}
+
+/**
+ * Attaches a response's usage to its first line and keeps the conversation totals exact: a
+ * later line of the same response (usage grows as blocks stream) replaces the response's
+ * contribution instead of adding to it.
+ */
+function accountUsage(
+  carry: ClaudeCodeCarry,
+  key: string,
+  usage: UsageTotals,
+  message: Message,
+  groupFirst: Map<string, Message>,
+  groupUsage: Map<string, UsageTotals>,
+): void {
+  const previous = groupUsage.get(key) ??
+    (carry.lastGroup?.key === key ? carry.lastGroup.usage : undefined);
+  if (previous) addUsage(carry.usage, previous, -1);
+  addUsage(carry.usage, usage);
+  groupUsage.set(key, usage);
+  carry.lastGroup = { key, usage };
+  const first = groupFirst.get(key);
+  if (first) first.usage = { ...usage };
+  else if (!previous) {
+    message.usage = { ...usage };
+    groupFirst.set(key, message);
+  }
+}
+
+function buildConversation(
+  carry: ClaudeCodeCarry,
+  messages: Message[],
+  host: string,
+  isAgentFile: boolean,
+  hint: ClaudeCodeHint,
+): Conversation {
+  const created = carry.firstTs || messages[0]?.created_at || "1970-01-01T00:00:00.000Z";
+  const metadata: Json = { session_id: carry.conversationId };
+  if (isAgentFile) {
+    // A sub-agent file must not overwrite the parent's title, counts or usage on the server.
+    if (hint.agentId) metadata.last_agent_id = hint.agentId;
+  } else {
+    Object.assign(metadata, {
+      project_name: carry.cwd ? carry.cwd.split(/[\\/]/).filter(Boolean).pop() ?? "" : "",
+      cwd: carry.cwd,
+      git_branch: carry.gitBranch,
+      model: carry.model,
+      cli_version: carry.version,
+      host,
+      message_count: carry.messageCount,
+      usage: { ...carry.usage },
+    });
+  }
+  return {
+    uuid: carry.conversationId,
+    title: isAgentFile ? "" : carry.title,
+    created_at: created,
+    updated_at: carry.lastTs || created,
+    metadata,
+    messages,
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * `sync-server`: the reference sync server.
+ *
+ * ```
+ * deno task serve --port 8080 --db ./data/conversations.db --token T
+ * ```
+ *
+ * The token may come from `SYNC_SERVER_TOKEN` instead of `--token`. With `--port 0` a free port
+ * is chosen; the first line on stdout says where it listens.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { dirname } from "node:path";
+import { ConversationStore } from "./store.ts";
+import { createHandler } from "./server.ts";
+
+const USAGE = `usage: sync-server [--port N] [--hostname H] [--db FILE] [--token T]
+                   [--max-body-bytes N] [--wrapped]
+  --port            port to listen on (default 8080; 0 picks a free one)
+  --hostname        address to bind (default 127.0.0.1)
+  --db              SQLite file (default ./data/conversations.db)
+  --token           bearer token clients must send (or SYNC_SERVER_TOKEN)
+  --max-body-bytes  largest request body, after gzip decoding (default 33554432)
+  --wrapped         answer batches as {"code":0,"message":"ok","data":{...}}`;
+
+function fail(message: string): never {
+  console.error(`sync-server: ${message}\n${USAGE}`);
+  Deno.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    args: Deno.args,
+    options: {
+      port: { type: "string", default: "8080" },
+      hostname: { type: "string", default: "127.0.0.1" },
+      db: { type: "string", default: "./data/conversations.db" },
+      token: { type: "string" },
+      "max-body-bytes": { type: "string", default: String(32 * 1024 * 1024) },
+      wrapped: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  }));
+} catch (error) {
+  fail((error as Error).message);
+}
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port: expected 0-65535, got "${values.port}"`);
+const maxBodyBytes = Number(values["max-body-bytes"]);
+if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) fail("--max-body-bytes: expected a positive integer");
+const token = values.token ?? Deno.env.get("SYNC_SERVER_TOKEN") ?? "";
+if (!token) fail("--token (or SYNC_SERVER_TOKEN) is required");
+if (values.db !== ":memory:") Deno.mkdirSync(dirname(values.db), { recursive: true });
+const store = new ConversationStore(values.db);
+const server = Deno.serve({
+  port,
+  hostname: values.hostname,
+  onListen: ({ hostname, port }) => console.log(`listening on http://${hostname}:${port} (db ${values.db})`),
+}, createHandler({ store, token, maxBodyBytes, wrapped: values.wrapped }));
+const stop = async () => {
+  await server.shutdown();
+  store.close();
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGINT", stop);
+Deno.addSignalListener("SIGTERM", stop);

@@ -1,0 +1,322 @@
+/**
+ * The conversation store of the reference server (DESIGN §7) on `node:sqlite`: idempotent
+ * upserts by uuid and the read queries. Used over HTTP by `server/main.ts` and in-process as a
+ * worker's zero-config embedded store.
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { Batch, BatchResult, Conversation, Message } from "../common/types.ts";
+
+/** A conversation as the read API returns it. */
+export interface StoredConversation {
+  uuid: string;
+  source_type: string;
+  title: string;
+  created_at: string;
+  updated_at: string;
+  metadata: Record<string, unknown>;
+  message_count: number;
+}
+
+/** A message as the read API returns it. */
+export type StoredMessage = Message & { conversation_uuid: string };
+
+/** One page of a listing. */
+export interface Page<T> {
+  items: T[];
+  total: number;
+  page: number;
+  page_size: number;
+}
+
+/**
+ * The same Idempotency-Key was used for a different payload (draft-ietf-httpapi-idempotency-key).
+ *
+ * @example Detect a reused key
+ * ```ts
+ * import { IdempotencyConflictError } from "./store.ts";
+ * const e = new IdempotencyConflictError("b_1");
+ * console.log(e.message);
+ * ```
+ */
+export class IdempotencyConflictError extends Error {
+  override name = "IdempotencyConflictError";
+  /** Creates the error for `key`. */
+  constructor(key: string) {
+    super(`Idempotency-Key ${key} was already used for a different payload`);
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS conversations (
+  uuid TEXT PRIMARY KEY, source_type TEXT NOT NULL, title TEXT NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, metadata TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS conversations_source ON conversations(source_type, updated_at);
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, conversation_uuid TEXT NOT NULL,
+  parent_uuid TEXT NOT NULL, round_index INTEGER NOT NULL, role TEXT NOT NULL,
+  content_type TEXT NOT NULL, content TEXT NOT NULL, content_text TEXT NOT NULL,
+  created_at TEXT NOT NULL, model TEXT, usage TEXT, metadata TEXT);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_uuid, created_at, seq);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL);
+`;
+
+/**
+ * A SQLite conversation store.
+ *
+ * @example Store a batch twice: the second time changes nothing
+ * ```ts
+ * import { ConversationStore } from "./store.ts";
+ * const store = new ConversationStore(":memory:");
+ * const batch = { source_type: "claude_code" as const, conversations: [{
+ *   uuid: "c1", title: "t", created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z",
+ *   metadata: {}, messages: [] }] };
+ * store.applyBatch(batch);
+ * console.log(store.applyBatch(batch).inserted_conversations); // 0
+ * store.close();
+ * ```
+ */
+export class ConversationStore {
+  readonly #db: DatabaseSync;
+  readonly #getConversation: StatementSync;
+  readonly #insertConversation: StatementSync;
+  readonly #updateConversation: StatementSync;
+  readonly #insertMessage: StatementSync;
+  readonly #getMessage: StatementSync;
+  readonly #updateMessage: StatementSync;
+
+  /** Opens (creating if needed) the store at `path`; `:memory:` for a throwaway one. */
+  constructor(readonly path: string) {
+    this.#db = new DatabaseSync(path);
+    this.#db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+    this.#db.exec(SCHEMA);
+    this.#getConversation = this.#db.prepare(
+      "SELECT title, created_at, updated_at, metadata, source_type FROM conversations WHERE uuid = ?",
+    );
+    this.#insertConversation = this.#db.prepare(
+      "INSERT INTO conversations (uuid, source_type, title, created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.#updateConversation = this.#db.prepare(
+      "UPDATE conversations SET title = ?, created_at = ?, updated_at = ?, metadata = ? WHERE uuid = ?",
+    );
+    this.#insertMessage = this.#db.prepare(
+      `INSERT INTO messages (uuid, conversation_uuid, parent_uuid, round_index, role, content_type,
+        content, content_text, created_at, model, usage, metadata)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uuid) DO NOTHING`,
+    );
+    this.#getMessage = this.#db.prepare(
+      `SELECT conversation_uuid, parent_uuid, round_index, role, content_type, content, content_text,
+        created_at, model, usage, metadata FROM messages WHERE uuid = ?`,
+    );
+    this.#updateMessage = this.#db.prepare(
+      `UPDATE messages SET parent_uuid = ?, round_index = ?, role = ?, content_type = ?, content = ?,
+        content_text = ?, created_at = ?, model = ?, usage = ?, metadata = ? WHERE uuid = ?`,
+    );
+  }
+
+  /**
+   * Applies a batch in one transaction: conversations are upserted (an empty title never
+   * replaces a title, metadata is merged key by key), messages are inserted by uuid, and a
+   * message that already exists is updated only when it belongs to the same conversation and
+   * differs. With `key`, a key reused for a different payload throws
+   * {@link IdempotencyConflictError}.
+   */
+  applyBatch(batch: Batch, key?: string, fingerprint?: string): BatchResult {
+    const result: BatchResult = {
+      success: true,
+      inserted_conversations: 0,
+      inserted_messages: 0,
+      updated_conversations: 0,
+      updated_messages: 0,
+    };
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      if (key && fingerprint) {
+        const row = this.#db.prepare("SELECT fingerprint FROM idempotency_keys WHERE key = ?")
+          .get(key) as { fingerprint: string } | undefined;
+        if (row && row.fingerprint !== fingerprint) throw new IdempotencyConflictError(key);
+        if (!row) {
+          this.#db.prepare(
+            "INSERT INTO idempotency_keys (key, fingerprint, created_at) VALUES (?, ?, ?)",
+          ).run(key, fingerprint, new Date().toISOString());
+        }
+      }
+      for (const conversation of batch.conversations) {
+        this.#upsertConversation(batch.source_type, conversation, result);
+        for (const message of conversation.messages) {
+          this.#upsertMessage(conversation.uuid, message, result);
+        }
+      }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+    return result;
+  }
+
+  #upsertConversation(sourceType: string, c: Conversation, result: BatchResult): void {
+    const row = this.#getConversation.get(c.uuid) as
+      | { title: string; created_at: string; updated_at: string; metadata: string }
+      | undefined;
+    if (!row) {
+      this.#insertConversation.run(
+        c.uuid,
+        sourceType,
+        c.title,
+        c.created_at,
+        c.updated_at,
+        JSON.stringify(c.metadata),
+      );
+      result.inserted_conversations++;
+      return;
+    }
+    const title = c.title || row.title;
+    const created = c.created_at < row.created_at ? c.created_at : row.created_at;
+    const updated = c.updated_at > row.updated_at ? c.updated_at : row.updated_at;
+    const metadata = JSON.stringify({ ...JSON.parse(row.metadata), ...c.metadata });
+    if (
+      title !== row.title || created !== row.created_at || updated !== row.updated_at ||
+      metadata !== row.metadata
+    ) {
+      this.#updateConversation.run(title, created, updated, metadata, c.uuid);
+      result.updated_conversations++;
+    }
+  }
+
+  #upsertMessage(conversationUuid: string, m: Message, result: BatchResult): void {
+    const values = [
+      m.parent_uuid,
+      m.round_index,
+      m.role,
+      m.content_type,
+      JSON.stringify(m.content),
+      m.content_text,
+      m.created_at,
+      m.model ?? null,
+      m.usage ? JSON.stringify(m.usage) : null,
+      m.metadata ? JSON.stringify(m.metadata) : null,
+    ] as const;
+    const [parent, round, role, type, content, text, created, model, usage, metadata] = values;
+    const inserted = this.#insertMessage.run(
+      m.uuid,
+      conversationUuid,
+      parent,
+      round,
+      role,
+      type,
+      content,
+      text,
+      created,
+      model,
+      usage,
+      metadata,
+    );
+    if (Number(inserted.changes) === 1) {
+      result.inserted_messages++;
+      return;
+    }
+    const row = this.#getMessage.get(m.uuid) as Record<string, string | number | null>;
+    if (row.conversation_uuid !== conversationUuid) return;
+    const stored = [
+      row.parent_uuid,
+      row.round_index,
+      row.role,
+      row.content_type,
+      row.content,
+      row.content_text,
+      row.created_at,
+      row.model,
+      row.usage,
+      row.metadata,
+    ];
+    if (stored.every((v, i) => v === values[i])) return;
+    this.#updateMessage.run(...values, m.uuid);
+    result.updated_messages++;
+  }
+
+  /** Lists conversations, newest first, optionally of one source. */
+  listConversations(sourceType = "", page = 1, pageSize = 50): Page<StoredConversation> {
+    const where = sourceType ? "WHERE source_type = ?" : "";
+    const args = sourceType ? [sourceType] : [];
+    const total = (this.#db.prepare(`SELECT COUNT(*) AS n FROM conversations ${where}`)
+      .get(...args) as { n: number }).n;
+    const rows = this.#db.prepare(
+      `SELECT c.*, (SELECT COUNT(*) FROM messages m WHERE m.conversation_uuid = c.uuid) AS message_count
+       FROM conversations c ${where} ORDER BY updated_at DESC, uuid LIMIT ? OFFSET ?`,
+    ).all(...args, pageSize, (page - 1) * pageSize) as Record<string, string | number>[];
+    return {
+      items: rows.map((r) => ({
+        uuid: String(r.uuid),
+        source_type: String(r.source_type),
+        title: String(r.title),
+        created_at: String(r.created_at),
+        updated_at: String(r.updated_at),
+        metadata: JSON.parse(String(r.metadata)),
+        message_count: Number(r.message_count),
+      })),
+      total,
+      page,
+      page_size: pageSize,
+    };
+  }
+
+  /** Lists one conversation's messages in time order; `null` when the conversation is unknown. */
+  listMessages(conversationUuid: string, page = 1, pageSize = 100): Page<StoredMessage> | null {
+    if (!this.#getConversation.get(conversationUuid)) return null;
+    const total = (this.#db.prepare(
+      "SELECT COUNT(*) AS n FROM messages WHERE conversation_uuid = ?",
+    ).get(conversationUuid) as { n: number }).n;
+    const rows = this.#db.prepare(
+      `SELECT * FROM messages WHERE conversation_uuid = ? ORDER BY created_at, seq LIMIT ? OFFSET ?`,
+    ).all(conversationUuid, pageSize, (page - 1) * pageSize) as Record<
+      string,
+      string | number | null
+    >[];
+    return {
+      items: rows.map((r) => {
+        const message: StoredMessage = {
+          uuid: String(r.uuid),
+          conversation_uuid: String(r.conversation_uuid),
+          parent_uuid: String(r.parent_uuid),
+          round_index: Number(r.round_index),
+          role: r.role as Message["role"],
+          content_type: r.content_type as Message["content_type"],
+          content: JSON.parse(String(r.content)),
+          content_text: String(r.content_text),
+          created_at: String(r.created_at),
+        };
+        if (r.model !== null) message.model = String(r.model);
+        if (r.usage !== null) message.usage = JSON.parse(String(r.usage));
+        if (r.metadata !== null) message.metadata = JSON.parse(String(r.metadata));
+        return message;
+      }),
+      total,
+      page,
+      page_size: pageSize,
+    };
+  }
+
+  /** Totals: conversations, messages, and conversations per source. */
+  stats(): { total_conversations: number; total_messages: number; sources: Record<string, number> } {
+    const count = (sql: string) => (this.#db.prepare(sql).get() as { n: number }).n;
+    const sources: Record<string, number> = {};
+    for (
+      const r of this.#db.prepare(
+        "SELECT source_type, COUNT(*) AS n FROM conversations GROUP BY source_type",
+      ).all() as { source_type: string; n: number }[]
+    ) sources[r.source_type] = r.n;
+    return {
+      total_conversations: count("SELECT COUNT(*) AS n FROM conversations"),
+      total_messages: count("SELECT COUNT(*) AS n FROM messages"),
+      sources,
+    };
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.#db.close();
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * The Claude Code worker's engine, run in a narrowed Web Worker by `main.ts`.
+ *
+ * @module
+ */
+import { runEngine } from "../../common/engine.ts";
+import { claudeCodeSource } from "./worker.ts";
+
+runEngine(claudeCodeSource);

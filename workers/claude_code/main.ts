@@ -1,0 +1,15 @@
+/**
+ * `claude-code-sync-worker`: syncs Claude Code sessions (`~/.claude/projects`).
+ *
+ * ```
+ * claude-code-sync-worker --projects-dir ~/.claude/projects --config config.yaml
+ * ```
+ *
+ * @module
+ */
+import { runCli } from "../../common/cli.ts";
+import { workerSpec } from "../../common/permissions.ts";
+
+if (import.meta.main) {
+  await runCli(workerSpec("claude_code"), Deno.args, new URL("./engine.ts", import.meta.url));
+}
