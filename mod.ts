@@ -20,8 +20,18 @@
  * @module
  */
 export * from "./common/types.ts";
-export type { FileContext, LineIssue, LineParser, ParseInput, ParseOutput } from "./common/source.ts";
-export { type ClaudeCodeCarry, initialCarry as initialClaudeCodeCarry, parseClaudeCode } from "./parsers/claude_code.ts";
+export type {
+  FileContext,
+  LineIssue,
+  LineParser,
+  ParseInput,
+  ParseOutput,
+} from "./common/source.ts";
+export {
+  type ClaudeCodeCarry,
+  initialCarry as initialClaudeCodeCarry,
+  parseClaudeCode,
+} from "./parsers/claude_code.ts";
 export {
   backoffDelay,
   classifyStatus,

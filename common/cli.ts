@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { dirname, isAbsolute, resolve } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
-import { type Config, ConfigError, type ConfigEnv, loadConfig } from "./config.ts";
+import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
 import { errorMessage, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { enginePermissions, netHost, type WorkerSpec } from "./permissions.ts";
 import { fetchStatus, formatStatus } from "./status.ts";
@@ -74,7 +74,9 @@ options:
   --config FILE        config file (default: ~/.config/ai-sync/config.yaml when present)
   --state-dir DIR      state directory (default: $XDG_STATE_HOME/ai-sync or ~/.local/state/ai-sync;
                        ~/Library/Application Support/ai-sync on macOS)
-  --${spec.sourceFlag} DIR${" ".repeat(Math.max(1, 15 - spec.sourceFlag.length))}where the ${spec.label} are (config: ${spec.name}.${spec.configKey})
+  --${spec.sourceFlag} DIR${
+    " ".repeat(Math.max(1, 15 - spec.sourceFlag.length))
+  }where the ${spec.label} are (config: ${spec.name}.${spec.configKey})
   --once               one full check, wait for delivery, print a JSON summary, exit (1 if anything failed)
   --dry-run            print the batches that would be sent as JSON lines; send nothing
   --log-level LEVEL    debug, info, warn or error (config: log.level)
@@ -102,7 +104,9 @@ export function defaultStateDir(): string {
 }
 
 function defaultConfigPath(): string {
-  if (Deno.build.os === "darwin") return `${home()}/Library/Application Support/ai-sync/config.yaml`;
+  if (Deno.build.os === "darwin") {
+    return `${home()}/Library/Application Support/ai-sync/config.yaml`;
+  }
   return `${Deno.env.get("XDG_CONFIG_HOME") || `${home()}/.config`}/ai-sync/config.yaml`;
 }
 
@@ -126,7 +130,10 @@ function exists(path: string): boolean {
  * console.log(ctx.subcommand, ctx.once); // run true
  * ```
  */
-export function parseCli(spec: WorkerSpec, args: string[]): CliContext & { help: boolean; version: boolean } {
+export function parseCli(
+  spec: WorkerSpec,
+  args: string[],
+): CliContext & { help: boolean; version: boolean } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -150,27 +157,43 @@ export function parseCli(spec: WorkerSpec, args: string[]): CliContext & { help:
     throw new UsageError(errorMessage(error));
   }
   const { values, positionals } = parsed;
-  if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  if (positionals.length > 1) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  }
   const subcommand = (positionals[0] ?? "run") as Subcommand;
   if (!SUBCOMMANDS.includes(subcommand)) {
-    throw new UsageError(`unknown command ${JSON.stringify(positionals[0])}: expected one of ${SUBCOMMANDS.join(", ")}`);
+    throw new UsageError(
+      `unknown command ${JSON.stringify(positionals[0])}: expected one of ${
+        SUBCOMMANDS.join(", ")
+      }`,
+    );
   }
   const logLevel = values["log-level"] as string | undefined;
   if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel as LogLevel)) {
-    throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(logLevel)}`);
+    throw new UsageError(
+      `--log-level: expected one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(logLevel)}`,
+    );
   }
   let statusPort: number | undefined;
   if (values["status-port"] !== undefined) {
     statusPort = Number(values["status-port"]);
     if (!Number.isInteger(statusPort) || statusPort < 1 || statusPort > 65535) {
-      throw new UsageError(`--status-port: expected a port from 1 to 65535, got ${JSON.stringify(values["status-port"])}`);
+      throw new UsageError(
+        `--status-port: expected a port from 1 to 65535, got ${
+          JSON.stringify(values["status-port"])
+        }`,
+      );
     }
   }
-  if (values.once && values["dry-run"]) throw new UsageError("--once and --dry-run exclude each other");
+  if (values.once && values["dry-run"]) {
+    throw new UsageError("--once and --dry-run exclude each other");
+  }
   const configFlag = values.config as string | undefined;
   const configPath = configFlag !== undefined
     ? resolve(configFlag)
-    : exists(defaultConfigPath()) ? defaultConfigPath() : "";
+    : exists(defaultConfigPath())
+    ? defaultConfigPath()
+    : "";
   const dataDirFlag = values[spec.sourceFlag] as string | undefined;
   return {
     spec,
@@ -205,8 +228,14 @@ export function parseCli(spec: WorkerSpec, args: string[]): CliContext & { help:
 export function resolveDataDir(ctx: CliContext, config: Config): string {
   if (ctx.dataDirFlag) return ctx.dataDirFlag;
   const section = (config as unknown as Record<string, Record<string, unknown>>)[ctx.spec.name];
-  const fromConfig = typeof section?.[ctx.spec.configKey] === "string" ? String(section[ctx.spec.configKey]) : "";
-  if (fromConfig) return isAbsolute(fromConfig) ? fromConfig : resolve(dirname(ctx.configPath || "."), fromConfig);
+  const fromConfig = typeof section?.[ctx.spec.configKey] === "string"
+    ? String(section[ctx.spec.configKey])
+    : "";
+  if (fromConfig) {
+    return isAbsolute(fromConfig)
+      ? fromConfig
+      : resolve(dirname(ctx.configPath || "."), fromConfig);
+  }
   return resolve(ctx.spec.defaultDataDir((name) => Deno.env.get(name)));
 }
 
@@ -259,7 +288,9 @@ export async function runCli(spec: WorkerSpec, args: string[], engineUrl: URL): 
 async function status(ctx: CliContext, config: Config): Promise<number> {
   const port = ctx.statusPort ?? config.status.port;
   if (!port) {
-    console.error(`${ctx.spec.binary}: status.port is not set; set it in the config file or pass --status-port`);
+    console.error(
+      `${ctx.spec.binary}: status.port is not set; set it in the config file or pass --status-port`,
+    );
     return 2;
   }
   try {
@@ -280,10 +311,15 @@ async function status(ctx: CliContext, config: Config): Promise<number> {
  * const { permissions } = engineLaunch(ctx, config);
  * ```
  */
-export function engineLaunch(ctx: CliContext, config: Config): { init: EngineInit; permissions: Deno.PermissionOptionsObject } {
+export function engineLaunch(
+  ctx: CliContext,
+  config: Config,
+): { init: EngineInit; permissions: Deno.PermissionOptionsObject } {
   const dataDir = resolveDataDir(ctx, config);
   const statusPort = ctx.statusPort ?? config.status.port;
-  const logFile = config.log.file && !isInside(resolve(config.log.file), ctx.stateDir) ? resolve(config.log.file) : undefined;
+  const logFile = config.log.file && !isInside(resolve(config.log.file), ctx.stateDir)
+    ? resolve(config.log.file)
+    : undefined;
   const baseUrl = config.server.base_url || undefined;
   const permissions = enginePermissions(ctx.spec, {
     dataDir,
@@ -315,7 +351,11 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
   try {
     Deno.mkdirSync(ctx.stateDir, { recursive: true });
   } catch (error) {
-    console.error(`${ctx.spec.binary}: cannot create the state directory ${ctx.stateDir}: ${errorMessage(error)}`);
+    console.error(
+      `${ctx.spec.binary}: cannot create the state directory ${ctx.stateDir}: ${
+        errorMessage(error)
+      }`,
+    );
     return 1;
   }
   const { init, permissions } = engineLaunch(ctx, config);

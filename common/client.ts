@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { type Batch, type BatchResult, BatchResultSchema, BatchSchema, formatIssues } from "./types.ts";
+import {
+  type Batch,
+  type BatchResult,
+  BatchResultSchema,
+  BatchSchema,
+  formatIssues,
+} from "./types.ts";
 import { sha256Hex } from "./hash.ts";
 import { type ConversationStore, IdempotencyConflictError } from "../server/store.ts";
 
@@ -94,7 +100,10 @@ export function backoffDelay(
  */
 export function classifyStatus(status: number, body: string, retryAfterMs?: number): SendOutcome {
   const reason = `HTTP ${status}: ${body.slice(0, 500)}`;
-  if (status === 408 || status === 409 || status === 429 || status >= 500 && status !== 501 && status !== 505) {
+  if (
+    status === 408 || status === 409 || status === 429 ||
+    status >= 500 && status !== 501 && status !== 505
+  ) {
     return { kind: "retry", status, reason, retryAfterMs };
   }
   if (status === 413) return { kind: "too_large", reason };
@@ -177,7 +186,11 @@ export class HttpSink implements Sink {
       return { kind: "retry", status: 0, reason };
     }
     if (response.status !== 200 && response.status !== 201) {
-      return classifyStatus(response.status, text, parseRetryAfter(response.headers.get("retry-after")));
+      return classifyStatus(
+        response.status,
+        text,
+        parseRetryAfter(response.headers.get("retry-after")),
+      );
     }
     return parseAnswer(text);
   }
@@ -203,7 +216,11 @@ function parseAnswer(text: string): SendOutcome {
   }
   const parsed = BatchResultSchema.safeParse(raw);
   if (!parsed.success) {
-    return { kind: "retry", status: 200, reason: `unexpected answer: ${formatIssues(parsed.error.issues)}` };
+    return {
+      kind: "retry",
+      status: 200,
+      reason: `unexpected answer: ${formatIssues(parsed.error.issues)}`,
+    };
   }
   return { kind: "ok", result: parsed.data };
 }
@@ -235,7 +252,11 @@ export class EmbeddedSink implements Sink {
   send(out: OutgoingBatch): Promise<SendOutcome> {
     const parsed = BatchSchema.safeParse(out.batch);
     if (!parsed.success) {
-      return Promise.resolve({ kind: "rejected", status: 400, reason: formatIssues(parsed.error.issues) });
+      return Promise.resolve({
+        kind: "rejected",
+        status: 400,
+        reason: formatIssues(parsed.error.issues),
+      });
     }
     try {
       return Promise.resolve({
@@ -246,7 +267,11 @@ export class EmbeddedSink implements Sink {
       if (error instanceof IdempotencyConflictError) {
         return Promise.resolve({ kind: "rejected", status: 422, reason: error.message });
       }
-      return Promise.resolve({ kind: "retry", status: 0, reason: `store error: ${(error as Error).message}` });
+      return Promise.resolve({
+        kind: "retry",
+        status: 0,
+        reason: `store error: ${(error as Error).message}`,
+      });
     }
   }
 }

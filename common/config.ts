@@ -115,7 +115,9 @@ export function parseConfig(text: string, label: string, env: ConfigEnv = {}): C
   const config = result.data;
   if (env.SYNC_SERVER_URL) {
     if (!URL.canParse(env.SYNC_SERVER_URL)) {
-      throw new ConfigError(`SYNC_SERVER_URL: expected an http(s) URL, got "${env.SYNC_SERVER_URL}"`);
+      throw new ConfigError(
+        `SYNC_SERVER_URL: expected an http(s) URL, got "${env.SYNC_SERVER_URL}"`,
+      );
     }
     config.server.base_url = env.SYNC_SERVER_URL;
   }

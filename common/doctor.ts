@@ -20,7 +20,9 @@ async function countFiles(dir: string, depth: number): Promise<number> {
   let n = 0;
   for await (const entry of Deno.readDir(dir)) {
     if (entry.isFile) n++;
-    else if (entry.isDirectory && depth > 0) n += await countFiles(join(dir, entry.name), depth - 1);
+    else if (entry.isDirectory && depth > 0) {
+      n += await countFiles(join(dir, entry.name), depth - 1);
+    }
   }
   return n;
 }
@@ -28,7 +30,12 @@ async function countFiles(dir: string, depth: number): Promise<number> {
 async function checkServer(ctx: CliContext, config: Config): Promise<Check> {
   const base = config.server.base_url;
   if (!base) {
-    return { ok: true, what: `server: none configured; delivering into the embedded store ${join(ctx.stateDir, "conversations.db")}` };
+    return {
+      ok: true,
+      what: `server: none configured; delivering into the embedded store ${
+        join(ctx.stateDir, "conversations.db")
+      }`,
+    };
   }
   const url = new URL("/internal/v1/sync/batch", base).href;
   try {
@@ -48,13 +55,22 @@ async function checkServer(ctx: CliContext, config: Config): Promise<Check> {
       return {
         ok: false,
         what: `server: ${url} refuses the token (HTTP ${response.status})`,
-        fix: "set security.worker_token in the config file or SYNC_WORKER_TOKEN to the server's worker token",
+        fix:
+          "set security.worker_token in the config file or SYNC_WORKER_TOKEN to the server's worker token",
       };
     }
     if (response.status === 404) {
-      return { ok: false, what: `server: ${url} has no batch endpoint (HTTP 404)`, fix: "check server.base_url (scheme, host, port, no path)" };
+      return {
+        ok: false,
+        what: `server: ${url} has no batch endpoint (HTTP 404)`,
+        fix: "check server.base_url (scheme, host, port, no path)",
+      };
     }
-    return { ok: false, what: `server: ${url} answered HTTP ${response.status}`, fix: "check the server's logs" };
+    return {
+      ok: false,
+      what: `server: ${url} answered HTTP ${response.status}`,
+      fix: "check the server's logs",
+    };
   } catch (error) {
     return {
       ok: false,
@@ -74,25 +90,30 @@ async function checkServer(ctx: CliContext, config: Config): Promise<Check> {
  */
 export async function runDoctor(ctx: CliContext, config: Config, dataDir: string): Promise<number> {
   const checks: Check[] = [];
-  checks.push({ ok: true, what: `config: ${ctx.configPath || "no file (defaults and environment)"} is valid` });
+  checks.push({
+    ok: true,
+    what: `config: ${ctx.configPath || "no file (defaults and environment)"} is valid`,
+  });
   try {
     const info = await Deno.stat(dataDir);
     if (!info.isDirectory) throw new Error("not a directory");
     const n = await countFiles(dataDir, 3);
     checks.push(
-      n > 0
-        ? { ok: true, what: `data: ${dataDir} is readable (${n} files)` }
-        : {
-          ok: false,
-          what: `data: ${dataDir} has no files yet`,
-          fix: `if your ${ctx.spec.label} are elsewhere, pass --${ctx.spec.sourceFlag} or set ${ctx.spec.name}.${ctx.spec.configKey}`,
-        },
+      n > 0 ? { ok: true, what: `data: ${dataDir} is readable (${n} files)` } : {
+        ok: false,
+        what: `data: ${dataDir} has no files yet`,
+        fix:
+          `if your ${ctx.spec.label} are elsewhere, pass --${ctx.spec.sourceFlag} or set ${ctx.spec.name}.${ctx.spec.configKey}`,
+      },
     );
   } catch (error) {
     checks.push({
       ok: false,
-      what: `data: ${dataDir}: ${error instanceof Deno.errors.NotFound ? "does not exist" : errorMessage(error)}`,
-      fix: `pass --${ctx.spec.sourceFlag} DIR or set ${ctx.spec.name}.${ctx.spec.configKey} in the config file`,
+      what: `data: ${dataDir}: ${
+        error instanceof Deno.errors.NotFound ? "does not exist" : errorMessage(error)
+      }`,
+      fix:
+        `pass --${ctx.spec.sourceFlag} DIR or set ${ctx.spec.name}.${ctx.spec.configKey} in the config file`,
     });
   }
   try {
@@ -117,7 +138,10 @@ export async function runDoctor(ctx: CliContext, config: Config, dataDir: string
   });
   checks.push({
     ok: true,
-    what: `permissions: the engine may read ${JSON.stringify(p.read)}, write ${JSON.stringify(p.write)}, ` +
+    what:
+      `permissions: the engine may read ${JSON.stringify(p.read)}, write ${
+        JSON.stringify(p.write)
+      }, ` +
       `connect to ${JSON.stringify(p.net)}; nothing else`,
   });
   for (const c of checks) {

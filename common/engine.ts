@@ -8,7 +8,7 @@
  * @module
  */
 import { join } from "node:path";
-import { type Config, ConfigError, type ConfigEnv, loadConfig } from "./config.ts";
+import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
 import { EmbeddedSink, HttpSink } from "./client.ts";
 import { LineFileWorker, type LineSource } from "./line_worker.ts";
 import { errorMessage, Logger, type LogLevel } from "./log.ts";
@@ -127,7 +127,9 @@ async function engine<Carry>(
   checkSandbox(log, init);
 
   const state = new StateStore(join(init.stateDir, `${source.name}.state.db`));
-  const store = config.server.base_url ? undefined : new ConversationStore(join(init.stateDir, "conversations.db"));
+  const store = config.server.base_url
+    ? undefined
+    : new ConversationStore(join(init.stateDir, "conversations.db"));
   const sink = store ? new EmbeddedSink(store) : new HttpSink({
     baseUrl: config.server.base_url,
     token: config.security.worker_token,
@@ -178,8 +180,13 @@ async function engine<Carry>(
     return failed || s.errors > 0 ? 1 : 0;
   }
 
-  log.info(`syncing ${source.label} from ${init.dataDir}`, { target: sink.target, state_dir: init.stateDir });
-  if (store) log.info(`no server.base_url configured: delivering into the embedded store ${store.path}`);
+  log.info(`syncing ${source.label} from ${init.dataDir}`, {
+    target: sink.target,
+    state_dir: init.stateDir,
+  });
+  if (store) {
+    log.info(`no server.base_url configured: delivering into the embedded store ${store.path}`);
+  }
   const startedAt = new Date().toISOString();
   let lastSyncCount = 0;
   let lastMessages = 0;
@@ -215,7 +222,12 @@ async function engine<Carry>(
   const reloader = watchConfig(init, log, () => config, (next) => {
     config = next;
     if (sink instanceof HttpSink) {
-      sink.options = { ...sink.options, token: next.security.worker_token, timeoutMs: next.server.timeout * 1000, compress: next.server.compress };
+      sink.options = {
+        ...sink.options,
+        token: next.security.worker_token,
+        timeoutMs: next.server.timeout * 1000,
+        compress: next.server.compress,
+      };
     }
     log.addSecret(next.security.worker_token);
     if (!init.logLevel) log.level = next.log.level;
@@ -264,8 +276,10 @@ function reportNothingFound<Carry>(log: Logger, source: LineSource<Carry>, init:
  * with the main thread's wider grant.
  */
 function checkSandbox(log: Logger, init: EngineInit): void {
-  const read = Deno.permissions.querySync({ name: "read", path: init.sandboxProbe.outsidePath }).state;
-  const net = Deno.permissions.querySync({ name: "net", host: init.sandboxProbe.outsideHost }).state;
+  const read =
+    Deno.permissions.querySync({ name: "read", path: init.sandboxProbe.outsidePath }).state;
+  const net =
+    Deno.permissions.querySync({ name: "net", host: init.sandboxProbe.outsideHost }).state;
   const env = Deno.permissions.querySync({ name: "env", variable: "HOME" }).state;
   const confined = read !== "granted" && net !== "granted" && env !== "granted";
   const fields = {
@@ -275,8 +289,12 @@ function checkSandbox(log: Logger, init: EngineInit): void {
     probe_path: init.sandboxProbe.outsidePath,
     probe_host: init.sandboxProbe.outsideHost,
   };
-  if (confined) log.info("sandbox: engine confined to its data, config and state paths and the API host", fields);
-  else log.error("sandbox: engine is NOT confined; check --unstable-worker-options", fields);
+  if (confined) {
+    log.info(
+      "sandbox: engine confined to its data, config and state paths and the API host",
+      fields,
+    );
+  } else log.error("sandbox: engine is NOT confined; check --unstable-worker-options", fields);
 }
 
 /** Polls the config file (cheap, and robust to editors that replace the file) and applies safe changes. */
@@ -312,7 +330,11 @@ function watchConfig(
       const before = (old[section] as Record<string, unknown>)[key];
       const after = (next[section] as Record<string, unknown>)[key];
       if (before !== after) {
-        log.warn(`${section}.${key} changed; restart the worker to apply it (keeping ${JSON.stringify(before)})`);
+        log.warn(
+          `${section}.${key} changed; restart the worker to apply it (keeping ${
+            JSON.stringify(before)
+          })`,
+        );
         (next[section] as Record<string, unknown>)[key] = before;
       }
     }
@@ -336,7 +358,8 @@ function startProgress<Carry>(
     const done = Math.min(total, pipeline.stats.bytesRead);
     const pct = Math.floor((done / total) * 100);
     const mb = (n: number) => (n / 1e6).toFixed(1);
-    const text = `${pct}% ${mb(done)}/${mb(total)} MB, ${pipeline.stats.conversations} conversations, ` +
+    const text =
+      `${pct}% ${mb(done)}/${mb(total)} MB, ${pipeline.stats.conversations} conversations, ` +
       `${pipeline.stats.messages} messages`;
     if (tty) {
       const bar = "#".repeat(Math.floor(pct / 4)).padEnd(25, " ");

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Logger } from "./log.ts";
-import { type FileRef, Pipeline, StoppedError } from "./pipeline.ts";
+import { type FileRef, type Pipeline, StoppedError } from "./pipeline.ts";
 import type { LineParser } from "./source.ts";
 import type { SourceType } from "./types.ts";
 import { type ChangeSet, TreeWatcher } from "./watch.ts";
@@ -87,7 +87,12 @@ export class LineFileWorker<Carry> implements SyncWorker {
     readonly log: Logger,
     readonly timing: LineWorkerTiming,
   ) {
-    this.#watcher = new TreeWatcher(root, (changes) => this.#request(changes), timing.debounceMs, log);
+    this.#watcher = new TreeWatcher(
+      root,
+      (changes) => this.#request(changes),
+      timing.debounceMs,
+      log,
+    );
   }
 
   /** The worker's name. */
@@ -141,7 +146,9 @@ export class LineFileWorker<Carry> implements SyncWorker {
   async #discover(): Promise<Map<string, FileRef>> {
     const refs = new Map<string, FileRef>();
     try {
-      for (const ref of await this.source.discover(this.root, (m) => this.log.warn(m))) refs.set(ref.path, ref);
+      for (const ref of await this.source.discover(this.root, (m) => this.log.warn(m))) {
+        refs.set(ref.path, ref);
+      }
       this.#rootWarned = "";
     } catch (error) {
       const message = error instanceof Deno.errors.NotFound

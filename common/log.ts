@@ -68,7 +68,13 @@ export class Logger {
 
   #write(level: LogLevel, msg: string, fields: Record<string, unknown>): void {
     if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.level)) return;
-    const record = { ts: new Date().toISOString(), level, component: this.component, msg, ...fields };
+    const record = {
+      ts: new Date().toISOString(),
+      level,
+      component: this.component,
+      msg,
+      ...fields,
+    };
     let line = JSON.stringify(record, (key, value) => {
       if (key && SECRET_KEY.test(key) && typeof value === "string" && value) return "[redacted]";
       if (value instanceof Error) return `${value.name}: ${value.message}`;

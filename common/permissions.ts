@@ -71,7 +71,11 @@ export const WORKER_SPECS: readonly WorkerSpec[] = [
  */
 export function workerSpec(name: string): WorkerSpec {
   const spec = WORKER_SPECS.find((w) => w.name === name);
-  if (!spec) throw new Error(`unknown worker ${name}: expected one of ${WORKER_SPECS.map((w) => w.name).join(", ")}`);
+  if (!spec) {
+    throw new Error(
+      `unknown worker ${name}: expected one of ${WORKER_SPECS.map((w) => w.name).join(", ")}`,
+    );
+  }
   return spec;
 }
 
@@ -154,7 +158,10 @@ export function netHost(baseUrl: string): string {
  * console.log(p.net); // ["127.0.0.1:8080"]
  * ```
  */
-export function enginePermissions(spec: WorkerSpec, scope: EngineScope): Deno.PermissionOptionsObject {
+export function enginePermissions(
+  spec: WorkerSpec,
+  scope: EngineScope,
+): Deno.PermissionOptionsObject {
   const read = [scope.dataDir, scope.stateDir];
   const write = [scope.stateDir];
   if (scope.configFile) read.push(scope.configFile);

@@ -218,7 +218,12 @@ export class Pipeline<Carry> {
     while (cursor.offset < stat.size && !this.#stopping) {
       let chunk: LineChunk | null;
       try {
-        chunk = await readCompleteLines(ref.path, cursor.offset, settings.chunkBytes, settings.maxLineBytes);
+        chunk = await readCompleteLines(
+          ref.path,
+          cursor.offset,
+          settings.chunkBytes,
+          settings.maxLineBytes,
+        );
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) {
           log.warn(`${ref.path}: deleted while being read; what was read is still delivered`);
@@ -246,7 +251,12 @@ export class Pipeline<Carry> {
   }
 
   #buildPiece(ref: FileRef, cursor: UnitState, chunk: LineChunk, replay: boolean): Piece {
-    const range = { unit: ref.path, from: cursor.offset, to: chunk.end, fromLine: cursor.line } as Piece["range"];
+    const range = {
+      unit: ref.path,
+      from: cursor.offset,
+      to: chunk.end,
+      fromLine: cursor.line,
+    } as Piece["range"];
     const next: UnitState = {
       ...cursor,
       offset: chunk.end,
@@ -281,7 +291,10 @@ export class Pipeline<Carry> {
         this.recordError(`${ref.path}:${issue.line}: ${issue.message}`);
       }
     }
-    const items = out.conversations.map((conversation) => ({ conversation, json: JSON.stringify(conversation) }));
+    const items = out.conversations.map((conversation) => ({
+      conversation,
+      json: JSON.stringify(conversation),
+    }));
     return {
       range,
       ref,
@@ -302,7 +315,9 @@ export class Pipeline<Carry> {
     this.#pieces.push(piece);
     this.#batchConversations += piece.items.length;
     this.#batchBytes += piece.bytes;
-    if (this.#batchConversations >= batchSize || this.#batchBytes >= batchMaxBytes) await this.flush();
+    if (this.#batchConversations >= batchSize || this.#batchBytes >= batchMaxBytes) {
+      await this.flush();
+    }
   }
 
   /** Bytes read and batched but not yet acknowledged, per file. */
@@ -398,18 +413,28 @@ export class Pipeline<Carry> {
       if (outcome.kind === "retry" || outcome.kind === "pause") {
         attempt++;
         if (settings.maxAttempts !== undefined && attempt >= settings.maxAttempts) {
-          throw new DeliveryError(`batch ${key} not delivered after ${attempt} attempts: ${outcome.reason}`);
+          throw new DeliveryError(
+            `batch ${key} not delivered after ${attempt} attempts: ${outcome.reason}`,
+          );
         }
         let delay: number;
         if (outcome.kind === "pause") {
           this.stats.pausedReason = outcome.reason;
           delay = settings.probeIntervalMs;
-          this.recordError(`delivery paused (checkpoints frozen, nothing dropped): ${outcome.reason}`, {
-            probe_in_ms: delay,
-          });
+          this.recordError(
+            `delivery paused (checkpoints frozen, nothing dropped): ${outcome.reason}`,
+            {
+              probe_in_ms: delay,
+            },
+          );
         } else {
           this.stats.retrying = outcome.reason;
-          delay = backoffDelay(attempt - 1, settings.retryBaseMs, settings.retryMaxMs, outcome.retryAfterMs);
+          delay = backoffDelay(
+            attempt - 1,
+            settings.retryBaseMs,
+            settings.retryMaxMs,
+            outcome.retryAfterMs,
+          );
           this.#o.log.warn(`send failed, retrying: ${outcome.reason}`, {
             attempt,
             retry_in_ms: Math.round(delay),
@@ -495,12 +520,18 @@ export class Pipeline<Carry> {
         const stat = why ? null : await statFile(range.unit);
         if (!why && (!stat || stat.size < range.to)) why = `${range.unit} shrank or vanished`;
         if (why || !ref || !cursor) break;
-        const point = await resumePoint(range.unit, stat!, cursor.offset === 0 ? undefined : cursor);
+        const point = await resumePoint(
+          range.unit,
+          stat!,
+          cursor.offset === 0 ? undefined : cursor,
+        );
         if (point.resetReason) {
           why = `${range.unit}: ${point.resetReason}`;
           break;
         }
-        const bytes = range.oversized ? new Uint8Array(0) : await readRange(range.unit, range.from, range.to);
+        const bytes = range.oversized
+          ? new Uint8Array(0)
+          : await readRange(range.unit, range.from, range.to);
         let lines = 0;
         for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) lines++;
         const tailFrom = Math.max(0, range.to - 64);
@@ -522,11 +553,15 @@ export class Pipeline<Carry> {
       }
       const items = pieces.flatMap((p) => p.items);
       if (this.#batchKey(pending.ranges, this.#body(items)) !== pending.key) {
-        log.info(`abandoning batch ${pending.key} recorded before a restart: its content differs now`);
+        log.info(
+          `abandoning batch ${pending.key} recorded before a restart: its content differs now`,
+        );
         state.abandonBatch(pending.key);
         continue;
       }
-      log.info(`re-sending batch ${pending.key} recorded before a restart`, { conversations: items.length });
+      log.info(`re-sending batch ${pending.key} recorded before a restart`, {
+        conversations: items.length,
+      });
       await this.#deliver(pending.key, items);
       state.commitBatch(pending.key, [...cursors.values()], {
         messages: pieces.reduce((n, p) => n + p.messages, 0),

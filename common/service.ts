@@ -82,9 +82,15 @@ ${command.map((a) => `    <string>${xml(a)}</string>`).join("\n")}
 </dict>
 </plist>
 `;
-    return { path, text, enable: `mkdir -p ~/Library/Logs/ai-sync && launchctl bootstrap gui/$(id -u) ${path}` };
+    return {
+      path,
+      text,
+      enable: `mkdir -p ~/Library/Logs/ai-sync && launchctl bootstrap gui/$(id -u) ${path}`,
+    };
   }
-  const path = `${Deno.env.get("XDG_CONFIG_HOME") || `${home()}/.config`}/systemd/user/${name}.service`;
+  const path = `${
+    Deno.env.get("XDG_CONFIG_HOME") || `${home()}/.config`
+  }/systemd/user/${name}.service`;
   const text = `[Unit]
 Description=ai-sync: ${ctx.spec.label} worker
 After=network-online.target
@@ -100,7 +106,11 @@ TimeoutStopSec=30
 [Install]
 WantedBy=default.target
 `;
-  return { path, text, enable: `systemctl --user daemon-reload && systemctl --user enable --now ${name}.service` };
+  return {
+    path,
+    text,
+    enable: `systemctl --user daemon-reload && systemctl --user enable --now ${name}.service`,
+  };
 }
 
 /**
@@ -154,4 +164,3 @@ export async function uninstallService(ctx: CliContext): Promise<number> {
   console.log(`removed ${file.path}\nif it is loaded, also run: ${stop}`);
   return 0;
 }
-

@@ -153,7 +153,13 @@ export class StateStore {
   }
 
   /** Keeps a conversation the server refused for good. */
-  deadLetter(batchKey: string, conversationUuid: string, status: number, error: string, payload: string): void {
+  deadLetter(
+    batchKey: string,
+    conversationUuid: string,
+    status: number,
+    error: string,
+    payload: string,
+  ): void {
     this.#transaction(() => {
       this.#db.prepare(
         "INSERT INTO dead_letters (batch_key, conversation_uuid, status, error, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",

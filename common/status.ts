@@ -47,13 +47,33 @@ export function metricsText(s: StatusSnapshot): string {
   const labels = `{worker="${s.worker}"}`;
   const lines = [
     ["ai_sync_up", "Whether the worker is running.", "gauge", s.running ? 1 : 0],
-    ["ai_sync_messages_synced_total", "Messages acknowledged by the server.", "counter", s.total_synced],
-    ["ai_sync_conversations_since_start", "Conversations delivered since start.", "gauge", s.conversations_since_start],
+    [
+      "ai_sync_messages_synced_total",
+      "Messages acknowledged by the server.",
+      "counter",
+      s.total_synced,
+    ],
+    [
+      "ai_sync_conversations_since_start",
+      "Conversations delivered since start.",
+      "gauge",
+      s.conversations_since_start,
+    ],
     ["ai_sync_lines_skipped_total", "Lines skipped since start.", "counter", s.skipped],
     ["ai_sync_errors_total", "Errors since start.", "counter", s.error_count],
-    ["ai_sync_dead_lettered_total", "Conversations kept in the dead-letter table.", "counter", s.dead_lettered],
+    [
+      "ai_sync_dead_lettered_total",
+      "Conversations kept in the dead-letter table.",
+      "counter",
+      s.dead_lettered,
+    ],
     ["ai_sync_backlog_bytes", "Bytes not yet read at the last check.", "gauge", s.backlog_bytes],
-    ["ai_sync_paused", "1 while delivery is paused by the server's answer.", "gauge", s.paused_reason ? 1 : 0],
+    [
+      "ai_sync_paused",
+      "1 while delivery is paused by the server's answer.",
+      "gauge",
+      s.paused_reason ? 1 : 0,
+    ],
     ["ai_sync_files", "Source files known.", "gauge", s.files],
     [
       "ai_sync_last_check_timestamp_seconds",
@@ -86,7 +106,9 @@ export function serveStatus(port: number, snapshot: () => StatusSnapshot): Deno.
         headers: { "content-type": "text/plain; version=0.0.4" },
       });
     }
-    return Response.json({ message: "not found: try /healthz, /status or /metrics" }, { status: 404 });
+    return Response.json({ message: "not found: try /healthz, /status or /metrics" }, {
+      status: 404,
+    });
   });
 }
 
@@ -140,7 +162,11 @@ export async function fetchStatus(port: number, timeoutMs = 3000): Promise<Statu
  * ```
  */
 export function formatStatus(s: StatusSnapshot): string {
-  const state = s.paused_reason ? `PAUSED: ${s.paused_reason}` : s.retrying ? `retrying: ${s.retrying}` : "ok";
+  const state = s.paused_reason
+    ? `PAUSED: ${s.paused_reason}`
+    : s.retrying
+    ? `retrying: ${s.retrying}`
+    : "ok";
   return [
     `${s.worker} ${s.version}: ${s.running ? "running" : "stopped"} since ${s.started_at}`,
     `  delivery:     ${state} → ${s.target}`,

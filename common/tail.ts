@@ -119,8 +119,9 @@ export async function resumePoint(
   };
   if (!known) return { unit: fresh };
   let reason: string | undefined;
-  if (known.dev !== stat.dev || known.ino !== stat.ino) reason = "the file was replaced (new inode)";
-  else if (stat.size < known.offset) {
+  if (known.dev !== stat.dev || known.ino !== stat.ino) {
+    reason = "the file was replaced (new inode)";
+  } else if (stat.size < known.offset) {
     reason = `the file was truncated (${stat.size} bytes, checkpoint at ${known.offset})`;
   } else if (sha256Hex(head.subarray(0, known.headLen)) !== known.headHash) {
     reason = "the start of the file changed";
@@ -132,7 +133,9 @@ export async function resumePoint(
   }
   if (reason) return { unit: fresh, resetReason: reason };
   // The head hash grows with the file until it covers HEAD_BYTES.
-  return { unit: { ...known, path, status: "active", headLen: fresh.headLen, headHash: fresh.headHash } };
+  return {
+    unit: { ...known, path, status: "active", headLen: fresh.headLen, headHash: fresh.headHash },
+  };
 }
 
 /**
@@ -188,7 +191,11 @@ export async function readCompleteLines(
   let last = bytes.lastIndexOf(10);
   // One line longer than a chunk: read on until it ends, within the limit.
   while (last === -1 && bytes.length > 0 && bytes.length < maxLineBytes + 1) {
-    const more = await readAt(file, offset + bytes.length, Math.min(bytes.length, maxLineBytes + 1 - bytes.length));
+    const more = await readAt(
+      file,
+      offset + bytes.length,
+      Math.min(bytes.length, maxLineBytes + 1 - bytes.length),
+    );
     if (more.length === 0) return null;
     const joined = new Uint8Array(bytes.length + more.length);
     joined.set(bytes);

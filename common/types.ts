@@ -7,7 +7,14 @@
 import { z } from "zod";
 
 /** Every source a worker can deliver, as the batch API names it. */
-export const SOURCE_TYPES = ["gpt", "claude", "claude_code", "codex", "gemini", "gemini_cli"] as const;
+export const SOURCE_TYPES = [
+  "gpt",
+  "claude",
+  "claude_code",
+  "codex",
+  "gemini",
+  "gemini_cli",
+] as const;
 
 /**
  * The `source_type` of a batch.

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join, relative, isAbsolute } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 
 /** One entry of {@link listDir}, with links resolved. */
 export interface DirEntry {
@@ -39,18 +39,29 @@ export function isInside(path: string, root: string): boolean {
  * console.log(await listDir(dir, dir, () => {}));
  * ```
  */
-export async function listDir(dir: string, root: string, warn: (m: string) => void): Promise<DirEntry[]> {
+export async function listDir(
+  dir: string,
+  root: string,
+  warn: (m: string) => void,
+): Promise<DirEntry[]> {
   const entries: DirEntry[] = [];
   for await (const entry of Deno.readDir(dir)) {
     const path = join(dir, entry.name);
     if (!entry.isSymlink) {
-      entries.push({ name: entry.name, path, isFile: entry.isFile, isDirectory: entry.isDirectory });
+      entries.push({
+        name: entry.name,
+        path,
+        isFile: entry.isFile,
+        isDirectory: entry.isDirectory,
+      });
       continue;
     }
     try {
       const target = await Deno.realPath(path);
       if (!isInside(target, await Deno.realPath(root))) {
-        warn(`${path}: skipped: it links to ${target}, outside ${root} (the worker may only read its data directory)`);
+        warn(
+          `${path}: skipped: it links to ${target}, outside ${root} (the worker may only read its data directory)`,
+        );
         continue;
       }
       const info = await Deno.stat(path);

@@ -50,7 +50,9 @@ export class TreeWatcher {
       this.#watcher = Deno.watchFs(this.root, { recursive: true });
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) {
-        this.log.warn(`cannot watch ${this.root}: ${(error as Error).message}; relying on periodic checks`);
+        this.log.warn(
+          `cannot watch ${this.root}: ${(error as Error).message}; relying on periodic checks`,
+        );
       }
       return false;
     }

@@ -42,6 +42,8 @@ export interface ClaudeCodeCarry {
   lastGroup: { key: string; usage: UsageTotals } | null;
   /** Skipped lines that others may name as parent, mapped to their nearest delivered ancestor. */
   reparent: Record<string, string>;
+  /** The last uuids delivered, so a replay that straddles two reads is still delivered once. */
+  recent: string[];
 }
 
 /** Path facts the worker passes in `FileContext.hint`. */
@@ -78,6 +80,7 @@ const BOOKKEEPING_TYPES = new Set([
 const GRAPH_ONLY_TYPES = new Set(["attachment", "progress"]);
 
 const REPARENT_LIMIT = 1000;
+const RECENT_LIMIT = 64;
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 const decoder = new TextDecoder();
 
@@ -118,6 +121,7 @@ export function initialCarry(conversationId = ""): ClaudeCodeCarry {
     usage: emptyUsage(),
     lastGroup: null,
     reparent: {},
+    recent: [],
   };
 }
 
@@ -277,7 +281,7 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
   const skipped: Record<string, number> = {};
   const issues: LineIssue[] = [];
   let metadataLines = 0;
-  const seen = new Set<string>();
+  const seen = new Set<string>(carry.recent);
   const groupFirst = new Map<string, Message>();
   const groupUsage = new Map<string, UsageTotals>();
   let titleChanged = false;
@@ -340,7 +344,10 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
     if (type === "custom-title" || type === "ai-title") {
       metadataLines++;
       if (!isAgentFile) {
-        setTitle(str(type === "custom-title" ? obj.customTitle : obj.aiTitle), type === "custom-title" ? 3 : 2);
+        setTitle(
+          str(type === "custom-title" ? obj.customTitle : obj.aiTitle),
+          type === "custom-title" ? 3 : 2,
+        );
       }
       continue;
     }
@@ -462,6 +469,7 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
   }
 
   carry.messageCount += messages.length;
+  carry.recent = [...carry.recent, ...messages.map((m) => m.uuid)].slice(-RECENT_LIMIT);
   const conversations: Conversation[] = [];
   if ((messages.length > 0 || titleChanged) && carry.conversationId) {
     conversations.push(buildConversation(carry, messages, input.file.host, isAgentFile, hint));

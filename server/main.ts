@@ -51,9 +51,13 @@ if (values.help) {
   Deno.exit(0);
 }
 const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port: expected 0-65535, got "${values.port}"`);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  fail(`--port: expected 0-65535, got "${values.port}"`);
+}
 const maxBodyBytes = Number(values["max-body-bytes"]);
-if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) fail("--max-body-bytes: expected a positive integer");
+if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) {
+  fail("--max-body-bytes: expected a positive integer");
+}
 const token = values.token ?? Deno.env.get("SYNC_SERVER_TOKEN") ?? "";
 if (!token) fail("--token (or SYNC_SERVER_TOKEN) is required");
 if (values.db !== ":memory:") Deno.mkdirSync(dirname(values.db), { recursive: true });
@@ -61,7 +65,8 @@ const store = new ConversationStore(values.db);
 const server = Deno.serve({
   port,
   hostname: values.hostname,
-  onListen: ({ hostname, port }) => console.log(`listening on http://${hostname}:${port} (db ${values.db})`),
+  onListen: ({ hostname, port }) =>
+    console.log(`listening on http://${hostname}:${port} (db ${values.db})`),
 }, createHandler({ store, token, maxBodyBytes, wrapped: values.wrapped }));
 const stop = async () => {
   await server.shutdown();

@@ -68,7 +68,9 @@ async function readBody(req: Request, limit: number): Promise<string> {
 function pageParams(url: URL, defaultSize: number): { page: number; size: number } {
   const page = Number(url.searchParams.get("page") ?? "1");
   const size = Number(url.searchParams.get("page_size") ?? String(defaultSize));
-  if (!Number.isInteger(page) || page < 1) throw new HttpError(400, "page: expected an integer ≥ 1");
+  if (!Number.isInteger(page) || page < 1) {
+    throw new HttpError(400, "page: expected an integer ≥ 1");
+  }
   if (!Number.isInteger(size) || size < 1 || size > 1000) {
     throw new HttpError(400, "page_size: expected an integer from 1 to 1000");
   }
@@ -116,7 +118,10 @@ export function createHandler(options: ServerOptions): (req: Request) => Promise
       if (url.pathname === "/api/v1/stats/overview") return json(200, store.stats());
       if (url.pathname === "/api/v1/conversations") {
         const { page, size } = pageParams(url, 50);
-        return json(200, store.listConversations(url.searchParams.get("source_type") ?? "", page, size));
+        return json(
+          200,
+          store.listConversations(url.searchParams.get("source_type") ?? "", page, size),
+        );
       }
       const match = url.pathname.match(/^\/api\/v1\/conversations\/([^/]+)\/messages$/);
       if (match) {

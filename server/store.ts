@@ -300,7 +300,11 @@ export class ConversationStore {
   }
 
   /** Totals: conversations, messages, and conversations per source. */
-  stats(): { total_conversations: number; total_messages: number; sources: Record<string, number> } {
+  stats(): {
+    total_conversations: number;
+    total_messages: number;
+    sources: Record<string, number>;
+  } {
     const count = (sql: string) => (this.#db.prepare(sql).get() as { n: number }).n;
     const sources: Record<string, number> = {};
     for (

@@ -1,0 +1,209 @@
+/**
+ * Test helpers that start real processes: the reference server and workers, with the flags of
+ * the permission table and `Deno.execPath()`.
+ *
+ * @module
+ */
+import { denoRunArgs, workerSpec } from "../common/permissions.ts";
+
+/** The repository root. */
+export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+/** Where the optional public fixtures live. */
+export const SHARED_FIXTURES = `${REPO}/../shared/fixtures`;
+
+/** Whether `../shared/fixtures/<name>` exists; says so when it does not. */
+export function sharedFixturesPresent(name: string): boolean {
+  try {
+    Deno.statSync(`${SHARED_FIXTURES}/${name}`);
+    return true;
+  } catch {
+    console.log(
+      `skipping: ${SHARED_FIXTURES}/${name} is not present (the public fixtures are optional)`,
+    );
+    return false;
+  }
+}
+
+/** A running reference server. */
+export interface ServerProcess {
+  url: string;
+  port: number;
+  token: string;
+  db: string;
+  child: Deno.ChildProcess;
+  stop(): Promise<void>;
+  get(path: string): Promise<unknown>;
+}
+
+async function readLine(
+  stream: ReadableStream<Uint8Array>,
+  match: RegExp,
+): Promise<{ line: string; rest: ReadableStream<Uint8Array> }> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`stream ended before ${match}: ${text}`);
+    text += decoder.decode(value);
+    const line = text.split("\n").find((l) => match.test(l));
+    if (line) {
+      reader.releaseLock();
+      return { line, rest: stream };
+    }
+  }
+}
+
+/** Starts `server/main.ts` on a free port with a fresh database. */
+export async function startServer(
+  opts: { token?: string; db?: string; args?: string[] } = {},
+): Promise<ServerProcess> {
+  const token = opts.token ?? "test-token";
+  const db = opts.db ?? `${await Deno.makeTempDir()}/server.db`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-env=SYNC_SERVER_TOKEN",
+      `${REPO}/server/main.ts`,
+      "--port",
+      "0",
+      "--db",
+      db,
+      "--token",
+      token,
+      ...(opts.args ?? []),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const { line, rest } = await readLine(child.stdout, /listening on/);
+  rest.pipeTo(new WritableStream()).catch(() => {});
+  const url = line.match(/http:\/\/[^ ]+/)![0];
+  const port = Number(new URL(url).port);
+  return {
+    url,
+    port,
+    token,
+    db,
+    child,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+    },
+    async get(path: string) {
+      const response = await fetch(`${url}${path}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (!response.ok) {
+        throw new Error(`GET ${path}: HTTP ${response.status} ${await response.text()}`);
+      }
+      return await response.json();
+    },
+  };
+}
+
+/** The argv that starts the Claude Code worker as its binary would run. */
+export function workerArgs(args: string[]): string[] {
+  return [...denoRunArgs(workerSpec("claude_code"), REPO), ...args];
+}
+
+/** Output of a finished worker process. */
+export interface WorkerResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the Claude Code worker to completion. */
+export async function runWorker(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<WorkerResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: workerArgs(args),
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** A worker process left running, with its stderr collected. */
+export interface RunningWorker {
+  child: Deno.ChildProcess;
+  /** stderr so far. */
+  stderr(): string;
+  /** Resolves when stderr contains `pattern`, or rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp | string, timeoutMs?: number): Promise<void>;
+  /** Waits for exit and returns the code. */
+  exit(): Promise<number>;
+}
+
+/** Starts the Claude Code worker and keeps it running. */
+export function spawnWorker(args: string[], env: Record<string, string> = {}): RunningWorker {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: workerArgs(args),
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let err = "";
+  const decoder = new TextDecoder();
+  const pump = child.stderr.pipeTo(
+    new WritableStream({ write: (c) => void (err += decoder.decode(c)) }),
+  );
+  child.stdout.pipeTo(new WritableStream()).catch(() => {});
+  return {
+    child,
+    stderr: () => err,
+    async waitFor(pattern, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      const test = (s: string) =>
+        typeof pattern === "string" ? s.includes(pattern) : pattern.test(s);
+      while (!test(err)) {
+        if (Date.now() > deadline) {
+          throw new Error(`timed out waiting for ${pattern}; stderr:\n${err}`);
+        }
+        await delay(50);
+      }
+    },
+    async exit() {
+      const status = await child.status;
+      await pump.catch(() => {});
+      return status.code;
+    },
+  };
+}
+
+/** Resolves after `ms`. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `fn` until it returns a truthy value, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  fn: () => Promise<T> | T,
+  timeoutMs = 20_000,
+  what = "condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await delay(100);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}

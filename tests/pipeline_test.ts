@@ -1,0 +1,328 @@
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { HttpSink } from "../common/client.ts";
+import { LineFileWorker } from "../common/line_worker.ts";
+import { Logger } from "../common/log.ts";
+import { type DeliverySettings, Pipeline } from "../common/pipeline.ts";
+import { StateStore } from "../common/state.ts";
+import { type ClaudeCodeCarry, parseClaudeCode } from "../parsers/claude_code.ts";
+import { claudeCodeSource } from "../workers/claude_code/worker.ts";
+import { sessionLines } from "../bench/corpus.ts";
+import { type FaultServer, startFaultServer } from "./fault_server.ts";
+
+const SETTINGS: DeliverySettings = {
+  batchSize: 100,
+  batchMaxBytes: 4 << 20,
+  chunkBytes: 1 << 20,
+  maxLineBytes: 64 << 20,
+  retryBaseMs: 20,
+  retryMaxMs: 200,
+  probeIntervalMs: 100,
+  shutdownTimeoutMs: 2000,
+};
+
+interface Setup {
+  root: string;
+  state: StateStore;
+  sink: HttpSink;
+  pipeline: Pipeline<ClaudeCodeCarry>;
+  worker: LineFileWorker<ClaudeCodeCarry>;
+  files: string[];
+  expected: number;
+}
+
+/** Three sessions of `turns` turns each under a fresh projects dir, and a worker for them. */
+async function setup(
+  fs: FaultServer,
+  settings: Partial<DeliverySettings> = {},
+  turns = 3,
+): Promise<Setup> {
+  const root = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/-home-dev-p`);
+  const files: string[] = [];
+  let expected = 0;
+  for (let i = 0; i < 3; i++) {
+    const sessionId = `0000000${i}-0000-4000-8000-000000000000`;
+    const lines = sessionLines({ sessionId, turns, seed: i + 1 });
+    expected += lines.length - 1; // one ai-title line per session
+    const path = `${root}/-home-dev-p/${sessionId}.jsonl`;
+    await Deno.writeTextFile(path, lines.join("\n") + "\n");
+    files.push(path);
+  }
+  const state = new StateStore(`${root}/state.db`);
+  const log = new Logger("test", "error");
+  const sink = new HttpSink({
+    baseUrl: fs.url,
+    token: fs.token,
+    timeoutMs: 1000,
+    compress: false,
+    userAgent: "test",
+  });
+  const pipeline = new Pipeline({
+    sourceType: "claude_code",
+    parser: parseClaudeCode,
+    state,
+    sink,
+    log,
+    host: "h",
+    settings: () => ({ ...SETTINGS, ...settings }),
+  });
+  const worker = new LineFileWorker(claudeCodeSource, root, pipeline, log, {
+    debounceMs: () => 50,
+    checkIntervalMs: () => 60_000,
+  });
+  return { root, state, sink, pipeline, worker, files, expected };
+}
+
+/** Every file's checkpoint is at its end, and the server holds each message once. */
+async function assertAllDelivered(s: Setup, fs: FaultServer): Promise<void> {
+  for (const path of s.files) {
+    assertEquals(
+      s.state.getUnit(path)?.offset,
+      (await Deno.stat(path)).size,
+      `checkpoint of ${path}`,
+    );
+  }
+  assertEquals(fs.store.stats().total_messages, s.expected);
+  assertEquals(fs.store.stats().total_conversations, 3);
+}
+
+async function withFaults(
+  fn: (fs: FaultServer) => Promise<void>,
+  opts: { maxBodyBytes?: number } = {},
+): Promise<void> {
+  const fs = startFaultServer(opts);
+  try {
+    await fn(fs);
+  } finally {
+    await fs.close();
+  }
+}
+
+Deno.test("pipeline: delivery through server faults", async (t) => {
+  await t.step(
+    "500 is retried with the same Idempotency-Key",
+    () =>
+      withFaults(async (fs) => {
+        fs.faults.push({ status: 500 }, { status: 502 });
+        const s = await setup(fs);
+        await s.worker.check();
+        await assertAllDelivered(s, fs);
+        assertEquals(fs.requests.length, 3);
+        assertEquals(new Set(fs.requests.map((r) => r.key)).size, 1);
+        s.state.close();
+      }),
+  );
+
+  await t.step(
+    "503 with Retry-After in seconds waits that long",
+    () =>
+      withFaults(async (fs) => {
+        fs.faults.push({ status: 503, headers: { "retry-after": "1" } });
+        const s = await setup(fs);
+        await s.worker.check();
+        await assertAllDelivered(s, fs);
+        const gap = fs.requests[1].at - fs.requests[0].at;
+        assert(gap >= 990, `second attempt after ${gap} ms, expected ≥ 1000`);
+        s.state.close();
+      }),
+  );
+
+  await t.step(
+    "503 with Retry-After as an HTTP-date waits until then",
+    () =>
+      withFaults(async (fs) => {
+        fs.faults.push({
+          status: 503,
+          headers: { "retry-after": new Date(Date.now() + 2500).toUTCString() },
+        });
+        const s = await setup(fs);
+        await s.worker.check();
+        await assertAllDelivered(s, fs);
+        const gap = fs.requests[1].at - fs.requests[0].at;
+        assert(gap >= 1400, `second attempt after ${gap} ms, expected to wait for the date`);
+        s.state.close();
+      }),
+  );
+
+  await t.step("429 is retried", () =>
+    withFaults(async (fs) => {
+      fs.faults.push({ status: 429 }, { status: 429 });
+      const s = await setup(fs);
+      await s.worker.check();
+      await assertAllDelivered(s, fs);
+      assertEquals(fs.requests.map((r) => r.answered), [429, 429, 200]);
+      s.state.close();
+    }));
+
+  await t.step("a connection reset mid-answer is retried", () =>
+    withFaults(async (fs) => {
+      fs.faults.push({ reset: true });
+      const s = await setup(fs);
+      await s.worker.check();
+      await assertAllDelivered(s, fs);
+      assertEquals(fs.requests[0].answered, "reset");
+      s.state.close();
+    }));
+
+  await t.step(
+    "a reply slower than server.timeout is retried; the late one changes nothing",
+    () =>
+      withFaults(async (fs) => {
+        fs.faults.push({ slowMs: 1500 });
+        const s = await setup(fs);
+        await s.worker.check();
+        await assertAllDelivered(s, fs);
+        assert(fs.requests.length >= 2);
+        s.state.close();
+      }),
+  );
+
+  await t.step(
+    "401 pauses with checkpoints frozen, and resumes once the token is fixed",
+    () =>
+      withFaults(async (fs) => {
+        const s = await setup(fs);
+        s.sink.options = { ...s.sink.options, token: "wrong" };
+        const running = s.worker.check();
+        while (!s.pipeline.stats.pausedReason) await new Promise((r) => setTimeout(r, 20));
+        assertStringIncludes(s.pipeline.stats.pausedReason, "HTTP 401");
+        await new Promise((r) => setTimeout(r, 300)); // a few probes
+        for (const path of s.files) {
+          assertEquals(s.state.getUnit(path), undefined, "no checkpoint while paused");
+        }
+        assertEquals(fs.store.stats().total_messages, 0);
+        s.sink.options = { ...s.sink.options, token: fs.token };
+        s.pipeline.wake();
+        await running;
+        await assertAllDelivered(s, fs);
+        assertEquals(s.pipeline.stats.pausedReason, "");
+        s.state.close();
+      }),
+  );
+
+  await t.step("413 splits the batch until it fits", () =>
+    withFaults(async (fs) => {
+      const s = await setup(fs, {}, 6);
+      await s.worker.check();
+      await assertAllDelivered(s, fs);
+      assert(
+        fs.requests.some((r) => r.answered === 413),
+        "the server refused the whole batch first",
+      );
+      const accepted = fs.requests.filter((r) => r.answered === 200);
+      assert(accepted.length >= 2, `split into ${accepted.length} accepted parts`);
+      assert(accepted.every((r) => r.bytes <= 100_000));
+      assertEquals(s.state.deadLetters(), []);
+      s.state.close();
+    }, { maxBodyBytes: 100_000 }));
+
+  await t.step(
+    "413 for a single message that alone is over the limit dead-letters it",
+    () =>
+      withFaults(async (fs) => {
+        const s = await setup(fs, {}, 6);
+        await s.worker.check();
+        const dead = s.state.deadLetters();
+        assert(dead.length >= 1);
+        assert(dead.every((d) => d.status === 413));
+        for (const path of s.files) {
+          assertEquals(s.state.getUnit(path)?.offset, (await Deno.stat(path)).size);
+        }
+        assertEquals(fs.store.stats().total_messages, s.expected - dead.length);
+        s.state.close();
+      }, { maxBodyBytes: 40_000 }),
+  );
+
+  await t.step(
+    "400 for one conversation dead-letters it and delivers the rest",
+    () =>
+      withFaults(async (fs) => {
+        fs.rejectConversation = "00000001-0000-4000-8000-000000000000";
+        const s = await setup(fs);
+        await s.worker.check();
+        for (const path of s.files) {
+          assertEquals(s.state.getUnit(path)?.offset, (await Deno.stat(path)).size);
+        }
+        const stored = fs.store.listConversations().items.map((c) => c.uuid).sort();
+        assertEquals(stored, [
+          "00000000-0000-4000-8000-000000000000",
+          "00000002-0000-4000-8000-000000000000",
+        ]);
+        const dead = s.state.deadLetters();
+        assertEquals(dead.length, 1);
+        assertEquals(dead[0].conversationUuid, fs.rejectConversation);
+        assertEquals(dead[0].status, 400);
+        assertStringIncludes(dead[0].error, "injected rejection");
+        assertEquals(s.pipeline.stats.deadLettered, 1);
+        s.state.close();
+      }),
+  );
+
+  await t.step("a second check sends nothing", () =>
+    withFaults(async (fs) => {
+      const s = await setup(fs);
+      await s.worker.check();
+      const before = fs.requests.length;
+      await s.worker.check();
+      assertEquals(fs.requests.length, before);
+      s.state.close();
+    }));
+});
+
+Deno.test("pipeline: batches are bounded by count and bytes", async (t) => {
+  await t.step("batch_size conversations", () =>
+    withFaults(async (fs) => {
+      const s = await setup(fs, { batchSize: 1 });
+      await s.worker.check();
+      await assertAllDelivered(s, fs);
+      assertEquals(fs.requests.length, 3);
+      assert(fs.requests.every((r) => r.conversations.length === 1));
+    }));
+  await t.step("batch_max_bytes", () =>
+    withFaults(async (fs) => {
+      const s = await setup(fs, { batchMaxBytes: 1000 });
+      await s.worker.check();
+      await assertAllDelivered(s, fs);
+      assertEquals(fs.requests.length, 3);
+    }));
+});
+
+Deno.test("pipeline: a batch recorded before a crash is re-sent with its key and ids", () =>
+  withFaults(async (fs) => {
+    const s = await setup(fs);
+    // First run: the server is down for good; the pipeline is stopped mid-retry, as a crash would.
+    fs.faults.push(...Array.from({ length: 100 }, () => ({ status: 503 })));
+    const running = s.worker.check().catch((e) => e);
+    while (fs.requests.length < 2) await new Promise((r) => setTimeout(r, 10));
+    s.pipeline.stop();
+    await running;
+    const firstKey = fs.requests[0].key;
+    assertEquals(s.state.pendingBatches().map((b) => b.key), [firstKey]);
+    for (const path of s.files) assertEquals(s.state.getUnit(path), undefined);
+    s.state.close();
+    // Restart on the same state: the pending batch goes out again with the same key.
+    fs.faults.length = 0;
+    const again = await setup(fs);
+    again.state.close();
+    const state = new StateStore(`${s.root}/state.db`);
+    const log = new Logger("test", "error");
+    const pipeline = new Pipeline({
+      sourceType: "claude_code",
+      parser: parseClaudeCode,
+      state,
+      sink: s.sink,
+      log,
+      host: "h",
+      settings: () => SETTINGS,
+    });
+    const worker = new LineFileWorker(claudeCodeSource, s.root, pipeline, log, {
+      debounceMs: () => 50,
+      checkIntervalMs: () => 60_000,
+    });
+    await worker.check();
+    const resent = fs.requests.filter((r) => r.answered === 200);
+    assertEquals(resent[0].key, firstKey);
+    assertEquals(state.pendingBatches(), []);
+    await assertAllDelivered({ ...s, state }, fs);
+    state.close();
+  }));
