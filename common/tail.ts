@@ -226,9 +226,29 @@ export async function readCompleteLines(
       position += more.length;
     }
   }
-  const complete = bytes.subarray(0, last + 1);
+  let complete = bytes.subarray(0, last + 1);
   let lines = 0;
-  for (let i = complete.indexOf(10); i !== -1; i = complete.indexOf(10, i + 1)) lines++;
+  let lineStart = 0;
+  for (let i = complete.indexOf(10); i !== -1; i = complete.indexOf(10, i + 1)) {
+    if (i + 1 - lineStart > maxLineBytes) {
+      if (lineStart > 0) {
+        // Stop before the over-long line; the next read passes it over on its own.
+        complete = complete.subarray(0, lineStart);
+        break;
+      }
+      const end = offset + i + 1;
+      const tailFrom = Math.max(0, end - TAIL_BYTES);
+      return {
+        bytes: new Uint8Array(0),
+        end,
+        lines: 1,
+        oversizedLine: i + 1,
+        tail: sha256Hex(await readAt(file, tailFrom, end - tailFrom)),
+      };
+    }
+    lines++;
+    lineStart = i + 1;
+  }
   const end = offset + complete.length;
   const tail = complete.length >= TAIL_BYTES || offset === 0
     ? tailHash(complete, complete.length)

@@ -1,0 +1,576 @@
+import { DatabaseSync } from "node:sqlite";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { parseClaudeCode } from "../parsers/claude_code.ts";
+import type { Message } from "../common/types.ts";
+import { sessionLines, writeCorpus } from "../bench/corpus.ts";
+import { StateStore } from "../common/state.ts";
+import {
+  delay,
+  eventually,
+  runWorker,
+  type ServerProcess,
+  spawnWorker,
+  startServer,
+} from "./helpers.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+function config(server: ServerProcess | null, extra = "", token?: string): string {
+  const serverPart = server
+    ? `server:\n  base_url: ${server.url}\n  timeout: 5\nsecurity:\n  worker_token: ${
+      token ?? server.token
+    }\n`
+    : "";
+  return `${serverPart}worker:\n  debounce_ms: 100\n  check_interval: 2\n  retry_base_ms: 50\n  retry_max_ms: 500\n  probe_interval: 1\n${extra}`;
+}
+
+async function scratch(server: ServerProcess | null, extra = "") {
+  const dir = await Deno.makeTempDir();
+  const projects = `${dir}/projects`;
+  await Deno.mkdir(projects);
+  const cfg = `${dir}/config.yaml`;
+  await Deno.writeTextFile(cfg, config(server, extra));
+  return {
+    dir,
+    projects,
+    cfg,
+    state: `${dir}/state`,
+    base: ["--config", cfg, "--state-dir", `${dir}/state`, "--projects-dir", projects],
+  };
+}
+
+/** Uuids of every message in the server's database. */
+function serverUuids(server: ServerProcess): string[] {
+  const db = new DatabaseSync(server.db, { readOnly: true });
+  try {
+    return (db.prepare("SELECT uuid FROM messages").all() as { uuid: string }[]).map((r) => r.uuid);
+  } finally {
+    db.close();
+  }
+}
+
+/** What the parser makes of a whole file (the reference the server must match). */
+function expectedMessages(path: string, sessionId: string): Message[] {
+  const bytes = Deno.readFileSync(path);
+  const out = parseClaudeCode({
+    bytes,
+    firstLine: 1,
+    carry: undefined,
+    file: { path, hint: { kind: "session", sessionId }, host: "h" },
+  });
+  return out.conversations.flatMap((c) => c.messages);
+}
+
+Deno.test({
+  name: "e2e: live sync of files written as Claude Code writes them",
+  ...opts,
+  fn: async (t) => {
+    const server = await startServer();
+    const s = await scratch(server);
+    const statusPort = freePort();
+    const worker = spawnWorker([...s.base, "--status-port", String(statusPort)]);
+    try {
+      await worker.waitFor("backfill done");
+      await worker.waitFor("sandbox: engine confined");
+
+      const sessionId = "0a000000-0000-4000-8000-000000000001";
+      const project = `${s.projects}/-home-dev-live`;
+      const path = `${project}/${sessionId}.jsonl`;
+      const lines = sessionLines({ sessionId, turns: 4, seed: 7 });
+      const expected = lines.length - 1;
+
+      await t.step("a new project and session are picked up line by line", async () => {
+        await Deno.mkdir(project);
+        const file = await Deno.open(path, { create: true, append: true });
+        const encoder = new TextEncoder();
+        for (const line of lines.slice(0, -1)) {
+          await file.write(encoder.encode(line + "\n"));
+          await delay(20);
+        }
+        // A half-written last line is not sent until it is complete.
+        const last = lines.at(-1)!;
+        await file.write(encoder.encode(last.slice(0, 40)));
+        await eventually(
+          () => serverUuids(server).length === expected - 1,
+          15_000,
+          "all complete lines",
+        );
+        await delay(800);
+        assertEquals(serverUuids(server).length, expected - 1);
+        await file.write(encoder.encode(last.slice(40) + "\n"));
+        file.close();
+        await eventually(
+          () => serverUuids(server).length === expected,
+          15_000,
+          "the finished line",
+        );
+      });
+
+      await t.step(
+        "the read API shows every message once with uuids, parents, rounds and roles",
+        async () => {
+          const page = await server.get(
+            `/api/v1/conversations/${sessionId}/messages?page_size=1000`,
+          ) as {
+            items: Message[];
+            total: number;
+          };
+          const want = expectedMessages(path, sessionId);
+          assertEquals(page.total, want.length);
+          const got = new Map(page.items.map((m) => [m.uuid, m]));
+          for (const m of want) {
+            const g = got.get(m.uuid);
+            assert(g, `message ${m.uuid} on the server`);
+            assertEquals([g.parent_uuid, g.round_index, g.role], [
+              m.parent_uuid,
+              m.round_index,
+              m.role,
+            ]);
+          }
+          const overview = await server.get("/api/v1/stats/overview") as {
+            sources: Record<string, number>;
+          };
+          assertEquals(overview.sources.claude_code, 1);
+        },
+      );
+
+      await t.step("status, /metrics and the status subcommand", async () => {
+        const status = await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json();
+        assertEquals(status.running, true);
+        assertEquals(status.total_synced, expected);
+        assertEquals(status.paused_reason, "");
+        const metrics = await (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
+        assertStringIncludes(
+          metrics,
+          `ai_sync_messages_synced_total{worker="claude_code"} ${expected}`,
+        );
+        const cli = await runWorker(["status", "--status-port", String(statusPort)]);
+        assertEquals(cli.code, 0);
+        assertStringIncludes(cli.stdout, `synced:       ${expected} messages in all`);
+        const json = await runWorker(["status", "--json", "--status-port", String(statusPort)]);
+        assertEquals(JSON.parse(json.stdout).worker, "claude_code");
+      });
+
+      await t.step("a deleted session keeps what was delivered", async () => {
+        await Deno.remove(path);
+        await worker.waitFor("file deleted; its delivered messages are kept", 10_000);
+        assertEquals(serverUuids(server).length, expected);
+      });
+
+      await t.step("SIGTERM stops gracefully with exit 0", async () => {
+        worker.child.kill("SIGTERM");
+        assertEquals(await worker.exit(), 0);
+        assertStringIncludes(worker.stderr(), '"msg":"stopped"');
+      });
+
+      await t.step("a second --once sends nothing", async () => {
+        await Deno.writeTextFile(path, lines.join("\n") + "\n"); // the same bytes again, a new inode
+        const before = serverUuids(server).length;
+        const once = await runWorker([...s.base, "--once"]);
+        assertEquals(once.code, 0, once.stderr);
+        assertEquals(serverUuids(server).length, before);
+        const again = await runWorker([...s.base, "--once"]);
+        assertEquals(JSON.parse(again.stdout), {
+          conversations: 0,
+          messages: 0,
+          skipped: 0,
+          errors: 0,
+        });
+      });
+    } finally {
+      try {
+        worker.child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: SIGKILL at several points of a backfill, then restart",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    const s = await scratch(server, "  batch_size: 2\n");
+    const corpus = await writeCorpus(s.projects, 3_000_000, {
+      turnsPerSession: 15,
+      projects: 4,
+      seed: 3,
+    });
+    const expected = new Set<string>();
+    for (const path of corpus.files) {
+      const id = path.split("/").pop()!.replace(".jsonl", "");
+      for (const m of expectedMessages(path, id)) expected.add(m.uuid);
+    }
+    try {
+      for (const killAfter of [400, 700, 1000, 1300]) {
+        const worker = spawnWorker(s.base);
+        await worker.waitFor("sandbox", 10_000);
+        await delay(killAfter);
+        worker.child.kill("SIGKILL");
+        await worker.exit();
+        // The stored offset never runs ahead of what the server acknowledged.
+        const onServer = new Set(serverUuids(server));
+        const state = new StateStore(`${s.state}/claude_code.state.db`);
+        for (const unit of state.listUnits()) {
+          const id = unit.path.split("/").pop()!.replace(".jsonl", "");
+          const bytes = Deno.readFileSync(unit.path).subarray(0, unit.offset);
+          const acked = parseClaudeCode({
+            bytes,
+            firstLine: 1,
+            carry: undefined,
+            file: { path: unit.path, hint: { kind: "session", sessionId: id }, host: "h" },
+          });
+          for (const m of acked.conversations.flatMap((c) => c.messages)) {
+            assert(
+              onServer.has(m.uuid),
+              `checkpoint of ${unit.path} at ${unit.offset} is ahead of the server (${m.uuid})`,
+            );
+          }
+        }
+        state.close();
+      }
+      const finish = await runWorker([...s.base, "--once"]);
+      assertEquals(finish.code, 0, finish.stderr);
+      const uuids = serverUuids(server);
+      assertEquals(uuids.length, expected.size, "each message exactly once");
+      assertEquals(new Set(uuids), expected);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: 401 pauses; fixing the token in the config file resumes without restart",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    const s = await scratch(null);
+    await Deno.writeTextFile(s.cfg, config(server, "", "wrong-token"));
+    const sessionId = "0b000000-0000-4000-8000-000000000001";
+    await Deno.mkdir(`${s.projects}/-p`);
+    const lines = sessionLines({ sessionId, turns: 2 });
+    await Deno.writeTextFile(`${s.projects}/-p/${sessionId}.jsonl`, lines.join("\n") + "\n");
+    const statusPort = freePort();
+    const worker = spawnWorker([...s.base, "--status-port", String(statusPort)]);
+    try {
+      await worker.waitFor("delivery paused");
+      const status = await runWorker(["status", "--status-port", String(statusPort)]);
+      assertEquals(status.code, 1);
+      assertStringIncludes(status.stdout, "PAUSED: HTTP 401");
+      assert(!worker.stderr().includes("wrong-token"), "the token never appears in logs");
+      assertEquals(serverUuids(server).length, 0);
+      await Deno.writeTextFile(s.cfg, config(server));
+      await eventually(
+        () => serverUuids(server).length === lines.length - 1,
+        15_000,
+        "delivery after the token fix",
+      );
+      await worker.waitFor("configuration reloaded");
+    } finally {
+      worker.child.kill("SIGTERM");
+      await worker.exit();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: bad configuration gives a clear message and exit 2",
+  ...opts,
+  fn: async (t) => {
+    const s = await scratch(null);
+    const cases: [string, string, string][] = [
+      ["invalid YAML", "worker: [\n", "invalid YAML"],
+      ["an unknown key", "worker:\n  batch_sise: 10\n", "worker: unknown key batch_sise"],
+      [
+        "a wrong type",
+        "worker:\n  batch_size: abc\n",
+        'worker.batch_size: expected a positive integer, got "abc"',
+      ],
+      [
+        "a remote server without token",
+        "server:\n  base_url: https://sync.example.com\n",
+        "security.worker_token: required",
+      ],
+      ["a bad URL", "server:\n  base_url: not a url\n", "server.base_url: expected an http(s) URL"],
+    ];
+    for (const [name, text, message] of cases) {
+      await t.step(name, async () => {
+        await Deno.writeTextFile(s.cfg, text);
+        const out = await runWorker([...s.base, "--once"]);
+        assertEquals(out.code, 2, out.stderr);
+        assertStringIncludes(out.stderr, `${s.cfg}`);
+        assertStringIncludes(out.stderr, message);
+      });
+    }
+    await t.step("a usage error", async () => {
+      const out = await runWorker(["--projects-dri", "/x"]);
+      assertEquals(out.code, 2);
+      assertStringIncludes(out.stderr, "usage: claude-code-sync-worker");
+    });
+  },
+});
+
+Deno.test({
+  name: "e2e: bad input is reported and the rest is delivered",
+  ...opts,
+  fn: async (t) => {
+    const server = await startServer();
+    try {
+      await t.step("binary garbage, an empty file and a 20 MB line", async () => {
+        const s = await scratch(server);
+        await Deno.mkdir(`${s.projects}/-p`);
+        const good = "0c000000-0000-4000-8000-000000000001";
+        const lines = sessionLines({ sessionId: good, turns: 2 });
+        await Deno.writeTextFile(`${s.projects}/-p/${good}.jsonl`, lines.join("\n") + "\n");
+        await Deno.writeFile(
+          `${s.projects}/-p/0c000000-0000-4000-8000-000000000002.jsonl`,
+          Uint8Array.from({ length: 3000 }, (_, i) => (i * 7919 + 13) % 256 || 10),
+        );
+        await Deno.writeTextFile(`${s.projects}/-p/0c000000-0000-4000-8000-000000000003.jsonl`, "");
+        const big = "0c000000-0000-4000-8000-000000000004";
+        const huge = JSON.stringify({
+          type: "user",
+          uuid: "huge-1",
+          parentUuid: null,
+          sessionId: big,
+          timestamp: "2025-01-01T00:00:00.000Z",
+          message: { role: "user", content: "x".repeat(20_000_000) },
+        });
+        await Deno.writeTextFile(`${s.projects}/-p/${big}.jsonl`, huge + "\n");
+        const out = await runWorker([...s.base, "--once"]);
+        assertEquals(out.code, 1, "errors make --once exit 1");
+        assertStringIncludes(
+          out.stderr,
+          "0c000000-0000-4000-8000-000000000002.jsonl:1: invalid JSON",
+        );
+        const summary = JSON.parse(out.stdout);
+        assertEquals(summary.messages, lines.length - 1 + 1);
+        assert(serverUuids(server).includes("huge-1"));
+        const msgs = await server.get(`/api/v1/conversations/${big}/messages`) as {
+          items: Message[];
+        };
+        assertEquals(msgs.items[0].content_text.length, 20_000_000);
+      });
+
+      await t.step(
+        "a line over worker.max_line_bytes is skipped with its line number",
+        async () => {
+          const s = await scratch(server, "  max_line_bytes: 100000\n");
+          await Deno.mkdir(`${s.projects}/-p`);
+          const id = "0d000000-0000-4000-8000-000000000001";
+          const line = (uuid: string, text: string) =>
+            JSON.stringify({
+              type: "user",
+              uuid,
+              parentUuid: null,
+              sessionId: id,
+              timestamp: "2025-01-01T00:00:00.000Z",
+              message: { role: "user", content: text },
+            });
+          await Deno.writeTextFile(
+            `${s.projects}/-p/${id}.jsonl`,
+            [line("ok-1", "a"), line("big-1", "y".repeat(300_000)), line("ok-2", "b")].join("\n") +
+              "\n",
+          );
+          const out = await runWorker([...s.base, "--once"]);
+          assertEquals(out.code, 1);
+          assertStringIncludes(out.stderr, `${id}.jsonl:2: line of 300`);
+          assertStringIncludes(out.stderr, "exceeds worker.max_line_bytes (100000); skipped");
+          const uuids = serverUuids(server);
+          assert(uuids.includes("ok-1") && uuids.includes("ok-2") && !uuids.includes("big-1"));
+        },
+      );
+
+      await t.step("a projects dir that cannot be read", async () => {
+        const s = await scratch(server);
+        const notDir = `${s.dir}/not-a-dir`;
+        await Deno.writeTextFile(notDir, "x");
+        const out = await runWorker([
+          "--config",
+          s.cfg,
+          "--state-dir",
+          s.state,
+          "--projects-dir",
+          notDir,
+          "--once",
+        ]);
+        assertEquals(out.code, 1);
+        assertStringIncludes(out.stderr, `cannot read ${notDir}`);
+      });
+
+      await t.step("a missing projects dir says where it looked and what to set", async () => {
+        const s = await scratch(server);
+        const missing = `${s.dir}/nowhere`;
+        const out = await runWorker([
+          "--config",
+          s.cfg,
+          "--state-dir",
+          s.state,
+          "--projects-dir",
+          missing,
+          "--once",
+        ]);
+        assertEquals(out.code, 0);
+        assertStringIncludes(out.stderr, `no Claude Code sessions found in ${missing}`);
+        assertStringIncludes(out.stderr, "pass the directory flag or set the claude_code section");
+      });
+
+      await t.step(
+        "the worker keeps running through bad input and a broken config edit",
+        async () => {
+          const s = await scratch(server);
+          await Deno.mkdir(`${s.projects}/-p`);
+          const worker = spawnWorker(s.base);
+          try {
+            await worker.waitFor("backfill done");
+            await Deno.writeFile(
+              `${s.projects}/-p/0e000000-0000-4000-8000-000000000009.jsonl`,
+              new Uint8Array([0, 1, 2, 10, 255, 254, 10]),
+            );
+            await worker.waitFor("0e000000-0000-4000-8000-000000000009.jsonl:1: invalid JSON");
+            await Deno.writeTextFile(s.cfg, "worker: [\n");
+            await worker.waitFor("keeping the previous configuration");
+            const id = "0e000000-0000-4000-8000-000000000001";
+            const lines = sessionLines({ sessionId: id, turns: 1 });
+            await Deno.writeTextFile(`${s.projects}/-p/${id}.jsonl`, lines.join("\n") + "\n");
+            await eventually(
+              async () => {
+                const r = await server.get(`/api/v1/conversations/${id}/messages`).catch(() =>
+                  null
+                ) as { total: number } | null;
+                return r?.total === lines.length - 1;
+              },
+              15_000,
+              "delivery after bad input",
+            );
+          } finally {
+            worker.child.kill("SIGTERM");
+            assertEquals(await worker.exit(), 0);
+          }
+        },
+      );
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: --dry-run prints batches and sends nothing",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    try {
+      const s = await scratch(server);
+      await Deno.mkdir(`${s.projects}/-p`);
+      const id = "0f000000-0000-4000-8000-000000000001";
+      const lines = sessionLines({ sessionId: id, turns: 2 });
+      await Deno.writeTextFile(`${s.projects}/-p/${id}.jsonl`, lines.join("\n") + "\n");
+      const out = await runWorker([...s.base, "--dry-run"]);
+      assertEquals(out.code, 0, out.stderr);
+      const batches = out.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assertEquals(batches.length, 1);
+      assertEquals(batches[0].source_type, "claude_code");
+      assertEquals(batches[0].conversations[0].uuid, id);
+      assertEquals(batches[0].conversations[0].messages.length, lines.length - 1);
+      assertStringIncludes(out.stderr, "dry run: nothing was sent");
+      assertEquals(serverUuids(server).length, 0);
+      // Nothing was committed either: a real run sends everything.
+      const real = await runWorker([...s.base, "--once"]);
+      assertEquals(JSON.parse(real.stdout).messages, lines.length - 1);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: doctor says what works and what to fix",
+  ...opts,
+  fn: async (t) => {
+    const server = await startServer();
+    try {
+      const s = await scratch(server);
+      await Deno.mkdir(`${s.projects}/-p`);
+      await Deno.writeTextFile(`${s.projects}/-p/x.jsonl`, "");
+      await t.step("all good", async () => {
+        const out = await runWorker(["doctor", ...s.base]);
+        assertEquals(out.code, 0, out.stdout);
+        assertStringIncludes(out.stdout, "accepts the token");
+        assertStringIncludes(out.stdout, "all checks passed");
+        assertStringIncludes(out.stdout, `the engine may read ["${s.projects}"`);
+      });
+      await t.step("a wrong token and a missing projects dir", async () => {
+        await Deno.writeTextFile(s.cfg, config(server, "", "nope"));
+        const out = await runWorker([
+          "doctor",
+          "--config",
+          s.cfg,
+          "--state-dir",
+          s.state,
+          "--projects-dir",
+          `${s.dir}/missing`,
+        ]);
+        assertEquals(out.code, 1);
+        assertStringIncludes(out.stdout, "FAIL server:");
+        assertStringIncludes(out.stdout, "refuses the token (HTTP 401)");
+        assertStringIncludes(out.stdout, "fix: set security.worker_token");
+        assertStringIncludes(out.stdout, "does not exist");
+        assertStringIncludes(
+          out.stdout,
+          "fix: pass --projects-dir DIR or set claude_code.projects_dir",
+        );
+      });
+      await t.step("an unreachable server", async () => {
+        await Deno.writeTextFile(
+          s.cfg,
+          `server:\n  base_url: http://127.0.0.1:${freePort()}\n  timeout: 2\nsecurity:\n  worker_token: t\n`,
+        );
+        const out = await runWorker(["doctor", ...s.base]);
+        assertEquals(out.code, 1);
+        assertStringIncludes(out.stdout, "cannot reach");
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: zero-config delivers into the embedded store and says where",
+  ...opts,
+  fn: async () => {
+    const s = await scratch(null);
+    await Deno.mkdir(`${s.projects}/-p`);
+    const id = "10000000-0000-4000-8000-000000000001";
+    const lines = sessionLines({ sessionId: id, turns: 2 });
+    await Deno.writeTextFile(`${s.projects}/-p/${id}.jsonl`, lines.join("\n") + "\n");
+    const worker = spawnWorker(s.base);
+    try {
+      await worker.waitFor("backfill done");
+      assertStringIncludes(
+        worker.stderr(),
+        `delivering into the embedded store ${s.state}/conversations.db`,
+      );
+    } finally {
+      worker.child.kill("SIGINT");
+      assertEquals(await worker.exit(), 0);
+    }
+    const db = new DatabaseSync(`${s.state}/conversations.db`, { readOnly: true });
+    const n = (db.prepare("SELECT COUNT(*) AS n FROM messages").get() as { n: number }).n;
+    db.close();
+    assertEquals(n, lines.length - 1);
+  },
+});
