@@ -103,6 +103,18 @@ export function defaultStateDir(): string {
   return `${Deno.env.get("XDG_STATE_HOME") || `${home()}/.local/state`}/ai-sync`;
 }
 
+/**
+ * The config file used when `--config` is not given: the platform default, if it exists.
+ *
+ * @example Find the config file
+ * ```ts ignore
+ * console.log(defaultConfigFile() || "no config file");
+ * ```
+ */
+export function defaultConfigFile(): string {
+  return exists(defaultConfigPath()) ? defaultConfigPath() : "";
+}
+
 function defaultConfigPath(): string {
   if (Deno.build.os === "darwin") {
     return `${home()}/Library/Application Support/ai-sync/config.yaml`;

@@ -1,0 +1,88 @@
+import { assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
+import { ConfigError, loadConfig, parseConfig } from "../common/config.ts";
+
+Deno.test("config: errors name the file, the key and what was expected", async (t) => {
+  const cases: [string, string, string][] = [
+    [
+      "a non-integer",
+      "worker:\n  batch_size: abc\n",
+      'config.yaml: worker.batch_size: expected a positive integer, got "abc"',
+    ],
+    [
+      "a negative number",
+      "server:\n  timeout: -5\n",
+      "config.yaml: server.timeout: expected a positive integer, got -5",
+    ],
+    ["an unknown key", "worker:\n  batch_sise: 3\n", "config.yaml: worker: unknown key batch_sise"],
+    ["an unknown section", "wrker: {}\n", "config.yaml: (root): unknown key wrker"],
+    [
+      "a bad enum",
+      "log:\n  level: loud\n",
+      'config.yaml: log.level: expected one of "debug", "info", "warn", "error", got "loud"',
+    ],
+    ["invalid YAML with its position", "worker: [\n", "config.yaml:2:1: invalid YAML"],
+    ["not a mapping", "- a\n- b\n", "config.yaml: expected a mapping of sections"],
+    [
+      "a server without token",
+      "server:\n  base_url: https://x.example\n",
+      "config.yaml: security.worker_token: required when server.base_url is set",
+    ],
+    [
+      "a non-http URL",
+      "server:\n  base_url: ftp://x\nsecurity:\n  worker_token: t\n",
+      "server.base_url: expected an http or https URL",
+    ],
+  ];
+  for (const [name, text, message] of cases) {
+    await t.step(name, () => {
+      const error = assertThrows(() => parseConfig(text, "config.yaml"));
+      assertEquals(error instanceof ConfigError, true);
+      assertStringIncludes(error.message, message);
+    });
+  }
+  await t.step("several problems are all listed", () => {
+    const error = assertThrows(() =>
+      parseConfig("worker:\n  batch_size: x\n  check_interval: y\n", "c.yaml")
+    );
+    assertEquals(error.message.split("\n").length, 2);
+  });
+});
+
+Deno.test("config: defaults, numbers as strings, and the environment", async (t) => {
+  await t.step("an empty file gives every default", () => {
+    const c = parseConfig("", "c.yaml");
+    assertEquals(c.server.base_url, "");
+    assertEquals(c.worker.batch_size, 100);
+    assertEquals(c.worker.check_interval, 300);
+    assertEquals(c.status.port, 0);
+  });
+  await t.step("digits in quotes are numbers", () => {
+    assertEquals(parseConfig('worker:\n  batch_size: "25"\n', "c.yaml").worker.batch_size, 25);
+  });
+  await t.step("SYNC_WORKER_TOKEN and SYNC_SERVER_URL override the file", () => {
+    const c = parseConfig(
+      "server:\n  base_url: http://a:1\nsecurity:\n  worker_token: file\n",
+      "c.yaml",
+      {
+        SYNC_WORKER_TOKEN: "env-token",
+        SYNC_SERVER_URL: "http://b:2",
+      },
+    );
+    assertEquals(c.security.worker_token, "env-token");
+    assertEquals(c.server.base_url, "http://b:2");
+  });
+  await t.step("the token may come only from the environment", () => {
+    const c = parseConfig("server:\n  base_url: http://a:1\n", "c.yaml", {
+      SYNC_WORKER_TOKEN: "t",
+    });
+    assertEquals(c.security.worker_token, "t");
+  });
+  await t.step("a missing file means defaults", async () => {
+    assertEquals((await loadConfig("/nonexistent/config.yaml")).worker.batch_size, 100);
+  });
+  await t.step("config.yaml.example is valid", async () => {
+    const text = await Deno.readTextFile(new URL("../config.yaml.example", import.meta.url));
+    const c = parseConfig(text, "config.yaml.example", { SYNC_WORKER_TOKEN: "t" });
+    assertEquals(c.worker.batch_size > 0, true);
+  });
+});
