@@ -6,7 +6,6 @@
  */
 import { ConversationStore } from "../server/store.ts";
 import { createHandler } from "../server/server.ts";
-import { delay } from "./helpers.ts";
 
 /** One scripted answer. */
 export type Fault =
@@ -43,9 +42,16 @@ export function startFaultServer(
 ): FaultServer {
   const store = new ConversationStore(":memory:");
   const token = opts.token ?? "test-token";
-  const state = {
-    handler: createHandler({ store, token, maxBodyBytes: opts.maxBodyBytes ?? 1 << 25 }),
-  };
+  const closing = new AbortController();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      closing.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  const handler = createHandler({ store, token, maxBodyBytes: opts.maxBodyBytes ?? 1 << 25 });
   const fs: FaultServer = {
     url: "",
     store,
@@ -53,18 +59,12 @@ export function startFaultServer(
     requests: [],
     token,
     close: async () => {
+      closing.abort();
       await server.shutdown();
       store.close();
     },
   };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    if (fs.token !== token) {
-      state.handler = createHandler({
-        store,
-        token: fs.token,
-        maxBodyBytes: opts.maxBodyBytes ?? 1 << 25,
-      });
-    }
     const text = await req.clone().text();
     let conversations: string[] = [];
     try {
@@ -100,7 +100,7 @@ export function startFaultServer(
     }
     if (fault && "slowMs" in fault) {
       seen.answered = "slow";
-      await delay(fault.slowMs);
+      await sleep(fault.slowMs);
     }
     if (fs.rejectConversation && conversations.includes(fs.rejectConversation)) {
       const index = conversations.indexOf(fs.rejectConversation);
@@ -110,7 +110,7 @@ export function startFaultServer(
         message: `conversations.${index}.messages.0.role: injected rejection`,
       }, { status: 400 });
     }
-    const response = await state.handler(req);
+    const response = await handler(req);
     seen.answered = response.status;
     return response;
   });

@@ -1,0 +1,144 @@
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { sessionLines } from "../bench/corpus.ts";
+import { StateStore } from "../common/state.ts";
+import { Logger } from "../common/log.ts";
+import { Pipeline } from "../common/pipeline.ts";
+import { EmbeddedSink } from "../common/client.ts";
+import { ConversationStore } from "../server/store.ts";
+import { parseClaudeCode } from "../parsers/claude_code.ts";
+import { startFaultServer } from "./fault_server.ts";
+import { runWorker, spawnWorker } from "./helpers.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+async function project(token: string, url: string, extra = "") {
+  const dir = await Deno.makeTempDir();
+  const id = "30000000-0000-4000-8000-000000000001";
+  await Deno.mkdir(`${dir}/projects/-p`, { recursive: true });
+  const lines = sessionLines({ sessionId: id, turns: 2 });
+  await Deno.writeTextFile(`${dir}/projects/-p/${id}.jsonl`, lines.join("\n") + "\n");
+  await Deno.writeTextFile(
+    `${dir}/config.yaml`,
+    `server:\n  base_url: ${url}\n  timeout: 30\nsecurity:\n  worker_token: ${token}\nworker:\n  shutdown_timeout: 1\n${extra}`,
+  );
+  return {
+    dir,
+    id,
+    expected: lines.length - 1,
+    base: [
+      "--config",
+      `${dir}/config.yaml`,
+      "--state-dir",
+      `${dir}/state`,
+      "--projects-dir",
+      `${dir}/projects`,
+    ],
+  };
+}
+
+Deno.test({
+  name: "lifecycle: SIGTERM abandons a hung batch after shutdown_timeout; a restart delivers it",
+  ...opts,
+  fn: async () => {
+    const fs = startFaultServer();
+    try {
+      fs.faults.push({ slowMs: 20_000 });
+      const p = await project(fs.token, fs.url);
+      const worker = spawnWorker(p.base);
+      while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+      const t0 = performance.now();
+      worker.child.kill("SIGTERM");
+      assertEquals(await worker.exit(), 0);
+      const took = performance.now() - t0;
+      assert(
+        took >= 900 && took < 5000,
+        `stopped after ${Math.round(took)} ms, expected about shutdown_timeout (1 s)`,
+      );
+      assertStringIncludes(worker.stderr(), "stopping: finishing the in-flight batch");
+      const state = new StateStore(`${p.dir}/state/claude_code.state.db`);
+      assertEquals(
+        state.listUnits().map((u) => u.offset),
+        [],
+        "no checkpoint for an unacknowledged batch",
+      );
+      assertEquals(state.pendingBatches().length, 1);
+      state.close();
+      const again = await runWorker([...p.base, "--once"]);
+      assertEquals(again.code, 0, again.stderr);
+      assertStringIncludes(again.stderr, "re-sending batch");
+      assertEquals(
+        fs.requests.at(-1)!.key,
+        fs.requests[0].key,
+        "the same Idempotency-Key after the restart",
+      );
+      assertEquals(fs.store.stats().total_messages, p.expected);
+    } finally {
+      await fs.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "lifecycle: a second signal exits at once",
+  ...opts,
+  fn: async () => {
+    const fs = startFaultServer();
+    try {
+      fs.faults.push({ slowMs: 20_000 });
+      const p = await project(fs.token, fs.url);
+      await Deno.writeTextFile(
+        `${p.dir}/config.yaml`,
+        `server:\n  base_url: ${fs.url}\n  timeout: 30\nsecurity:\n  worker_token: ${fs.token}\nworker:\n  shutdown_timeout: 30\n`,
+      );
+      const worker = spawnWorker(p.base);
+      while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+      const t0 = performance.now();
+      worker.child.kill("SIGINT");
+      await new Promise((r) => setTimeout(r, 200));
+      worker.child.kill("SIGINT");
+      assertEquals(await worker.exit(), 130);
+      assert(performance.now() - t0 < 5000);
+      assertStringIncludes(worker.stderr(), "second signal, exiting at once");
+    } finally {
+      await fs.close();
+    }
+  },
+});
+
+Deno.test("lifecycle: a file deleted between discovery and reading is not an error", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/gone.jsonl`;
+  await Deno.writeTextFile(path, sessionLines({ sessionId: "s", turns: 1 }).join("\n") + "\n");
+  const state = new StateStore(":memory:");
+  const store = new ConversationStore(":memory:");
+  const pipeline = new Pipeline({
+    sourceType: "claude_code",
+    parser: parseClaudeCode,
+    state,
+    sink: new EmbeddedSink(store),
+    log: new Logger("test", "error"),
+    host: "h",
+    settings: () => ({
+      batchSize: 10,
+      batchMaxBytes: 1 << 20,
+      chunkBytes: 1 << 20,
+      maxLineBytes: 1 << 20,
+      retryBaseMs: 10,
+      retryMaxMs: 10,
+      probeIntervalMs: 10,
+      shutdownTimeoutMs: 10,
+    }),
+  });
+  await pipeline.syncFile({ path, hint: { kind: "session", sessionId: "s" } });
+  await pipeline.flush();
+  const delivered = store.stats().total_messages;
+  assert(delivered > 0);
+  await Deno.remove(path);
+  await pipeline.syncFile({ path, hint: { kind: "session", sessionId: "s" } });
+  await pipeline.flush();
+  assertEquals(pipeline.stats.errors, 0);
+  assertEquals(state.getUnit(path)?.status, "deleted");
+  assertEquals(store.stats().total_messages, delivered);
+  state.close();
+  store.close();
+});
