@@ -12,8 +12,7 @@ import {
   BatchSchema,
   formatIssues,
 } from "./types.ts";
-import { sha256Hex } from "./hash.ts";
-import { type ConversationStore, IdempotencyConflictError } from "../server/store.ts";
+import type { ConversationStore } from "../server/store.ts";
 
 /** What a send came to, and so what the pipeline does next. */
 export type SendOutcome =
@@ -259,14 +258,9 @@ export class EmbeddedSink implements Sink {
       });
     }
     try {
-      return Promise.resolve({
-        kind: "ok",
-        result: this.store.applyBatch(parsed.data, out.key, sha256Hex(out.body)),
-      });
+      // No key fingerprint: in-process, the pipeline's key already commits to the payload hash.
+      return Promise.resolve({ kind: "ok", result: this.store.applyBatch(parsed.data) });
     } catch (error) {
-      if (error instanceof IdempotencyConflictError) {
-        return Promise.resolve({ kind: "rejected", status: 422, reason: error.message });
-      }
       return Promise.resolve({
         kind: "retry",
         status: 0,

@@ -212,6 +212,7 @@ async function engine<Carry>(
     last_error_at: pipeline.stats.lastErrorAt,
     dead_lettered: pipeline.stats.deadLettered,
     backlog_bytes: worker.backlogBytes,
+    bytes_read: pipeline.stats.bytesRead,
     paused_reason: pipeline.stats.pausedReason,
     retrying: pipeline.stats.retrying,
     target: sink.target,

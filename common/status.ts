@@ -28,6 +28,8 @@ export interface StatusSnapshot {
   dead_lettered: number;
   /** Bytes found but not yet read at the last check. */
   backlog_bytes: number;
+  /** Bytes read from source files by this process. */
+  bytes_read: number;
   /** Why delivery is paused (401/403/404), or ''. */
   paused_reason: string;
   /** The last retryable failure while it lasts, or ''. */
@@ -75,6 +77,7 @@ export function metricsText(s: StatusSnapshot): string {
       s.paused_reason ? 1 : 0,
     ],
     ["ai_sync_files", "Source files known.", "gauge", s.files],
+    ["ai_sync_bytes_read_total", "Bytes read from source files since start.", "counter", s.bytes_read],
     [
       "ai_sync_last_check_timestamp_seconds",
       "Time of the last check.",

@@ -1,0 +1,184 @@
+/**
+ * Throughput benchmarks, each reported against a baseline measured in the same run: reading
+ * every file, splitting it into lines and `JSON.parse`-ing each line (the least any parser must
+ * do).
+ *
+ * ```
+ * deno task bench                      # 200 MB corpus
+ * BENCH_MB=50 deno task bench          # smaller corpus
+ * ```
+ *
+ * Groups: `parse` (the Claude Code parser alone), `backfill` (a cold backfill through the whole
+ * pipeline into the embedded store, and into the reference server as a separate process over
+ * loopback HTTP). MB/s and messages/s are printed at the end.
+ *
+ * @module
+ */
+import { writeCorpus } from "./corpus.ts";
+import { parseClaudeCode } from "../parsers/claude_code.ts";
+import { EmbeddedSink, HttpSink, type Sink } from "../common/client.ts";
+import { LineFileWorker } from "../common/line_worker.ts";
+import { Logger } from "../common/log.ts";
+import { Pipeline } from "../common/pipeline.ts";
+import { StateStore } from "../common/state.ts";
+import { ConversationStore } from "../server/store.ts";
+import { claudeCodeSource } from "../workers/claude_code/worker.ts";
+import { startServer } from "../tests/helpers.ts";
+
+const MB = Number(Deno.env.get("BENCH_MB") ?? "200");
+const root = await Deno.makeTempDir({ prefix: "ai-sync-bench-" });
+const corpus = await writeCorpus(root, MB * 1e6, { turnsPerSession: 40, projects: 20, seed: 11 });
+const files = corpus.files.map((path) => ({
+  path,
+  sessionId: path.split("/").pop()!.replace(".jsonl", ""),
+}));
+console.log(
+  `corpus: ${files.length} sessions, ${corpus.lines} lines, ${(corpus.bytes / 1e6).toFixed(1)} MB in ${root}`,
+);
+
+const figures: { name: string; seconds: number[]; messages: number }[] = [];
+function record(name: string, seconds: number, messages: number): void {
+  let f = figures.find((x) => x.name === name);
+  if (!f) figures.push(f = { name, seconds: [], messages });
+  f.seconds.push(seconds);
+}
+
+function baseline(): number {
+  let n = 0;
+  const decoder = new TextDecoder();
+  for (const { path } of files) {
+    const text = decoder.decode(Deno.readFileSync(path));
+    for (const line of text.split("\n")) {
+      if (line) {
+        JSON.parse(line);
+        n++;
+      }
+    }
+  }
+  return n;
+}
+
+const SETTINGS = {
+  batchSize: 100,
+  batchMaxBytes: 4 << 20,
+  chunkBytes: 1 << 20,
+  maxLineBytes: 64 << 20,
+  retryBaseMs: 1000,
+  retryMaxMs: 60_000,
+  probeIntervalMs: 30_000,
+  shutdownTimeoutMs: 10_000,
+};
+
+async function backfill(sink: Sink, stateDir: string): Promise<number> {
+  const state = new StateStore(`${stateDir}/state.db`);
+  const log = new Logger("bench", "error");
+  const pipeline = new Pipeline({
+    sourceType: "claude_code",
+    parser: parseClaudeCode,
+    state,
+    sink,
+    log,
+    host: "bench",
+    settings: () => SETTINGS,
+  });
+  const worker = new LineFileWorker(claudeCodeSource, root, pipeline, log, {
+    debounceMs: () => 300,
+    checkIntervalMs: () => 300_000,
+  });
+  await worker.check();
+  state.close();
+  return pipeline.stats.messages;
+}
+
+const options = { n: 3, warmup: 1 };
+
+Deno.bench({
+  name: "baseline: read + split + JSON.parse",
+  group: "parse",
+  baseline: true,
+  ...options,
+  fn: () => {
+    const t0 = performance.now();
+    const n = baseline();
+    record("baseline: read + split + JSON.parse", (performance.now() - t0) / 1000, n);
+  },
+});
+
+Deno.bench({
+  name: "claude_code parser",
+  group: "parse",
+  ...options,
+  fn: () => {
+    const t0 = performance.now();
+    let n = 0;
+    for (const { path, sessionId } of files) {
+      const out = parseClaudeCode({
+        bytes: Deno.readFileSync(path),
+        firstLine: 1,
+        carry: undefined,
+        file: { path, hint: { kind: "session", sessionId }, host: "bench" },
+      });
+      n += out.messages;
+    }
+    record("claude_code parser", (performance.now() - t0) / 1000, n);
+  },
+});
+
+Deno.bench({
+  name: "baseline: read + split + JSON.parse ",
+  group: "backfill",
+  baseline: true,
+  ...options,
+  fn: () => void baseline(),
+});
+
+Deno.bench({
+  name: "cold backfill into the embedded store",
+  group: "backfill",
+  ...options,
+  async fn(b) {
+    const dir = await Deno.makeTempDir();
+    const store = new ConversationStore(`${dir}/conversations.db`);
+    b.start();
+    const t0 = performance.now();
+    const n = await backfill(new EmbeddedSink(store), dir);
+    record("cold backfill into the embedded store", (performance.now() - t0) / 1000, n);
+    b.end();
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.bench({
+  name: "cold backfill into the reference server over loopback HTTP",
+  group: "backfill",
+  ...options,
+  async fn(b) {
+    const dir = await Deno.makeTempDir();
+    const server = await startServer({ db: `${dir}/server.db` });
+    const sink = new HttpSink({ baseUrl: server.url, token: server.token, timeoutMs: 60_000, compress: false, userAgent: "bench" });
+    b.start();
+    const t0 = performance.now();
+    const n = await backfill(sink, dir);
+    record("cold backfill into the reference server over loopback HTTP", (performance.now() - t0) / 1000, n);
+    b.end();
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+globalThis.addEventListener("unload", () => {
+  const base = figures.find((f) => f.name.startsWith("baseline"));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  console.log(`\n${(corpus.bytes / 1e6).toFixed(1)} MB corpus, ${files.length} sessions`);
+  console.log("| run | s (mean) | MB/s | messages/s | throughput ratio to baseline |");
+  console.log("|---|---|---|---|---|");
+  for (const f of figures) {
+    const s = mean(f.seconds);
+    const ratio = base ? (mean(base.seconds) / s).toFixed(2) : "-";
+    console.log(
+      `| ${f.name} | ${s.toFixed(2)} | ${(corpus.bytes / 1e6 / s).toFixed(1)} | ${Math.round(f.messages / s)} | ${ratio} |`,
+    );
+  }
+  Deno.removeSync(root, { recursive: true });
+});
