@@ -40,14 +40,24 @@ function cpuSeconds(pid: number): number {
 }
 
 function spawn(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), { args: workerArgs(args), stdout: "null", stderr: "piped" }).spawn();
+  return new Deno.Command(Deno.execPath(), {
+    args: workerArgs(args),
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
 }
 
 async function peakRss(mb: number): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ai-sync-rss-" });
   const corpus = await writeCorpus(`${dir}/projects`, mb * 1e6, { turnsPerSession: 40, seed: 5 });
   const t0 = performance.now();
-  const child = spawn(["--projects-dir", `${dir}/projects`, "--state-dir", `${dir}/state`, "--once"]);
+  const child = spawn([
+    "--projects-dir",
+    `${dir}/projects`,
+    "--state-dir",
+    `${dir}/state`,
+    "--once",
+  ]);
   child.stderr.pipeTo(new WritableStream()).catch(() => {});
   let peak = 0;
   const done = child.status;
@@ -64,8 +74,12 @@ async function peakRss(mb: number): Promise<void> {
   const status = await done;
   const seconds = (performance.now() - t0) / 1000;
   console.log(
-    `| ${(corpus.bytes / 1e6).toFixed(0)} MB, ${corpus.files.length} sessions | ${(peak / 1e6).toFixed(0)} MB | ` +
-      `${seconds.toFixed(1)} s | ${(corpus.bytes / 1e6 / seconds).toFixed(1)} MB/s | exit ${status.code} |`,
+    `| ${(corpus.bytes / 1e6).toFixed(0)} MB, ${corpus.files.length} sessions | ${
+      (peak / 1e6).toFixed(0)
+    } MB | ` +
+      `${seconds.toFixed(1)} s | ${
+        (corpus.bytes / 1e6 / seconds).toFixed(1)
+      } MB/s | exit ${status.code} |`,
   );
   await Deno.remove(dir, { recursive: true });
 }
@@ -82,7 +96,10 @@ async function incrementalAndIdle(sessions: number, idleSeconds: number): Promis
     if (i < 50) await Deno.mkdir(project, { recursive: true });
     const id = derivedUuid("incremental", i);
     const path = `${project}/${id}.jsonl`;
-    await Deno.writeTextFile(path, sessionLines({ sessionId: id, turns: 2, seed: i + 1 }).join("\n") + "\n");
+    await Deno.writeTextFile(
+      path,
+      sessionLines({ sessionId: id, turns: 2, seed: i + 1 }).join("\n") + "\n",
+    );
     files.push(path);
   }
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -96,10 +113,14 @@ async function incrementalAndIdle(sessions: number, idleSeconds: number): Promis
   ]);
   let err = "";
   const decoder = new TextDecoder();
-  child.stderr.pipeTo(new WritableStream({ write: (c) => void (err += decoder.decode(c)) })).catch(() => {});
+  child.stderr.pipeTo(new WritableStream({ write: (c) => void (err += decoder.decode(c)) })).catch(
+    () => {},
+  );
   const t0 = performance.now();
   while (!err.includes("backfill done")) await delay(50);
-  console.log(`backfill of ${sessions} sessions: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `backfill of ${sessions} sessions: ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   await delay(1000);
   const latencies: number[] = [];
   const reads: number[] = [];
@@ -125,15 +146,29 @@ async function incrementalAndIdle(sessions: number, idleSeconds: number): Promis
     }
     latencies.push(performance.now() - start);
     reads.push(after.bytes_read - before.bytes_read);
-    console.log(`append ${i + 1}: delivered in ${Math.round(latencies.at(-1)!)} ms, read ${reads.at(-1)} bytes (line ${line.length} bytes)`);
+    console.log(
+      `append ${i + 1}: delivered in ${Math.round(latencies.at(-1)!)} ms, read ${
+        reads.at(-1)
+      } bytes (line ${line.length} bytes)`,
+    );
     await delay(500);
   }
   latencies.sort((a, b) => a - b);
-  console.log(`incremental: median ${Math.round(latencies[2])} ms, max ${Math.round(latencies[4])} ms after backfilling ${sessions} sessions`);
+  console.log(
+    `incremental: median ${Math.round(latencies[2])} ms, max ${
+      Math.round(latencies[4])
+    } ms after backfilling ${sessions} sessions`,
+  );
   const cpu0 = cpuSeconds(child.pid);
   await delay(idleSeconds * 1000);
   const cpu1 = cpuSeconds(child.pid);
-  console.log(`idle: ${(cpu1 - cpu0).toFixed(2)} CPU seconds over ${idleSeconds} s watching ${sessions} sessions; RSS ${(procStatus(child.pid, "VmRSS") / 1e6).toFixed(0)} MB`);
+  console.log(
+    `idle: ${
+      (cpu1 - cpu0).toFixed(2)
+    } CPU seconds over ${idleSeconds} s watching ${sessions} sessions; RSS ${
+      (procStatus(child.pid, "VmRSS") / 1e6).toFixed(0)
+    } MB`,
+  );
   child.kill("SIGTERM");
   await child.status;
   await Deno.remove(dir, { recursive: true });

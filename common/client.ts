@@ -258,8 +258,9 @@ export class EmbeddedSink implements Sink {
       });
     }
     try {
-      // No key fingerprint: in-process, the pipeline's key already commits to the payload hash.
-      return Promise.resolve({ kind: "ok", result: this.store.applyBatch(parsed.data) });
+      // The batch is stored as given (zod's validated copy is dropped at once, sparing memory);
+      // no key fingerprint: in-process, the pipeline's key already commits to the payload hash.
+      return Promise.resolve({ kind: "ok", result: this.store.applyBatch(out.batch) });
     } catch (error) {
       return Promise.resolve({
         kind: "retry",

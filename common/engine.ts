@@ -12,7 +12,7 @@ import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.t
 import { EmbeddedSink, HttpSink } from "./client.ts";
 import { LineFileWorker, type LineSource } from "./line_worker.ts";
 import { errorMessage, Logger, type LogLevel } from "./log.ts";
-import { type DeliverySettings, Pipeline, StoppedError } from "./pipeline.ts";
+import { deliverySettings, Pipeline, StoppedError } from "./pipeline.ts";
 import { serveStatus, type StatusSnapshot } from "./status.ts";
 import { StateStore } from "./state.ts";
 import { ConversationStore } from "../server/store.ts";
@@ -55,21 +55,6 @@ const RESTART_KEYS = [
   ["status", "port"],
   ["log", "file"],
 ] as const;
-
-function settingsOf(config: Config, once: boolean): DeliverySettings {
-  const w = config.worker;
-  return {
-    batchSize: w.batch_size,
-    batchMaxBytes: w.batch_max_bytes,
-    chunkBytes: w.chunk_bytes,
-    maxLineBytes: w.max_line_bytes,
-    retryBaseMs: w.retry_base_ms,
-    retryMaxMs: w.retry_max_ms,
-    probeIntervalMs: w.probe_interval * 1000,
-    shutdownTimeoutMs: w.shutdown_timeout * 1000,
-    maxAttempts: once ? 5 : undefined,
-  };
-}
 
 /** This module runs as a Web Worker: `self` is the worker scope. */
 const scope = self as unknown as {
@@ -144,7 +129,7 @@ async function engine<Carry>(
     sink,
     log,
     host: init.host,
-    settings: () => settingsOf(config, init.once),
+    settings: () => deliverySettings(config, init.once),
     dryRun: init.dryRun ? (body) => console.log(body) : undefined,
   });
   const worker = new LineFileWorker(source, init.dataDir, pipeline, log, {

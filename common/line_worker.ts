@@ -164,7 +164,6 @@ export class LineFileWorker<Carry> implements SyncWorker {
     }
     this.#refs = refs;
     this.files = refs.size;
-    this.#watcher.ensure();
     return refs;
   }
 
@@ -223,8 +222,10 @@ export class LineFileWorker<Carry> implements SyncWorker {
     }
   }
 
-  /** Backfills, then watches; returns once the first check is done. */
+  /** Watches and backfills; returns once the first check is done. */
   async start(): Promise<void> {
+    // Watch before the first check, so nothing written during the backfill is missed.
+    this.#watcher.ensure();
     this.#running = this.#run("full");
     await this.#running;
     const tick = () => {

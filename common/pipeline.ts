@@ -8,12 +8,14 @@
  * @module
  */
 import { backoffDelay, type OutgoingBatch, type Sink } from "./client.ts";
+import { createHash } from "node:crypto";
 import { sha256Hex } from "./hash.ts";
 import type { Logger } from "./log.ts";
 import type { LineParser } from "./source.ts";
 import type { BatchRange, StateStore, UnitState } from "./state.ts";
 import { type LineChunk, readCompleteLines, readRange, resumePoint, statFile } from "./tail.ts";
 import type { Conversation, SourceType } from "./types.ts";
+import type { Config } from "./config.ts";
 
 /** A file the source found, with the facts its path gives the parser. */
 export interface FileRef {
@@ -33,6 +35,31 @@ export interface DeliverySettings {
   shutdownTimeoutMs: number;
   /** Give up after this many failed sends of one batch (`--once`); unlimited when absent. */
   maxAttempts?: number;
+}
+
+/**
+ * The delivery settings of a configuration; `once` limits attempts per batch (`--once`).
+ *
+ * @example The defaults
+ * ```ts
+ * import { ConfigSchema } from "./config.ts";
+ * import { deliverySettings } from "./pipeline.ts";
+ * console.log(deliverySettings(ConfigSchema.parse({}), false).batchSize); // 100
+ * ```
+ */
+export function deliverySettings(config: Config, once: boolean): DeliverySettings {
+  const w = config.worker;
+  return {
+    batchSize: w.batch_size,
+    batchMaxBytes: w.batch_max_bytes,
+    chunkBytes: w.chunk_bytes,
+    maxLineBytes: w.max_line_bytes,
+    retryBaseMs: w.retry_base_ms,
+    retryMaxMs: w.retry_max_ms,
+    probeIntervalMs: w.probe_interval * 1000,
+    shutdownTimeoutMs: w.shutdown_timeout * 1000,
+    maxAttempts: once ? 5 : undefined,
+  };
 }
 
 /** What the pipeline has done in this process. */
@@ -348,7 +375,7 @@ export class Pipeline<Carry> {
     try {
       if (items.length > 0) {
         state.recordBatch(key, ranges);
-        await this.#deliver(key, items);
+        await this.#deliver(key, items, body);
       }
       const finals = new Map<string, UnitState>();
       for (const p of pieces) finals.set(p.ref.path, p.cursor);
@@ -368,9 +395,13 @@ export class Pipeline<Carry> {
     }
   }
 
-  /** The Idempotency-Key: a hash of the boundaries and the payload, so a re-cut batch gets a new key. */
+  /**
+   * The Idempotency-Key: a hash of the boundaries and the payload, so a re-cut batch gets a new
+   * key. The payload is fingerprinted with MD5, which is fast and enough to tell payloads apart.
+   */
   #batchKey(ranges: BatchRange[], body: string): string {
-    return `b_${sha256Hex(`${this.#o.sourceType}|${JSON.stringify(ranges)}|${sha256Hex(body)}`)}`;
+    const payload = createHash("md5").update(body).digest("hex");
+    return `b_${sha256Hex(`${this.#o.sourceType}|${JSON.stringify(ranges)}|${payload}`)}`;
   }
 
   #count(pieces: Piece[]): void {
@@ -391,15 +422,15 @@ export class Pipeline<Carry> {
     }]}`;
   }
 
-  async #deliver(key: string, items: Item[]): Promise<void> {
+  async #deliver(key: string, items: Item[], body = this.#body(items)): Promise<void> {
+    const out: OutgoingBatch = {
+      body,
+      batch: { source_type: this.#o.sourceType, conversations: items.map((i) => i.conversation) },
+      key,
+    };
     let attempt = 0;
     while (true) {
       if (this.#stopping) throw new StoppedError();
-      const out: OutgoingBatch = {
-        body: this.#body(items),
-        batch: { source_type: this.#o.sourceType, conversations: items.map((i) => i.conversation) },
-        key,
-      };
       const outcome = await this.#sendWithGrace(out);
       const settings = this.#o.settings();
       if (outcome.kind === "ok") {
@@ -552,7 +583,8 @@ export class Pipeline<Carry> {
         continue;
       }
       const items = pieces.flatMap((p) => p.items);
-      if (this.#batchKey(pending.ranges, this.#body(items)) !== pending.key) {
+      const body = this.#body(items);
+      if (this.#batchKey(pending.ranges, body) !== pending.key) {
         log.info(
           `abandoning batch ${pending.key} recorded before a restart: its content differs now`,
         );
@@ -562,7 +594,7 @@ export class Pipeline<Carry> {
       log.info(`re-sending batch ${pending.key} recorded before a restart`, {
         conversations: items.length,
       });
-      await this.#deliver(pending.key, items);
+      await this.#deliver(pending.key, items, body);
       state.commitBatch(pending.key, [...cursors.values()], {
         messages: pieces.reduce((n, p) => n + p.messages, 0),
         batches: 1,

@@ -77,7 +77,12 @@ export function metricsText(s: StatusSnapshot): string {
       s.paused_reason ? 1 : 0,
     ],
     ["ai_sync_files", "Source files known.", "gauge", s.files],
-    ["ai_sync_bytes_read_total", "Bytes read from source files since start.", "counter", s.bytes_read],
+    [
+      "ai_sync_bytes_read_total",
+      "Bytes read from source files since start.",
+      "counter",
+      s.bytes_read,
+    ],
     [
       "ai_sync_last_check_timestamp_seconds",
       "Time of the last check.",

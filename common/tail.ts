@@ -212,17 +212,7 @@ export async function readCompleteLines(
       const more = await readAt(file, position, window);
       if (more.length === 0) return null;
       const nl = more.indexOf(10);
-      if (nl !== -1) {
-        const end = position + nl + 1;
-        const tailFrom = Math.max(0, end - TAIL_BYTES);
-        return {
-          bytes: new Uint8Array(0),
-          end,
-          lines: 1,
-          oversizedLine: end - offset,
-          tail: sha256Hex(await readAt(file, tailFrom, end - tailFrom)),
-        };
-      }
+      if (nl !== -1) return await passOver(file, offset, position + nl + 1);
       position += more.length;
     }
   }
@@ -236,15 +226,7 @@ export async function readCompleteLines(
         complete = complete.subarray(0, lineStart);
         break;
       }
-      const end = offset + i + 1;
-      const tailFrom = Math.max(0, end - TAIL_BYTES);
-      return {
-        bytes: new Uint8Array(0),
-        end,
-        lines: 1,
-        oversizedLine: i + 1,
-        tail: sha256Hex(await readAt(file, tailFrom, end - tailFrom)),
-      };
+      return await passOver(file, offset, offset + i + 1);
     }
     lines++;
     lineStart = i + 1;
@@ -252,6 +234,22 @@ export async function readCompleteLines(
   const end = offset + complete.length;
   const tail = complete.length >= TAIL_BYTES || offset === 0
     ? tailHash(complete, complete.length)
-    : sha256Hex(await readAt(file, Math.max(0, end - TAIL_BYTES), Math.min(end, TAIL_BYTES)));
+    : await tailHashAt(file, end);
   return { bytes: complete, end, lines, tail };
+}
+
+/** The chunk that passes over the over-long line `[offset, end)`. */
+async function passOver(file: Deno.FsFile, offset: number, end: number): Promise<LineChunk> {
+  return {
+    bytes: new Uint8Array(0),
+    end,
+    lines: 1,
+    oversizedLine: end - offset,
+    tail: await tailHashAt(file, end),
+  };
+}
+
+async function tailHashAt(file: Deno.FsFile, end: number): Promise<string> {
+  const from = Math.max(0, end - TAIL_BYTES);
+  return sha256Hex(await readAt(file, from, end - from));
 }

@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS messages (
   parent_uuid TEXT NOT NULL, round_index INTEGER NOT NULL, role TEXT NOT NULL,
   content_type TEXT NOT NULL, content TEXT NOT NULL, content_text TEXT NOT NULL,
   created_at TEXT NOT NULL, model TEXT, usage TEXT, metadata TEXT);
-CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_uuid, created_at, seq);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_uuid);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
   key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL);
 `;

@@ -2,7 +2,8 @@ import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { sessionLines } from "../bench/corpus.ts";
 import { StateStore } from "../common/state.ts";
 import { Logger } from "../common/log.ts";
-import { Pipeline } from "../common/pipeline.ts";
+import { deliverySettings, Pipeline } from "../common/pipeline.ts";
+import { ConfigSchema } from "../common/config.ts";
 import { EmbeddedSink } from "../common/client.ts";
 import { ConversationStore } from "../server/store.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
@@ -11,7 +12,7 @@ import { runWorker, spawnWorker } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-async function project(token: string, url: string, extra = "") {
+async function project(token: string, url: string, shutdownTimeout = 1) {
   const dir = await Deno.makeTempDir();
   const id = "30000000-0000-4000-8000-000000000001";
   await Deno.mkdir(`${dir}/projects/-p`, { recursive: true });
@@ -19,7 +20,7 @@ async function project(token: string, url: string, extra = "") {
   await Deno.writeTextFile(`${dir}/projects/-p/${id}.jsonl`, lines.join("\n") + "\n");
   await Deno.writeTextFile(
     `${dir}/config.yaml`,
-    `server:\n  base_url: ${url}\n  timeout: 30\nsecurity:\n  worker_token: ${token}\nworker:\n  shutdown_timeout: 1\n${extra}`,
+    `server:\n  base_url: ${url}\n  timeout: 30\nsecurity:\n  worker_token: ${token}\nworker:\n  shutdown_timeout: ${shutdownTimeout}\n`,
   );
   return {
     dir,
@@ -85,11 +86,7 @@ Deno.test({
     const fs = startFaultServer();
     try {
       fs.faults.push({ slowMs: 20_000 });
-      const p = await project(fs.token, fs.url);
-      await Deno.writeTextFile(
-        `${p.dir}/config.yaml`,
-        `server:\n  base_url: ${fs.url}\n  timeout: 30\nsecurity:\n  worker_token: ${fs.token}\nworker:\n  shutdown_timeout: 30\n`,
-      );
+      const p = await project(fs.token, fs.url, 30);
       const worker = spawnWorker(p.base);
       while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
       const t0 = performance.now();
@@ -118,16 +115,7 @@ Deno.test("lifecycle: a file deleted between discovery and reading is not an err
     sink: new EmbeddedSink(store),
     log: new Logger("test", "error"),
     host: "h",
-    settings: () => ({
-      batchSize: 10,
-      batchMaxBytes: 1 << 20,
-      chunkBytes: 1 << 20,
-      maxLineBytes: 1 << 20,
-      retryBaseMs: 10,
-      retryMaxMs: 10,
-      probeIntervalMs: 10,
-      shutdownTimeoutMs: 10,
-    }),
+    settings: () => deliverySettings(ConfigSchema.parse({}), false),
   });
   await pipeline.syncFile({ path, hint: { kind: "session", sessionId: "s" } });
   await pipeline.flush();

@@ -2,18 +2,17 @@ import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { HttpSink } from "../common/client.ts";
 import { LineFileWorker } from "../common/line_worker.ts";
 import { Logger } from "../common/log.ts";
-import { type DeliverySettings, Pipeline } from "../common/pipeline.ts";
+import { type DeliverySettings, deliverySettings, Pipeline } from "../common/pipeline.ts";
+import { ConfigSchema } from "../common/config.ts";
 import { StateStore } from "../common/state.ts";
 import { type ClaudeCodeCarry, parseClaudeCode } from "../parsers/claude_code.ts";
 import { claudeCodeSource } from "../workers/claude_code/worker.ts";
 import { sessionLines } from "../bench/corpus.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
 
+/** The defaults, with retries and probes fast enough for tests. */
 const SETTINGS: DeliverySettings = {
-  batchSize: 100,
-  batchMaxBytes: 4 << 20,
-  chunkBytes: 1 << 20,
-  maxLineBytes: 64 << 20,
+  ...deliverySettings(ConfigSchema.parse({}), false),
   retryBaseMs: 20,
   retryMaxMs: 200,
   probeIntervalMs: 100,
