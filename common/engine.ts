@@ -39,7 +39,7 @@ export interface EngineInit {
 export type EngineCommand = { type: "init"; init: EngineInit } | { type: "stop" };
 
 /** Messages to the main thread. */
-export type EngineReply = { type: "started" } | { type: "done"; code: number };
+export type EngineReply = { type: "done"; code: number };
 
 /** The one-line summary of `--once`. */
 export interface OnceSummary {

@@ -105,11 +105,6 @@ export class LineFileWorker<Carry> implements SyncWorker {
     return this.source.sourceType;
   }
 
-  /** Files known from the last discovery. */
-  get refs(): ReadonlyMap<string, FileRef> {
-    return this.#refs;
-  }
-
   /** One full pass over every file. */
   async check(): Promise<CheckResult> {
     const refs = await this.#discover();
@@ -167,34 +162,31 @@ export class LineFileWorker<Carry> implements SyncWorker {
     return refs;
   }
 
-  /** Only the changed files when the events name known files, else a full check. */
+  /**
+   * Reads only the files the events name; a directory that appears (created, or moved in with
+   * files no event named) gets a full check, and so does an overflow.
+   */
   async #checkChanges(changes: ChangeSet): Promise<void> {
-    if (changes !== "rescan") {
-      const refs: FileRef[] = [];
-      for (const path of changes) {
-        const ref = this.#refs.get(path) ?? await this.source.classify(path, this.root);
-        if (!ref) {
-          let isDir = false;
-          try {
-            isDir = (await Deno.stat(path)).isDirectory;
-          } catch {
-            // Gone: a full check notices deletions.
-          }
-          if (isDir || !this.#refs.has(path)) continue;
-        } else {
-          refs.push(ref);
-          this.#refs.set(ref.path, ref);
-        }
-      }
-      if ([...changes].every((p) => this.#refs.has(p) || !p.endsWith(".jsonl"))) {
-        for (const ref of refs) await this.pipeline.syncFile(ref);
-        await this.pipeline.flush();
-        this.lastCheck = new Date().toISOString();
-        this.onCheck?.({ files: this.#refs.size, backlogBytes: 0 });
+    if (changes === "rescan") {
+      await this.check();
+      return;
+    }
+    const refs: FileRef[] = [];
+    for (const path of changes) {
+      const ref = this.#refs.get(path) ?? await this.source.classify(path, this.root);
+      if (ref) {
+        refs.push(ref);
+        this.#refs.set(ref.path, ref);
+      } else if (await isDirectory(path)) {
+        await this.check();
         return;
       }
     }
-    await this.check();
+    for (const ref of refs) await this.pipeline.syncFile(ref);
+    await this.pipeline.flush();
+    this.files = this.#refs.size;
+    this.lastCheck = new Date().toISOString();
+    this.onCheck?.({ files: this.files, backlogBytes: 0 });
   }
 
   #request(changes: ChangeSet): void {
@@ -244,6 +236,14 @@ export class LineFileWorker<Carry> implements SyncWorker {
     this.#watcher.close();
     this.pipeline.stop();
     await this.#running;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
   }
 }
 

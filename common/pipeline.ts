@@ -347,11 +347,6 @@ export class Pipeline<Carry> {
     }
   }
 
-  /** Bytes read and batched but not yet acknowledged, per file. */
-  get unackedFiles(): number {
-    return this.#cursors.size;
-  }
-
   /**
    * Sends the current batch and commits its checkpoints once acknowledged. Throws
    * {@link StoppedError} when stopped first, {@link DeliveryError} when attempts ran out.
