@@ -111,7 +111,20 @@ async function engine<Carry>(
   log.addSecret(config.security.worker_token);
   checkSandbox(log, init);
 
-  const state = new StateStore(join(init.stateDir, `${source.name}.state.db`));
+  const statePath = join(init.stateDir, `${source.name}.state.db`);
+  let state: StateStore;
+  try {
+    state = new StateStore(statePath);
+  } catch (error) {
+    log.error(
+      `state database ${statePath} is unreadable (${
+        errorMessage(error)
+      }); move it aside to start ` +
+        `over: everything is then read again and the server keeps each message once`,
+    );
+    log.close();
+    return 1;
+  }
   const store = config.server.base_url
     ? undefined
     : new ConversationStore(join(init.stateDir, "conversations.db"));
@@ -196,6 +209,7 @@ async function engine<Carry>(
     last_error: pipeline.stats.lastError,
     last_error_at: pipeline.stats.lastErrorAt,
     dead_lettered: pipeline.stats.deadLettered,
+    lost_bytes: state.counters().lost_bytes ?? 0,
     backlog_bytes: worker.backlogBytes,
     bytes_read: pipeline.stats.bytesRead,
     paused_reason: pipeline.stats.pausedReason,

@@ -71,6 +71,8 @@ export interface PipelineStats {
   bytesRead: number;
   batches: number;
   deadLettered: number;
+  /** Bytes of files deleted before they were read. */
+  lostBytes: number;
   lastError: string;
   lastErrorAt: string;
   pausedReason: string;
@@ -168,6 +170,7 @@ export class Pipeline<Carry> {
     bytesRead: 0,
     batches: 0,
     deadLettered: 0,
+    lostBytes: 0,
     lastError: "",
     lastErrorAt: "",
     pausedReason: "",
@@ -185,6 +188,8 @@ export class Pipeline<Carry> {
   #batchConversations = 0;
   /** Cursors ahead of the committed state: read and batched, not yet acknowledged. */
   #cursors = new Map<string, UnitState>();
+  /** The size each file had when last seen, to tell what a deletion took with it. */
+  #sizes = new Map<string, number>();
   #stopping = false;
   #stopController = new AbortController();
   #wake: (() => void) | undefined;
@@ -219,6 +224,7 @@ export class Pipeline<Carry> {
       this.markDeleted(ref.path);
       return;
     }
+    this.#sizes.set(ref.path, stat.size);
     let cursor = this.#cursors.get(ref.path);
     if (!cursor) {
       const known = state.getUnit(ref.path);
@@ -271,10 +277,26 @@ export class Pipeline<Carry> {
   /** Marks a vanished file as deleted (no data is removed anywhere). */
   markDeleted(path: string): void {
     const known = this.#o.state.getUnit(path);
-    if (known && known.status === "active") {
+    if (known?.status === "deleted") return;
+    const size = this.#sizes.get(path);
+    this.#sizes.delete(path);
+    const reached = Math.max(known?.offset ?? 0, this.#cursors.get(path)?.offset ?? 0);
+    if (size !== undefined && size > reached) {
+      // Never silent: bytes nobody read are gone with the file (RELIABILITY T16).
+      const lost = size - reached;
+      this.stats.lostBytes += lost;
+      this.#o.state.addCounter("lost_bytes", lost);
+      this.recordError(
+        `${path}: deleted before it was fully read: ${lost} bytes after offset ${reached} are lost`,
+      );
+    } else if (known && size === undefined && !this.#cursors.has(path)) {
+      this.#o.log.warn(
+        `${path}: deleted while not watched; delivered up to byte ${known.offset}, anything written after that was not read`,
+      );
+    } else if (known) {
       this.#o.log.info(`${path}: file deleted; its delivered messages are kept`);
-      this.#o.state.putUnit({ ...known, status: "deleted" });
     }
+    if (known) this.#o.state.putUnit({ ...known, status: "deleted" });
   }
 
   #buildPiece(ref: FileRef, cursor: UnitState, chunk: LineChunk, replay: boolean): Piece {

@@ -83,9 +83,8 @@ export class StateStore {
         head_len INTEGER NOT NULL, head_hash TEXT NOT NULL, offset INTEGER NOT NULL,
         line INTEGER NOT NULL, tail_hash TEXT NOT NULL, carry TEXT NOT NULL, status TEXT NOT NULL,
         updated_at TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS batches (
-        key TEXT PRIMARY KEY, status TEXT NOT NULL, ranges TEXT NOT NULL, created_at TEXT NOT NULL,
-        done_at TEXT);
+      CREATE TABLE IF NOT EXISTS pending_batches (
+        key TEXT PRIMARY KEY, ranges TEXT NOT NULL, created_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS dead_letters (
         id INTEGER PRIMARY KEY AUTOINCREMENT, batch_key TEXT NOT NULL, conversation_uuid TEXT NOT NULL,
         status INTEGER NOT NULL, error TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL);
@@ -115,40 +114,35 @@ export class StateStore {
   /** Records a batch's boundaries before its first send. */
   recordBatch(key: string, ranges: BatchRange[]): void {
     this.#db.prepare(
-      "INSERT OR REPLACE INTO batches (key, status, ranges, created_at) VALUES (?, 'pending', ?, ?)",
+      "INSERT OR REPLACE INTO pending_batches (key, ranges, created_at) VALUES (?, ?, ?)",
     ).run(key, JSON.stringify(ranges), new Date().toISOString());
   }
 
   /** Batches recorded but never acknowledged (a crash or stop mid-send). */
   pendingBatches(): PendingBatch[] {
     return (this.#db.prepare(
-      "SELECT key, ranges FROM batches WHERE status = 'pending' ORDER BY created_at",
+      "SELECT key, ranges FROM pending_batches ORDER BY created_at",
     ).all() as { key: string; ranges: string }[]).map((r) => ({
       key: r.key,
       ranges: JSON.parse(r.ranges),
     }));
   }
 
-  /** Marks a pending batch as abandoned (its files changed; the data is re-read normally). */
+  /** Drops a pending batch whose files changed since (the data is then read again normally). */
   abandonBatch(key: string): void {
-    this.#db.prepare("UPDATE batches SET status = 'abandoned', done_at = ? WHERE key = ?")
-      .run(new Date().toISOString(), key);
+    this.#db.prepare("DELETE FROM pending_batches WHERE key = ?").run(key);
   }
 
   /**
-   * After the server acknowledged batch `key`: moves the checkpoints of its files and marks it
-   * done, adding `counts` to the counters, all in one transaction.
+   * After the server acknowledged batch `key`: moves the checkpoints of its files and retires
+   * the batch record, adding `counts` to the counters, all in one transaction.
    */
   commitBatch(key: string, units: UnitState[], counts: Record<string, number>): void {
     this.#transaction(() => {
       for (const unit of units) this.#putUnit(unit);
-      this.#db.prepare("UPDATE batches SET status = 'done', done_at = ? WHERE key = ?")
-        .run(new Date().toISOString(), key);
+      // Only pending batches matter after a crash; a done one is dropped with its commit.
+      this.#db.prepare("DELETE FROM pending_batches WHERE key = ?").run(key);
       for (const [name, n] of Object.entries(counts)) this.#add(name, n);
-      // Done batches are only history; keep the table small.
-      this.#db.prepare(
-        "DELETE FROM batches WHERE status != 'pending' AND key NOT IN (SELECT key FROM batches ORDER BY created_at DESC LIMIT 1000)",
-      ).run();
     });
   }
 
@@ -197,6 +191,11 @@ export class StateStore {
   /** Closes the database. */
   close(): void {
     this.#db.close();
+  }
+
+  /** Adds `n` to the counter `name`. */
+  addCounter(name: string, n: number): void {
+    this.#add(name, n);
   }
 
   #add(name: string, n: number): void {

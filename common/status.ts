@@ -26,6 +26,8 @@ export interface StatusSnapshot {
   last_error: string;
   last_error_at: string;
   dead_lettered: number;
+  /** Bytes of files deleted before they were read (since the state database was created). */
+  lost_bytes: number;
   /** Bytes found but not yet read at the last check. */
   backlog_bytes: number;
   /** Bytes read from source files by this process. */
@@ -68,6 +70,12 @@ export function metricsText(s: StatusSnapshot): string {
       "Conversations kept in the dead-letter table.",
       "counter",
       s.dead_lettered,
+    ],
+    [
+      "ai_sync_lost_bytes_total",
+      "Bytes of files deleted before they were read.",
+      "counter",
+      s.lost_bytes,
     ],
     ["ai_sync_backlog_bytes", "Bytes not yet read at the last check.", "gauge", s.backlog_bytes],
     [
@@ -181,7 +189,7 @@ export function formatStatus(s: StatusSnapshot): string {
     `  last check:   ${s.last_check || "not yet"} (${s.last_sync_count} messages)`,
     `  synced:       ${s.total_synced} messages in all, ${s.synced_since_start} since start`,
     `  files:        ${s.files}, backlog ${s.backlog_bytes} bytes`,
-    `  skipped:      ${s.skipped} lines; errors: ${s.error_count}; dead-lettered: ${s.dead_lettered}`,
+    `  skipped:      ${s.skipped} lines; errors: ${s.error_count}; dead-lettered: ${s.dead_lettered}; lost bytes: ${s.lost_bytes}`,
     ...(s.last_error ? [`  last error:   ${s.last_error} (${s.last_error_at})`] : []),
   ].join("\n");
 }

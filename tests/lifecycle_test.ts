@@ -130,3 +130,61 @@ Deno.test("lifecycle: a file deleted between discovery and reading is not an err
   state.close();
   store.close();
 });
+
+Deno.test("lifecycle: a file deleted before it was fully read is reported as a loss", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/s.jsonl`;
+  const lines = sessionLines({ sessionId: "s", turns: 1 });
+  // The writer never finished the last line.
+  await Deno.writeTextFile(path, lines.slice(0, -1).join("\n") + "\n" + lines.at(-1)!.slice(0, 50));
+  const state = new StateStore(":memory:");
+  const store = new ConversationStore(":memory:");
+  const log = new Logger("test", "error");
+  const pipeline = new Pipeline({
+    sourceType: "claude_code",
+    parser: parseClaudeCode,
+    state,
+    sink: new EmbeddedSink(store),
+    log,
+    host: "h",
+    settings: () => deliverySettings(ConfigSchema.parse({}), false),
+  });
+  const ref = { path, hint: { kind: "session", sessionId: "s" } };
+  await pipeline.syncFile(ref);
+  await pipeline.flush();
+  assertEquals(store.stats().total_messages, lines.length - 2);
+  await Deno.remove(path);
+  await pipeline.syncFile(ref);
+  assertEquals(pipeline.stats.lostBytes, 50);
+  assertEquals(state.counters().lost_bytes, 50);
+  assertStringIncludes(pipeline.stats.lastError, "deleted before it was fully read: 50 bytes");
+  state.close();
+  store.close();
+});
+
+Deno.test({
+  name: "lifecycle: a garbled state database stops the worker with a clear message",
+  ...opts,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    await Deno.mkdir(`${dir}/state`);
+    await Deno.mkdir(`${dir}/projects`);
+    await Deno.writeFile(
+      `${dir}/state/claude_code.state.db`,
+      Uint8Array.from({ length: 8192 }, (_, i) => (i * 31) % 251),
+    );
+    const out = await runWorker([
+      "--projects-dir",
+      `${dir}/projects`,
+      "--state-dir",
+      `${dir}/state`,
+      "--once",
+    ]);
+    assertEquals(out.code, 1);
+    assertStringIncludes(
+      out.stderr,
+      `state database ${dir}/state/claude_code.state.db is unreadable`,
+    );
+    assertStringIncludes(out.stderr, "move it aside to start over");
+  },
+});
