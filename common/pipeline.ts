@@ -188,6 +188,8 @@ export class Pipeline<Carry> {
   #batchConversations = 0;
   /** Cursors ahead of the committed state: read and batched, not yet acknowledged. */
   #cursors = new Map<string, UnitState>();
+  /** The batch being sent, if any. */
+  #inflight: Promise<void> | undefined;
   /** The size each file had when last seen, to tell what a deletion took with it. */
   #sizes = new Map<string, number>();
   #stopping = false;
@@ -360,20 +362,32 @@ export class Pipeline<Carry> {
       this.#pieces.length > 0 &&
       (this.#batchConversations + piece.items.length > batchSize ||
         this.#batchBytes + piece.bytes > batchMaxBytes)
-    ) await this.flush();
+    ) await this.#dispatch();
     this.#pieces.push(piece);
     this.#batchConversations += piece.items.length;
     this.#batchBytes += piece.bytes;
     if (this.#batchConversations >= batchSize || this.#batchBytes >= batchMaxBytes) {
-      await this.flush();
+      await this.#dispatch();
     }
   }
 
   /**
-   * Sends the current batch and commits its checkpoints once acknowledged. Throws
+   * Sends what is gathered and waits until every batch is acknowledged and committed. Throws
    * {@link StoppedError} when stopped first, {@link DeliveryError} when attempts ran out.
    */
   async flush(): Promise<void> {
+    await this.#dispatch();
+    const inflight = this.#inflight;
+    this.#inflight = undefined;
+    await this.#surface(inflight);
+  }
+
+  /**
+   * Cuts the gathered pieces into a batch and starts sending it as soon as the batch before it
+   * is acknowledged: one batch in flight at a time, committed in order, while reading and
+   * parsing go on for the next one (the server and the worker use both cores).
+   */
+  async #dispatch(): Promise<void> {
     if (this.#pieces.length === 0) return;
     const pieces = this.#pieces;
     this.#pieces = [];
@@ -382,34 +396,58 @@ export class Pipeline<Carry> {
     const items = pieces.flatMap((p) => p.items);
     const ranges = pieces.map((p) => p.range);
     const body = this.#body(items);
-    const key = this.#batchKey(ranges, body);
     if (this.#o.dryRun) {
       if (items.length > 0) this.#o.dryRun(body);
       this.#count(pieces);
       return;
     }
-    const { state } = this.#o;
+    const key = this.#batchKey(ranges, body);
+    const previous = this.#inflight;
+    this.#inflight = undefined;
+    await this.#surface(previous);
+    const sending = this.#send(pieces, items, ranges, body, key);
+    // A failure is raised by the next dispatch or flush, which also drops what was read since.
+    sending.catch(() => {});
+    this.#inflight = sending;
+  }
+
+  /** Awaits a send; on failure, drops every read not yet acknowledged, then rethrows. */
+  async #surface(sending: Promise<void> | undefined): Promise<void> {
     try {
-      if (items.length > 0) {
-        state.recordBatch(key, ranges);
-        await this.#deliver(key, items, body);
-      }
-      const finals = new Map<string, UnitState>();
-      for (const p of pieces) finals.set(p.ref.path, p.cursor);
-      state.commitBatch(key, [...finals.values()], {
-        messages: pieces.reduce((n, p) => n + p.messages, 0),
-        batches: items.length > 0 ? 1 : 0,
-      });
-      for (const [path, cursor] of finals) {
-        if (this.#cursors.get(path) === cursor) this.#cursors.delete(path);
-      }
-      this.#count(pieces);
-      if (items.length > 0) this.stats.batches++;
+      await sending;
     } catch (error) {
-      // Unacknowledged reads are dropped; the next check starts again from the checkpoints.
+      // The next check starts again from the checkpoints.
       this.#cursors.clear();
+      this.#pieces = [];
+      this.#batchBytes = 0;
+      this.#batchConversations = 0;
       throw error;
     }
+  }
+
+  async #send(
+    pieces: Piece[],
+    items: Item[],
+    ranges: BatchRange[],
+    body: string,
+    key: string,
+  ): Promise<void> {
+    const { state } = this.#o;
+    if (items.length > 0) {
+      state.recordBatch(key, ranges);
+      await this.#deliver(key, items, body);
+    }
+    const finals = new Map<string, UnitState>();
+    for (const p of pieces) finals.set(p.ref.path, p.cursor);
+    state.commitBatch(key, [...finals.values()], {
+      messages: pieces.reduce((n, p) => n + p.messages, 0),
+      batches: items.length > 0 ? 1 : 0,
+    });
+    for (const [path, cursor] of finals) {
+      if (this.#cursors.get(path) === cursor) this.#cursors.delete(path);
+    }
+    this.#count(pieces);
+    if (items.length > 0) this.stats.batches++;
   }
 
   /**
