@@ -237,7 +237,8 @@ export class Pipeline<Carry> {
       ) return;
       let point;
       try {
-        point = await resumePoint(ref.path, stat, known);
+        // A file that reappears after a deletion is a new file, even on a reused inode (T14).
+        point = await resumePoint(ref.path, stat, known?.status === "active" ? known : undefined);
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) return this.markDeleted(ref.path);
         this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);

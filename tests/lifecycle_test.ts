@@ -188,3 +188,38 @@ Deno.test({
     assertStringIncludes(out.stderr, "move it aside to start over");
   },
 });
+
+Deno.test("lifecycle: a file that reappears after a deletion is read from the start", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/s.jsonl`;
+  const first = sessionLines({ sessionId: "s", turns: 2, seed: 1 });
+  await Deno.writeTextFile(path, first.join("\n") + "\n");
+  const state = new StateStore(":memory:");
+  const store = new ConversationStore(":memory:");
+  const pipeline = new Pipeline({
+    sourceType: "claude_code",
+    parser: parseClaudeCode,
+    state,
+    sink: new EmbeddedSink(store),
+    log: new Logger("test", "error"),
+    host: "h",
+    settings: () => deliverySettings(ConfigSchema.parse({}), false),
+  });
+  const ref = { path, hint: { kind: "session", sessionId: "s" } };
+  await pipeline.syncFile(ref);
+  await pipeline.flush();
+  // Seen gone, then back on the same inode with the same first bytes (inode reuse, T14).
+  pipeline.markDeleted(path);
+  assertEquals(state.getUnit(path)?.status, "deleted");
+  const more = sessionLines({ sessionId: "other", turns: 1, seed: 9 }).slice(1);
+  await Deno.writeTextFile(path, more.join("\n") + "\n", { append: true });
+  const before = pipeline.stats.bytesRead;
+  await pipeline.syncFile(ref);
+  await pipeline.flush();
+  const size = (await Deno.stat(path)).size;
+  assertEquals(pipeline.stats.bytesRead - before, size, "read again from offset 0");
+  assertEquals(state.getUnit(path)?.status, "active");
+  assertEquals(store.stats().total_messages, first.length - 1 + more.length);
+  state.close();
+  store.close();
+});
