@@ -8,23 +8,15 @@
  * BENCH_MB=50 deno task bench          # smaller corpus
  * ```
  *
- * Groups: `parse` (the Claude Code parser alone), `backfill` (a cold backfill through the whole
- * pipeline into the embedded store, and into the reference server as a separate process over
- * loopback HTTP). MB/s and messages/s are printed at the end.
+ * Groups: `parse` (the Claude Code parser alone), `backfill` (a cold `--once` backfill by the
+ * worker process, started as its binary runs, into the embedded store, and into the reference
+ * server as a separate process over loopback HTTP). MB/s and messages/s are printed at the end.
  *
  * @module
  */
 import { writeCorpus } from "./corpus.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
-import { EmbeddedSink, HttpSink, type Sink } from "../common/client.ts";
-import { LineFileWorker } from "../common/line_worker.ts";
-import { Logger } from "../common/log.ts";
-import { deliverySettings, Pipeline } from "../common/pipeline.ts";
-import { ConfigSchema } from "../common/config.ts";
-import { StateStore } from "../common/state.ts";
-import { ConversationStore } from "../server/store.ts";
-import { claudeCodeSource } from "../workers/claude_code/worker.ts";
-import { startServer } from "../tests/helpers.ts";
+import { startServer, workerArgs } from "../tests/helpers.ts";
 
 const MB = Number(Deno.env.get("BENCH_MB") ?? "200");
 const root = await Deno.makeTempDir({ prefix: "ai-sync-bench-" });
@@ -63,27 +55,16 @@ function baseline(): number {
 }
 
 /** The production defaults, as an empty config file gives them. */
-const SETTINGS = deliverySettings(ConfigSchema.parse({}), false);
-
-async function backfill(sink: Sink, stateDir: string): Promise<number> {
-  const state = new StateStore(`${stateDir}/state.db`);
-  const log = new Logger("bench", "error");
-  const pipeline = new Pipeline({
-    sourceType: "claude_code",
-    parser: parseClaudeCode,
-    state,
-    sink,
-    log,
-    host: "bench",
-    settings: () => SETTINGS,
-  });
-  const worker = new LineFileWorker(claudeCodeSource, root, pipeline, log, {
-    debounceMs: () => 300,
-    checkIntervalMs: () => 300_000,
-  });
-  await worker.check();
-  state.close();
-  return pipeline.stats.messages;
+/** Runs the worker as its binary runs, `--once` over the corpus; returns the messages it sent. */
+async function backfill(stateDir: string, env: Record<string, string> = {}): Promise<number> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: workerArgs(["--projects-dir", root, "--state-dir", stateDir, "--once"]),
+    env,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (out.code !== 0) throw new Error(`worker exited ${out.code}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)).messages;
 }
 
 const options = { n: 3, warmup: 1 };
@@ -129,41 +110,36 @@ Deno.bench({
 });
 
 Deno.bench({
-  name: "cold backfill into the embedded store",
+  name: "cold backfill into the embedded store (worker process)",
   group: "backfill",
   ...options,
   async fn(b) {
     const dir = await Deno.makeTempDir();
-    const store = new ConversationStore(`${dir}/conversations.db`);
     b.start();
     const t0 = performance.now();
-    const n = await backfill(new EmbeddedSink(store), dir);
-    record("cold backfill into the embedded store", (performance.now() - t0) / 1000, n);
+    const n = await backfill(dir);
+    record(
+      "cold backfill into the embedded store (worker process)",
+      (performance.now() - t0) / 1000,
+      n,
+    );
     b.end();
-    store.close();
     await Deno.remove(dir, { recursive: true });
   },
 });
 
 Deno.bench({
-  name: "cold backfill into the reference server over loopback HTTP",
+  name: "cold backfill into the reference server over loopback HTTP (worker and server processes)",
   group: "backfill",
   ...options,
   async fn(b) {
     const dir = await Deno.makeTempDir();
     const server = await startServer({ db: `${dir}/server.db` });
-    const sink = new HttpSink({
-      baseUrl: server.url,
-      token: server.token,
-      timeoutMs: 60_000,
-      compress: false,
-      userAgent: "bench",
-    });
     b.start();
     const t0 = performance.now();
-    const n = await backfill(sink, dir);
+    const n = await backfill(dir, { SYNC_SERVER_URL: server.url, SYNC_WORKER_TOKEN: server.token });
     record(
-      "cold backfill into the reference server over loopback HTTP",
+      "cold backfill into the reference server over loopback HTTP (worker and server processes)",
       (performance.now() - t0) / 1000,
       n,
     );

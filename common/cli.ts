@@ -13,7 +13,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
 import { errorMessage, LOG_LEVELS, type LogLevel } from "./log.ts";
@@ -23,6 +23,8 @@ import type { EngineCommand, EngineInit, EngineReply } from "./engine.ts";
 import { runDoctor } from "./doctor.ts";
 import { installService, uninstallService } from "./service.ts";
 import { isInside } from "./walk.ts";
+import { applyStoreRequest } from "./client.ts";
+import { ConversationStore } from "../server/store.ts";
 
 /** The version every binary reports. */
 export const VERSION: string = denoJson.version;
@@ -382,9 +384,16 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
     engine.postMessage({ type: "stop" } satisfies EngineCommand);
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
+  // The embedded store is written here, so the engine's parsing and the writes use two cores.
+  let store: ConversationStore | undefined;
   const code = await new Promise<number>((resolveCode) => {
-    engine.onmessage = (event: MessageEvent<EngineReply>) => {
-      if (event.data.type === "done") resolveCode(event.data.code);
+    engine.onmessage = async (event: MessageEvent<EngineReply>) => {
+      const message = event.data;
+      if (message.type === "done") resolveCode(message.code);
+      else {
+        store ??= new ConversationStore(join(ctx.stateDir, "conversations.db"));
+        engine.postMessage(await applyStoreRequest(store, message) satisfies EngineCommand);
+      }
     };
     engine.onerror = (event) => {
       event.preventDefault();
@@ -394,5 +403,6 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
     engine.postMessage({ type: "init", init } satisfies EngineCommand);
   });
   engine.terminate();
+  store?.close();
   return code;
 }

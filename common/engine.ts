@@ -9,13 +9,12 @@
  */
 import { join } from "node:path";
 import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
-import { EmbeddedSink, HttpSink } from "./client.ts";
+import { ChannelSink, HttpSink, type StoreReply, type StoreRequest } from "./client.ts";
 import { LineFileWorker, type LineSource } from "./line_worker.ts";
 import { errorMessage, Logger, type LogLevel } from "./log.ts";
 import { deliverySettings, Pipeline, StoppedError } from "./pipeline.ts";
 import { serveStatus, type StatusSnapshot } from "./status.ts";
 import { StateStore } from "./state.ts";
-import { ConversationStore } from "../server/store.ts";
 
 /** What the main thread tells the engine at start. */
 export interface EngineInit {
@@ -36,10 +35,10 @@ export interface EngineInit {
 }
 
 /** Messages from the main thread. */
-export type EngineCommand = { type: "init"; init: EngineInit } | { type: "stop" };
+export type EngineCommand = { type: "init"; init: EngineInit } | { type: "stop" } | StoreReply;
 
-/** Messages to the main thread. */
-export type EngineReply = { type: "done"; code: number };
+/** Messages to the main thread: the exit code, or a batch for the embedded store it owns. */
+export type EngineReply = { type: "done"; code: number } | StoreRequest;
 
 /** The one-line summary of `--once`. */
 export interface OnceSummary {
@@ -62,6 +61,8 @@ const scope = self as unknown as {
   onmessage: ((event: MessageEvent<EngineCommand>) => void) | null;
 };
 const post = (reply: EngineReply) => scope.postMessage(reply);
+/** The embedded store's channel, when the engine delivers into it. */
+let channel: ChannelSink | undefined;
 
 /**
  * Runs `source` as this Web Worker's engine; call it from the worker module.
@@ -89,6 +90,8 @@ export function runEngine<Carry>(source: LineSource<Carry>): void {
     } else if (command.type === "stop") {
       stopRequested = true;
       stop?.();
+    } else if (command.type === "stored") {
+      channel?.receive(command);
     }
   };
 }
@@ -125,10 +128,12 @@ async function engine<Carry>(
     log.close();
     return 1;
   }
-  const store = config.server.base_url
+  // Without a server, the main thread owns the embedded store: it writes while this thread parses.
+  const storePath = join(init.stateDir, "conversations.db");
+  channel = config.server.base_url
     ? undefined
-    : new ConversationStore(join(init.stateDir, "conversations.db"));
-  const sink = store ? new EmbeddedSink(store) : new HttpSink({
+    : new ChannelSink(`embedded store ${storePath}`, post);
+  const sink = channel ?? new HttpSink({
     baseUrl: config.server.base_url,
     token: config.security.worker_token,
     timeoutMs: config.server.timeout * 1000,
@@ -151,7 +156,6 @@ async function engine<Carry>(
   });
   const close = () => {
     state.close();
-    store?.close();
     log.close();
   };
 
@@ -182,8 +186,8 @@ async function engine<Carry>(
     target: sink.target,
     state_dir: init.stateDir,
   });
-  if (store) {
-    log.info(`no server.base_url configured: delivering into the embedded store ${store.path}`);
+  if (channel) {
+    log.info(`no server.base_url configured: delivering into the embedded store ${storePath}`);
   }
   const startedAt = new Date().toISOString();
   let lastSyncCount = 0;
