@@ -10,13 +10,16 @@ import { formatIssues } from "./types.ts";
 import { LOG_LEVELS } from "./log.ts";
 
 /** Accepts a number, or a string of digits (as env-style YAML values often are). */
-function integer(min: 0 | 1) {
+function integer(min: 0 | 1, max = Number.MAX_SAFE_INTEGER, why = "") {
   const error = min === 1 ? "expected a positive integer" : "expected a non-negative integer";
   return z.preprocess(
     (v) => typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v,
-    z.number({ error }).int({ error }).min(min, { error }),
+    z.number({ error }).int({ error }).min(min, { error }).max(max, {
+      error: `expected at most ${max}${why}`,
+    }),
   );
 }
+const MIB = 1024 * 1024;
 const positiveInt = integer(1);
 const nonNegativeInt = integer(0);
 
@@ -31,13 +34,18 @@ const serverSchema = z.strictObject({
 const workerSchema = z.strictObject({
   check_interval: positiveInt.default(300),
   batch_size: positiveInt.default(100),
-  batch_max_bytes: positiveInt.default(4 * 1024 * 1024),
+  batch_max_bytes: integer(1, 16 * MIB, " (16 MiB)").default(2 * MIB),
   debounce_ms: nonNegativeInt.default(300),
   retry_base_ms: positiveInt.default(1000),
   retry_max_ms: positiveInt.default(60_000),
   probe_interval: positiveInt.default(30),
   shutdown_timeout: positiveInt.default(10),
-  max_line_bytes: positiveInt.default(64 * 1024 * 1024),
+  max_line_bytes: integer(
+    1,
+    32 * MIB,
+    " (32 MiB): a longer line would not fit the worker's memory budget",
+  )
+    .default(32 * MIB),
   chunk_bytes: positiveInt.default(1024 * 1024),
 }).prefault({});
 

@@ -21,7 +21,7 @@ const USAGE = `usage: sync-server [--port N] [--hostname H] [--db FILE] [--token
   --hostname        address to bind (default 127.0.0.1)
   --db              SQLite file (default ./data/conversations.db)
   --token           bearer token clients must send (or SYNC_SERVER_TOKEN)
-  --max-body-bytes  largest request body, after gzip decoding (default 67108864)
+  --max-body-bytes  largest request body, after gzip decoding (default 134217728)
   --wrapped         answer batches as {"code":0,"message":"ok","data":{...}}`;
 
 function fail(message: string): never {
@@ -38,7 +38,7 @@ try {
       hostname: { type: "string", default: "127.0.0.1" },
       db: { type: "string", default: "./data/conversations.db" },
       token: { type: "string" },
-      "max-body-bytes": { type: "string", default: String(64 * 1024 * 1024) },
+      "max-body-bytes": { type: "string", default: String(128 * 1024 * 1024) },
       wrapped: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },

@@ -86,3 +86,24 @@ Deno.test("config: defaults, numbers as strings, and the environment", async (t)
     assertEquals(c.worker.batch_size > 0, true);
   });
 });
+
+Deno.test("config: limits that keep the worker inside its memory budget", async (t) => {
+  await t.step("max_line_bytes above 32 MiB", () => {
+    const error = assertThrows(() =>
+      parseConfig("worker:\n  max_line_bytes: 67108864\n", "c.yaml")
+    );
+    assertStringIncludes(
+      error.message,
+      "c.yaml: worker.max_line_bytes: expected at most 33554432 (32 MiB)",
+    );
+  });
+  await t.step("batch_max_bytes above 16 MiB", () => {
+    const error = assertThrows(() =>
+      parseConfig("worker:\n  batch_max_bytes: 99999999\n", "c.yaml")
+    );
+    assertStringIncludes(
+      error.message,
+      "worker.batch_max_bytes: expected at most 16777216 (16 MiB)",
+    );
+  });
+});
