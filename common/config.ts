@@ -42,10 +42,9 @@ const workerSchema = z.strictObject({
   shutdown_timeout: positiveInt.default(10),
   max_line_bytes: integer(
     1,
-    32 * MIB,
-    " (32 MiB): a longer line would not fit the worker's memory budget",
-  )
-    .default(32 * MIB),
+    16 * MIB,
+    " (16 MiB): a longer line would not fit the worker's memory budget",
+  ).default(16 * MIB),
   chunk_bytes: positiveInt.default(1024 * 1024),
 }).prefault({});
 

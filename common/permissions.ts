@@ -93,11 +93,12 @@ const COMMON_ENV = [
 /**
  * The V8 heap budget of each of a worker's two threads, in MiB. Without it V8 collects large
  * strings (batch bodies) lazily and the resident size of a backfill grows well past 300 MB; with
- * it the peak stays under that. A single line needs several times its size while it is parsed
- * and sent, so `worker.max_line_bytes` is capped at 32 MiB to stay inside the budget (measured: a
- * 48 MB line fits, a 64 MB line does not).
+ * it the peak stays under that (measured: 284 MB for 200 MB, 293 MB for 1 GB of sessions). A
+ * line needs several times its size while it is parsed and sent, so `worker.max_line_bytes` is
+ * capped at 16 MiB to stay inside the budget in the worst case (mostly ASCII with one character
+ * outside Latin-1, which V8 stores two bytes per character: 16 MiB fits, 24 MiB does not).
  */
-export const HEAP_LIMIT_MB = 256;
+export const HEAP_LIMIT_MB = 192;
 
 /** Environment variables the engine may read: only the `yaml` library's debug probes. */
 export const ENGINE_ENV = ["LOG_TOKENS", "LOG_STREAM"];

@@ -88,13 +88,13 @@ Deno.test("config: defaults, numbers as strings, and the environment", async (t)
 });
 
 Deno.test("config: limits that keep the worker inside its memory budget", async (t) => {
-  await t.step("max_line_bytes above 32 MiB", () => {
+  await t.step("max_line_bytes above 16 MiB", () => {
     const error = assertThrows(() =>
-      parseConfig("worker:\n  max_line_bytes: 67108864\n", "c.yaml")
+      parseConfig("worker:\n  max_line_bytes: 33554432\n", "c.yaml")
     );
     assertStringIncludes(
       error.message,
-      "c.yaml: worker.max_line_bytes: expected at most 33554432 (32 MiB)",
+      "c.yaml: worker.max_line_bytes: expected at most 16777216 (16 MiB)",
     );
   });
   await t.step("batch_max_bytes above 16 MiB", () => {

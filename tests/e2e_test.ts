@@ -328,7 +328,7 @@ Deno.test({
   fn: async (t) => {
     const server = await startServer();
     try {
-      await t.step("binary garbage, an empty file and a 20 MB line", async () => {
+      await t.step("binary garbage, an empty file, a 12 MB line and a 20 MB line", async () => {
         const s = await scratch(server);
         await Deno.mkdir(`${s.projects}/-p`);
         const good = "0c000000-0000-4000-8000-000000000001";
@@ -340,28 +340,38 @@ Deno.test({
         );
         await Deno.writeTextFile(`${s.projects}/-p/0c000000-0000-4000-8000-000000000003.jsonl`, "");
         const big = "0c000000-0000-4000-8000-000000000004";
-        const huge = JSON.stringify({
-          type: "user",
-          uuid: "huge-1",
-          parentUuid: null,
-          sessionId: big,
-          timestamp: "2025-01-01T00:00:00.000Z",
-          message: { role: "user", content: "x".repeat(20_000_000) },
-        });
-        await Deno.writeTextFile(`${s.projects}/-p/${big}.jsonl`, huge + "\n");
+        const line = (uuid: string, chars: number) =>
+          JSON.stringify({
+            type: "user",
+            uuid,
+            parentUuid: null,
+            sessionId: big,
+            timestamp: "2025-01-01T00:00:00.000Z",
+            message: { role: "user", content: "x".repeat(chars) },
+          });
+        await Deno.writeTextFile(
+          `${s.projects}/-p/${big}.jsonl`,
+          [line("large-1", 12_000_000), line("huge-1", 20_000_000), line("after-1", 10)].join(
+            "\n",
+          ) + "\n",
+        );
         const out = await runWorker([...s.base, "--once"]);
         assertEquals(out.code, 1, "errors make --once exit 1");
         assertStringIncludes(
           out.stderr,
           "0c000000-0000-4000-8000-000000000002.jsonl:1: invalid JSON",
         );
+        // Over the default worker.max_line_bytes (16 MiB, the memory budget): skipped and named.
+        assertStringIncludes(out.stderr, `${big}.jsonl:2: line of 20000`);
+        assertStringIncludes(out.stderr, "exceeds worker.max_line_bytes (16777216); skipped");
         const summary = JSON.parse(out.stdout);
-        assertEquals(summary.messages, lines.length - 1 + 1);
-        assert(serverUuids(server).includes("huge-1"));
+        assertEquals(summary.messages, lines.length - 1 + 2);
+        const uuids = serverUuids(server);
+        assert(uuids.includes("large-1") && uuids.includes("after-1") && !uuids.includes("huge-1"));
         const msgs = await server.get(`/api/v1/conversations/${big}/messages`) as {
           items: Message[];
         };
-        assertEquals(msgs.items[0].content_text.length, 20_000_000);
+        assertEquals(msgs.items.find((m) => m.uuid === "large-1")?.content_text.length, 12_000_000);
       });
 
       await t.step(

@@ -12,6 +12,22 @@ import { runWorker, spawnWorker } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
+/** A pipeline with the default settings into an in-memory store. */
+function embeddedPipeline() {
+  const state = new StateStore(":memory:");
+  const store = new ConversationStore(":memory:");
+  const pipeline = new Pipeline({
+    sourceType: "claude_code",
+    parser: parseClaudeCode,
+    state,
+    sink: new EmbeddedSink(store),
+    log: new Logger("test", "error"),
+    host: "h",
+    settings: () => deliverySettings(ConfigSchema.parse({}), false),
+  });
+  return { pipeline, state, store };
+}
+
 async function project(token: string, url: string, shutdownTimeout = 1) {
   const dir = await Deno.makeTempDir();
   const id = "30000000-0000-4000-8000-000000000001";
@@ -106,17 +122,7 @@ Deno.test("lifecycle: a file deleted between discovery and reading is not an err
   const dir = await Deno.makeTempDir();
   const path = `${dir}/gone.jsonl`;
   await Deno.writeTextFile(path, sessionLines({ sessionId: "s", turns: 1 }).join("\n") + "\n");
-  const state = new StateStore(":memory:");
-  const store = new ConversationStore(":memory:");
-  const pipeline = new Pipeline({
-    sourceType: "claude_code",
-    parser: parseClaudeCode,
-    state,
-    sink: new EmbeddedSink(store),
-    log: new Logger("test", "error"),
-    host: "h",
-    settings: () => deliverySettings(ConfigSchema.parse({}), false),
-  });
+  const { pipeline, state, store } = embeddedPipeline();
   await pipeline.syncFile({ path, hint: { kind: "session", sessionId: "s" } });
   await pipeline.flush();
   const delivered = store.stats().total_messages;
@@ -137,18 +143,7 @@ Deno.test("lifecycle: a file deleted before it was fully read is reported as a l
   const lines = sessionLines({ sessionId: "s", turns: 1 });
   // The writer never finished the last line.
   await Deno.writeTextFile(path, lines.slice(0, -1).join("\n") + "\n" + lines.at(-1)!.slice(0, 50));
-  const state = new StateStore(":memory:");
-  const store = new ConversationStore(":memory:");
-  const log = new Logger("test", "error");
-  const pipeline = new Pipeline({
-    sourceType: "claude_code",
-    parser: parseClaudeCode,
-    state,
-    sink: new EmbeddedSink(store),
-    log,
-    host: "h",
-    settings: () => deliverySettings(ConfigSchema.parse({}), false),
-  });
+  const { pipeline, state, store } = embeddedPipeline();
   const ref = { path, hint: { kind: "session", sessionId: "s" } };
   await pipeline.syncFile(ref);
   await pipeline.flush();
@@ -194,17 +189,7 @@ Deno.test("lifecycle: a file that reappears after a deletion is read from the st
   const path = `${dir}/s.jsonl`;
   const first = sessionLines({ sessionId: "s", turns: 2, seed: 1 });
   await Deno.writeTextFile(path, first.join("\n") + "\n");
-  const state = new StateStore(":memory:");
-  const store = new ConversationStore(":memory:");
-  const pipeline = new Pipeline({
-    sourceType: "claude_code",
-    parser: parseClaudeCode,
-    state,
-    sink: new EmbeddedSink(store),
-    log: new Logger("test", "error"),
-    host: "h",
-    settings: () => deliverySettings(ConfigSchema.parse({}), false),
-  });
+  const { pipeline, state, store } = embeddedPipeline();
   const ref = { path, hint: { kind: "session", sessionId: "s" } };
   await pipeline.syncFile(ref);
   await pipeline.flush();
