@@ -29,6 +29,9 @@ import { ConversationStore } from "../server/store.ts";
 /** The version every binary reports. */
 export const VERSION: string = denoJson.version;
 
+/** Signals closer together than this count as one (see `run`). */
+const SIGNAL_REPEAT_MS = 250;
+
 const SUBCOMMANDS = ["run", "status", "doctor", "install-service", "uninstall-service"] as const;
 type Subcommand = typeof SUBCOMMANDS[number];
 
@@ -374,14 +377,19 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
   }
   const { init, permissions } = engineLaunch(ctx, config);
   const engine = new Worker(engineUrl, { type: "module", deno: { permissions } });
-  let signals = 0;
+  let firstSignalAt = 0;
   const onSignal = () => {
-    signals++;
-    if (signals > 1) {
-      console.error(`${ctx.spec.binary}: second signal, exiting at once`);
-      Deno.exit(130);
+    const now = Date.now();
+    if (!firstSignalAt) {
+      firstSignalAt = now;
+      engine.postMessage({ type: "stop" } satisfies EngineCommand);
+      return;
     }
-    engine.postMessage({ type: "stop" } satisfies EngineCommand);
+    // Ctrl-C reaches every process of the group and a launcher may forward it too: a repeat
+    // within moments is the same signal twice, not a second request.
+    if (now - firstSignalAt < SIGNAL_REPEAT_MS) return;
+    console.error(`${ctx.spec.binary}: second signal, exiting at once`);
+    Deno.exit(130);
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
   // The embedded store is written here, so the engine's parsing and the writes use two cores.

@@ -107,7 +107,7 @@ Deno.test({
       while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
       const t0 = performance.now();
       worker.child.kill("SIGINT");
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 600));
       worker.child.kill("SIGINT");
       assertEquals(await worker.exit(), 130);
       assert(performance.now() - t0 < 5000);
@@ -207,4 +207,29 @@ Deno.test("lifecycle: a file that reappears after a deletion is read from the st
   assertEquals(store.stats().total_messages, first.length - 1 + more.length);
   state.close();
   store.close();
+});
+
+Deno.test({
+  name:
+    "lifecycle: one signal delivered twice at once (Ctrl-C plus a forwarding launcher) stops gracefully",
+  ...opts,
+  fn: async () => {
+    const fs = startFaultServer();
+    try {
+      fs.faults.push({ slowMs: 20_000 });
+      const p = await project(fs.token, fs.url);
+      const worker = spawnWorker(p.base);
+      // A batch in flight makes the graceful stop take shutdown_timeout (1 s).
+      while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+      worker.child.kill("SIGINT");
+      // Apart enough to be delivered separately (back-to-back signals coalesce in the kernel).
+      await new Promise((r) => setTimeout(r, 50));
+      worker.child.kill("SIGINT");
+      assertEquals(await worker.exit(), 0);
+      assertStringIncludes(worker.stderr(), '"msg":"stopped"');
+      assert(!worker.stderr().includes("second signal"));
+    } finally {
+      await fs.close();
+    }
+  },
 });
