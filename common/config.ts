@@ -64,6 +64,7 @@ export const ConfigSchema = z.strictObject({
   status: z.strictObject({ port: nonNegativeInt.default(0) }).prefault({}),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default("info"),
+    format: z.enum(["auto", "json", "text"]).default("auto"),
     file: z.string().default(""),
   }).prefault({}),
   claude_code: z.strictObject({ projects_dir: z.string().default("") }).prefault({}),

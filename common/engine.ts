@@ -111,6 +111,10 @@ async function engine<Carry>(
   }
   if (!init.logLevel) log.level = config.log.level;
   if (config.log.file) log.setFile(config.log.file);
+  // A person at a terminal reads text; services, pipes and log files get JSON lines.
+  log.format = config.log.format === "auto"
+    ? (init.tty && !config.log.file ? "text" : "json")
+    : config.log.format;
   log.addSecret(config.security.worker_token);
   checkSandbox(log, init);
 

@@ -5,6 +5,9 @@
  * @module
  */
 
+/** How records are written: JSON lines, or readable text for a terminal. */
+export type LogFormat = "json" | "text";
+
 /** Log levels, in increasing severity. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** One of {@link LOG_LEVELS}. */
@@ -26,6 +29,8 @@ const encoder = new TextEncoder();
 export class Logger {
   #secrets = new Set<string>();
   #file: Deno.FsFile | undefined;
+  /** JSON lines (default), or `text`: `12:00:01 warn  message key=value` for a person. */
+  format: LogFormat = "json";
 
   /** Creates a logger for `component` that drops records below `level`. */
   constructor(readonly component: string, public level: LogLevel = "info") {}
@@ -68,18 +73,17 @@ export class Logger {
 
   #write(level: LogLevel, msg: string, fields: Record<string, unknown>): void {
     if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.level)) return;
-    const record = {
-      ts: new Date().toISOString(),
-      level,
-      component: this.component,
-      msg,
-      ...fields,
-    };
-    let line = JSON.stringify(record, (key, value) => {
+    const ts = new Date().toISOString();
+    const redact = (key: string, value: unknown) => {
       if (key && SECRET_KEY.test(key) && typeof value === "string" && value) return "[redacted]";
       if (value instanceof Error) return `${value.name}: ${value.message}`;
       return value;
-    });
+    };
+    let line = this.format === "text"
+      ? `${ts.slice(11, 19)} ${level.padEnd(5)} ${msg}${
+        Object.entries(fields).map(([k, v]) => ` ${k}=${JSON.stringify(redact(k, v))}`).join("")
+      }`
+      : JSON.stringify({ ts, level, component: this.component, msg, ...fields }, redact);
     for (const secret of this.#secrets) line = line.replaceAll(secret, "[redacted]");
     const bytes = encoder.encode(line + "\n");
     if (this.#file) this.#file.writeSync(bytes);

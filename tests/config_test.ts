@@ -107,3 +107,22 @@ Deno.test("config: limits that keep the worker inside its memory budget", async 
     );
   });
 });
+
+Deno.test("log: text format for a terminal, secrets masked in both formats", async () => {
+  const { Logger } = await import("../common/log.ts");
+  const path = await Deno.makeTempFile();
+  const log = new Logger("t", "info");
+  log.setFile(path);
+  log.addSecret("s3cr3t-token");
+  log.format = "text";
+  log.info("paused: token s3cr3t-token refused", { status: 401, worker_token: "abc" });
+  log.format = "json";
+  log.warn("again s3cr3t-token");
+  log.close();
+  const [text, json] = (await Deno.readTextFile(path)).trim().split("\n");
+  assertStringIncludes(
+    text,
+    'info  paused: token [redacted] refused status=401 worker_token="[redacted]"',
+  );
+  assertEquals(JSON.parse(json).msg, "again [redacted]");
+});
