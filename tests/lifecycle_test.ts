@@ -7,7 +7,7 @@ import { ConfigSchema } from "../common/config.ts";
 import { EmbeddedSink } from "../common/client.ts";
 import { ConversationStore } from "../server/store.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
-import { startFaultServer } from "./fault_server.ts";
+import { type FaultServer, startFaultServer } from "./fault_server.ts";
 import { runWorker, spawnWorker } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -53,16 +53,22 @@ async function project(token: string, url: string, shutdownTimeout = 1) {
   };
 }
 
+/** A worker whose first batch the server holds without answering. */
+async function workerWithHungBatch(fs: FaultServer, shutdownTimeout = 1) {
+  fs.faults.push({ slowMs: 20_000 });
+  const p = await project(fs.token, fs.url, shutdownTimeout);
+  const worker = spawnWorker(p.base);
+  while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+  return { p, worker };
+}
+
 Deno.test({
   name: "lifecycle: SIGTERM abandons a hung batch after shutdown_timeout; a restart delivers it",
   ...opts,
   fn: async () => {
     const fs = startFaultServer();
     try {
-      fs.faults.push({ slowMs: 20_000 });
-      const p = await project(fs.token, fs.url);
-      const worker = spawnWorker(p.base);
-      while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+      const { p, worker } = await workerWithHungBatch(fs);
       const t0 = performance.now();
       worker.child.kill("SIGTERM");
       assertEquals(await worker.exit(), 0);
@@ -101,10 +107,7 @@ Deno.test({
   fn: async () => {
     const fs = startFaultServer();
     try {
-      fs.faults.push({ slowMs: 20_000 });
-      const p = await project(fs.token, fs.url, 30);
-      const worker = spawnWorker(p.base);
-      while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+      const { worker } = await workerWithHungBatch(fs, 30);
       const t0 = performance.now();
       worker.child.kill("SIGINT");
       await new Promise((r) => setTimeout(r, 600));
@@ -216,11 +219,8 @@ Deno.test({
   fn: async () => {
     const fs = startFaultServer();
     try {
-      fs.faults.push({ slowMs: 20_000 });
-      const p = await project(fs.token, fs.url);
-      const worker = spawnWorker(p.base);
       // A batch in flight makes the graceful stop take shutdown_timeout (1 s).
-      while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+      const { worker } = await workerWithHungBatch(fs);
       worker.child.kill("SIGINT");
       // Apart enough to be delivered separately (back-to-back signals coalesce in the kernel).
       await new Promise((r) => setTimeout(r, 50));
