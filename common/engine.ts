@@ -200,30 +200,33 @@ async function engine<Carry>(
     lastSyncCount = pipeline.stats.messages - lastMessages;
     lastMessages = pipeline.stats.messages;
   };
-  const snapshot = (): StatusSnapshot => ({
-    worker: source.name,
-    source_type: source.sourceType,
-    version: init.version,
-    running: !pipeline.stopping,
-    started_at: startedAt,
-    last_check: worker.lastCheck,
-    last_sync_count: lastSyncCount,
-    total_synced: state.counters().messages ?? 0,
-    synced_since_start: pipeline.stats.messages,
-    conversations_since_start: pipeline.stats.conversations,
-    files: worker.files,
-    skipped: pipeline.stats.skipped,
-    error_count: pipeline.stats.errors,
-    last_error: pipeline.stats.lastError,
-    last_error_at: pipeline.stats.lastErrorAt,
-    dead_lettered: pipeline.stats.deadLettered,
-    lost_bytes: state.counters().lost_bytes ?? 0,
-    backlog_bytes: worker.backlogBytes,
-    bytes_read: pipeline.stats.bytesRead,
-    paused_reason: pipeline.stats.pausedReason,
-    retrying: pipeline.stats.retrying,
-    target: sink.target,
-  });
+  const snapshot = (): StatusSnapshot => {
+    const counters = state.counters();
+    return {
+      worker: source.name,
+      source_type: source.sourceType,
+      version: init.version,
+      running: !pipeline.stopping,
+      started_at: startedAt,
+      last_check: worker.lastCheck,
+      last_sync_count: lastSyncCount,
+      total_synced: counters.messages ?? 0,
+      synced_since_start: pipeline.stats.messages,
+      conversations_since_start: pipeline.stats.conversations,
+      files: worker.files,
+      skipped: pipeline.stats.skipped,
+      error_count: pipeline.stats.errors,
+      last_error: pipeline.stats.lastError,
+      last_error_at: pipeline.stats.lastErrorAt,
+      dead_lettered: pipeline.stats.deadLettered,
+      lost_bytes: counters.lost_bytes ?? 0,
+      backlog_bytes: worker.backlogBytes,
+      bytes_read: pipeline.stats.bytesRead,
+      paused_reason: pipeline.stats.pausedReason,
+      retrying: pipeline.stats.retrying,
+      target: sink.target,
+    };
+  };
   const statusServer = init.statusPort ? serveStatus(init.statusPort, snapshot) : undefined;
   if (statusServer) log.info(`status on http://127.0.0.1:${init.statusPort}/status`);
 

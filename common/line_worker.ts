@@ -9,6 +9,7 @@ import type { Logger } from "./log.ts";
 import { type FileRef, type Pipeline, StoppedError } from "./pipeline.ts";
 import type { LineParser } from "./source.ts";
 import type { SourceType } from "./types.ts";
+import { type FileStat, statFile } from "./tail.ts";
 import { type ChangeSet, TreeWatcher } from "./watch.ts";
 
 /** What a line source supplies: where its files are and how to read them. */
@@ -112,24 +113,28 @@ export class LineFileWorker<Carry> implements SyncWorker {
       await this.pipeline.recoverPending(refs);
       this.#recovered = true;
     }
+    // One stat per file serves both the backlog figure (progress, status) and the read.
+    const known = this.pipeline.options.state.offsets();
+    const stats = new Map<string, FileStat | null | undefined>();
     let backlog = 0;
     for (const ref of refs.values()) {
+      let stat: FileStat | null | undefined;
       try {
-        const stat = await Deno.stat(ref.path);
-        const known = this.pipeline.options.state.getUnit(ref.path);
-        backlog += Math.max(0, stat.size - (known?.offset ?? 0));
+        stat = await statFile(ref.path);
       } catch {
-        // Vanished between discovery and stat: syncFile marks it deleted.
+        stat = undefined; // syncFile stats again and reports the error.
       }
+      stats.set(ref.path, stat);
+      if (stat) backlog += Math.max(0, stat.size - (known.get(ref.path)?.offset ?? 0));
     }
     this.backlogBytes = backlog;
     for (const ref of refs.values()) {
       if (this.pipeline.stopping) break;
-      await this.pipeline.syncFile(ref);
+      await this.pipeline.syncFile(ref, stats.get(ref.path));
     }
     await this.pipeline.flush();
-    for (const unit of this.pipeline.options.state.listUnits()) {
-      if (unit.status === "active" && !refs.has(unit.key)) this.pipeline.markDeleted(unit.key);
+    for (const [key, unit] of known) {
+      if (unit.active && !refs.has(key)) this.pipeline.markDeleted(key);
     }
     this.lastCheck = new Date().toISOString();
     this.backlogBytes = 0;

@@ -13,7 +13,14 @@ import { sha256Hex } from "./hash.ts";
 import type { Logger } from "./log.ts";
 import type { LineParser } from "./source.ts";
 import type { BatchRange, StateStore, UnitState } from "./state.ts";
-import { type LineChunk, readCompleteLines, readRange, resumePoint, statFile } from "./tail.ts";
+import {
+  type FileStat,
+  type LineChunk,
+  readCompleteLines,
+  readRange,
+  resumePoint,
+  statFile,
+} from "./tail.ts";
 import type { Conversation, SourceType } from "./types.ts";
 import type { Config } from "./config.ts";
 
@@ -211,13 +218,14 @@ export class Pipeline<Carry> {
 
   /**
    * Reads what is new in one file and adds it to the current batch, flushing full batches on
-   * the way. A file that is gone is marked deleted; what was delivered stays delivered.
+   * the way; `statNow` spares a second stat when the caller has just made one. A file that is
+   * gone is marked deleted; what was delivered stays delivered.
    */
-  async syncFile(ref: FileRef): Promise<void> {
+  async syncFile(ref: FileRef, statNow?: FileStat | null): Promise<void> {
     const { state, log } = this.#o;
-    let stat;
+    let stat = statNow;
     try {
-      stat = await statFile(ref.path);
+      if (stat === undefined) stat = await statFile(ref.path);
     } catch (error) {
       this.recordError(`${ref.path}: cannot stat: ${(error as Error).message}`);
       return;

@@ -98,6 +98,16 @@ export class StateStore {
     return row ? rowToUnit(row as Record<string, string | number>) : undefined;
   }
 
+  /** The acknowledged offset of every known file, without its carried state (cheap to scan). */
+  offsets(): Map<string, { offset: number; active: boolean }> {
+    const rows = this.#db.prepare("SELECT key, offset, status FROM units").all() as {
+      key: string;
+      offset: number;
+      status: string;
+    }[];
+    return new Map(rows.map((r) => [r.key, { offset: r.offset, active: r.status === "active" }]));
+  }
+
   /** Every known file. */
   listUnits(): UnitState[] {
     return (this.#db.prepare("SELECT * FROM units ORDER BY key").all() as Record<
