@@ -123,11 +123,10 @@ async function engine<Carry>(
   try {
     state = new StateStore(statePath);
   } catch (error) {
+    const why = errorMessage(error);
     log.error(
-      `state database ${statePath} is unreadable (${
-        errorMessage(error)
-      }); move it aside to start ` +
-        `over: everything is then read again and the server keeps each message once`,
+      `state database ${statePath} is unreadable (${why}); move it aside to start over: ` +
+        "everything is then read again and the server keeps each message once",
     );
     log.close();
     return 1;
