@@ -131,7 +131,7 @@ export class StateStore {
   /** Batches recorded but never acknowledged (a crash or stop mid-send). */
   pendingBatches(): PendingBatch[] {
     return (this.#db.prepare(
-      "SELECT key, ranges FROM pending_batches ORDER BY created_at",
+      "SELECT key, ranges FROM pending_batches ORDER BY rowid",
     ).all() as { key: string; ranges: string }[]).map((r) => ({
       key: r.key,
       ranges: JSON.parse(r.ranges),
