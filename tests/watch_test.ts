@@ -16,14 +16,25 @@ function watch(dir: string) {
   return { watcher, changes };
 }
 
+/** Runs `fn` with an active watcher on a fresh directory, closing it afterwards. */
+async function withWatcher(
+  fn: (dir: string, changes: ChangeSet[]) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const { watcher, changes } = watch(dir);
+  try {
+    assert(watcher.ensure());
+    await fn(dir, changes);
+  } finally {
+    watcher.close();
+  }
+}
+
 Deno.test({
   name: "watch: changes are gathered and handed on after the debounce",
   ...opts,
-  fn: async () => {
-    const dir = await Deno.makeTempDir();
-    const { watcher, changes } = watch(dir);
-    try {
-      assert(watcher.ensure());
+  fn: () =>
+    withWatcher(async (dir, changes) => {
       for (let i = 0; i < 5; i++) {
         await Deno.writeTextFile(`${dir}/s${i}.jsonl`, "{}\n", { append: true });
       }
@@ -34,27 +45,18 @@ Deno.test({
         assert(paths.includes(`${dir}/s${i}.jsonl`), `s${i}.jsonl reported`);
       }
       assert(changes.length <= 2, `debounced into ${changes.length} calls`);
-    } finally {
-      watcher.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "watch: an overflowed event queue asks for a full rescan",
   ...opts,
-  fn: async () => {
-    const dir = await Deno.makeTempDir();
-    const { watcher, changes } = watch(dir);
-    try {
-      assert(watcher.ensure());
+  fn: () =>
+    withWatcher(async (dir, changes) => {
       // Thousands of writes while the event loop is blocked overflow Deno's queue (DENO.md §2.3).
       for (let i = 0; i < 5000; i++) Deno.writeTextFileSync(`${dir}/f${i}.jsonl`, "{}\n");
       await eventually(() => changes.includes("rescan"), 10_000, "a rescan request");
-    } finally {
-      watcher.close();
-    }
-  },
+    }),
 });
 
 Deno.test("watch: a root that does not exist yet is retried, not an error", async () => {
