@@ -17,7 +17,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
 import { errorMessage, LOG_LEVELS, type LogLevel } from "./log.ts";
-import { enginePermissions, netHost, type WorkerSpec } from "./permissions.ts";
+import { enginePermissions, netHost, siblingPaths, type WorkerSpec } from "./permissions.ts";
 import { fetchStatus, formatStatus } from "./status.ts";
 import type { EngineCommand, EngineInit, EngineReply } from "./engine.ts";
 import { runDoctor } from "./doctor.ts";
@@ -351,6 +351,7 @@ export function engineLaunch(
     configPath: ctx.configPath,
     env: ctx.env,
     dataDir,
+    extraRoots: siblingPaths(ctx.spec, dataDir).filter((s) => s.watch).map((s) => s.path),
     stateDir: ctx.stateDir,
     once: ctx.once,
     dryRun: ctx.dryRun,

@@ -68,6 +68,8 @@ export const ConfigSchema = z.strictObject({
     file: z.string().default(""),
   }).prefault({}),
   claude_code: z.strictObject({ projects_dir: z.string().default("") }).prefault({}),
+  codex: z.strictObject({ sessions_dir: z.string().default("") }).prefault({}),
+  gemini_cli: z.strictObject({ data_dir: z.string().default("") }).prefault({}),
 });
 /** A validated configuration. */
 export type Config = z.infer<typeof ConfigSchema>;

@@ -21,6 +21,8 @@ export interface EngineInit {
   configPath: string;
   env: ConfigEnv;
   dataDir: string;
+  /** Directories beside `dataDir` that are sources too (Codex's `archived_sessions`). */
+  extraRoots: string[];
   stateDir: string;
   once: boolean;
   dryRun: boolean;
@@ -156,7 +158,7 @@ async function engine<Carry>(
   const worker = new LineFileWorker(source, init.dataDir, pipeline, log, {
     debounceMs: () => config.worker.debounce_ms,
     checkIntervalMs: () => config.worker.check_interval * 1000,
-  });
+  }, init.extraRoots);
   const close = () => {
     state.close();
     log.close();

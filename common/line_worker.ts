@@ -10,6 +10,7 @@ import { type FileRef, type Pipeline, StoppedError } from "./pipeline.ts";
 import type { LineParser } from "./source.ts";
 import type { SourceType } from "./types.ts";
 import { type FileStat, statFile } from "./tail.ts";
+import { isInside } from "./walk.ts";
 import { type ChangeSet, TreeWatcher } from "./watch.ts";
 
 /** What a line source supplies: where its files are and how to read them. */
@@ -72,7 +73,8 @@ export class LineFileWorker<Carry> implements SyncWorker {
   /** Calls made for every check, after it ends. */
   onCheck: ((result: CheckResult) => void) | undefined;
   #refs = new Map<string, FileRef>();
-  #watcher: TreeWatcher;
+  /** One watcher per root. */
+  #watchers: TreeWatcher[];
   #running: Promise<void> | undefined;
   #again: ChangeSet | undefined;
   #reconcile: ReturnType<typeof setTimeout> | undefined;
@@ -80,19 +82,20 @@ export class LineFileWorker<Carry> implements SyncWorker {
   #stopped = false;
   #rootWarned = "";
 
-  /** Creates the worker for `root`. */
+  /**
+   * Creates the worker for `root` and the optional `extraRoots` beside it (Codex's
+   * `archived_sessions`), which are watched too but may be missing without a warning.
+   */
   constructor(
     readonly source: LineSource<Carry>,
     readonly root: string,
     readonly pipeline: Pipeline<Carry>,
     readonly log: Logger,
     readonly timing: LineWorkerTiming,
+    readonly extraRoots: readonly string[] = [],
   ) {
-    this.#watcher = new TreeWatcher(
-      root,
-      (changes) => this.#request(changes),
-      timing.debounceMs,
-      log,
+    this.#watchers = [root, ...extraRoots].map((r) =>
+      new TreeWatcher(r, (changes) => this.#request(changes), timing.debounceMs, log)
     );
   }
 
@@ -145,11 +148,19 @@ export class LineFileWorker<Carry> implements SyncWorker {
 
   async #discover(): Promise<Map<string, FileRef>> {
     const refs = new Map<string, FileRef>();
+    const warn = (m: string) => this.log.warn(m);
     try {
-      for (const ref of await this.source.discover(this.root, (m) => this.log.warn(m))) {
-        refs.set(ref.path, ref);
-      }
+      for (const ref of await this.source.discover(this.root, warn)) refs.set(ref.path, ref);
       this.#rootWarned = "";
+      for (const extra of this.extraRoots) {
+        try {
+          for (const ref of await this.source.discover(extra, warn)) refs.set(ref.path, ref);
+        } catch (error) {
+          if (!(error instanceof Deno.errors.NotFound)) {
+            this.log.warn(`cannot read ${extra}: ${(error as Error).message}`);
+          }
+        }
+      }
     } catch (error) {
       const message = error instanceof Deno.errors.NotFound
         ? `${this.root} does not exist yet; waiting for ${this.source.label} to appear`
@@ -178,7 +189,8 @@ export class LineFileWorker<Carry> implements SyncWorker {
     }
     const refs: FileRef[] = [];
     for (const path of changes) {
-      const ref = this.#refs.get(path) ?? await this.source.classify(path, this.root);
+      const root = [this.root, ...this.extraRoots].find((r) => isInside(path, r)) ?? this.root;
+      const ref = this.#refs.get(path) ?? await this.source.classify(path, root);
       if (ref) {
         refs.push(ref);
         this.#refs.set(ref.path, ref);
@@ -222,12 +234,12 @@ export class LineFileWorker<Carry> implements SyncWorker {
   /** Watches and backfills; returns once the first check is done. */
   async start(): Promise<void> {
     // Watch before the first check, so nothing written during the backfill is missed.
-    this.#watcher.ensure();
+    for (const watcher of this.#watchers) watcher.ensure();
     this.#running = this.#run("full");
     await this.#running;
     const tick = () => {
       if (this.#stopped) return;
-      if (!this.#watcher.active) this.#watcher.ensure();
+      for (const watcher of this.#watchers) if (!watcher.active) watcher.ensure();
       this.#request("rescan");
       this.#reconcile = setTimeout(tick, this.timing.checkIntervalMs());
     };
@@ -238,7 +250,7 @@ export class LineFileWorker<Carry> implements SyncWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#reconcile);
-    this.#watcher.close();
+    for (const watcher of this.#watchers) watcher.close();
     this.pipeline.stop();
     await this.#running;
   }

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { dirname, join } from "node:path";
 import type { SourceType } from "./types.ts";
 
 /** One worker's entry in the table. */
@@ -32,6 +33,11 @@ export interface WorkerSpec {
   defaultDataDir(env: (name: string) => string | undefined): string;
   /** `sys` names a library needs inside the engine (imapflow: hostname). */
   sys: string[];
+  /**
+   * Paths beside the data directory (in its parent) the engine may also read: directories it
+   * watches as further roots (`watch: true`), or files it consults.
+   */
+  siblings?: readonly { name: string; watch: boolean }[];
 }
 
 /**
@@ -57,6 +63,33 @@ export const WORKER_SPECS: readonly WorkerSpec[] = [
       return configDir ? `${configDir}/projects` : `${env("HOME") ?? "."}/.claude/projects`;
     },
     sys: [],
+  },
+  {
+    name: "codex",
+    binary: "codex-sync-worker",
+    sourceType: "codex",
+    sourceFlag: "sessions-dir",
+    configKey: "sessions_dir",
+    label: "Codex rollouts",
+    locatorEnv: ["CODEX_HOME"],
+    defaultDataDir: (env) => {
+      const home = env("CODEX_HOME");
+      return home ? `${home}/sessions` : `${env("HOME") ?? "."}/.codex/sessions`;
+    },
+    sys: [],
+    siblings: [{ name: "archived_sessions", watch: true }],
+  },
+  {
+    name: "gemini_cli",
+    binary: "gemini-cli-sync-worker",
+    sourceType: "gemini_cli",
+    sourceFlag: "data-dir",
+    configKey: "data_dir",
+    label: "Gemini CLI sessions",
+    locatorEnv: [],
+    defaultDataDir: (env) => `${env("HOME") ?? "."}/.gemini/tmp`,
+    sys: [],
+    siblings: [{ name: "projects.json", watch: false }],
   },
 ];
 
@@ -173,7 +206,11 @@ export function enginePermissions(
   spec: WorkerSpec,
   scope: EngineScope,
 ): Deno.PermissionOptionsObject {
-  const read = [scope.dataDir, scope.stateDir];
+  const read = [
+    scope.dataDir,
+    ...siblingPaths(spec, scope.dataDir).map((s) => s.path),
+    scope.stateDir,
+  ];
   const write = [scope.stateDir];
   if (scope.configFile) read.push(scope.configFile);
   if (scope.logFile) {
@@ -193,6 +230,24 @@ export function enginePermissions(
     ffi: false,
     import: false,
   };
+}
+
+/**
+ * The sibling paths of a worker's data directory (see {@link WorkerSpec.siblings}).
+ *
+ * @example Codex's archived sessions
+ * ```ts
+ * import { siblingPaths, workerSpec } from "./permissions.ts";
+ * siblingPaths(workerSpec("codex"), "/home/me/.codex/sessions")[0].path ===
+ *   "/home/me/.codex/archived_sessions";
+ * ```
+ */
+export function siblingPaths(
+  spec: WorkerSpec,
+  dataDir: string,
+): { path: string; watch: boolean }[] {
+  const parent = dirname(dataDir);
+  return (spec.siblings ?? []).map((s) => ({ path: join(parent, s.name), watch: s.watch }));
 }
 
 /**

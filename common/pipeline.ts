@@ -23,11 +23,26 @@ import {
 } from "./tail.ts";
 import type { Conversation, SourceType } from "./types.ts";
 import type { Config } from "./config.ts";
+import { decompressZstd } from "./zstd.ts";
+
+/**
+ * How a file is written, which decides how it is read:
+ * - `lines`: appended line by line; read from the checkpoint's byte offset (the default);
+ * - `zstd`: a compressed copy of such a file (`.jsonl.zst`), decompressed and then read like
+ *   one; it continues from the checkpoint of the file it was compressed from, so a delivered
+ *   file that gets compressed sends nothing new;
+ * - `whole`: rewritten whole; read again entirely when its size, mtime or inode changes and
+ *   handed to the parser with the carry of the version delivered before it, so the parser can
+ *   send only what changed.
+ */
+export type FileForm = "lines" | "zstd" | "whole";
 
 /** A file the source found, with the facts its path gives the parser. */
 export interface FileRef {
   path: string;
   hint: Record<string, string>;
+  /** How the file is written; `lines` when absent. */
+  form?: FileForm;
 }
 
 /** Settings read from the config at each use, so a reload applies at once. */
@@ -136,7 +151,7 @@ interface Item {
 }
 
 interface Piece {
-  range: BatchRange & { oversized?: boolean };
+  range: BatchRange & { oversized?: boolean; form?: FileForm };
   ref: FileRef;
   cursor: UnitState;
   items: Item[];
@@ -199,6 +214,8 @@ export class Pipeline<Carry> {
   #inflight: Promise<void> | undefined;
   /** The size each file had when last seen, to tell what a deletion took with it. */
   #sizes = new Map<string, number>();
+  /** Files that could not be read, by path, with the stat they had then (not retried until it changes). */
+  #failed = new Map<string, string>();
   #stopping = false;
   #stopController = new AbortController();
   #wake: (() => void) | undefined;
@@ -234,29 +251,66 @@ export class Pipeline<Carry> {
       this.markDeleted(ref.path);
       return;
     }
-    this.#sizes.set(ref.path, stat.size);
+    if (ref.form === "whole") return await this.#syncWhole(ref, stat);
+    let content: Uint8Array | undefined;
     let cursor = this.#cursors.get(ref.path);
+    const fileStat = stat;
+    if (ref.form === "zstd") {
+      const known = cursor ?? state.getUnit(ref.path);
+      if (known?.status === "active" && sameFile(known, stat)) return;
+      content = await this.#decompress(ref, stat);
+      if (!content) return;
+      // From here on, offsets are positions in the decompressed content.
+      stat = { ...stat, size: content.length };
+    } else this.#sizes.set(ref.path, stat.size);
     if (!cursor) {
-      const known = state.getUnit(ref.path);
+      let known = state.getUnit(ref.path);
       // Up to date: skip opening the file (a tick over thousands of idle files reads nothing).
       if (
-        known?.status === "active" && known.offset === stat.size && known.dev === stat.dev &&
-        known.ino === stat.ino
+        !content && known?.status === "active" && known.offset === stat.size &&
+        known.dev === stat.dev && known.ino === stat.ino
       ) return;
+      let inherited = "";
+      if (content && !known) {
+        // A compressed copy continues where its original stopped, if the bytes agree.
+        const original = state.getUnit(ref.path.replace(/\.zst$/, ""));
+        if (original) {
+          known = { ...original, key: ref.path, dev: stat.dev, ino: stat.ino, status: "active" };
+          inherited = original.path;
+        }
+      }
       let point;
       try {
         // A file that reappears after a deletion is a new file, even on a reused inode (T14).
-        point = await resumePoint(ref.path, stat, known?.status === "active" ? known : undefined);
+        point = await resumePoint(
+          ref.path,
+          stat,
+          known?.status === "active" ? known : undefined,
+          content,
+        );
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) return this.markDeleted(ref.path);
         this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
         return;
       }
-      if (point.resetReason) {
+      if (inherited && !point.resetReason) {
+        log.info(
+          `${ref.path}: compressed copy of ${inherited}; continuing from its checkpoint at byte ${point.unit.offset}`,
+        );
+      } else if (inherited) {
+        log.info(`${ref.path}: not the same content as ${inherited}; reading it from the start`);
+      } else if (point.resetReason) {
         log.warn(`${ref.path}: reading again from the start: ${point.resetReason}`);
         state.putUnit(point.unit);
       }
       cursor = point.unit;
+    }
+    if (content && cursor.offset >= content.length) {
+      // Nothing new: remember this file as read, so it is not decompressed again.
+      if (!this.#cursors.has(ref.path)) {
+        state.putUnit({ ...cursor, fileSize: fileStat.size, mtimeMs: fileStat.mtimeMs });
+      }
+      return;
     }
     const settings = this.#o.settings();
     while (cursor.offset < stat.size && !this.#stopping) {
@@ -267,6 +321,7 @@ export class Pipeline<Carry> {
           cursor.offset,
           settings.chunkBytes,
           settings.maxLineBytes,
+          content,
         );
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) {
@@ -279,10 +334,117 @@ export class Pipeline<Carry> {
       if (!chunk) break;
       const piece = this.#buildPiece(ref, cursor, chunk, false);
       cursor = piece.cursor;
+      if (content && cursor.offset >= content.length) {
+        // Read to the end: the stat says so from now on (a partial read leaves it unset).
+        cursor.fileSize = fileStat.size;
+        cursor.mtimeMs = fileStat.mtimeMs;
+      }
       this.#cursors.set(ref.path, cursor);
       this.stats.bytesRead += chunk.end - piece.range.from;
       await this.#add(piece);
     }
+  }
+
+  /**
+   * A file rewritten whole: read it all when its size, mtime or inode moved, and hand it to the
+   * parser with the carry of the version delivered before (the parser sends what changed). The
+   * content hash spares the parse when only the mtime moved.
+   */
+  async #syncWhole(ref: FileRef, stat: FileStat): Promise<void> {
+    const { state } = this.#o;
+    const known = this.#cursors.get(ref.path) ?? state.getUnit(ref.path);
+    if (known?.status === "active" && sameFile(known, stat)) return;
+    const limit = this.#o.settings().maxLineBytes;
+    if (stat.size > limit) {
+      this.#failOnce(
+        ref.path,
+        stat,
+        `${ref.path}: ${stat.size} bytes exceeds worker.max_line_bytes (${limit}), the limit ` +
+          `for a document read whole; skipped until it changes`,
+      );
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(ref.path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return this.markDeleted(ref.path);
+      this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
+      return;
+    }
+    const hash = createHash("md5").update(bytes).digest("hex");
+    const base: UnitState = {
+      key: ref.path,
+      path: ref.path,
+      dev: stat.dev,
+      ino: stat.ino,
+      headLen: 0,
+      headHash: "",
+      offset: 0,
+      line: 0,
+      tailHash: "",
+      // Kept across rewrites, replacements and deletions: it says what the server already has.
+      carry: known?.carry ?? "",
+      status: "active",
+      fileSize: stat.size,
+      mtimeMs: stat.mtimeMs,
+    };
+    if (known?.tailHash === hash) {
+      if (!this.#cursors.has(ref.path)) {
+        state.putUnit({
+          ...known,
+          ...base,
+          offset: known.offset,
+          line: known.line,
+          tailHash: hash,
+        });
+      }
+      return;
+    }
+    const lines = bytes.reduce((n, b) => (b === 10 ? n + 1 : n), 0);
+    const piece = this.#buildPiece(
+      ref,
+      base,
+      { bytes, end: bytes.length, lines, tail: hash },
+      false,
+    );
+    this.#cursors.set(ref.path, piece.cursor);
+    this.stats.bytesRead += bytes.length;
+    await this.#add(piece);
+  }
+
+  /** A `.zst` file's content, or `undefined` after reporting why it cannot be read. */
+  async #decompress(ref: FileRef, stat: FileStat): Promise<Uint8Array | undefined> {
+    if (this.#failed.get(ref.path) === statKey(stat)) return undefined;
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(ref.path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) this.markDeleted(ref.path);
+      else this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
+      return undefined;
+    }
+    try {
+      const content = decompressZstd(bytes);
+      this.#failed.delete(ref.path);
+      return content;
+    } catch (error) {
+      this.#failOnce(
+        ref.path,
+        stat,
+        `${ref.path}: cannot decompress (${(error as Error).message}); ` +
+          `read again when the file changes`,
+      );
+      return undefined;
+    }
+  }
+
+  /** Reports a file that cannot be read, once per version of it. */
+  #failOnce(path: string, stat: FileStat, message: string): void {
+    if (this.#failed.get(path) === statKey(stat)) return;
+    this.#failed.set(path, statKey(stat));
+    this.stats.skipped++;
+    this.recordError(message);
   }
 
   /** Marks a vanished file as deleted (no data is removed anywhere). */
@@ -292,7 +454,10 @@ export class Pipeline<Carry> {
     const size = this.#sizes.get(path);
     this.#sizes.delete(path);
     const reached = Math.max(known?.offset ?? 0, this.#cursors.get(path)?.offset ?? 0);
-    if (size !== undefined && size > reached) {
+    if (known && isFile(`${path}.zst`)) {
+      // Compressed, not gone: the `.zst` copy continues from this file's checkpoint.
+      this.#o.log.info(`${path}: compressed to ${path}.zst; reading continues there`);
+    } else if (size !== undefined && size > reached) {
       // Never silent: bytes nobody read are gone with the file (RELIABILITY T16).
       const lost = size - reached;
       this.stats.lostBytes += lost;
@@ -300,7 +465,9 @@ export class Pipeline<Carry> {
       this.recordError(
         `${path}: deleted before it was fully read: ${lost} bytes after offset ${reached} are lost`,
       );
-    } else if (known && size === undefined && !this.#cursors.has(path)) {
+    } else if (
+      known && size === undefined && !this.#cursors.has(path) && (known.fileSize ?? -1) < 0
+    ) {
       this.#o.log.warn(
         `${path}: deleted while not watched; delivered up to byte ${known.offset}, anything written after that was not read`,
       );
@@ -311,16 +478,18 @@ export class Pipeline<Carry> {
   }
 
   #buildPiece(ref: FileRef, cursor: UnitState, chunk: LineChunk, replay: boolean): Piece {
+    const whole = ref.form === "whole";
     const range = {
       unit: ref.path,
-      from: cursor.offset,
+      from: whole ? 0 : cursor.offset,
       to: chunk.end,
-      fromLine: cursor.line,
+      fromLine: whole ? 0 : cursor.line,
     } as Piece["range"];
+    if (ref.form && ref.form !== "lines") range.form = ref.form;
     const next: UnitState = {
       ...cursor,
       offset: chunk.end,
-      line: cursor.line + chunk.lines,
+      line: whole ? chunk.lines : cursor.line + chunk.lines,
       tailHash: chunk.tail,
     };
     if (chunk.oversizedLine !== undefined) {
@@ -336,7 +505,7 @@ export class Pipeline<Carry> {
     }
     const out = this.#o.parser({
       bytes: chunk.bytes,
-      firstLine: cursor.line + 1,
+      firstLine: whole ? 1 : cursor.line + 1,
       carry: cursor.carry ? JSON.parse(cursor.carry) as Carry : undefined,
       file: { path: ref.path, hint: ref.hint, host: this.#o.host },
     });
@@ -349,6 +518,9 @@ export class Pipeline<Carry> {
       for (const issue of out.issues) {
         this.stats.skipped++;
         this.recordError(`${ref.path}:${issue.line}: ${issue.message}`);
+      }
+      for (const warning of out.warnings ?? []) {
+        this.#o.log.warn(`${ref.path}:${warning.line}: ${warning.message}`);
       }
     }
     const items = out.conversations.map((conversation) => ({
@@ -606,6 +778,12 @@ export class Pipeline<Carry> {
       for (const range of pending.ranges as Piece["range"][]) {
         const ref = refs.get(range.unit);
         let cursor = cursors.get(range.unit) ?? state.getUnit(range.unit);
+        if (range.form) {
+          // Whole and compressed files are simply read again: their ids are deterministic and
+          // their carry did not move, so the same messages go out again.
+          why = `${range.unit} is read whole; it is read again`;
+          break;
+        }
         if (!ref) why = `${range.unit} is no longer found`;
         else if (!cursor && range.from === 0) {
           const stat = await statFile(range.unit);
@@ -685,5 +863,23 @@ export class Pipeline<Carry> {
   /** Whether {@link stop} was called. */
   get stopping(): boolean {
     return this.#stopping;
+  }
+}
+
+/** Whether a unit was last read from a file with exactly this stat (whole and compressed files). */
+function sameFile(unit: UnitState, stat: FileStat): boolean {
+  return unit.fileSize === stat.size && unit.mtimeMs === stat.mtimeMs && unit.dev === stat.dev &&
+    unit.ino === stat.ino;
+}
+
+function statKey(stat: FileStat): string {
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
   }
 }

@@ -24,7 +24,11 @@ export interface FileContext {
   host: string;
 }
 
-/** The input of one incremental parse: whole lines only. */
+/**
+ * The input of one parse: whole lines of an append-only file from a checkpoint, or, for a file
+ * rewritten whole (`FileRef.form === "whole"`), the entire file with the carry of the version
+ * delivered before it.
+ */
 export interface ParseInput<Carry> {
   /** Complete lines (each ending in `\n`), starting at a line boundary. */
   bytes: Uint8Array;
@@ -50,6 +54,8 @@ export interface ParseOutput<Carry> {
   skipped: Record<string, number>;
   /** Malformed lines, with their line numbers. */
   issues: LineIssue[];
+  /** Lines of a kind this version does not know, skipped: worth a warning, not an error. */
+  warnings?: LineIssue[];
 }
 
 /** A parser of append-only line files (JSONL). */

@@ -28,6 +28,12 @@ export interface UnitState {
   carry: string;
   /** `active`, or `deleted` once the file is gone (what was delivered stays delivered). */
   status: "active" | "deleted";
+  /**
+   * Size and mtime of the file when it was last read to the end, for files whose offset is not
+   * a position in the file itself (rewritten whole, or compressed); -1 when not recorded.
+   */
+  fileSize?: number;
+  mtimeMs?: number;
 }
 
 /** One file's part of a batch: the bytes `[from, to)` and what the checkpoint becomes. */
@@ -90,6 +96,15 @@ export class StateStore {
         status INTEGER NOT NULL, error TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     `);
+    const columns = (this.#db.prepare("PRAGMA table_info(units)").all() as { name: string }[])
+      .map((c) => c.name);
+    // Databases written before whole-file and compressed units lack these two columns.
+    if (!columns.includes("file_size")) {
+      this.#db.exec(`
+        ALTER TABLE units ADD COLUMN file_size INTEGER NOT NULL DEFAULT -1;
+        ALTER TABLE units ADD COLUMN mtime_ms REAL NOT NULL DEFAULT -1;
+      `);
+    }
   }
 
   /** The state of one file, if known. */
@@ -216,8 +231,8 @@ export class StateStore {
 
   #putUnit(u: UnitState): void {
     this.#db.prepare(
-      `INSERT OR REPLACE INTO units (key, path, dev, ino, head_len, head_hash, offset, line, tail_hash, carry, status, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO units (key, path, dev, ino, head_len, head_hash, offset, line, tail_hash, carry, status, updated_at, file_size, mtime_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       u.key,
       u.path,
@@ -231,6 +246,8 @@ export class StateStore {
       u.carry,
       u.status,
       new Date().toISOString(),
+      u.fileSize ?? -1,
+      u.mtimeMs ?? -1,
     );
   }
 
@@ -259,5 +276,7 @@ function rowToUnit(r: Record<string, string | number>): UnitState {
     tailHash: String(r.tail_hash),
     carry: String(r.carry),
     status: r.status === "deleted" ? "deleted" : "active",
+    fileSize: r.file_size === undefined ? -1 : Number(r.file_size),
+    mtimeMs: r.mtime_ms === undefined ? -1 : Number(r.mtime_ms),
   };
 }

@@ -62,7 +62,25 @@ export async function readRange(path: string, from: number, to: number): Promise
   return await readAt(file, from, to - from);
 }
 
-async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
+/**
+ * What the readers below read from: an open file, or a file's decompressed content held in
+ * memory (a `.jsonl.zst` rollout), which is then read exactly like the file it was.
+ */
+type Readable = Deno.FsFile | Uint8Array;
+
+/** Opens `path` unless its content is given; `using` closes what was opened. */
+async function open(path: string, content?: Uint8Array): Promise<Readable & Disposable> {
+  if (!content) return await Deno.open(path, { read: true });
+  return Object.assign(content, { [Symbol.dispose]() {} });
+}
+
+async function readAt(file: Readable, offset: number, length: number): Promise<Uint8Array> {
+  if (file instanceof Uint8Array) {
+    return file.subarray(
+      Math.min(offset, file.length),
+      Math.min(offset + Math.max(0, length), file.length),
+    );
+  }
   const buffer = new Uint8Array(Math.max(0, length));
   await file.seek(offset, Deno.SeekMode.Start);
   let filled = 0;
@@ -100,8 +118,9 @@ export async function resumePoint(
   path: string,
   stat: FileStat,
   known: UnitState | undefined,
+  content?: Uint8Array,
 ): Promise<ResumePoint> {
-  using file = await Deno.open(path, { read: true });
+  using file = await open(path, content);
   const headLen = Math.min(stat.size, HEAD_BYTES);
   const head = await readAt(file, 0, headLen);
   const fresh: UnitState = {
@@ -185,8 +204,9 @@ export async function readCompleteLines(
   offset: number,
   chunkBytes: number,
   maxLineBytes: number,
+  content?: Uint8Array,
 ): Promise<LineChunk | null> {
-  using file = await Deno.open(path, { read: true });
+  using file = await open(path, content);
   let bytes = await readAt(file, offset, chunkBytes);
   let last = bytes.lastIndexOf(10);
   // One line longer than a chunk: read on until it ends, within the limit.
@@ -239,7 +259,7 @@ export async function readCompleteLines(
 }
 
 /** The chunk that passes over the over-long line `[offset, end)`. */
-async function passOver(file: Deno.FsFile, offset: number, end: number): Promise<LineChunk> {
+async function passOver(file: Readable, offset: number, end: number): Promise<LineChunk> {
   return {
     bytes: new Uint8Array(0),
     end,
@@ -249,7 +269,7 @@ async function passOver(file: Deno.FsFile, offset: number, end: number): Promise
   };
 }
 
-async function tailHashAt(file: Deno.FsFile, end: number): Promise<string> {
+async function tailHashAt(file: Readable, end: number): Promise<string> {
   const from = Math.max(0, end - TAIL_BYTES);
   return sha256Hex(await readAt(file, from, end - from));
 }

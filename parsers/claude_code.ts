@@ -8,6 +8,7 @@
  */
 import { derivedUuid, sha256Hex } from "../common/hash.ts";
 import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
+import { eachJsonLine, isObject, type Json, num, str } from "./json_lines.ts";
 import type { Conversation, Message } from "../common/types.ts";
 
 /** Token counts summed over a conversation, each API response counted once. */
@@ -82,9 +83,6 @@ const GRAPH_ONLY_TYPES = new Set(["attachment", "progress"]);
 const REPARENT_LIMIT = 1000;
 const RECENT_LIMIT = 64;
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
-const decoder = new TextDecoder();
-
-type Json = Record<string, unknown>;
 
 function emptyUsage(): UsageTotals {
   return {
@@ -123,18 +121,6 @@ export function initialCarry(conversationId = ""): ClaudeCodeCarry {
     reparent: {},
     recent: [],
   };
-}
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-
-function num(v: unknown): number {
-  return typeof v === "number" && Number.isFinite(v) ? v : 0;
 }
 
 function usageOf(raw: unknown): UsageTotals | null {
@@ -302,33 +288,7 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
     if (keys.length > REPARENT_LIMIT) delete carry.reparent[keys[0]];
   };
 
-  const text = decoder.decode(input.bytes);
-  let lineNo = input.firstLine - 1;
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf("\n", start);
-    if (end === -1) end = text.length;
-    const line = text.slice(start, end).trim();
-    start = end + 1;
-    lineNo++;
-    if (line === "") {
-      bump(skipped, "blank line");
-      continue;
-    }
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (error) {
-      issues.push({
-        line: lineNo,
-        message: `invalid JSON (${(error as Error).message}); expected one JSON object per line`,
-      });
-      continue;
-    }
-    if (!isObject(obj)) {
-      issues.push({ line: lineNo, message: `expected a JSON object, got ${typeof obj}` });
-      continue;
-    }
+  eachJsonLine(input.bytes, input.firstLine, skipped, issues, (obj, lineNo) => {
     const type = str(obj.type);
     if (!carry.conversationId && str(obj.sessionId) && !str(obj.sessionId).startsWith("agent-")) {
       carry.conversationId = str(obj.sessionId);
@@ -339,7 +299,7 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
       const leaf = str(obj.leafUuid);
       if (seen.has(leaf)) setTitle(str(obj.summary), 1);
       else if (leaf) carry.pendingTitles[leaf] = str(obj.summary);
-      continue;
+      return;
     }
     if (type === "custom-title" || type === "ai-title") {
       metadataLines++;
@@ -349,27 +309,27 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
           type === "custom-title" ? 3 : 2,
         );
       }
-      continue;
+      return;
     }
     if (BOOKKEEPING_TYPES.has(type)) {
       bump(skipped, type);
-      continue;
+      return;
     }
     if (GRAPH_ONLY_TYPES.has(type)) {
       rememberSkipped(obj);
       bump(skipped, type);
-      continue;
+      return;
     }
     if (type !== "user" && type !== "assistant" && type !== "system") {
       bump(skipped, `unknown type ${JSON.stringify(type || null)}`);
-      continue;
+      return;
     }
 
     const uuid = str(obj.uuid) ||
       derivedUuid("claude_code", carry.conversationId, hint.agentId ?? "", "line", lineNo);
     if (seen.has(uuid)) {
       bump(skipped, "duplicate uuid (replayed by a resumed session)");
-      continue;
+      return;
     }
     seen.add(uuid);
     if (carry.pendingTitles[uuid] !== undefined) {
@@ -466,7 +426,7 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
     message.round_index = carry.round;
     if (Object.keys(meta).length > 0) message.metadata = meta;
     messages.push(message);
-  }
+  });
 
   carry.messageCount += messages.length;
   carry.recent = [...carry.recent, ...messages.map((m) => m.uuid)].slice(-RECENT_LIMIT);

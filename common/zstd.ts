@@ -1,0 +1,124 @@
+/**
+ * Reading `.zst` files (Codex compresses old rollouts). Decompression uses the zstd decoder
+ * built into Deno's `node:zlib` (libzstd itself, so no npm dependency, no WebAssembly, and the
+ * speed of the reference C library). That decoder returns what it could decode from a truncated
+ * file without an error, so the frames are walked first: a file is accepted only when every
+ * frame ends with its last block (and checksum) inside the file.
+ *
+ * @module
+ */
+import { zstdDecompressSync } from "node:zlib";
+
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/**
+ * A `.zst` file that cannot be decompressed; the message says where and why.
+ *
+ * @example Catch a truncated file
+ * ```ts
+ * import { decompressZstd, ZstdError } from "./zstd.ts";
+ * try {
+ *   decompressZstd(new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0x00]));
+ * } catch (error) {
+ *   console.log(error instanceof ZstdError);
+ * }
+ * ```
+ */
+export class ZstdError extends Error {
+  override name = "ZstdError";
+}
+
+/**
+ * Checks that `bytes` hold only complete zstd frames (and skippable frames); throws
+ * {@link ZstdError} naming the byte where a frame is cut short or malformed.
+ *
+ * @example A complete frame passes
+ * ```ts
+ * import { checkZstdFrames } from "./zstd.ts";
+ * import { zstdCompressSync } from "node:zlib";
+ * checkZstdFrames(zstdCompressSync(new TextEncoder().encode("hi\n")));
+ * ```
+ */
+export function checkZstdFrames(bytes: Uint8Array): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  if (bytes.length === 0) throw new ZstdError("empty file: expected a zstd frame");
+  while (at < bytes.length) {
+    if (at + 4 > bytes.length) throw new ZstdError(`truncated: frame header cut at byte ${at}`);
+    const magic = view.getUint32(at, true);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      // A skippable frame: magic, 4-byte size, data.
+      if (at + 8 > bytes.length) throw new ZstdError(`truncated: skippable frame at byte ${at}`);
+      at += 8 + view.getUint32(at + 4, true);
+      if (at > bytes.length) throw new ZstdError(`truncated: skippable frame ends past the file`);
+      continue;
+    }
+    if (magic !== ZSTD_MAGIC) {
+      throw new ZstdError(
+        `not a zstd frame at byte ${at} (magic 0x${magic.toString(16)}, expected 0x${
+          ZSTD_MAGIC.toString(16)
+        })`,
+      );
+    }
+    const frameStart = at;
+    at += 4;
+    if (at >= bytes.length) {
+      throw new ZstdError(`truncated: frame at byte ${frameStart} has no header`);
+    }
+    const descriptor = bytes[at++];
+    const contentSizeFlag = descriptor >> 6;
+    const singleSegment = (descriptor >> 5) & 1;
+    const checksum = (descriptor >> 2) & 1;
+    const dictIdFlag = descriptor & 3;
+    at += singleSegment ? 0 : 1; // window descriptor
+    at += [0, 1, 2, 4][dictIdFlag];
+    at += contentSizeFlag === 0 ? singleSegment : [1, 2, 4, 8][contentSizeFlag];
+    while (true) {
+      if (at + 3 > bytes.length) {
+        throw new ZstdError(
+          `truncated: the frame starting at byte ${frameStart} ends at byte ${bytes.length} inside a block header`,
+        );
+      }
+      const header = bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16);
+      const last = header & 1;
+      const type = (header >> 1) & 3;
+      const size = header >> 3;
+      if (type === 3) throw new ZstdError(`corrupt: reserved block type at byte ${at}`);
+      at += 3 + (type === 1 ? 1 : size);
+      if (at > bytes.length) {
+        throw new ZstdError(
+          `truncated: a block of the frame starting at byte ${frameStart} ends past the file (${bytes.length} bytes)`,
+        );
+      }
+      if (last) break;
+    }
+    if (checksum) {
+      at += 4;
+      if (at > bytes.length) {
+        throw new ZstdError(`truncated: frame checksum cut at byte ${bytes.length}`);
+      }
+    }
+  }
+}
+
+/**
+ * Decompresses a whole `.zst` file's bytes after {@link checkZstdFrames}; a checksum mismatch or
+ * other decoder error becomes a {@link ZstdError}.
+ *
+ * @example Round trip
+ * ```ts
+ * import { decompressZstd } from "./zstd.ts";
+ * import { zstdCompressSync } from "node:zlib";
+ * const out = decompressZstd(zstdCompressSync(new TextEncoder().encode("hi\n")));
+ * console.log(new TextDecoder().decode(out)); // "hi\n"
+ * ```
+ */
+export function decompressZstd(bytes: Uint8Array): Uint8Array {
+  checkZstdFrames(bytes);
+  try {
+    const out = zstdDecompressSync(bytes);
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  } catch (error) {
+    throw new ZstdError(`corrupt: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,689 @@
+/**
+ * Parser for OpenAI Codex CLI rollouts (FORMATS.md §4 and §8), pure: bytes and the carry of the
+ * previous parse in, canonical conversations out.
+ *
+ * Three forms: the `{timestamp,type,payload}` envelope (Rust CLI from September 2025), the older
+ * bare form (a `{id,timestamp}` header line, then bare response items), both append-only JSONL
+ * (also read from `.jsonl.zst` by the pipeline), and the early TypeScript CLI's whole-JSON
+ * `rollout-*.json`, rewritten whole (`hint.form === "json"`), of which only new or changed
+ * messages are delivered.
+ *
+ * Message ids are derived from the session id and the line number (the item index in the JSON
+ * form): rollouts have no message ids of their own, and lines never move, so ids stay the same
+ * as the file grows and when it is later compressed.
+ *
+ * @module
+ */
+import { derivedUuid, sha256Hex } from "../common/hash.ts";
+import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
+import type { Conversation, Message } from "../common/types.ts";
+import { eachJsonLine, isObject, type Json, num, str, timestamp } from "./json_lines.ts";
+import { changedMessages, type Fingerprints } from "./message_diff.ts";
+
+/** Token counts as Codex reports them. */
+export interface CodexUsage {
+  input_tokens: number;
+  cached_input_tokens: number;
+  output_tokens: number;
+  reasoning_output_tokens: number;
+  total_tokens: number;
+}
+
+/** What one parse of a rollout hands to the next. */
+export interface CodexCarry {
+  /** `envelope` or `bare`, from the first line; `json` for the whole-JSON form. */
+  form: "" | "envelope" | "bare" | "json";
+  conversationId: string;
+  /** Genuine user prompts so far. */
+  round: number;
+  messageCount: number;
+  firstTs: string;
+  lastTs: string;
+  title: string;
+  /** Whether the title came from the CLI (`thread_name_updated`) rather than the first prompt. */
+  namedByCli: boolean;
+  model: string;
+  cwd: string;
+  cliVersion: string;
+  originator: string;
+  gitBranch: string;
+  forkedFrom: string;
+  parentThread: string;
+  /** Other threads' `session_meta` lines seen in this file (forks, sub-agents, resumes). */
+  otherSessions: string[];
+  /** The last message delivered, parent of the next. */
+  lastUuid: string;
+  /** Whether a `response_item` message was seen: the prompt/answer events are mirrors then. */
+  sawItems: boolean;
+  /** Recent tool calls by `call_id`, to pair results with them. */
+  calls: Record<string, { uuid: string; name: string }>;
+  /** The session's cumulative usage (the last `total_token_usage`). */
+  usage: CodexUsage;
+  /** Usage per round (genuine prompt), from the growth of the cumulative figure. */
+  usageByRound: Record<string, CodexUsage>;
+  /** Fingerprints of delivered messages (whole-JSON form only). */
+  fingerprints: Fingerprints;
+}
+
+/** Path facts the worker passes in `FileContext.hint`. */
+export interface CodexHint {
+  /** The UUID at the end of the file name. */
+  sessionId?: string;
+  /** `json` for a whole-JSON rollout; absent for JSONL. */
+  form?: string;
+  /** `archived` for files under `archived_sessions/`. */
+  archived?: string;
+}
+
+const CALL_LIMIT = 256;
+const TITLE_LENGTH = 100;
+const EPOCH = "1970-01-01T00:00:00.000Z";
+
+/** Prefixes of the context messages Codex sends as `user` items; they are not prompts. */
+const CONTEXT_PREFIXES = [
+  "<environment_context>",
+  "<user_instructions>",
+  "<skills_instructions>",
+  "<permissions instructions>",
+  "<INSTRUCTIONS>",
+  "<collaboration_mode>",
+  "<turn_aborted>",
+  "<subagent_notification>",
+  "# AGENTS.md instructions",
+];
+
+/** Envelope types that hold no conversation content. */
+const BOOKKEEPING_TYPES = new Set([
+  "world_state",
+  "inter_agent_communication",
+  "inter_agent_communication_metadata",
+  "token_usage_record",
+]);
+
+/** Events that repeat a response item (prompts, answers, reasoning) in the envelope form. */
+const MIRROR_EVENTS = new Set(["user_message", "agent_message", "agent_reasoning"]);
+
+function emptyUsage(): CodexUsage {
+  return {
+    input_tokens: 0,
+    cached_input_tokens: 0,
+    output_tokens: 0,
+    reasoning_output_tokens: 0,
+    total_tokens: 0,
+  };
+}
+
+function usageOf(raw: unknown): CodexUsage | null {
+  if (!isObject(raw)) return null;
+  const usage = emptyUsage();
+  for (const key of Object.keys(usage) as (keyof CodexUsage)[]) usage[key] = num(raw[key]);
+  return usage;
+}
+
+/**
+ * A fresh carry.
+ *
+ * @example Start a carry
+ * ```ts
+ * import { initialCodexCarry } from "./codex.ts";
+ * initialCodexCarry("019a").conversationId === "019a";
+ * ```
+ */
+export function initialCodexCarry(conversationId = ""): CodexCarry {
+  return {
+    form: "",
+    conversationId,
+    round: 0,
+    messageCount: 0,
+    firstTs: "",
+    lastTs: "",
+    title: "",
+    namedByCli: false,
+    model: "",
+    cwd: "",
+    cliVersion: "",
+    originator: "",
+    gitBranch: "",
+    forkedFrom: "",
+    parentThread: "",
+    otherSessions: [],
+    lastUuid: "",
+    sawItems: false,
+    calls: {},
+    usage: emptyUsage(),
+    usageByRound: {},
+    fingerprints: {},
+  };
+}
+
+interface Mapped {
+  role: Message["role"];
+  contentType: Message["content_type"];
+  content: Json;
+  text: string;
+  meta: Json;
+  /** A genuine user prompt: starts a round. */
+  prompt?: boolean;
+  /** A tool call to remember for pairing. */
+  call?: { id: string; name: string };
+}
+
+function partText(part: unknown): string {
+  if (typeof part === "string") return part;
+  if (!isObject(part)) return "";
+  return str(part.text);
+}
+
+function mapPart(part: unknown): Json {
+  if (!isObject(part)) return { type: "text", text: String(part) };
+  const type = str(part.type);
+  if (type === "input_text" || type === "output_text" || type === "text" || type === "Text") {
+    return { type: "text", text: str(part.text) };
+  }
+  if (type === "input_image" || type === "image") {
+    const url = str(part.image_url);
+    if (url.startsWith("data:")) {
+      return {
+        type: "image",
+        source: { type: "reference", sha256: sha256Hex(url), length: url.length },
+      };
+    }
+    return { type: "image", image_url: url || null };
+  }
+  return part;
+}
+
+function isContext(text: string): boolean {
+  const t = text.trimStart();
+  return CONTEXT_PREFIXES.some((p) => t.startsWith(p));
+}
+
+function parseArguments(raw: unknown): unknown {
+  if (typeof raw !== "string") return raw ?? {};
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function outputText(output: unknown): string {
+  if (typeof output === "string") return output;
+  if (Array.isArray(output)) return output.map(partText).filter(Boolean).join("\n");
+  if (isObject(output) && typeof output.content === "string") return output.content;
+  return output === undefined ? "" : JSON.stringify(output);
+}
+
+/** A text message from content parts (response items, mirrors, compaction notes). */
+function textMessage(role: Message["role"], parts: unknown[], meta: Json): Mapped {
+  const blocks = parts.map(mapPart);
+  const text = parts.map(partText).filter(Boolean).join("\n");
+  const single = blocks.length === 1 ? blocks[0] : undefined;
+  return {
+    role,
+    contentType: single?.type === "text" || blocks.length === 0 ? "text" : "multipart",
+    content: single?.type === "text"
+      ? single
+      : blocks.length === 0
+      ? { type: "text", text }
+      : { type: "multipart", parts: blocks },
+    text,
+    meta,
+  };
+}
+
+function toolUse(callId: string, name: string, input: unknown, meta: Json): Mapped {
+  return {
+    role: "assistant",
+    contentType: "tool_use",
+    content: { type: "tool_use", id: callId, name, input },
+    text: `${name} ${typeof input === "string" ? input : JSON.stringify(input)}`,
+    meta: { ...meta, call_id: callId },
+    call: callId ? { id: callId, name } : undefined,
+  };
+}
+
+/** Maps one response item; a string is the reason it is skipped. */
+function mapItem(item: Json, carry: CodexCarry): Mapped | string {
+  const type = str(item.type);
+  const meta: Json = {};
+  if (str(item.id)) meta.item_id = item.id;
+  switch (type) {
+    case "message": {
+      const role = str(item.role);
+      const parts = Array.isArray(item.content)
+        ? item.content
+        : [typeof item.content === "string" ? item.content : ""];
+      const mapped = textMessage("user", parts, meta);
+      if (role === "assistant") mapped.role = "assistant";
+      else if (role === "developer" || role === "system") {
+        mapped.role = "system";
+        meta.source_role = role;
+      } else if (isContext(mapped.text)) {
+        mapped.role = "system";
+        meta.context = true;
+      } else mapped.prompt = true;
+      if (str(item.phase)) meta.phase = item.phase;
+      return mapped;
+    }
+    case "reasoning": {
+      const summary = Array.isArray(item.summary) ? item.summary.map(partText) : [];
+      const content = Array.isArray(item.content) ? item.content.map(partText) : [];
+      const text = [...summary, ...content].filter(Boolean).join("\n\n");
+      if (!text) return "reasoning without a readable summary (encrypted)";
+      return {
+        role: "assistant",
+        contentType: "text",
+        content: { type: "thinking", thinking: text },
+        text,
+        meta,
+      };
+    }
+    case "function_call":
+      return toolUse(str(item.call_id), str(item.name), parseArguments(item.arguments), meta);
+    case "custom_tool_call":
+      return toolUse(str(item.call_id), str(item.name), item.input ?? "", meta);
+    case "local_shell_call":
+      return toolUse(str(item.call_id) || str(item.id), "local_shell", item.action ?? {}, meta);
+    case "web_search_call":
+      return toolUse(str(item.call_id) || str(item.id), "web_search", item.action ?? {}, meta);
+    case "tool_search_call":
+      return toolUse(str(item.call_id) || str(item.id), "tool_search", item.arguments ?? {}, meta);
+    case "image_generation_call": {
+      const result = str(item.result);
+      return toolUse(str(item.call_id) || str(item.id), "image_generation", {
+        revised_prompt: item.revised_prompt ?? null,
+        status: item.status ?? null,
+        result: result ? { sha256: sha256Hex(result), base64_length: result.length } : null,
+      }, meta);
+    }
+    case "function_call_output":
+    case "custom_tool_call_output":
+    case "tool_search_output": {
+      const callId = str(item.call_id);
+      const call = carry.calls[callId];
+      if (call) {
+        meta.tool_name = call.name;
+        meta.tool_use_uuid = call.uuid;
+      }
+      const output = item.output ?? item.tools ?? null;
+      return {
+        role: "tool",
+        contentType: "tool_result",
+        content: { type: "tool_result", tool_use_id: callId, content: output },
+        text: outputText(output),
+        meta: { ...meta, call_id: callId },
+      };
+    }
+    case "agent_message":
+      return textMessage("assistant", [str(item.message) || outputText(item.content)], meta);
+    case "ghost_snapshot":
+      return "ghost_snapshot (git snapshot for /undo)";
+    default:
+      return `unknown response item type ${JSON.stringify(type || null)}`;
+  }
+}
+
+/** Mutable state of one parse. */
+class CodexParse {
+  readonly messages: Message[] = [];
+  readonly skipped: Record<string, number> = {};
+  readonly issues: LineIssue[] = [];
+  readonly warnings: LineIssue[] = [];
+  metadata = 0;
+  changed = false;
+
+  constructor(readonly carry: CodexCarry, readonly hint: CodexHint) {}
+
+  time(raw: unknown): string {
+    const ts = timestamp(raw);
+    if (ts) {
+      if (!this.carry.firstTs || ts < this.carry.firstTs) this.carry.firstTs = ts;
+      if (ts > this.carry.lastTs) this.carry.lastTs = ts;
+      return ts;
+    }
+    return this.carry.lastTs || this.carry.firstTs || EPOCH;
+  }
+
+  emit(mapped: Mapped, uuid: string, ts: string): void {
+    const c = this.carry;
+    if (mapped.prompt) {
+      c.round++;
+      if (!c.title) {
+        const first = mapped.text.trim().split("\n")[0] ?? "";
+        c.title = first.length > TITLE_LENGTH ? `${first.slice(0, TITLE_LENGTH - 1)}…` : first;
+        this.changed = true;
+      }
+    }
+    const message: Message = {
+      uuid,
+      parent_uuid: c.lastUuid,
+      round_index: c.round,
+      role: mapped.role,
+      content_type: mapped.contentType,
+      content: mapped.content,
+      content_text: mapped.text,
+      created_at: ts,
+    };
+    if (mapped.role === "assistant" && c.model) message.model = c.model;
+    if (Object.keys(mapped.meta).length > 0) message.metadata = mapped.meta;
+    if (mapped.call) {
+      c.calls[mapped.call.id] = { uuid, name: mapped.call.name };
+      const ids = Object.keys(c.calls);
+      if (ids.length > CALL_LIMIT) delete c.calls[ids[0]];
+    }
+    c.lastUuid = uuid;
+    this.messages.push(message);
+  }
+
+  sessionMeta(payload: Json, line: number): void {
+    const c = this.carry;
+    const id = str(payload.id);
+    this.metadata++;
+    if (c.conversationId && id && id !== c.conversationId) {
+      // A fork or resume copies other threads' headers; this file's thread stays the first.
+      if (!c.otherSessions.includes(id)) c.otherSessions.push(id);
+      if (line > 1) bump(this.skipped, "session_meta of another thread (fork or resume history)");
+      return;
+    }
+    if (!c.conversationId && id) c.conversationId = id;
+    this.time(payload.timestamp);
+    if (str(payload.cwd)) c.cwd = str(payload.cwd);
+    if (str(payload.cli_version)) c.cliVersion = str(payload.cli_version);
+    if (str(payload.originator)) c.originator = str(payload.originator);
+    if (str(payload.forked_from_id)) c.forkedFrom = str(payload.forked_from_id);
+    if (str(payload.parent_thread_id)) c.parentThread = str(payload.parent_thread_id);
+    const git = isObject(payload.git) ? payload.git : {};
+    if (str(git.branch)) c.gitBranch = str(git.branch);
+    this.changed = true;
+  }
+
+  tokenCount(info: unknown): void {
+    if (!isObject(info)) {
+      bump(this.skipped, "token_count without usage (rate limits only)");
+      return;
+    }
+    const total = usageOf(info.total_token_usage);
+    const last = usageOf(info.last_token_usage);
+    const c = this.carry;
+    this.metadata++;
+    if (!total) return;
+    if (
+      total.total_tokens === c.usage.total_tokens && total.input_tokens === c.usage.input_tokens
+    ) {
+      return; // Repeated report: nothing new was used.
+    }
+    // The figure is cumulative: a round gets what it grew by. A smaller total means the CLI
+    // started counting again (a resumed process), so the new total is all new usage.
+    const restarted = total.total_tokens < c.usage.total_tokens;
+    const delta = emptyUsage();
+    for (const key of Object.keys(delta) as (keyof CodexUsage)[]) {
+      delta[key] = restarted ? (last?.[key] ?? total[key]) : total[key] - c.usage[key];
+    }
+    const round = c.usageByRound[String(c.round)] ?? emptyUsage();
+    for (const key of Object.keys(round) as (keyof CodexUsage)[]) round[key] += delta[key];
+    c.usageByRound[String(c.round)] = round;
+    if (restarted) {
+      for (const key of Object.keys(delta) as (keyof CodexUsage)[]) c.usage[key] += delta[key];
+    } else c.usage = total;
+    this.changed = true;
+  }
+
+  /** One envelope or bare line. */
+  line(obj: Json, line: number): void {
+    const c = this.carry;
+    const envelope = typeof obj.type === "string" && isObject(obj.payload);
+    if (!c.form) c.form = envelope ? "envelope" : "bare";
+    if (!envelope) return this.bare(obj, line);
+    const payload = obj.payload as Json;
+    const type = obj.type as string;
+    const ts = this.time(obj.timestamp);
+    switch (type) {
+      case "session_meta":
+        return this.sessionMeta(payload, line);
+      case "turn_context":
+        this.metadata++;
+        if (str(payload.model)) c.model = str(payload.model);
+        if (str(payload.cwd) && !str(payload.cwd).startsWith("[")) c.cwd = str(payload.cwd);
+        this.changed = true;
+        return;
+      case "response_item":
+        return this.item(payload, line, ts);
+      case "compacted": {
+        const history = Array.isArray(payload.replacement_history)
+          ? payload.replacement_history.length
+          : 0;
+        const mapped = textMessage("system", [str(payload.message) || "(conversation compacted)"], {
+          compacted: true,
+          replacement_items: history,
+        });
+        return this.emit(mapped, this.uuid(line), ts);
+      }
+      case "event_msg":
+        return this.event(payload, line, ts);
+      default:
+        if (BOOKKEEPING_TYPES.has(type)) bump(this.skipped, type);
+        else this.unknown(`line type ${JSON.stringify(type)}`, line);
+    }
+  }
+
+  bare(obj: Json, line: number): void {
+    if (str(obj.record_type)) {
+      bump(this.skipped, `${str(obj.record_type)} record`);
+      return;
+    }
+    if (!obj.type && str(obj.id) && obj.timestamp !== undefined) {
+      return this.sessionMeta(obj, line);
+    }
+    this.item(obj, line, this.time(obj.timestamp));
+  }
+
+  item(payload: Json, line: number, ts: string): void {
+    const mapped = mapItem(payload, this.carry);
+    if (typeof mapped === "string") {
+      if (mapped.startsWith("unknown")) this.unknown(mapped, line);
+      else bump(this.skipped, mapped);
+      return;
+    }
+    if (str(payload.type) === "message") this.carry.sawItems = true;
+    this.emit(mapped, this.uuid(line), ts);
+  }
+
+  event(payload: Json, line: number, ts: string): void {
+    const type = str(payload.type);
+    if (type === "token_count") return this.tokenCount(payload.info);
+    if (type === "thread_name_updated") {
+      const name = str(payload.thread_name) || str(payload.name);
+      this.metadata++;
+      if (name) {
+        this.carry.title = name;
+        this.carry.namedByCli = true;
+        this.changed = true;
+      }
+      return;
+    }
+    const completed = type === "item_completed" && isObject(payload.item) ? payload.item : null;
+    const completedType = completed ? str(completed.type) : "";
+    const isMirror = MIRROR_EVENTS.has(type) ||
+      completedType === "UserMessage" || completedType === "AgentMessage";
+    if (!isMirror) {
+      bump(this.skipped, completed ? `item_completed ${completedType}` : `event_msg ${type}`);
+      return;
+    }
+    if (this.carry.sawItems || type === "agent_reasoning") {
+      bump(this.skipped, "prompt or answer mirrored from a response_item (delivered once)");
+      return;
+    }
+    // No response items in this file (yet): the event is the only record of the message.
+    const user = type === "user_message" || completedType === "UserMessage";
+    const text = completed ? outputText(completed.content) : str(payload.message);
+    const mapped = textMessage(user ? "user" : "assistant", [text], { from_event: type });
+    if (user) mapped.prompt = !isContext(text);
+    this.emit(mapped, this.uuid(line), ts);
+  }
+
+  unknown(what: string, line: number): void {
+    bump(this.skipped, what);
+    this.warnings.push({ line, message: `${what} is not known to this version; skipped` });
+  }
+
+  uuid(line: number): string {
+    return derivedUuid(
+      "codex",
+      this.carry.conversationId,
+      this.carry.form === "json" ? "item" : "line",
+      line,
+    );
+  }
+
+  conversation(messages: Message[], host: string): Conversation {
+    const c = this.carry;
+    const created = c.firstTs || messages[0]?.created_at || EPOCH;
+    const metadata: Json = {
+      session_id: c.conversationId,
+      project_name: c.cwd ? c.cwd.split(/[\\/]/).filter(Boolean).pop() ?? "" : "",
+      cwd: c.cwd,
+      git_branch: c.gitBranch,
+      model: c.model,
+      cli_version: c.cliVersion,
+      originator: c.originator,
+      host,
+      message_count: c.messageCount,
+      usage: { ...c.usage },
+      usage_by_round: c.usageByRound,
+      rollout_format: c.form,
+    };
+    if (c.forkedFrom) metadata.forked_from_id = c.forkedFrom;
+    if (c.parentThread) metadata.parent_thread_id = c.parentThread;
+    if (c.otherSessions.length > 0) metadata.other_session_ids = [...c.otherSessions];
+    if (this.hint.archived) metadata.archived = true;
+    return {
+      uuid: c.conversationId,
+      title: c.title,
+      created_at: created,
+      updated_at: c.lastTs || created,
+      metadata,
+      messages,
+    };
+  }
+}
+
+function finish(
+  parse: CodexParse,
+  messages: Message[],
+  input: ParseInput<CodexCarry>,
+): ParseOutput<CodexCarry> {
+  const { carry, issues } = parse;
+  const conversations: Conversation[] = [];
+  if (!carry.conversationId && parse.messages.length > 0) {
+    issues.push({
+      line: input.firstLine,
+      message: "no session id found (expected a session_meta line or a rollout-…-<uuid> file name)",
+    });
+  } else if (messages.length > 0 || parse.changed) {
+    conversations.push(parse.conversation(messages, input.file.host));
+  }
+  return {
+    conversations,
+    carry,
+    messages: conversations.length > 0 ? messages.length : 0,
+    metadata: parse.metadata,
+    skipped: parse.skipped,
+    issues,
+    warnings: parse.warnings,
+  };
+}
+
+/**
+ * Parses complete lines of a Codex rollout (`.jsonl`, or the decompressed `.jsonl.zst`), or a
+ * whole `rollout-*.json` document when `hint.form` is `json`.
+ *
+ * Rules: the first `session_meta` (or bare header) names the conversation; later headers of
+ * other threads are listed in `metadata.other_session_ids`; `turn_context` sets the model of the
+ * messages after it; response items become messages (developer items and the context messages
+ * Codex sends as user items are `system`); tool calls and their outputs are paired by `call_id`;
+ * the prompt/answer events that mirror response items are skipped, so each message is delivered
+ * once; `token_count` totals become the session's usage and each round's share of it.
+ *
+ * @example Parse an envelope rollout
+ * ```ts
+ * import { parseCodex } from "./codex.ts";
+ * const lines = [
+ *   { timestamp: "2025-09-19T09:02:12.457Z", type: "session_meta",
+ *     payload: { id: "01996135-afde-7911-97f0-d863511eca56", cwd: "/w", cli_version: "0.39.0" } },
+ *   { timestamp: "2025-09-19T09:02:13.000Z", type: "response_item",
+ *     payload: { type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] } },
+ * ].map((l) => JSON.stringify(l) + "\n").join("");
+ * const out = parseCodex({
+ *   bytes: new TextEncoder().encode(lines), firstLine: 1, carry: undefined,
+ *   file: { path: "rollout.jsonl", hint: {}, host: "laptop" },
+ * });
+ * console.log(out.conversations[0].messages[0].content_text); // hi
+ * ```
+ */
+export function parseCodex(input: ParseInput<CodexCarry>): ParseOutput<CodexCarry> {
+  const hint: CodexHint = input.file.hint;
+  if (hint.form === "json") return parseJsonRollout(input, hint);
+  const carry = input.carry
+    ? structuredClone(input.carry)
+    : initialCodexCarry(hint.sessionId ?? "");
+  const parse = new CodexParse(carry, hint);
+  eachJsonLine(input.bytes, input.firstLine, parse.skipped, parse.issues, (obj, line) => {
+    if (line === 1 && obj.type === "session_meta" && isObject(obj.payload)) {
+      // The file's own header names the thread even when the file name says otherwise.
+      const id = str(obj.payload.id);
+      if (id) carry.conversationId = id;
+    }
+    parse.line(obj, line);
+  });
+  carry.messageCount += parse.messages.length;
+  return finish(parse, parse.messages, input);
+}
+
+/** The early TypeScript CLI's rollout: `{session, items}`, rewritten whole. */
+function parseJsonRollout(input: ParseInput<CodexCarry>, hint: CodexHint): ParseOutput<CodexCarry> {
+  const previous = input.carry;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder().decode(input.bytes));
+  } catch (error) {
+    return unreadable(
+      input,
+      `invalid JSON (${(error as Error).message}); ` +
+        "expected a whole rollout document {session, items} (it may be being rewritten; read again when it changes)",
+    );
+  }
+  if (!isObject(doc) || !Array.isArray(doc.items)) {
+    return unreadable(input, "expected a rollout document {session, items} with an items array");
+  }
+  const session = isObject(doc.session) ? doc.session : {};
+  // The TypeScript CLI drew a new session id at every save, so the file name's id is the stable one.
+  const carry = initialCodexCarry(hint.sessionId || str(session.id));
+  carry.form = "json";
+  carry.fingerprints = previous?.fingerprints ?? {};
+  const parse = new CodexParse(carry, hint);
+  parse.time(session.timestamp);
+  if (str(session.instructions)) parse.metadata++;
+  doc.items.forEach((item, index) => {
+    if (isObject(item)) parse.item(item, index + 1, parse.time(item.timestamp));
+    else parse.issues.push({ line: 1, message: `items[${index}]: expected an object` });
+  });
+  carry.messageCount = parse.messages.length;
+  const { changed, fingerprints } = changedMessages(parse.messages, carry.fingerprints);
+  carry.fingerprints = fingerprints;
+  parse.changed = false; // Sent only with changed messages: a rewrite alone changes nothing.
+  const out = finish(parse, changed, input);
+  out.messages = changed.length;
+  return out;
+}
+
+function unreadable(input: ParseInput<CodexCarry>, message: string): ParseOutput<CodexCarry> {
+  return {
+    conversations: [],
+    carry: input.carry ?? initialCodexCarry(),
+    messages: 0,
+    metadata: 0,
+    skipped: {},
+    issues: [{ line: 1, message }],
+  };
+}

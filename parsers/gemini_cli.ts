@@ -1,0 +1,750 @@
+/**
+ * Parser for Gemini CLI files under `~/.gemini/tmp/<project>/` (FORMATS.md §6 and §8), pure:
+ * bytes and the carry of the previous parse in, canonical conversations out. The worker says in
+ * `hint.kind` which file it is:
+ *
+ * - `jsonl`: `chats/session-*.jsonl` and sub-agent `chats/<parent>/<id>.jsonl`, append-only: a
+ *   header line, message records (a record re-appended with the same id replaces the earlier
+ *   one: last wins, first-seen order), `{"$set":{…}}` patches (`messages` in a patch is a
+ *   checkpoint that replaces the whole list) and `{"$rewindTo": id}`;
+ * - `json`: the legacy `chats/session-*.json`, rewritten whole on every update;
+ * - `logs`: `logs.json`, the prompt log, used only for sessions with no chat recording;
+ * - `checkpoint`: `checkpoint-<tag>.json` from `/chat save`, a bare history array or
+ *   `{history, authType}`.
+ *
+ * Whole documents (json, logs, checkpoint) are diffed against the fingerprints of what was
+ * delivered, so a rewrite sends only new or changed messages.
+ *
+ * Rewound messages (dropped by `$rewindTo`, or missing from a checkpoint or a newer version of a
+ * whole document) are not deleted on the server, which has no delete: they stay as delivered and
+ * the conversation's `metadata.rewound_message_ids` lists them, so the live thread is every
+ * message not listed there.
+ *
+ * @module
+ */
+import { derivedUuid, sha256Hex } from "../common/hash.ts";
+import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
+import type { Conversation, Message } from "../common/types.ts";
+import { eachJsonLine, isObject, type Json, num, str, timestamp } from "./json_lines.ts";
+import { fingerprint } from "./message_diff.ts";
+
+/** Token counts as Gemini CLI records them on `gemini` messages. */
+export interface GeminiTokens {
+  input: number;
+  output: number;
+  cached: number;
+  thoughts: number;
+  tool: number;
+  total: number;
+}
+
+/** What the carry remembers of a delivered message. */
+export interface KnownMessage {
+  /** Fingerprint of the delivered version. */
+  f: string;
+  /** Round and parent from when it was first seen (a re-appended version keeps them). */
+  r: number;
+  p: string;
+  /** Its tokens, so a new version replaces rather than adds them. */
+  t?: GeminiTokens;
+}
+
+/** What one parse of a Gemini CLI file hands to the next. */
+export interface GeminiCarry {
+  conversationId: string;
+  kind: string;
+  projectHash: string;
+  firstTs: string;
+  lastTs: string;
+  /** `summary` from a patch or the document, else the first prompt. */
+  title: string;
+  summary: string;
+  model: string;
+  round: number;
+  /** Live message ids in first-seen order. */
+  live: string[];
+  /** Every delivered message by id. */
+  known: Record<string, KnownMessage>;
+  /** Messages rewound away, in the order they were dropped. */
+  rewound: string[];
+  usage: GeminiTokens;
+  /** When this file was first read (checkpoints have no times of their own). */
+  firstSeen: string;
+}
+
+/** Path facts the worker passes in `FileContext.hint`. */
+export interface GeminiHint {
+  /** `jsonl`, `json`, `logs` or `checkpoint`. */
+  kind?: string;
+  /** The project folder's name under `tmp/` (a hash or a slug). */
+  project?: string;
+  /** The project's real path, from `projects.json`, when known. */
+  projectPath?: string;
+  /** The parent session of a sub-agent file (`chats/<parent>/<id>.jsonl`). */
+  parentSessionId?: string;
+  /** The session id (or its first 8 characters) from the file name. */
+  sessionId?: string;
+  /** Checkpoint tag, from `checkpoint-<tag>.json`. */
+  tag?: string;
+  /** Comma-separated 8-character prefixes of sessions that have a chat recording. */
+  recorded?: string;
+  /** The file's mtime when found (ISO), the time of messages that have none. */
+  mtime?: string;
+}
+
+const EPOCH = "1970-01-01T00:00:00.000Z";
+const TITLE_LENGTH = 100;
+const MESSAGE_TYPES = new Set(["user", "gemini", "info", "error", "warning"]);
+
+function emptyTokens(): GeminiTokens {
+  return { input: 0, output: 0, cached: 0, thoughts: 0, tool: 0, total: 0 };
+}
+
+function tokensOf(raw: unknown): GeminiTokens | undefined {
+  if (!isObject(raw)) return undefined;
+  const t = emptyTokens();
+  for (const key of Object.keys(t) as (keyof GeminiTokens)[]) t[key] = num(raw[key]);
+  return t;
+}
+
+function addTokens(into: GeminiTokens, add: GeminiTokens | undefined, sign = 1): void {
+  if (!add) return;
+  for (const key of Object.keys(into) as (keyof GeminiTokens)[]) into[key] += sign * add[key];
+}
+
+/**
+ * A fresh carry.
+ *
+ * @example Start a carry
+ * ```ts
+ * import { initialGeminiCarry } from "./gemini_cli.ts";
+ * initialGeminiCarry().live.length === 0;
+ * ```
+ */
+export function initialGeminiCarry(conversationId = ""): GeminiCarry {
+  return {
+    conversationId,
+    kind: "",
+    projectHash: "",
+    firstTs: "",
+    lastTs: "",
+    title: "",
+    summary: "",
+    model: "",
+    round: 0,
+    live: [],
+    known: {},
+    rewound: [],
+    usage: emptyTokens(),
+    firstSeen: "",
+  };
+}
+
+interface Mapped {
+  role: Message["role"];
+  contentType: Message["content_type"];
+  content: Json;
+  text: string;
+  meta: Json;
+  prompt: boolean;
+}
+
+/** One Gemini API part (text, thought, function call or response, inline data). */
+function mapPart(part: unknown): Json {
+  if (typeof part === "string") return { type: "text", text: part };
+  if (!isObject(part)) return { type: "text", text: JSON.stringify(part) };
+  if (isObject(part.functionCall)) {
+    const call = part.functionCall;
+    return { type: "tool_use", id: str(call.id), name: str(call.name), input: call.args ?? {} };
+  }
+  if (isObject(part.functionResponse)) {
+    const response = part.functionResponse;
+    return {
+      type: "tool_result",
+      tool_use_id: str(response.id),
+      name: str(response.name),
+      content: response.response ?? null,
+    };
+  }
+  if (part.thought === true && typeof part.text === "string") {
+    return { type: "thinking", thinking: part.text };
+  }
+  if (typeof part.text === "string") return { type: "text", text: part.text };
+  if (isObject(part.inlineData)) {
+    const data = str(part.inlineData.data);
+    return {
+      type: "image",
+      source: {
+        type: "reference",
+        media_type: str(part.inlineData.mimeType),
+        sha256: sha256Hex(data),
+        base64_length: data.length,
+      },
+    };
+  }
+  return part;
+}
+
+function blockText(block: Json): string {
+  switch (block.type) {
+    case "text":
+      return str(block.text);
+    case "thinking":
+      return str(block.thinking);
+    case "tool_use":
+      return `${str(block.name)} ${JSON.stringify(block.input ?? {})}`;
+    case "tool_result":
+      return typeof block.content === "string" ? block.content : JSON.stringify(block.content);
+    default:
+      return "";
+  }
+}
+
+function fromBlocks(blocks: Json[]): Pick<Mapped, "contentType" | "content" | "text"> {
+  const text = blocks.map(blockText).filter(Boolean).join("\n");
+  if (blocks.length === 1) {
+    const t = blocks[0].type;
+    return {
+      content: blocks[0],
+      contentType: t === "tool_use" ? "tool_use" : t === "tool_result" ? "tool_result" : "text",
+      text,
+    };
+  }
+  return { content: { type: "multipart", parts: blocks }, contentType: "multipart", text };
+}
+
+/** A message record (`user`, `gemini`, `info`, `error`, `warning`) as a canonical message. */
+function mapRecord(record: Json): Mapped | string {
+  const type = str(record.type);
+  if (!MESSAGE_TYPES.has(type)) return `unknown message type ${JSON.stringify(type || null)}`;
+  const raw = record.content;
+  const parts = Array.isArray(raw) ? raw : raw === undefined || raw === "" ? [] : [raw];
+  const blocks = parts.map(mapPart);
+  const meta: Json = {};
+  if (type === "gemini") {
+    const thoughts = Array.isArray(record.thoughts) ? record.thoughts.filter(isObject) : [];
+    const thinking = thoughts.map((t) =>
+      [str(t.subject), str(t.description)].filter(Boolean).join(": ")
+    ).filter(Boolean);
+    const calls = Array.isArray(record.toolCalls) ? record.toolCalls.filter(isObject) : [];
+    const all: Json[] = [
+      ...thinking.map((t) => ({ type: "thinking", thinking: t })),
+      ...blocks,
+    ];
+    for (const call of calls) {
+      all.push({
+        type: "tool_use",
+        id: str(call.id),
+        name: str(call.name),
+        input: call.args ?? {},
+        status: call.status ?? null,
+      });
+      if (call.result !== undefined || call.resultDisplay !== undefined) {
+        const results = Array.isArray(call.result) ? call.result.map(mapPart) : call.result;
+        all.push({
+          type: "tool_result",
+          tool_use_id: str(call.id),
+          name: str(call.name),
+          content: results ?? null,
+          display: call.resultDisplay ?? null,
+        });
+      }
+    }
+    if (all.length === 0) all.push({ type: "text", text: "" });
+    return { role: "assistant", ...fromBlocks(all), meta, prompt: false };
+  }
+  if (type !== "user") {
+    meta.gemini_type = type;
+    return {
+      role: "system",
+      ...fromBlocks(blocks.length ? blocks : [{ type: "text", text: "" }]),
+      meta,
+      prompt: false,
+    };
+  }
+  const mapped = fromBlocks(blocks.length ? blocks : [{ type: "text", text: "" }]);
+  if (blocks.length > 0 && blocks.every((b) => b.type === "tool_result")) {
+    return { role: "tool", ...mapped, meta, prompt: false };
+  }
+  if (typeof record.displayContent === "string" || Array.isArray(record.displayContent)) {
+    meta.display_content = record.displayContent;
+  }
+  if (mapped.text.trimStart().startsWith("<session_context>")) {
+    meta.context = true;
+    return { role: "system", ...mapped, meta, prompt: false };
+  }
+  return { role: "user", ...mapped, meta, prompt: true };
+}
+
+/** Mutable state of one parse. */
+class GeminiParse {
+  readonly emitted = new Map<string, Message>();
+  readonly skipped: Record<string, number> = {};
+  readonly issues: LineIssue[] = [];
+  readonly warnings: LineIssue[] = [];
+  metadata = 0;
+  changed = false;
+  messages = 0;
+
+  /** `carry.live` as a set, for lookups. */
+  #live: Set<string>;
+
+  constructor(readonly carry: GeminiCarry, readonly hint: GeminiHint) {
+    this.#live = new Set(carry.live);
+  }
+
+  time(raw: unknown): string {
+    const ts = timestamp(raw);
+    if (ts) {
+      if (!this.carry.firstTs || ts < this.carry.firstTs) this.carry.firstTs = ts;
+      if (ts > this.carry.lastTs) this.carry.lastTs = ts;
+      return ts;
+    }
+    return this.carry.lastTs || this.carry.firstTs || this.carry.firstSeen || EPOCH;
+  }
+
+  header(obj: Json): void {
+    const c = this.carry;
+    this.metadata++;
+    const before = `${c.conversationId}|${c.projectHash}|${c.kind}`;
+    if (!c.conversationId && str(obj.sessionId)) c.conversationId = str(obj.sessionId);
+    if (str(obj.projectHash)) c.projectHash = str(obj.projectHash);
+    if (str(obj.kind)) c.kind = str(obj.kind);
+    this.time(obj.startTime);
+    this.time(obj.lastUpdated);
+    if (typeof obj.summary === "string") this.setSummary(obj.summary);
+    // A header that only moves `lastUpdated` sends nothing by itself.
+    if (`${c.conversationId}|${c.projectHash}|${c.kind}` !== before) this.changed = true;
+  }
+
+  setSummary(summary: string): void {
+    if (!summary || summary === this.carry.summary) return;
+    this.carry.summary = summary;
+    // A sub-agent's summary is its result, not a title.
+    if (this.carry.kind !== "subagent") this.carry.title = summary;
+    this.changed = true;
+  }
+
+  /**
+   * Delivers a record unless the same version was delivered before (`quiet`: an unchanged
+   * message in a full list is expected, not worth counting as skipped).
+   */
+  record(record: Json, line: number, quiet = false): void {
+    const c = this.carry;
+    const id = str(record.id);
+    if (!id) {
+      this.issues.push({
+        line,
+        message: "message record without an id; expected {id, timestamp, type, content}",
+      });
+      return;
+    }
+    const mapped = mapRecord(record);
+    if (typeof mapped === "string") {
+      bump(this.skipped, mapped);
+      this.warnings.push({ line, message: `${mapped} is not known to this version; skipped` });
+      return;
+    }
+    const uuid = derivedUuid("gemini_cli", c.conversationId, id);
+    const known = c.known[id];
+    let round: number;
+    let parent: string;
+    if (mapped.prompt && !c.title) {
+      const first = mapped.text.trim().split("\n")[0] ?? "";
+      c.title = first.length > TITLE_LENGTH ? `${first.slice(0, TITLE_LENGTH - 1)}…` : first;
+      this.changed = true;
+    }
+    if (known) {
+      round = known.r;
+      parent = known.p;
+    } else {
+      if (mapped.prompt) c.round++;
+      round = c.round;
+      const previous = c.live.at(-1);
+      parent = previous ? derivedUuid("gemini_cli", c.conversationId, previous) : "";
+    }
+    const rewound = c.rewound.indexOf(id);
+    if (rewound !== -1) c.rewound.splice(rewound, 1);
+    if (!this.#live.has(id)) {
+      this.#live.add(id);
+      c.live.push(id);
+    }
+    const message: Message = {
+      uuid,
+      parent_uuid: parent,
+      round_index: round,
+      role: mapped.role,
+      content_type: mapped.contentType,
+      content: mapped.content,
+      content_text: mapped.text,
+      created_at: this.time(record.timestamp),
+    };
+    const model = str(record.model);
+    if (model) {
+      message.model = model;
+      c.model = model;
+    }
+    const tokens = tokensOf(record.tokens);
+    if (tokens) {
+      message.usage = {
+        input_tokens: tokens.input,
+        output_tokens: tokens.output,
+        cached_tokens: tokens.cached,
+        thoughts_tokens: tokens.thoughts,
+        tool_tokens: tokens.tool,
+        total_tokens: tokens.total,
+      };
+    }
+    message.metadata = { ...mapped.meta, gemini_id: id };
+    const print = fingerprint(message);
+    if (known?.f === print && rewound === -1) {
+      if (!quiet) bump(this.skipped, "unchanged record appended again");
+      return;
+    }
+    addTokens(c.usage, known?.t, -1);
+    addTokens(c.usage, tokens);
+    c.known[id] = { f: print, r: round, p: parent, ...(tokens ? { t: tokens } : {}) };
+    this.emitted.set(uuid, message);
+    this.messages++;
+  }
+
+  /** Drops `id` and every live message after it. */
+  rewindTo(id: string, line: number): void {
+    const c = this.carry;
+    this.metadata++;
+    const at = c.live.indexOf(id);
+    if (at === -1) {
+      this.warnings.push({
+        line,
+        message: `$rewindTo names ${id}, which is not a live message; nothing rewound`,
+      });
+      return;
+    }
+    this.drop(c.live.slice(at));
+  }
+
+  drop(ids: string[]): void {
+    const c = this.carry;
+    if (ids.length === 0) return;
+    for (const id of ids) {
+      if (!c.rewound.includes(id)) c.rewound.push(id);
+      // A message sent in this same parse and rewound now still reaches the server once.
+    }
+    const dropped = new Set(ids);
+    for (const id of ids) this.#live.delete(id);
+    c.live = c.live.filter((id) => !dropped.has(id));
+    c.round = c.live.reduce((r, id) => Math.max(r, c.known[id]?.r ?? 0), 0);
+    this.changed = true;
+  }
+
+  /** A full message list (a `$set.messages` checkpoint, or a whole `.json` document). */
+  replaceAll(records: unknown[], line: number): void {
+    const ids = new Set<string>();
+    for (const [index, record] of records.entries()) {
+      if (!isObject(record)) {
+        this.issues.push({ line, message: `messages[${index}]: expected a message object` });
+        continue;
+      }
+      ids.add(str(record.id));
+      this.record(record, line, true);
+    }
+    this.drop(this.carry.live.filter((id) => !ids.has(id)));
+    // The list's order is the thread's order.
+    this.carry.live = [...ids].filter((id) => this.#live.has(id));
+  }
+
+  patch(set: Json, line: number): void {
+    this.metadata++;
+    if (Array.isArray(set.messages)) this.replaceAll(set.messages, line);
+    if (typeof set.summary === "string") this.setSummary(set.summary);
+    if (set.lastUpdated !== undefined) this.time(set.lastUpdated);
+    if (str(set.kind)) this.carry.kind = str(set.kind);
+  }
+
+  conversation(): Conversation {
+    const c = this.carry;
+    const hint = this.hint;
+    const created = c.firstTs || c.firstSeen || EPOCH;
+    const projectPath = hint.projectPath ?? "";
+    const metadata: Json = {
+      session_id: c.conversationId,
+      project_name: projectPath
+        ? projectPath.split(/[\\/]/).filter(Boolean).pop() ?? ""
+        : hint.project ?? "",
+      cwd: projectPath,
+      project_hash: c.projectHash,
+      model: c.model,
+      host: "",
+      message_count: c.live.length,
+      usage: { ...c.usage },
+      rewound_message_ids: c.rewound.map((id) => derivedUuid("gemini_cli", c.conversationId, id)),
+    };
+    if (c.kind) metadata.kind = c.kind;
+    if (hint.parentSessionId) metadata.parent_session_id = hint.parentSessionId;
+    if (c.summary) metadata.summary = c.summary;
+    return {
+      uuid: c.conversationId,
+      title: c.title,
+      created_at: created,
+      updated_at: c.lastTs || created,
+      metadata,
+      messages: [...this.emitted.values()],
+    };
+  }
+
+  output(input: ParseInput<GeminiCarry>): ParseOutput<GeminiCarry> {
+    const conversations: Conversation[] = [];
+    if (!this.carry.conversationId && this.emitted.size > 0) {
+      this.issues.push({
+        line: input.firstLine,
+        message: "no session id found (expected a header line with sessionId)",
+      });
+    } else if (this.emitted.size > 0 || (this.changed && this.carry.conversationId)) {
+      const conversation = this.conversation();
+      conversation.metadata.host = input.file.host;
+      conversations.push(conversation);
+    }
+    return {
+      conversations,
+      carry: this.carry,
+      messages: conversations.length > 0 ? this.emitted.size : 0,
+      metadata: this.metadata,
+      skipped: this.skipped,
+      issues: this.issues,
+      warnings: this.warnings,
+    };
+  }
+}
+
+function startCarry(input: ParseInput<GeminiCarry>, hint: GeminiHint): GeminiCarry {
+  const carry = input.carry ? structuredClone(input.carry) : initialGeminiCarry();
+  if (!carry.firstSeen) carry.firstSeen = hint.mtime ?? EPOCH;
+  return carry;
+}
+
+/**
+ * Parses a Gemini CLI file of the kind named in `hint.kind` (see the module doc).
+ *
+ * @example Parse a JSONL session with a re-appended record
+ * ```ts
+ * import { parseGeminiCli } from "./gemini_cli.ts";
+ * const lines = [
+ *   { sessionId: "0ab84937-9fe7-4284-986a-33c832af0b6a", startTime: "2026-04-23T12:52:52.759Z" },
+ *   { id: "u1", timestamp: "2026-04-23T12:53:00.000Z", type: "user", content: [{ text: "hi" }] },
+ *   { id: "g1", timestamp: "2026-04-23T12:53:01.000Z", type: "gemini", content: "" },
+ *   { id: "g1", timestamp: "2026-04-23T12:53:01.000Z", type: "gemini", content: "hello" },
+ * ].map((l) => JSON.stringify(l) + "\n").join("");
+ * const out = parseGeminiCli({
+ *   bytes: new TextEncoder().encode(lines), firstLine: 1, carry: undefined,
+ *   file: { path: "session.jsonl", hint: { kind: "jsonl" }, host: "laptop" },
+ * });
+ * console.log(out.conversations[0].messages.length); // 2
+ * ```
+ */
+export function parseGeminiCli(input: ParseInput<GeminiCarry>): ParseOutput<GeminiCarry> {
+  const hint: GeminiHint = input.file.hint;
+  switch (hint.kind) {
+    case "json":
+      return parseLegacyJson(input, hint);
+    case "logs":
+      return parseLogs(input, hint);
+    case "checkpoint":
+      return parseCheckpoint(input, hint);
+    default:
+      return parseJsonl(input, hint);
+  }
+}
+
+function parseJsonl(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutput<GeminiCarry> {
+  const parse = new GeminiParse(startCarry(input, hint), hint);
+  eachJsonLine(input.bytes, input.firstLine, parse.skipped, parse.issues, (obj, line) => {
+    if (isObject(obj.$set)) return parse.patch(obj.$set, line);
+    if (typeof obj.$rewindTo === "string") return parse.rewindTo(obj.$rewindTo, line);
+    if (typeof obj.type === "string" && obj.id !== undefined) return parse.record(obj, line);
+    if (str(obj.sessionId) && obj.type === undefined) {
+      if (parse.carry.conversationId && line > 1) {
+        bump(parse.skipped, "header appended again (session resumed)");
+        parse.time(obj.lastUpdated);
+        return;
+      }
+      return parse.header(obj);
+    }
+    const what = `record with keys ${Object.keys(obj).slice(0, 5).join(", ")}`;
+    bump(parse.skipped, "unknown record kind");
+    parse.warnings.push({
+      line,
+      message: `${what} is not a known kind (header, message, $set, $rewindTo); skipped`,
+    });
+  });
+  return parse.output(input);
+}
+
+/** Parses a whole document, or reports it unreadable and keeps the carry as it was. */
+function wholeDocument(
+  input: ParseInput<GeminiCarry>,
+  expected: string,
+): { doc: unknown } | ParseOutput<GeminiCarry> {
+  try {
+    return { doc: JSON.parse(new TextDecoder().decode(input.bytes)) };
+  } catch (error) {
+    return {
+      conversations: [],
+      carry: input.carry ?? initialGeminiCarry(),
+      messages: 0,
+      metadata: 0,
+      skipped: {},
+      issues: [{
+        line: 1,
+        message: `invalid JSON (${(error as Error).message}); expected ${expected} ` +
+          "(it may be being rewritten: it is read again when it changes)",
+      }],
+    };
+  }
+}
+
+function parseLegacyJson(
+  input: ParseInput<GeminiCarry>,
+  hint: GeminiHint,
+): ParseOutput<GeminiCarry> {
+  const read = wholeDocument(input, "a session document {sessionId, messages}");
+  if (!("doc" in read)) return read;
+  const doc = read.doc;
+  if (!isObject(doc) || !Array.isArray(doc.messages)) {
+    return {
+      conversations: [],
+      carry: input.carry ?? initialGeminiCarry(),
+      messages: 0,
+      metadata: 0,
+      skipped: {},
+      issues: [{ line: 1, message: "expected a session document {sessionId, messages: [...]}" }],
+    };
+  }
+  const parse = new GeminiParse(startCarry(input, hint), hint);
+  parse.header(doc);
+  parse.replaceAll(doc.messages, 1);
+  return parse.output(input);
+}
+
+/** `logs.json`: prompts of sessions that have no chat recording, one conversation each. */
+function parseLogs(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutput<GeminiCarry> {
+  const read = wholeDocument(input, "an array of prompt log entries");
+  if (!("doc" in read)) return read;
+  const previous = input.carry ?? initialGeminiCarry();
+  if (!Array.isArray(read.doc)) {
+    return {
+      conversations: [],
+      carry: previous,
+      messages: 0,
+      metadata: 0,
+      skipped: {},
+      issues: [{
+        line: 1,
+        message: "expected an array of {sessionId, messageId, timestamp, type, message}",
+      }],
+    };
+  }
+  const recorded = new Set((hint.recorded ?? "").split(",").filter(Boolean));
+  const bySession = new Map<string, Json[]>();
+  const skipped: Record<string, number> = {};
+  const issues: LineIssue[] = [];
+  read.doc.forEach((entry, index) => {
+    if (!isObject(entry) || !str(entry.sessionId)) {
+      issues.push({
+        line: 1,
+        message: `entry ${index}: expected {sessionId, messageId, timestamp, message}`,
+      });
+      return;
+    }
+    const session = str(entry.sessionId);
+    if (recorded.has(session.slice(0, 8))) {
+      bump(skipped, "prompt of a session with a chat recording (delivered from it)");
+      return;
+    }
+    bySession.set(session, [...(bySession.get(session) ?? []), entry]);
+  });
+  // One carry for the file: the fingerprints of every session's delivered prompts.
+  const carry = startCarry(input, hint);
+  const conversations: Conversation[] = [];
+  let messages = 0;
+  for (const [session, entries] of bySession) {
+    const parse = new GeminiParse(initialGeminiCarry(session), hint);
+    parse.carry.kind = "prompt_log";
+    parse.carry.known = Object.fromEntries(
+      Object.entries(carry.known).filter(([id]) => id.startsWith(`${session}/`)),
+    );
+    for (const entry of entries) {
+      const id = `${session}/${num(entry.messageId)}`;
+      parse.record({
+        id,
+        type: str(entry.type) === "user" || !entry.type ? "user" : str(entry.type),
+        timestamp: entry.timestamp,
+        content: typeof entry.message === "string"
+          ? entry.message
+          : JSON.stringify(entry.message ?? ""),
+      }, 1);
+    }
+    Object.assign(carry.known, parse.carry.known);
+    Object.assign(skipped, parse.skipped);
+    if (parse.emitted.size > 0) {
+      const conversation = parse.conversation();
+      conversation.metadata.host = input.file.host;
+      conversation.metadata.prompts_only = true;
+      conversations.push(conversation);
+      messages += parse.emitted.size;
+    }
+  }
+  return { conversations, carry, messages, metadata: 0, skipped, issues };
+}
+
+/** `checkpoint-<tag>.json`: a saved history, a bare `Content[]` or `{history, authType}`. */
+function parseCheckpoint(
+  input: ParseInput<GeminiCarry>,
+  hint: GeminiHint,
+): ParseOutput<GeminiCarry> {
+  const read = wholeDocument(input, "a checkpoint (a history array or {history, authType})");
+  if (!("doc" in read)) return read;
+  const doc = read.doc;
+  const history = Array.isArray(doc)
+    ? doc
+    : isObject(doc) && Array.isArray(doc.history)
+    ? doc.history
+    : null;
+  if (!history) {
+    return {
+      conversations: [],
+      carry: input.carry ?? initialGeminiCarry(),
+      messages: 0,
+      metadata: 0,
+      skipped: {},
+      issues: [{ line: 1, message: "expected a history array or {history: [...], authType}" }],
+    };
+  }
+  const carry = startCarry(input, hint);
+  // The tag is the checkpoint's only id.
+  carry.conversationId = derivedUuid(
+    "gemini_cli",
+    "checkpoint",
+    hint.project ?? "",
+    hint.tag ?? "",
+  );
+  carry.kind = "checkpoint";
+  const parse = new GeminiParse(carry, hint);
+  const records = history.map((content, index) => {
+    const c = isObject(content) ? content : {};
+    return {
+      id: `checkpoint/${index}`,
+      type: str(c.role) === "model" ? "gemini" : "user",
+      // Checkpoints keep no times: every message takes the time the file was first read.
+      timestamp: carry.firstSeen,
+      content: Array.isArray(c.parts) ? c.parts : [],
+    };
+  });
+  // The tag is what the user named the checkpoint; it beats the first prompt as a title.
+  if (!carry.title && hint.tag) carry.title = hint.tag;
+  parse.replaceAll(records, 1);
+  const out = parse.output(input);
+  for (const conversation of out.conversations) {
+    conversation.metadata.checkpoint_tag = hint.tag ?? "";
+  }
+  return out;
+}

@@ -1,0 +1,121 @@
+/**
+ * Small pure helpers every parser shares: reading JSON lines with their line numbers, and
+ * narrowing untyped JSON values.
+ *
+ * @module
+ */
+import { bump, type LineIssue } from "../common/source.ts";
+
+/** A JSON object whose shape is not known yet. */
+export type Json = Record<string, unknown>;
+
+const decoder = new TextDecoder();
+const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
+
+/**
+ * Whether `v` is a plain JSON object.
+ *
+ * @example Narrow a parsed value
+ * ```ts
+ * import { isObject } from "./json_lines.ts";
+ * isObject(JSON.parse('{"a":1}')); // true
+ * ```
+ */
+export function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * `v` if it is a string, else `""`.
+ *
+ * @example Read an optional string field
+ * ```ts
+ * import { str } from "./json_lines.ts";
+ * str(undefined) === "";
+ * ```
+ */
+export function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+
+/**
+ * `v` if it is a finite number, else 0.
+ *
+ * @example Read an optional number field
+ * ```ts
+ * import { num } from "./json_lines.ts";
+ * num("3") === 0;
+ * ```
+ */
+export function num(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) ? v : 0;
+}
+
+/**
+ * `v` if it is an RFC 3339 timestamp, else `""` (sources sometimes hold placeholders).
+ *
+ * @example Keep only real timestamps
+ * ```ts
+ * import { timestamp } from "./json_lines.ts";
+ * timestamp("2025-01-01T00:00:00Z") === "2025-01-01T00:00:00Z";
+ * ```
+ */
+export function timestamp(v: unknown): string {
+  return typeof v === "string" && ISO_TIMESTAMP.test(v) ? v : "";
+}
+
+/**
+ * Calls `visit` with each non-blank line of `bytes` parsed as a JSON object and its 1-based
+ * line number; blank lines are counted in `skipped`, and lines that are not JSON objects are
+ * reported in `issues` with what was expected.
+ *
+ * @example Visit the objects of two lines
+ * ```ts
+ * import { eachJsonLine } from "./json_lines.ts";
+ * const issues: { line: number; message: string }[] = [];
+ * eachJsonLine(new TextEncoder().encode('{"a":1}\nnope\n'), 1, {}, issues, (obj, line) => {
+ *   console.log(line, obj.a); // 1 1
+ * });
+ * console.log(issues[0].line); // 2
+ * ```
+ */
+export function eachJsonLine(
+  bytes: Uint8Array,
+  firstLine: number,
+  skipped: Record<string, number>,
+  issues: LineIssue[],
+  visit: (obj: Json, line: number) => void,
+): void {
+  const text = decoder.decode(bytes);
+  let lineNo = firstLine - 1;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end === -1) end = text.length;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    lineNo++;
+    if (line === "") {
+      bump(skipped, "blank line");
+      continue;
+    }
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch (error) {
+      issues.push({
+        line: lineNo,
+        message: `invalid JSON (${(error as Error).message}); expected one JSON object per line`,
+      });
+      continue;
+    }
+    if (!isObject(obj)) {
+      issues.push({
+        line: lineNo,
+        message: `expected a JSON object, got ${Array.isArray(obj) ? "an array" : typeof obj}`,
+      });
+      continue;
+    }
+    visit(obj, lineNo);
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * The Codex worker's engine, run in a narrowed Web Worker by `main.ts`.
+ *
+ * @module
+ */
+import { runEngine } from "../../common/engine.ts";
+import { codexSource } from "./worker.ts";
+
+runEngine(codexSource);

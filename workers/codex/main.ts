@@ -1,0 +1,16 @@
+/**
+ * `codex-sync-worker`: syncs Codex CLI rollouts (`~/.codex/sessions` and the
+ * `archived_sessions` folder beside it).
+ *
+ * ```
+ * codex-sync-worker --sessions-dir ~/.codex/sessions --config config.yaml
+ * ```
+ *
+ * @module
+ */
+import { runCli } from "../../common/cli.ts";
+import { workerSpec } from "../../common/permissions.ts";
+
+if (import.meta.main) {
+  await runCli(workerSpec("codex"), Deno.args, new URL("./engine.ts", import.meta.url));
+}

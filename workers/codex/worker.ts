@@ -1,0 +1,112 @@
+/**
+ * The Codex source: where rollouts live and what each path means (FORMATS §4.1, §4.3).
+ *
+ * ```
+ * <sessions>/YYYY/MM/DD/rollout-<local time>-<uuid>.jsonl       append-only (Rust CLI)
+ * <sessions>/rollout-<local time>-<uuid>.jsonl                   early Rust CLI, flat
+ * <sessions>/rollout-YYYY-MM-DD-<uuid>.json                      TypeScript CLI, rewritten whole
+ * ….jsonl.zst                                                    a compressed rollout
+ * <sessions>/../archived_sessions/…                              archived rollouts, dated or flat
+ * ```
+ *
+ * @module
+ */
+import { basename } from "node:path";
+import type { LineSource } from "../../common/line_worker.ts";
+import type { FileRef } from "../../common/pipeline.ts";
+import { isInside, listDir } from "../../common/walk.ts";
+import { type CodexCarry, parseCodex } from "../../parsers/codex.ts";
+
+const ROLLOUT =
+  /^rollout-.*?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?\.(jsonl|jsonl\.zst|json)$/i;
+/** Dated folders go three levels deep (YYYY/MM/DD). */
+const MAX_DEPTH = 3;
+
+/**
+ * The reference of a rollout file, or `null` when the name is not a rollout's.
+ *
+ * @example Classify a compressed rollout
+ * ```ts
+ * import { rolloutRef } from "./worker.ts";
+ * rolloutRef("/s/rollout-2025-09-19T11-02-12-01996135-afde-7911-97f0-d863511eca56.jsonl.zst", "/s")
+ *   ?.form === "zstd";
+ * ```
+ */
+export function rolloutRef(path: string, root: string): FileRef | null {
+  const match = basename(path).match(ROLLOUT);
+  if (!match) return null;
+  const hint: Record<string, string> = {};
+  if (match[1]) hint.sessionId = match[1].toLowerCase();
+  if (basename(root) === "archived_sessions") hint.archived = "true";
+  const extension = match[2].toLowerCase();
+  if (extension === "json") {
+    hint.form = "json";
+    return { path, hint, form: "whole" };
+  }
+  return { path, hint, form: extension === "jsonl.zst" ? "zstd" : "lines" };
+}
+
+async function walk(
+  dir: string,
+  root: string,
+  depth: number,
+  refs: FileRef[],
+  warn: (m: string) => void,
+): Promise<void> {
+  const entries = await listDir(dir, root, warn);
+  const names = new Set(entries.map((e) => e.name));
+  for (const entry of entries) {
+    if (entry.isFile) {
+      // While a rollout is being compressed both files exist; the plain one is read until then.
+      if (entry.name.endsWith(".zst") && names.has(entry.name.slice(0, -4))) continue;
+      const ref = rolloutRef(entry.path, root);
+      if (ref) refs.push(ref);
+    } else if (entry.isDirectory && depth < MAX_DEPTH) {
+      try {
+        await walk(entry.path, root, depth + 1, refs, warn);
+      } catch (error) {
+        warn(`${entry.path}: skipped: cannot list: ${(error as Error).message}`);
+      }
+    }
+  }
+}
+
+/**
+ * The Codex line source.
+ *
+ * @example Discover rollouts
+ * ```ts
+ * import { codexSource } from "./worker.ts";
+ * const root = await Deno.makeTempDir();
+ * console.log(await codexSource.discover(root, console.warn)); // []
+ * ```
+ */
+export const codexSource: LineSource<CodexCarry> = {
+  name: "codex",
+  sourceType: "codex",
+  label: "Codex rollouts",
+  parser: parseCodex,
+
+  async discover(root, warn) {
+    const refs: FileRef[] = [];
+    await walk(root, root, 0, refs, warn);
+    return refs;
+  },
+
+  async classify(path, root) {
+    if (!isInside(path, root)) return null;
+    const depth = path.slice(root.length).split("/").filter(Boolean).length;
+    if (depth > MAX_DEPTH + 1) return null;
+    const ref = rolloutRef(path, root);
+    if (ref?.form === "zstd") {
+      // Its original is still there: the compression is not finished.
+      try {
+        await Deno.stat(path.slice(0, -4));
+        return null;
+      } catch {
+        return ref;
+      }
+    }
+    return ref;
+  },
+};

@@ -1,0 +1,9 @@
+/**
+ * The Gemini CLI worker's engine, run in a narrowed Web Worker by `main.ts`.
+ *
+ * @module
+ */
+import { runEngine } from "../../common/engine.ts";
+import { geminiCliSource } from "./worker.ts";
+
+runEngine(geminiCliSource);

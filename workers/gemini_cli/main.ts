@@ -1,0 +1,15 @@
+/**
+ * `gemini-cli-sync-worker`: syncs Gemini CLI sessions (`~/.gemini/tmp`).
+ *
+ * ```
+ * gemini-cli-sync-worker --data-dir ~/.gemini/tmp --config config.yaml
+ * ```
+ *
+ * @module
+ */
+import { runCli } from "../../common/cli.ts";
+import { workerSpec } from "../../common/permissions.ts";
+
+if (import.meta.main) {
+  await runCli(workerSpec("gemini_cli"), Deno.args, new URL("./engine.ts", import.meta.url));
+}
