@@ -8,6 +8,7 @@
  */
 import { derivedUuid, sha256Hex } from "../common/hash.ts";
 import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
+import { fromBlocks, type MappedContent } from "./blocks.ts";
 import { eachJsonLine, isObject, type Json, num, str } from "./json_lines.ts";
 import type { Conversation, Message } from "../common/types.ts";
 
@@ -171,34 +172,12 @@ function mapBlock(block: unknown): Json {
   }
 }
 
-function blockText(block: Json): string {
-  switch (block.type) {
-    case "text":
-      return str(block.text);
-    case "thinking":
-      return str(block.thinking);
-    case "tool_use":
-      return `${str(block.name)} ${JSON.stringify(block.input ?? {})}`;
-    case "tool_result":
-      if (typeof block.content === "string") return block.content;
-      if (Array.isArray(block.content)) {
-        return block.content.filter(isObject).map(blockText).filter(Boolean).join("\n");
-      }
-      return "";
-    default:
-      return "";
-  }
-}
-
-interface MappedContent {
-  content: Json;
-  contentType: Message["content_type"];
-  text: string;
+interface MappedClaudeContent extends MappedContent {
   hasToolResult: boolean;
   hasPromptText: boolean;
 }
 
-function mapContent(raw: unknown, toolUseResult: unknown): MappedContent {
+function mapContent(raw: unknown, toolUseResult: unknown): MappedClaudeContent {
   if (typeof raw === "string") {
     return {
       content: { type: "text", text: raw },
@@ -211,17 +190,12 @@ function mapContent(raw: unknown, toolUseResult: unknown): MappedContent {
   const blocks = Array.isArray(raw) ? raw.map(mapBlock) : [mapBlock(raw ?? "")];
   const hasToolResult = blocks.some((b) => b.type === "tool_result");
   const hasPromptText = blocks.some((b) => b.type === "text" || b.type === "image");
-  const text = blocks.map(blockText).filter(Boolean).join("\n");
-  let content: Json;
-  let contentType: Message["content_type"];
-  if (blocks.length === 1) {
-    content = blocks[0];
-    const t = content.type;
-    contentType = t === "tool_use" ? "tool_use" : t === "tool_result" ? "tool_result" : "text";
-  } else {
-    content = { type: "multipart", parts: blocks };
-    contentType = "multipart";
-  }
+  // An empty block list stays an empty multipart, as earlier versions delivered it.
+  let { content, contentType, text } = blocks.length > 0 ? fromBlocks(blocks) : {
+    content: { type: "multipart", parts: [] } as Json,
+    contentType: "multipart" as const,
+    text: "",
+  };
   if (hasToolResult && toolUseResult !== undefined) {
     content = { ...content, tool_use_result: toolUseResult };
   }

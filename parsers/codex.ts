@@ -17,8 +17,18 @@
 import { derivedUuid, sha256Hex } from "../common/hash.ts";
 import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
 import type { Conversation, Message } from "../common/types.ts";
-import { eachJsonLine, isObject, type Json, num, str, timestamp } from "./json_lines.ts";
+import {
+  eachJsonLine,
+  isObject,
+  type Json,
+  num,
+  parseWholeJson,
+  str,
+  timestamp,
+  unreadableDocument,
+} from "./json_lines.ts";
 import { changedMessages, type Fingerprints } from "./message_diff.ts";
+import { fromBlocks, type MappedContent } from "./blocks.ts";
 
 /** Token counts as Codex reports them. */
 export interface CodexUsage {
@@ -156,11 +166,8 @@ export function initialCodexCarry(conversationId = ""): CodexCarry {
   };
 }
 
-interface Mapped {
+interface Mapped extends MappedContent {
   role: Message["role"];
-  contentType: Message["content_type"];
-  content: Json;
-  text: string;
   meta: Json;
   /** A genuine user prompt: starts a round. */
   prompt?: boolean;
@@ -216,20 +223,7 @@ function outputText(output: unknown): string {
 
 /** A text message from content parts (response items, mirrors, compaction notes). */
 function textMessage(role: Message["role"], parts: unknown[], meta: Json): Mapped {
-  const blocks = parts.map(mapPart);
-  const text = parts.map(partText).filter(Boolean).join("\n");
-  const single = blocks.length === 1 ? blocks[0] : undefined;
-  return {
-    role,
-    contentType: single?.type === "text" || blocks.length === 0 ? "text" : "multipart",
-    content: single?.type === "text"
-      ? single
-      : blocks.length === 0
-      ? { type: "text", text }
-      : { type: "multipart", parts: blocks },
-    text,
-    meta,
-  };
+  return { role, ...fromBlocks(parts.map(mapPart)), meta };
 }
 
 function toolUse(callId: string, name: string, input: unknown, meta: Json): Mapped {
@@ -643,18 +637,18 @@ export function parseCodex(input: ParseInput<CodexCarry>): ParseOutput<CodexCarr
 /** The early TypeScript CLI's rollout: `{session, items}`, rewritten whole. */
 function parseJsonRollout(input: ParseInput<CodexCarry>, hint: CodexHint): ParseOutput<CodexCarry> {
   const previous = input.carry;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder().decode(input.bytes));
-  } catch (error) {
-    return unreadable(
-      input,
-      `invalid JSON (${(error as Error).message}); ` +
-        "expected a whole rollout document {session, items} (it may be being rewritten; read again when it changes)",
-    );
-  }
+  const read = parseWholeJson(
+    input,
+    "a whole rollout document {session, items}",
+    initialCodexCarry(),
+  );
+  if (!("doc" in read)) return read;
+  const doc = read.doc;
   if (!isObject(doc) || !Array.isArray(doc.items)) {
-    return unreadable(input, "expected a rollout document {session, items} with an items array");
+    return unreadableDocument(
+      previous ?? initialCodexCarry(),
+      "expected a rollout document {session, items} with an items array",
+    );
   }
   const session = isObject(doc.session) ? doc.session : {};
   // The TypeScript CLI drew a new session id at every save, so the file name's id is the stable one.
@@ -675,15 +669,4 @@ function parseJsonRollout(input: ParseInput<CodexCarry>, hint: CodexHint): Parse
   const out = finish(parse, changed, input);
   out.messages = changed.length;
   return out;
-}
-
-function unreadable(input: ParseInput<CodexCarry>, message: string): ParseOutput<CodexCarry> {
-  return {
-    conversations: [],
-    carry: input.carry ?? initialCodexCarry(),
-    messages: 0,
-    metadata: 0,
-    skipped: {},
-    issues: [{ line: 1, message }],
-  };
 }

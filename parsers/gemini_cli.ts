@@ -25,7 +25,17 @@
 import { derivedUuid, sha256Hex } from "../common/hash.ts";
 import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
 import type { Conversation, Message } from "../common/types.ts";
-import { eachJsonLine, isObject, type Json, num, str, timestamp } from "./json_lines.ts";
+import {
+  eachJsonLine,
+  isObject,
+  type Json,
+  num,
+  parseWholeJson,
+  str,
+  timestamp,
+  unreadableDocument,
+} from "./json_lines.ts";
+import { fromBlocks, type MappedContent } from "./blocks.ts";
 import { fingerprint } from "./message_diff.ts";
 
 /** Token counts as Gemini CLI records them on `gemini` messages. */
@@ -140,11 +150,8 @@ export function initialGeminiCarry(conversationId = ""): GeminiCarry {
   };
 }
 
-interface Mapped {
+interface Mapped extends MappedContent {
   role: Message["role"];
-  contentType: Message["content_type"];
-  content: Json;
-  text: string;
   meta: Json;
   prompt: boolean;
 }
@@ -183,34 +190,6 @@ function mapPart(part: unknown): Json {
     };
   }
   return part;
-}
-
-function blockText(block: Json): string {
-  switch (block.type) {
-    case "text":
-      return str(block.text);
-    case "thinking":
-      return str(block.thinking);
-    case "tool_use":
-      return `${str(block.name)} ${JSON.stringify(block.input ?? {})}`;
-    case "tool_result":
-      return typeof block.content === "string" ? block.content : JSON.stringify(block.content);
-    default:
-      return "";
-  }
-}
-
-function fromBlocks(blocks: Json[]): Pick<Mapped, "contentType" | "content" | "text"> {
-  const text = blocks.map(blockText).filter(Boolean).join("\n");
-  if (blocks.length === 1) {
-    const t = blocks[0].type;
-    return {
-      content: blocks[0],
-      contentType: t === "tool_use" ? "tool_use" : t === "tool_result" ? "tool_result" : "text",
-      text,
-    };
-  }
-  return { content: { type: "multipart", parts: blocks }, contentType: "multipart", text };
 }
 
 /** A message record (`user`, `gemini`, `info`, `error`, `warning`) as a canonical message. */
@@ -579,45 +558,22 @@ function parseJsonl(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutp
   return parse.output(input);
 }
 
-/** Parses a whole document, or reports it unreadable and keeps the carry as it was. */
-function wholeDocument(
-  input: ParseInput<GeminiCarry>,
-  expected: string,
-): { doc: unknown } | ParseOutput<GeminiCarry> {
-  try {
-    return { doc: JSON.parse(new TextDecoder().decode(input.bytes)) };
-  } catch (error) {
-    return {
-      conversations: [],
-      carry: input.carry ?? initialGeminiCarry(),
-      messages: 0,
-      metadata: 0,
-      skipped: {},
-      issues: [{
-        line: 1,
-        message: `invalid JSON (${(error as Error).message}); expected ${expected} ` +
-          "(it may be being rewritten: it is read again when it changes)",
-      }],
-    };
-  }
-}
-
 function parseLegacyJson(
   input: ParseInput<GeminiCarry>,
   hint: GeminiHint,
 ): ParseOutput<GeminiCarry> {
-  const read = wholeDocument(input, "a session document {sessionId, messages}");
+  const read = parseWholeJson(
+    input,
+    "a session document {sessionId, messages}",
+    initialGeminiCarry(),
+  );
   if (!("doc" in read)) return read;
   const doc = read.doc;
   if (!isObject(doc) || !Array.isArray(doc.messages)) {
-    return {
-      conversations: [],
-      carry: input.carry ?? initialGeminiCarry(),
-      messages: 0,
-      metadata: 0,
-      skipped: {},
-      issues: [{ line: 1, message: "expected a session document {sessionId, messages: [...]}" }],
-    };
+    return unreadableDocument(
+      input.carry ?? initialGeminiCarry(),
+      "expected a session document {sessionId, messages: [...]}",
+    );
   }
   const parse = new GeminiParse(startCarry(input, hint), hint);
   parse.header(doc);
@@ -627,21 +583,14 @@ function parseLegacyJson(
 
 /** `logs.json`: prompts of sessions that have no chat recording, one conversation each. */
 function parseLogs(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutput<GeminiCarry> {
-  const read = wholeDocument(input, "an array of prompt log entries");
+  const read = parseWholeJson(input, "an array of prompt log entries", initialGeminiCarry());
   if (!("doc" in read)) return read;
   const previous = input.carry ?? initialGeminiCarry();
   if (!Array.isArray(read.doc)) {
-    return {
-      conversations: [],
-      carry: previous,
-      messages: 0,
-      metadata: 0,
-      skipped: {},
-      issues: [{
-        line: 1,
-        message: "expected an array of {sessionId, messageId, timestamp, type, message}",
-      }],
-    };
+    return unreadableDocument(
+      previous,
+      "expected an array of {sessionId, messageId, timestamp, type, message}",
+    );
   }
   const recorded = new Set((hint.recorded ?? "").split(",").filter(Boolean));
   const bySession = new Map<string, Json[]>();
@@ -701,7 +650,11 @@ function parseCheckpoint(
   input: ParseInput<GeminiCarry>,
   hint: GeminiHint,
 ): ParseOutput<GeminiCarry> {
-  const read = wholeDocument(input, "a checkpoint (a history array or {history, authType})");
+  const read = parseWholeJson(
+    input,
+    "a checkpoint (a history array or {history, authType})",
+    initialGeminiCarry(),
+  );
   if (!("doc" in read)) return read;
   const doc = read.doc;
   const history = Array.isArray(doc)
@@ -710,14 +663,10 @@ function parseCheckpoint(
     ? doc.history
     : null;
   if (!history) {
-    return {
-      conversations: [],
-      carry: input.carry ?? initialGeminiCarry(),
-      messages: 0,
-      metadata: 0,
-      skipped: {},
-      issues: [{ line: 1, message: "expected a history array or {history: [...], authType}" }],
-    };
+    return unreadableDocument(
+      input.carry ?? initialGeminiCarry(),
+      "expected a history array or {history: [...], authType}",
+    );
   }
   const carry = startCarry(input, hint);
   // The tag is the checkpoint's only id.
