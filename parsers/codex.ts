@@ -370,14 +370,14 @@ class CodexParse {
     this.messages.push(message);
   }
 
-  sessionMeta(payload: Json, line: number): void {
+  sessionMeta(payload: Json): void {
     const c = this.carry;
     const id = str(payload.id);
     this.metadata++;
     if (c.conversationId && id && id !== c.conversationId) {
       // A fork or resume copies other threads' headers; this file's thread stays the first.
       if (!c.otherSessions.includes(id)) c.otherSessions.push(id);
-      if (line > 1) bump(this.skipped, "session_meta of another thread (fork or resume history)");
+      this.changed = true;
       return;
     }
     if (!c.conversationId && id) c.conversationId = id;
@@ -434,7 +434,7 @@ class CodexParse {
     const ts = this.time(obj.timestamp);
     switch (type) {
       case "session_meta":
-        return this.sessionMeta(payload, line);
+        return this.sessionMeta(payload);
       case "turn_context":
         this.metadata++;
         if (str(payload.model)) c.model = str(payload.model);
@@ -467,7 +467,7 @@ class CodexParse {
       return;
     }
     if (!obj.type && str(obj.id) && obj.timestamp !== undefined) {
-      return this.sessionMeta(obj, line);
+      return this.sessionMeta(obj);
     }
     this.item(obj, line, this.time(obj.timestamp));
   }
