@@ -29,8 +29,8 @@ export class ZstdError extends Error {
 }
 
 /**
- * Checks that `bytes` hold only complete zstd frames (and skippable frames); throws
- * {@link ZstdError} naming the byte where a frame is cut short or malformed.
+ * Checks that `bytes` hold only complete zstd frames (and skippable frames) and returns the
+ * data frames; throws {@link ZstdError} naming the byte where a frame is cut short or malformed.
  *
  * @example A complete frame passes
  * ```ts
@@ -39,10 +39,19 @@ export class ZstdError extends Error {
  * checkZstdFrames(zstdCompressSync(new TextEncoder().encode("hi\n")));
  * ```
  */
-export function checkZstdFrames(bytes: Uint8Array): void {
+export function checkZstdFrames(bytes: Uint8Array): Uint8Array[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
+  const frames: Uint8Array[] = [];
   if (bytes.length === 0) throw new ZstdError("empty file: expected a zstd frame");
+  if (bytes.length < 4) {
+    const magic = [0x28, 0xb5, 0x2f, 0xfd];
+    throw new ZstdError(
+      bytes.every((b, i) => b === magic[i])
+        ? `truncated: frame header cut at byte ${bytes.length}`
+        : `not a zstd frame at byte 0 (the file has only ${bytes.length} bytes)`,
+    );
+  }
   while (at < bytes.length) {
     if (at + 4 > bytes.length) throw new ZstdError(`truncated: frame header cut at byte ${at}`);
     const magic = view.getUint32(at, true);
@@ -98,7 +107,9 @@ export function checkZstdFrames(bytes: Uint8Array): void {
         throw new ZstdError(`truncated: frame checksum cut at byte ${bytes.length}`);
       }
     }
+    frames.push(bytes.subarray(frameStart, at));
   }
+  return frames;
 }
 
 /**
@@ -114,11 +125,22 @@ export function checkZstdFrames(bytes: Uint8Array): void {
  * ```
  */
 export function decompressZstd(bytes: Uint8Array): Uint8Array {
-  checkZstdFrames(bytes);
-  try {
-    const out = zstdDecompressSync(bytes);
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  } catch (error) {
-    throw new ZstdError(`corrupt: ${(error as Error).message}`);
+  // Frame by frame: the decoder stops after the first frame of a multi-frame file.
+  const parts = checkZstdFrames(bytes).map((frame) => {
+    try {
+      return zstdDecompressSync(frame);
+    } catch (error) {
+      throw new ZstdError(`corrupt: ${(error as Error).message}`);
+    }
+  });
+  if (parts.length === 1) {
+    return new Uint8Array(parts[0].buffer, parts[0].byteOffset, parts[0].byteLength);
   }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
 }

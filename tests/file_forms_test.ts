@@ -1,0 +1,331 @@
+/**
+ * The pipeline's three file forms over a fault-injecting server with a real store: append-only
+ * lines, compressed copies (`.jsonl.zst`) and documents rewritten whole.
+ */
+import { zstdCompressSync } from "node:zlib";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
+import { HttpSink } from "../common/client.ts";
+import { LineFileWorker, type LineSource } from "../common/line_worker.ts";
+import { Logger } from "../common/log.ts";
+import { type DeliverySettings, deliverySettings, Pipeline } from "../common/pipeline.ts";
+import { ConfigSchema } from "../common/config.ts";
+import { StateStore } from "../common/state.ts";
+import { checkZstdFrames, decompressZstd, ZstdError } from "../common/zstd.ts";
+import { codexSource } from "../workers/codex/worker.ts";
+import { geminiCliSource } from "../workers/gemini_cli/worker.ts";
+import { type FaultServer, startFaultServer } from "./fault_server.ts";
+
+const SETTINGS: DeliverySettings = {
+  ...deliverySettings(ConfigSchema.parse({}), false),
+  retryBaseMs: 20,
+  retryMaxMs: 200,
+  probeIntervalMs: 100,
+  shutdownTimeoutMs: 2000,
+};
+const ROLLOUT = new URL(
+  "./fixtures/codex/rollout-2026-11-20T10-00-00-019a0000-0000-7000-8000-000000000171.jsonl",
+  import.meta.url,
+).pathname;
+const LEGACY = new URL(
+  "./fixtures/gemini_cli/session-2025-12-01T08-00-1e9ac700.json",
+  import.meta.url,
+).pathname;
+
+/** Log lines the pipeline wrote, to check what it said. */
+class CapturingLogger extends Logger {
+  lines: string[] = [];
+  constructor() {
+    super("test", "error");
+  }
+  override debug(msg: string): void {
+    this.lines.push(`debug: ${msg}`);
+  }
+  override info(msg: string): void {
+    this.lines.push(`info: ${msg}`);
+  }
+  override warn(msg: string): void {
+    this.lines.push(`warn: ${msg}`);
+  }
+  override error(msg: string): void {
+    this.lines.push(`error: ${msg}`);
+  }
+}
+
+interface Rig<Carry> {
+  state: StateStore;
+  log: CapturingLogger;
+  pipeline: Pipeline<Carry>;
+  worker: LineFileWorker<Carry>;
+}
+
+function rig<Carry>(
+  fs: FaultServer,
+  source: LineSource<Carry>,
+  root: string,
+  statePath: string,
+  extraRoots: string[] = [],
+): Rig<Carry> {
+  const state = new StateStore(statePath);
+  const log = new CapturingLogger();
+  const sink = new HttpSink({
+    baseUrl: fs.url,
+    token: fs.token,
+    timeoutMs: 1000,
+    compress: false,
+    userAgent: "test",
+  });
+  const pipeline = new Pipeline({
+    sourceType: source.sourceType,
+    parser: source.parser,
+    state,
+    sink,
+    log,
+    host: "h",
+    settings: () => SETTINGS,
+  });
+  const worker = new LineFileWorker(source, root, pipeline, log, {
+    debounceMs: () => 50,
+    checkIntervalMs: () => 60_000,
+  }, extraRoots);
+  return { state, log, pipeline, worker };
+}
+
+async function withServer(fn: (fs: FaultServer) => Promise<void>): Promise<void> {
+  const fs = startFaultServer();
+  try {
+    await fn(fs);
+  } finally {
+    await fs.close();
+  }
+}
+
+function messageCount(fs: FaultServer): number {
+  return fs.store.stats().total_messages;
+}
+
+Deno.test("zstd: only complete frames are accepted", async (t) => {
+  const text = new TextEncoder().encode("line one\nline two\n".repeat(5000));
+  const frame = new Uint8Array(zstdCompressSync(text));
+
+  await t.step("a complete frame, two frames, a skippable frame", () => {
+    assertEquals(decompressZstd(frame), text);
+    const two = new Uint8Array([...frame, ...frame]);
+    assertEquals(decompressZstd(two).length, text.length * 2);
+    const skippable = new Uint8Array([0x50, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 9, 9, ...frame]);
+    assertEquals(decompressZstd(skippable), text);
+  });
+
+  await t.step("a cut anywhere is reported as truncated, with the byte", () => {
+    for (const cut of [3, 6, 20, frame.length >> 1, frame.length - 5, frame.length - 1]) {
+      const error = assertThrows(() => checkZstdFrames(frame.subarray(0, cut)));
+      assert(error instanceof ZstdError);
+      assertStringIncludes(error.message, "truncated");
+    }
+  });
+
+  await t.step("not zstd, empty, a damaged block", () => {
+    assertStringIncludes(
+      assertThrows(() => decompressZstd(new TextEncoder().encode("{}\n"))).message,
+      "not a zstd frame at byte 0",
+    );
+    assertStringIncludes(assertThrows(() => decompressZstd(new Uint8Array())).message, "empty");
+    const damaged = frame.slice();
+    damaged[frame.length - 2] ^= 0xff;
+    assertStringIncludes(assertThrows(() => decompressZstd(damaged)).message, "corrupt");
+  });
+});
+
+Deno.test("file forms: a delivered rollout compressed to .zst sends nothing new", () =>
+  withServer(async (fs) => {
+    const root = await Deno.makeTempDir();
+    await Deno.mkdir(`${root}/2026/11/20`, { recursive: true });
+    const path = `${root}/2026/11/20/${ROLLOUT.split("/").pop()}`;
+    await Deno.copyFile(ROLLOUT, path);
+    const r = rig(fs, codexSource, root, `${root}/../state-${crypto.randomUUID()}.db`);
+    await r.worker.check();
+    const delivered = messageCount(fs);
+    const requests = fs.requests.length;
+    assertEquals(delivered, 17);
+
+    await Deno.writeFile(`${path}.zst`, zstdCompressSync(await Deno.readFile(path)));
+    const refs = await codexSource.discover(root, () => {});
+    assertEquals(refs.map((x) => x.form), ["lines"], "the .zst waits while its original exists");
+    await Deno.remove(path);
+    await r.worker.check();
+    assertEquals(fs.requests.length, requests, "nothing was sent");
+    assertEquals(messageCount(fs), delivered);
+    assert(r.log.lines.some((l) => l.includes("compressed copy of") && l.includes("continuing")));
+    assert(r.log.lines.some((l) => l.includes("compressed to") && l.includes(".zst")));
+    const unit = r.state.getUnit(`${path}.zst`)!;
+    assertEquals(unit.offset, (await Deno.readFile(ROLLOUT)).length);
+    assertEquals(unit.fileSize, (await Deno.stat(`${path}.zst`)).size);
+    await r.worker.check();
+    assertEquals(fs.requests.length, requests);
+    assertEquals(r.pipeline.stats.errors, 0);
+    r.state.close();
+  }));
+
+Deno.test("file forms: lines written after the last read are sent from the .zst", () =>
+  withServer(async (fs) => {
+    const root = await Deno.makeTempDir();
+    const full = await Deno.readFile(ROLLOUT);
+    const text = new TextDecoder().decode(full);
+    const cut = text.indexOf("\n", text.length >> 1) + 1;
+    const path = `${root}/${ROLLOUT.split("/").pop()}`;
+    await Deno.writeTextFile(path, text.slice(0, cut));
+    const r = rig(fs, codexSource, root, `${root}/state.db`);
+    await r.worker.check();
+    const before = messageCount(fs);
+    await Deno.writeFile(`${path}.zst`, zstdCompressSync(full));
+    await Deno.remove(path);
+    await r.worker.check();
+    assert(messageCount(fs) > before);
+    // Same ids as if the whole file had been read at once.
+    const fresh = startFaultServer();
+    try {
+      const whole = rig(fresh, codexSource, root, `${root}/other-state.db`);
+      await whole.worker.check();
+      assertEquals(fresh.store.stats().total_messages, messageCount(fs));
+      whole.state.close();
+    } finally {
+      await fresh.close();
+    }
+    r.state.close();
+  }));
+
+Deno.test("file forms: a truncated .zst is reported once, and read once complete", () =>
+  withServer(async (fs) => {
+    const root = await Deno.makeTempDir();
+    const path = `${root}/${ROLLOUT.split("/").pop()}.zst`;
+    const frame = zstdCompressSync(await Deno.readFile(ROLLOUT));
+    await Deno.writeFile(path, frame.subarray(0, frame.length - 40));
+    const r = rig(fs, codexSource, root, `${root}/state.db`);
+    await r.worker.check();
+    await r.worker.check();
+    assertEquals(r.pipeline.stats.errors, 1, "reported once while it does not change");
+    assertStringIncludes(r.pipeline.stats.lastError, path);
+    assertStringIncludes(r.pipeline.stats.lastError, "cannot decompress (truncated");
+    assertEquals(messageCount(fs), 0);
+    await Deno.writeFile(path, frame);
+    await r.worker.check();
+    assertEquals(messageCount(fs), 17);
+    r.state.close();
+  }));
+
+Deno.test("file forms: archived_sessions is a second root", () =>
+  withServer(async (fs) => {
+    const home = await Deno.makeTempDir();
+    await Deno.mkdir(`${home}/sessions`);
+    await Deno.mkdir(`${home}/archived_sessions/2026/11/20`, { recursive: true });
+    await Deno.copyFile(
+      ROLLOUT,
+      `${home}/archived_sessions/2026/11/20/${ROLLOUT.split("/").pop()}`,
+    );
+    const r = rig(fs, codexSource, `${home}/sessions`, `${home}/state.db`, [
+      `${home}/archived_sessions`,
+    ]);
+    await r.worker.check();
+    const [stored] = fs.store.listConversations("codex").items;
+    assertEquals(stored.uuid, "019a0000-0000-7000-8000-000000000171");
+    assertEquals(stored.metadata.archived, true);
+    r.state.close();
+    // A missing archive folder is normal: no warning.
+    const other = rig(fs, codexSource, `${home}/sessions`, `${home}/state2.db`, [
+      `${home}/nowhere`,
+    ]);
+    await other.worker.check();
+    assert(!other.log.lines.some((l) => l.includes("nowhere")), other.log.lines.join("\n"));
+    other.state.close();
+  }));
+
+/** A Gemini CLI tree with one legacy JSON session; returns the session file's path. */
+async function legacyTree(): Promise<
+  { root: string; path: string; doc: Record<string, unknown[]> }
+> {
+  const root = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/proj/chats`, { recursive: true });
+  const path = `${root}/proj/chats/session-2025-12-01T08-00-1e9ac700.json`;
+  const doc = JSON.parse(await Deno.readTextFile(LEGACY));
+  await Deno.writeTextFile(path, JSON.stringify(doc, null, 2));
+  return { root, path, doc };
+}
+
+Deno.test("file forms: a document rewritten whole sends only what changed", () =>
+  withServer(async (fs) => {
+    const { root, path, doc } = await legacyTree();
+    const r = rig(fs, geminiCliSource, root, `${root}/../state-${crypto.randomUUID()}.db`);
+    await r.worker.check();
+    assertEquals(messageCount(fs), 3);
+    const firstBytes = fs.requests[0].bytes;
+
+    for (let i = 0; i < 50; i++) {
+      doc.messages.push({
+        id: `x-${i}`,
+        timestamp: `2025-12-01T09:${String(i).padStart(2, "0")}:00.000Z`,
+        type: i % 2 ? "gemini" : "user",
+        content: `message ${i} ${"pad ".repeat(50)}`,
+      });
+      await Deno.writeTextFile(path, JSON.stringify(doc, null, 2));
+      await r.worker.check();
+    }
+    assertEquals(messageCount(fs), 53, "each message once");
+    const sent = fs.requests.slice(1);
+    assertEquals(sent.length, 50);
+    for (const request of sent) {
+      assert(request.bytes < firstBytes, `a rewrite sent ${request.bytes} bytes`);
+    }
+    const requests = fs.requests.length;
+    await Deno.utime(path, new Date(), new Date(Date.now() + 5000));
+    await r.worker.check();
+    assertEquals(fs.requests.length, requests, "a touch with no change sends nothing");
+    r.state.close();
+  }));
+
+Deno.test("file forms: invalid JSON mid-rewrite is reported and nothing is lost", () =>
+  withServer(async (fs) => {
+    const { root, path, doc } = await legacyTree();
+    const r = rig(fs, geminiCliSource, root, `${root}/../state-${crypto.randomUUID()}.db`);
+    await r.worker.check();
+    const text = JSON.stringify(doc, null, 2);
+    await Deno.writeTextFile(path, text.slice(0, text.length >> 1));
+    await r.worker.check();
+    assertEquals(r.pipeline.stats.errors, 1);
+    assertStringIncludes(r.pipeline.stats.lastError, `${path}:1: invalid JSON`);
+    assertStringIncludes(r.pipeline.stats.lastError, "read again when it changes");
+    doc.messages.push({
+      id: "late",
+      timestamp: "2025-12-01T10:00:00.000Z",
+      type: "user",
+      content: "late",
+    });
+    await Deno.writeTextFile(path, JSON.stringify(doc, null, 2));
+    await r.worker.check();
+    assertEquals(messageCount(fs), 4);
+    assertEquals(r.pipeline.stats.errors, 1);
+    r.state.close();
+  }));
+
+Deno.test("file forms: a whole-file batch cut short by a crash is read again", () =>
+  withServer(async (fs) => {
+    const { root, path } = await legacyTree();
+    const statePath = `${root}/../state-${crypto.randomUUID()}.db`;
+    const first = rig(fs, geminiCliSource, root, statePath);
+    fs.faults.push(...Array.from({ length: 100 }, () => ({ status: 503 })));
+    const running = first.worker.check().catch((e) => e);
+    while (fs.requests.length < 2) await new Promise((res) => setTimeout(res, 10));
+    first.pipeline.stop();
+    await running;
+    assertEquals(first.state.pendingBatches().length, 1);
+    assertEquals(first.state.getUnit(path), undefined);
+    first.state.close();
+
+    fs.faults.length = 0;
+    const second = rig(fs, geminiCliSource, root, statePath);
+    await second.worker.check();
+    assertEquals(second.state.pendingBatches(), []);
+    assertEquals(messageCount(fs), 3);
+    assert(
+      second.log.lines.some((l) => l.includes("abandoning batch") && l.includes("read whole")),
+    );
+    second.state.close();
+  }));
