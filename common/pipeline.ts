@@ -271,13 +271,23 @@ export class Pipeline<Carry> {
         known.dev === stat.dev && known.ino === stat.ino
       ) return;
       let inherited = "";
-      if (content && !known) {
+      const original = known ? undefined : content
         // A compressed copy continues where its original stopped, if the bytes agree.
-        const original = state.getUnit(ref.path.replace(/\.zst$/, ""));
-        if (original) {
-          known = { ...original, key: ref.path, dev: stat.dev, ino: stat.ino, status: "active" };
-          inherited = original.path;
-        }
+        ? state.getUnit(ref.path.replace(/\.zst$/, ""))
+        // A moved file (Codex archiving a rollout) keeps its inode and its checkpoint.
+        : state.unitsByInode(stat.dev, stat.ino).find((u) =>
+          u.path !== ref.path && !isFile(u.path)
+        );
+      if (original) {
+        known = {
+          ...original,
+          key: ref.path,
+          path: ref.path,
+          dev: stat.dev,
+          ino: stat.ino,
+          status: "active",
+        };
+        inherited = original.path;
       }
       let point;
       try {
@@ -293,9 +303,10 @@ export class Pipeline<Carry> {
         this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
         return;
       }
+      const relation = content ? "compressed copy of" : "moved from";
       if (inherited && !point.resetReason) {
         log.info(
-          `${ref.path}: compressed copy of ${inherited}; continuing from its checkpoint at byte ${point.unit.offset}`,
+          `${ref.path}: ${relation} ${inherited}; continuing from its checkpoint at byte ${point.unit.offset}`,
         );
       } else if (inherited) {
         log.info(`${ref.path}: not the same content as ${inherited}; reading it from the start`);

@@ -123,6 +123,17 @@ export class StateStore {
     return new Map(rows.map((r) => [r.key, { offset: r.offset, active: r.status === "active" }]));
   }
 
+  /** Known files with this device and inode (a moved file keeps them). */
+  unitsByInode(dev: number, ino: number): UnitState[] {
+    return (this.#db.prepare("SELECT * FROM units WHERE dev = ? AND ino = ?").all(
+      dev,
+      ino,
+    ) as Record<
+      string,
+      string | number
+    >[]).map(rowToUnit);
+  }
+
   /** Every known file. */
   listUnits(): UnitState[] {
     return (this.#db.prepare("SELECT * FROM units ORDER BY key").all() as Record<

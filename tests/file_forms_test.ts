@@ -238,6 +238,35 @@ Deno.test("file forms: archived_sessions is a second root", () =>
     other.state.close();
   }));
 
+Deno.test("file forms: a rollout moved to archived_sessions keeps its checkpoint", () =>
+  withServer(async (fs) => {
+    const home = await Deno.makeTempDir();
+    await Deno.mkdir(`${home}/sessions/2026/11/20`, { recursive: true });
+    await Deno.mkdir(`${home}/archived_sessions`);
+    const name = ROLLOUT.split("/").pop()!;
+    const text = await Deno.readTextFile(ROLLOUT);
+    const cut = text.indexOf("\n", text.length >> 1) + 1;
+    await Deno.writeTextFile(`${home}/sessions/2026/11/20/${name}`, text.slice(0, cut));
+    const r = rig(fs, codexSource, `${home}/sessions`, `${home}/state.db`, [
+      `${home}/archived_sessions`,
+    ]);
+    await r.worker.check();
+    const bytesBefore = fs.requests.reduce((n, q) => n + q.bytes, 0);
+    await Deno.rename(`${home}/sessions/2026/11/20/${name}`, `${home}/archived_sessions/${name}`);
+    await Deno.writeTextFile(`${home}/archived_sessions/${name}`, text.slice(cut), {
+      append: true,
+    });
+    await r.worker.check();
+    assertEquals(messageCount(fs), 17, "each message once");
+    assert(r.log.lines.some((l) => l.includes("moved from")), r.log.lines.join("\n"));
+    const unit = r.state.getUnit(`${home}/archived_sessions/${name}`)!;
+    assertEquals(unit.offset, text.length);
+    // Only the second half went out again: the moved file was not read from the start.
+    const sent = fs.requests.reduce((n, q) => n + q.bytes, 0) - bytesBefore;
+    assert(sent < bytesBefore * 1.5, `sent ${sent} bytes after the move, ${bytesBefore} before`);
+    r.state.close();
+  }));
+
 /** A Gemini CLI tree with one legacy JSON session; returns the session file's path. */
 async function legacyTree(): Promise<
   { root: string; path: string; doc: Record<string, unknown[]> }
