@@ -271,13 +271,13 @@ export class Pipeline<Carry> {
         known.dev === stat.dev && known.ino === stat.ino
       ) return;
       let inherited = "";
-      const original = known ? undefined : content
-        // A compressed copy continues where its original stopped, if the bytes agree.
+      // A compressed copy continues where its original stopped, if the bytes agree.
+      const compressedFrom = content && !known
         ? state.getUnit(ref.path.replace(/\.zst$/, ""))
-        // A moved file (Codex archiving a rollout) keeps its inode and its checkpoint.
-        : state.unitsByInode(stat.dev, stat.ino).find((u) =>
-          u.path !== ref.path && !isFile(u.path)
-        );
+        : undefined;
+      // A moved file (Codex archiving a rollout) keeps its inode and its checkpoint.
+      const original = known ? undefined : compressedFrom ??
+        state.unitsByInode(stat.dev, stat.ino).find((u) => u.path !== ref.path && !isFile(u.path));
       if (original) {
         known = {
           ...original,
@@ -303,7 +303,7 @@ export class Pipeline<Carry> {
         this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
         return;
       }
-      const relation = content ? "compressed copy of" : "moved from";
+      const relation = compressedFrom ? "compressed copy of" : "moved from";
       if (inherited && !point.resetReason) {
         log.info(
           `${ref.path}: ${relation} ${inherited}; continuing from its checkpoint at byte ${point.unit.offset}`,

@@ -109,9 +109,9 @@ export async function startServer(
   };
 }
 
-/** The argv that starts the Claude Code worker as its binary would run. */
-export function workerArgs(args: string[]): string[] {
-  return [...denoRunArgs(workerSpec("claude_code"), REPO), ...args];
+/** The argv that starts a worker (Claude Code by default) as its binary would run. */
+export function workerArgs(args: string[], worker = "claude_code"): string[] {
+  return [...denoRunArgs(workerSpec(worker), REPO), ...args];
 }
 
 /** Output of a finished worker process. */
@@ -121,13 +121,14 @@ export interface WorkerResult {
   stderr: string;
 }
 
-/** Runs the Claude Code worker to completion. */
+/** Runs a worker (Claude Code by default) to completion. */
 export async function runWorker(
   args: string[],
   env: Record<string, string> = {},
+  worker = "claude_code",
 ): Promise<WorkerResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: workerArgs(args),
+    args: workerArgs(args, worker),
     env,
     stdout: "piped",
     stderr: "piped",
@@ -147,10 +148,14 @@ export interface RunningWorker {
   exit(): Promise<number>;
 }
 
-/** Starts the Claude Code worker and keeps it running. */
-export function spawnWorker(args: string[], env: Record<string, string> = {}): RunningWorker {
+/** Starts a worker (Claude Code by default) and keeps it running. */
+export function spawnWorker(
+  args: string[],
+  env: Record<string, string> = {},
+  worker = "claude_code",
+): RunningWorker {
   const child = new Deno.Command(Deno.execPath(), {
-    args: workerArgs(args),
+    args: workerArgs(args, worker),
     env,
     stdout: "piped",
     stderr: "piped",

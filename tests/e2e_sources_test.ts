@@ -1,0 +1,320 @@
+/**
+ * End to end for the Codex and Gemini CLI workers: worker processes started with their binary's
+ * permission flags, the reference server as a process, files written as the CLIs write them.
+ */
+import { DatabaseSync } from "node:sqlite";
+import { zstdCompressSync } from "node:zlib";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { parseCodex } from "../parsers/codex.ts";
+import { type GeminiCarry, parseGeminiCli } from "../parsers/gemini_cli.ts";
+import { StateStore } from "../common/state.ts";
+import type { Message } from "../common/types.ts";
+import { geminiDocument, rolloutLines, writeCodexCorpus } from "../bench/sources_corpus.ts";
+import {
+  delay,
+  eventually,
+  runWorker,
+  type ServerProcess,
+  spawnWorker,
+  startServer,
+} from "./helpers.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const encoder = new TextEncoder();
+
+async function scratch(server: ServerProcess, flag: string, extra = "") {
+  const dir = await Deno.makeTempDir();
+  const data = `${dir}/data`;
+  await Deno.mkdir(data, { recursive: true });
+  const cfg = `${dir}/config.yaml`;
+  await Deno.writeTextFile(
+    cfg,
+    `server:\n  base_url: ${server.url}\n  timeout: 5\nsecurity:\n  worker_token: ${server.token}\n` +
+      `worker:\n  debounce_ms: 100\n  check_interval: 2\n  retry_base_ms: 50\n  retry_max_ms: 500\n${extra}`,
+  );
+  return {
+    dir,
+    data,
+    state: `${dir}/state`,
+    base: ["--config", cfg, "--state-dir", `${dir}/state`, `--${flag}`, data],
+  };
+}
+
+function serverUuids(server: ServerProcess): string[] {
+  const db = new DatabaseSync(server.db, { readOnly: true });
+  try {
+    return (db.prepare("SELECT uuid FROM messages").all() as { uuid: string }[]).map((r) => r.uuid);
+  } finally {
+    db.close();
+  }
+}
+
+function serverMessage(server: ServerProcess, uuid: string): { content_text: string } | undefined {
+  const db = new DatabaseSync(server.db, { readOnly: true });
+  try {
+    return db.prepare("SELECT content_text FROM messages WHERE uuid = ?").get(uuid) as
+      | { content_text: string }
+      | undefined;
+  } finally {
+    db.close();
+  }
+}
+
+function batchesCommitted(statePath: string): number {
+  const state = new StateStore(statePath);
+  try {
+    return state.counters().batches ?? 0;
+  } finally {
+    state.close();
+  }
+}
+
+function codexUuids(text: string, sessionId: string): string[] {
+  const out = parseCodex({
+    bytes: encoder.encode(text),
+    firstLine: 1,
+    carry: undefined,
+    file: { path: "r", hint: { sessionId }, host: "h" },
+  });
+  return out.conversations.flatMap((c) => c.messages.map((m) => m.uuid));
+}
+
+Deno.test({
+  name: "e2e codex: live appends, compression to .zst, archiving, restart",
+  ...opts,
+  fn: async (t) => {
+    const server = await startServer();
+    const s = await scratch(server, "sessions-dir");
+    const sessions = s.data;
+    const archive = `${s.dir}/archived_sessions`;
+    await Deno.mkdir(archive);
+    const statePath = `${s.state}/codex.state.db`;
+    let worker = spawnWorker(s.base, {}, "codex");
+    const sessionId = "019a0000-0000-7000-8000-00000000e2e1";
+    const dir = `${sessions}/2026/11/20`;
+    const path = `${dir}/rollout-2026-11-20T09-00-00-${sessionId}.jsonl`;
+    const lines = rolloutLines({ sessionId, turns: 6, seed: 5 });
+    const text = lines.join("\n") + "\n";
+    const expected = codexUuids(text, sessionId);
+    try {
+      await worker.waitFor("backfill done");
+
+      await t.step("a rollout written line by line arrives as it is written", async () => {
+        await Deno.mkdir(dir, { recursive: true });
+        const file = await Deno.open(path, { create: true, append: true });
+        for (const line of lines.slice(0, -3)) {
+          await file.write(encoder.encode(line + "\n"));
+          await delay(10);
+        }
+        const last = lines.at(-3)!;
+        await file.write(encoder.encode(last.slice(0, 30)));
+        const partial = codexUuids(lines.slice(0, -3).join("\n") + "\n", sessionId);
+        await eventually(() => serverUuids(server).length === partial.length, 15_000, "lines");
+        await delay(500);
+        assertEquals(serverUuids(server).length, partial.length, "a half line is not sent");
+        await file.write(encoder.encode(last.slice(30) + "\n" + lines.slice(-2).join("\n") + "\n"));
+        file.close();
+        await eventually(() => serverUuids(server).length === expected.length, 15_000, "all");
+        assertEquals(new Set(serverUuids(server)), new Set(expected));
+      });
+
+      await t.step("compressed to .zst: nothing new is sent", async () => {
+        const batches = batchesCommitted(statePath);
+        await Deno.writeFile(`${path}.zst`, zstdCompressSync(await Deno.readFile(path)));
+        await Deno.remove(path);
+        await worker.waitFor("compressed copy of");
+        await delay(500);
+        assertEquals(batchesCommitted(statePath), batches);
+        assertEquals(serverUuids(server).length, expected.length);
+      });
+
+      await t.step("moved to archived_sessions: nothing new is sent", async () => {
+        const batches = batchesCommitted(statePath);
+        await Deno.rename(
+          `${path}.zst`,
+          `${archive}/rollout-2026-11-20T09-00-00-${sessionId}.jsonl.zst`,
+        );
+        await worker.waitFor("moved from", 10_000);
+        await delay(500);
+        assertEquals(serverUuids(server).length, expected.length);
+        assertEquals(batchesCommitted(statePath), batches);
+      });
+
+      await t.step("a rollout written while the worker is down arrives after restart", async () => {
+        worker.child.kill("SIGTERM");
+        assertEquals(await worker.exit(), 0);
+        const other = "019a0000-0000-7000-8000-00000000e2e2";
+        const more = rolloutLines({ sessionId: other, turns: 3, seed: 6 }).join("\n") + "\n";
+        await Deno.writeTextFile(`${dir}/rollout-2026-11-20T10-00-00-${other}.jsonl`, more);
+        worker = spawnWorker(s.base, {}, "codex");
+        await worker.waitFor("backfill done");
+        const all = [...expected, ...codexUuids(more, other)];
+        await eventually(() => serverUuids(server).length === all.length, 15_000, "restart");
+        assertEquals(new Set(serverUuids(server)), new Set(all));
+      });
+    } finally {
+      worker.child.kill("SIGTERM");
+      await worker.exit();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e codex: SIGKILL at several points of a backfill, then restart",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    const s = await scratch(server, "sessions-dir", "  batch_size: 2\n");
+    const corpus = await writeCodexCorpus(s.data, 3_000_000, { turns: 12, seed: 4 });
+    const expected = new Set<string>();
+    const idOf = (path: string) => path.match(/([0-9a-f-]{36})\.jsonl$/)![1];
+    for (const path of corpus.files) {
+      for (const uuid of codexUuids(await Deno.readTextFile(path), idOf(path))) expected.add(uuid);
+    }
+    try {
+      for (const killAfter of [400, 800, 1200]) {
+        const worker = spawnWorker(s.base, {}, "codex");
+        await worker.waitFor("sandbox", 10_000);
+        await delay(killAfter);
+        worker.child.kill("SIGKILL");
+        await worker.exit();
+        // The stored offset never runs ahead of what the server acknowledged.
+        const onServer = new Set(serverUuids(server));
+        const state = new StateStore(`${s.state}/codex.state.db`);
+        for (const unit of state.listUnits()) {
+          const acked = new TextDecoder().decode(
+            Deno.readFileSync(unit.path).subarray(0, unit.offset),
+          );
+          for (const uuid of codexUuids(acked, idOf(unit.path))) {
+            assert(onServer.has(uuid), `checkpoint of ${unit.path} at ${unit.offset} is ahead`);
+          }
+        }
+        state.close();
+      }
+      const finish = await runWorker([...s.base, "--once"], {}, "codex");
+      assertEquals(finish.code, 0, finish.stderr);
+      const uuids = serverUuids(server);
+      assertEquals(uuids.length, expected.size, "each message exactly once");
+      assertEquals(new Set(uuids), expected);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e gemini_cli: a JSON session rewritten 50 times while the worker runs",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    const s = await scratch(server, "data-dir");
+    const chats = `${s.data}/${"c".repeat(64)}/chats`;
+    await Deno.mkdir(chats, { recursive: true });
+    const sessionId = "1e9ac700-0000-4000-8000-0000000000e2";
+    const path = `${chats}/session-2026-11-22T15-00-1e9ac700.json`;
+    const full = geminiDocument({ sessionId, turns: 50, seed: 9 });
+    const worker = spawnWorker(s.base, {}, "gemini_cli");
+    try {
+      await worker.waitFor("backfill done");
+      // Each update rewrites the file in place, as the CLI does (no rename): the worker may read
+      // it half-written, and must then wait for the next version.
+      for (let n = 1; n <= 50; n++) {
+        const doc = { ...full, messages: full.messages.slice(0, n * 4) };
+        // The answer of the last turn grows between versions, as a streamed reply would.
+        const last = doc.messages.at(-1)!;
+        doc.messages[doc.messages.length - 1] = { ...last, content: `${last.content} (v${n})` };
+        await Deno.writeTextFile(path, JSON.stringify(doc, null, 2));
+        await delay(n % 7 === 0 ? 250 : 30);
+      }
+      await Deno.writeTextFile(path, JSON.stringify(full, null, 2));
+      const want = parseGeminiCli({
+        bytes: encoder.encode(JSON.stringify(full)),
+        firstLine: 1,
+        carry: undefined as GeminiCarry | undefined,
+        file: { path, hint: { kind: "json" }, host: "h" },
+      }).conversations[0].messages as Message[];
+      await eventually(() => serverUuids(server).length === want.length, 20_000, "all messages");
+      await delay(500);
+      const uuids = serverUuids(server);
+      assertEquals(uuids.length, want.length, "each message once");
+      assertEquals(new Set(uuids), new Set(want.map((m) => m.uuid)));
+      for (const m of [want[3], want.at(-1)!]) {
+        assertEquals(
+          serverMessage(server, m.uuid)?.content_text,
+          m.content_text,
+          "the last version",
+        );
+      }
+    } finally {
+      worker.child.kill("SIGTERM");
+      await worker.exit();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e: bad input gives clear messages and the worker goes on",
+  ...opts,
+  fn: async (t) => {
+    const server = await startServer();
+    try {
+      await t.step("a truncated .zst rollout", async () => {
+        const s = await scratch(server, "sessions-dir");
+        const id = "019a0000-0000-7000-8000-0000000bad01";
+        const text = rolloutLines({ sessionId: id, turns: 2, seed: 1 }).join("\n") + "\n";
+        const frame = zstdCompressSync(encoder.encode(text));
+        const bad = `${s.data}/rollout-2026-11-20T09-00-00-${id}.jsonl.zst`;
+        await Deno.writeFile(bad, frame.subarray(0, frame.length - 20));
+        const good = "019a0000-0000-7000-8000-0000000bad02";
+        await Deno.writeTextFile(
+          `${s.data}/rollout-2026-11-20T09-00-00-${good}.jsonl`,
+          rolloutLines({ sessionId: good, turns: 2, seed: 2 }).join("\n") + "\n",
+        );
+        const out = await runWorker([...s.base, "--once"], {}, "codex");
+        assertEquals(out.code, 1, "errors make --once fail");
+        assertStringIncludes(out.stderr, `${bad}: cannot decompress (truncated`);
+        assertEquals(JSON.parse(out.stdout).conversations, 1, "the good rollout is delivered");
+      });
+
+      await t.step("invalid JSON mid-rewrite and unknown record kinds", async () => {
+        const s = await scratch(server, "data-dir");
+        const chats = `${s.data}/proj/chats`;
+        await Deno.mkdir(chats, { recursive: true });
+        const half = `${chats}/session-2026-11-22T15-00-0bad0001.json`;
+        const doc = JSON.stringify(
+          geminiDocument({ sessionId: "0bad0001-0000-4000-8000-000000000001", turns: 2, seed: 3 }),
+        );
+        await Deno.writeTextFile(half, doc.slice(0, doc.length >> 1));
+        const jsonl = `${chats}/session-2026-11-22T15-00-0bad0002.jsonl`;
+        await Deno.writeTextFile(
+          jsonl,
+          [
+            {
+              sessionId: "0bad0002-0000-4000-8000-000000000002",
+              startTime: "2026-11-22T15:00:00.000Z",
+            },
+            {
+              id: "u1",
+              timestamp: "2026-11-22T15:00:01.000Z",
+              type: "user",
+              content: [{ text: "hi" }],
+            },
+            { $teleport: { to: "mars" } },
+          ].map((l) => JSON.stringify(l)).join("\n") + "\n",
+        );
+        const out = await runWorker([...s.base, "--once"], {}, "gemini_cli");
+        assertStringIncludes(out.stderr, `${half}:1: invalid JSON`);
+        assertStringIncludes(out.stderr, "read again when it changes");
+        assertStringIncludes(
+          out.stderr,
+          `${jsonl}:3: record with keys $teleport is not a known kind`,
+        );
+        assertEquals(JSON.parse(out.stdout).messages, 1);
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
