@@ -29,9 +29,18 @@ const WORDS = (
   "error in line twelve let me read file and check how discount computed then update code run again"
 ).split(" ");
 
-function words(random: () => number, bytes: number): string {
+/**
+ * About `bytes` characters of words drawn from `list`.
+ *
+ * @example Ten characters
+ * ```ts
+ * import { rng, words } from "./corpus.ts";
+ * words(rng(1), 10).length === 10;
+ * ```
+ */
+export function words(random: () => number, bytes: number, list: string[] = WORDS): string {
   let out = "";
-  while (out.length < bytes) out += WORDS[Math.floor(random() * WORDS.length)] + " ";
+  while (out.length < bytes) out += list[Math.floor(random() * list.length)] + " ";
   return out.slice(0, bytes);
 }
 

@@ -12,7 +12,7 @@
  * @module
  */
 import { derivedUuid } from "../common/hash.ts";
-import { rng } from "./corpus.ts";
+import { rng, words as corpusWords } from "./corpus.ts";
 
 const WORDS = (
   "the build fails because the parser reads a stale cache so clear it and run the tests again " +
@@ -20,9 +20,7 @@ const WORDS = (
 ).split(" ");
 
 function words(random: () => number, bytes: number): string {
-  let out = "";
-  while (out.length < bytes) out += WORDS[Math.floor(random() * WORDS.length)] + " ";
-  return out.slice(0, bytes);
+  return corpusWords(random, bytes, WORDS);
 }
 
 function time(start: number, seconds: number): string {

@@ -4,17 +4,19 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { zstdCompressSync } from "node:zlib";
-import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { assertEquals, assertStringIncludes } from "./assert.ts";
 import { parseCodex } from "../parsers/codex.ts";
 import { type GeminiCarry, parseGeminiCli } from "../parsers/gemini_cli.ts";
 import { StateStore } from "../common/state.ts";
 import type { Message } from "../common/types.ts";
 import { geminiDocument, rolloutLines, writeCodexCorpus } from "../bench/sources_corpus.ts";
 import {
+  assertKillSafe,
   delay,
   eventually,
   runWorker,
   type ServerProcess,
+  serverUuids,
   spawnWorker,
   startServer,
 } from "./helpers.ts";
@@ -38,15 +40,6 @@ async function scratch(server: ServerProcess, flag: string, extra = "") {
     state: `${dir}/state`,
     base: ["--config", cfg, "--state-dir", `${dir}/state`, `--${flag}`, data],
   };
-}
-
-function serverUuids(server: ServerProcess): string[] {
-  const db = new DatabaseSync(server.db, { readOnly: true });
-  try {
-    return (db.prepare("SELECT uuid FROM messages").all() as { uuid: string }[]).map((r) => r.uuid);
-  } finally {
-    db.close();
-  }
 }
 
 function serverMessage(server: ServerProcess, uuid: string): { content_text: string } | undefined {
@@ -173,30 +166,19 @@ Deno.test({
       for (const uuid of codexUuids(await Deno.readTextFile(path), idOf(path))) expected.add(uuid);
     }
     try {
-      for (const killAfter of [400, 800, 1200]) {
-        const worker = spawnWorker(s.base, {}, "codex");
-        await worker.waitFor("sandbox", 10_000);
-        await delay(killAfter);
-        worker.child.kill("SIGKILL");
-        await worker.exit();
-        // The stored offset never runs ahead of what the server acknowledged.
-        const onServer = new Set(serverUuids(server));
-        const state = new StateStore(`${s.state}/codex.state.db`);
-        for (const unit of state.listUnits()) {
-          const acked = new TextDecoder().decode(
-            Deno.readFileSync(unit.path).subarray(0, unit.offset),
-          );
-          for (const uuid of codexUuids(acked, idOf(unit.path))) {
-            assert(onServer.has(uuid), `checkpoint of ${unit.path} at ${unit.offset} is ahead`);
-          }
-        }
-        state.close();
-      }
-      const finish = await runWorker([...s.base, "--once"], {}, "codex");
-      assertEquals(finish.code, 0, finish.stderr);
-      const uuids = serverUuids(server);
-      assertEquals(uuids.length, expected.size, "each message exactly once");
-      assertEquals(new Set(uuids), expected);
+      await assertKillSafe({
+        server,
+        args: s.base,
+        worker: "codex",
+        statePath: `${s.state}/codex.state.db`,
+        killAfterMs: [400, 800, 1200],
+        expected,
+        uuidsUpTo: (path, offset) =>
+          codexUuids(
+            new TextDecoder().decode(Deno.readFileSync(path).subarray(0, offset)),
+            idOf(path),
+          ),
+      });
     } finally {
       await server.stop();
     }

@@ -3,12 +3,13 @@ import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
 import type { Message } from "../common/types.ts";
 import { sessionLines, writeCorpus } from "../bench/corpus.ts";
-import { StateStore } from "../common/state.ts";
 import {
+  assertKillSafe,
   delay,
   eventually,
   runWorker,
   type ServerProcess,
+  serverUuids,
   spawnWorker,
   startServer,
 } from "./helpers.ts";
@@ -44,16 +45,6 @@ async function scratch(server: ServerProcess | null, extra = "") {
     state: `${dir}/state`,
     base: ["--config", cfg, "--state-dir", `${dir}/state`, "--projects-dir", projects],
   };
-}
-
-/** Uuids of every message in the server's database. */
-function serverUuids(server: ServerProcess): string[] {
-  const db = new DatabaseSync(server.db, { readOnly: true });
-  try {
-    return (db.prepare("SELECT uuid FROM messages").all() as { uuid: string }[]).map((r) => r.uuid);
-  } finally {
-    db.close();
-  }
 }
 
 /** What the parser makes of a whole file (the reference the server must match). */
@@ -212,38 +203,24 @@ Deno.test({
       for (const m of expectedMessages(path, id)) expected.add(m.uuid);
     }
     try {
-      for (const killAfter of [400, 700, 1000, 1300]) {
-        const worker = spawnWorker(s.base);
-        await worker.waitFor("sandbox", 10_000);
-        await delay(killAfter);
-        worker.child.kill("SIGKILL");
-        await worker.exit();
-        // The stored offset never runs ahead of what the server acknowledged.
-        const onServer = new Set(serverUuids(server));
-        const state = new StateStore(`${s.state}/claude_code.state.db`);
-        for (const unit of state.listUnits()) {
-          const id = unit.path.split("/").pop()!.replace(".jsonl", "");
-          const bytes = Deno.readFileSync(unit.path).subarray(0, unit.offset);
-          const acked = parseClaudeCode({
-            bytes,
+      await assertKillSafe({
+        server,
+        args: s.base,
+        worker: "claude_code",
+        statePath: `${s.state}/claude_code.state.db`,
+        killAfterMs: [400, 700, 1000, 1300],
+        expected,
+        uuidsUpTo: (path, offset) => {
+          const id = path.split("/").pop()!.replace(".jsonl", "");
+          const out = parseClaudeCode({
+            bytes: Deno.readFileSync(path).subarray(0, offset),
             firstLine: 1,
             carry: undefined,
-            file: { path: unit.path, hint: { kind: "session", sessionId: id }, host: "h" },
+            file: { path, hint: { kind: "session", sessionId: id }, host: "h" },
           });
-          for (const m of acked.conversations.flatMap((c) => c.messages)) {
-            assert(
-              onServer.has(m.uuid),
-              `checkpoint of ${unit.path} at ${unit.offset} is ahead of the server (${m.uuid})`,
-            );
-          }
-        }
-        state.close();
-      }
-      const finish = await runWorker([...s.base, "--once"]);
-      assertEquals(finish.code, 0, finish.stderr);
-      const uuids = serverUuids(server);
-      assertEquals(uuids.length, expected.size, "each message exactly once");
-      assertEquals(new Set(uuids), expected);
+          return out.conversations.flatMap((c) => c.messages.map((m) => m.uuid));
+        },
+      });
     } finally {
       await server.stop();
     }

@@ -4,24 +4,14 @@
  */
 import { zstdCompressSync } from "node:zlib";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
-import { HttpSink } from "../common/client.ts";
-import { LineFileWorker, type LineSource } from "../common/line_worker.ts";
+import type { LineSource } from "../common/line_worker.ts";
 import { Logger } from "../common/log.ts";
-import { type DeliverySettings, deliverySettings, Pipeline } from "../common/pipeline.ts";
-import { ConfigSchema } from "../common/config.ts";
-import { StateStore } from "../common/state.ts";
 import { checkZstdFrames, decompressZstd, ZstdError } from "../common/zstd.ts";
 import { codexSource } from "../workers/codex/worker.ts";
 import { geminiCliSource } from "../workers/gemini_cli/worker.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
+import { type Rig, rig } from "./rig.ts";
 
-const SETTINGS: DeliverySettings = {
-  ...deliverySettings(ConfigSchema.parse({}), false),
-  retryBaseMs: 20,
-  retryMaxMs: 200,
-  probeIntervalMs: 100,
-  shutdownTimeoutMs: 2000,
-};
 const ROLLOUT = new URL(
   "./fixtures/codex/rollout-2026-11-20T10-00-00-019a0000-0000-7000-8000-000000000171.jsonl",
   import.meta.url,
@@ -51,43 +41,15 @@ class CapturingLogger extends Logger {
   }
 }
 
-interface Rig<Carry> {
-  state: StateStore;
-  log: CapturingLogger;
-  pipeline: Pipeline<Carry>;
-  worker: LineFileWorker<Carry>;
-}
-
-function rig<Carry>(
+function rigFor<Carry>(
   fs: FaultServer,
   source: LineSource<Carry>,
   root: string,
   statePath: string,
   extraRoots: string[] = [],
-): Rig<Carry> {
-  const state = new StateStore(statePath);
+): Rig<Carry> & { log: CapturingLogger } {
   const log = new CapturingLogger();
-  const sink = new HttpSink({
-    baseUrl: fs.url,
-    token: fs.token,
-    timeoutMs: 1000,
-    compress: false,
-    userAgent: "test",
-  });
-  const pipeline = new Pipeline({
-    sourceType: source.sourceType,
-    parser: source.parser,
-    state,
-    sink,
-    log,
-    host: "h",
-    settings: () => SETTINGS,
-  });
-  const worker = new LineFileWorker(source, root, pipeline, log, {
-    debounceMs: () => 50,
-    checkIntervalMs: () => 60_000,
-  }, extraRoots);
-  return { state, log, pipeline, worker };
+  return { ...rig(fs, source, root, statePath, { log, extraRoots }), log };
 }
 
 async function withServer(fn: (fs: FaultServer) => Promise<void>): Promise<void> {
@@ -141,7 +103,7 @@ Deno.test("file forms: a delivered rollout compressed to .zst sends nothing new"
     await Deno.mkdir(`${root}/2026/11/20`, { recursive: true });
     const path = `${root}/2026/11/20/${ROLLOUT.split("/").pop()}`;
     await Deno.copyFile(ROLLOUT, path);
-    const r = rig(fs, codexSource, root, `${root}/../state-${crypto.randomUUID()}.db`);
+    const r = rigFor(fs, codexSource, root, `${root}/../state-${crypto.randomUUID()}.db`);
     await r.worker.check();
     const delivered = messageCount(fs);
     const requests = fs.requests.length;
@@ -173,7 +135,7 @@ Deno.test("file forms: lines written after the last read are sent from the .zst"
     const cut = text.indexOf("\n", text.length >> 1) + 1;
     const path = `${root}/${ROLLOUT.split("/").pop()}`;
     await Deno.writeTextFile(path, text.slice(0, cut));
-    const r = rig(fs, codexSource, root, `${root}/state.db`);
+    const r = rigFor(fs, codexSource, root, `${root}/state.db`);
     await r.worker.check();
     const before = messageCount(fs);
     await Deno.writeFile(`${path}.zst`, zstdCompressSync(full));
@@ -183,7 +145,7 @@ Deno.test("file forms: lines written after the last read are sent from the .zst"
     // Same ids as if the whole file had been read at once.
     const fresh = startFaultServer();
     try {
-      const whole = rig(fresh, codexSource, root, `${root}/other-state.db`);
+      const whole = rigFor(fresh, codexSource, root, `${root}/other-state.db`);
       await whole.worker.check();
       assertEquals(fresh.store.stats().total_messages, messageCount(fs));
       whole.state.close();
@@ -199,7 +161,7 @@ Deno.test("file forms: a truncated .zst is reported once, and read once complete
     const path = `${root}/${ROLLOUT.split("/").pop()}.zst`;
     const frame = zstdCompressSync(await Deno.readFile(ROLLOUT));
     await Deno.writeFile(path, frame.subarray(0, frame.length - 40));
-    const r = rig(fs, codexSource, root, `${root}/state.db`);
+    const r = rigFor(fs, codexSource, root, `${root}/state.db`);
     await r.worker.check();
     await r.worker.check();
     assertEquals(r.pipeline.stats.errors, 1, "reported once while it does not change");
@@ -221,7 +183,7 @@ Deno.test("file forms: archived_sessions is a second root", () =>
       ROLLOUT,
       `${home}/archived_sessions/2026/11/20/${ROLLOUT.split("/").pop()}`,
     );
-    const r = rig(fs, codexSource, `${home}/sessions`, `${home}/state.db`, [
+    const r = rigFor(fs, codexSource, `${home}/sessions`, `${home}/state.db`, [
       `${home}/archived_sessions`,
     ]);
     await r.worker.check();
@@ -230,7 +192,7 @@ Deno.test("file forms: archived_sessions is a second root", () =>
     assertEquals(stored.metadata.archived, true);
     r.state.close();
     // A missing archive folder is normal: no warning.
-    const other = rig(fs, codexSource, `${home}/sessions`, `${home}/state2.db`, [
+    const other = rigFor(fs, codexSource, `${home}/sessions`, `${home}/state2.db`, [
       `${home}/nowhere`,
     ]);
     await other.worker.check();
@@ -247,7 +209,7 @@ Deno.test("file forms: a rollout moved to archived_sessions keeps its checkpoint
     const text = await Deno.readTextFile(ROLLOUT);
     const cut = text.indexOf("\n", text.length >> 1) + 1;
     await Deno.writeTextFile(`${home}/sessions/2026/11/20/${name}`, text.slice(0, cut));
-    const r = rig(fs, codexSource, `${home}/sessions`, `${home}/state.db`, [
+    const r = rigFor(fs, codexSource, `${home}/sessions`, `${home}/state.db`, [
       `${home}/archived_sessions`,
     ]);
     await r.worker.check();
@@ -282,7 +244,7 @@ async function legacyTree(): Promise<
 Deno.test("file forms: a document rewritten whole sends only what changed", () =>
   withServer(async (fs) => {
     const { root, path, doc } = await legacyTree();
-    const r = rig(fs, geminiCliSource, root, `${root}/../state-${crypto.randomUUID()}.db`);
+    const r = rigFor(fs, geminiCliSource, root, `${root}/../state-${crypto.randomUUID()}.db`);
     await r.worker.check();
     assertEquals(messageCount(fs), 3);
     const firstBytes = fs.requests[0].bytes;
@@ -313,7 +275,7 @@ Deno.test("file forms: a document rewritten whole sends only what changed", () =
 Deno.test("file forms: invalid JSON mid-rewrite is reported and nothing is lost", () =>
   withServer(async (fs) => {
     const { root, path, doc } = await legacyTree();
-    const r = rig(fs, geminiCliSource, root, `${root}/../state-${crypto.randomUUID()}.db`);
+    const r = rigFor(fs, geminiCliSource, root, `${root}/../state-${crypto.randomUUID()}.db`);
     await r.worker.check();
     const text = JSON.stringify(doc, null, 2);
     await Deno.writeTextFile(path, text.slice(0, text.length >> 1));
@@ -338,7 +300,7 @@ Deno.test("file forms: a whole-file batch cut short by a crash is read again", (
   withServer(async (fs) => {
     const { root, path } = await legacyTree();
     const statePath = `${root}/../state-${crypto.randomUUID()}.db`;
-    const first = rig(fs, geminiCliSource, root, statePath);
+    const first = rigFor(fs, geminiCliSource, root, statePath);
     fs.faults.push(...Array.from({ length: 100 }, () => ({ status: 503 })));
     const running = first.worker.check().catch((e) => e);
     while (fs.requests.length < 2) await new Promise((res) => setTimeout(res, 10));
@@ -349,7 +311,7 @@ Deno.test("file forms: a whole-file batch cut short by a crash is read again", (
     first.state.close();
 
     fs.faults.length = 0;
-    const second = rig(fs, geminiCliSource, root, statePath);
+    const second = rigFor(fs, geminiCliSource, root, statePath);
     await second.worker.check();
     assertEquals(second.state.pendingBatches(), []);
     assertEquals(messageCount(fs), 3);

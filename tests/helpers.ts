@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { DatabaseSync } from "node:sqlite";
 import { denoRunArgs, workerSpec } from "../common/permissions.ts";
+import { StateStore } from "../common/state.ts";
 
 /** The repository root. */
 export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -211,4 +213,68 @@ export async function eventually<T>(
     await delay(100);
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+/** Uuids of every message in the server's database. */
+export function serverUuids(server: ServerProcess): string[] {
+  const db = new DatabaseSync(server.db, { readOnly: true });
+  try {
+    return (db.prepare("SELECT uuid FROM messages").all() as { uuid: string }[]).map((r) => r.uuid);
+  } finally {
+    db.close();
+  }
+}
+
+/** How {@link assertKillSafe} runs and checks a worker. */
+export interface KillTest {
+  server: ServerProcess;
+  /** The worker's arguments (config, state dir, source dir). */
+  args: string[];
+  worker: string;
+  /** The worker's state database. */
+  statePath: string;
+  /** When to SIGKILL each run, after the engine started. */
+  killAfterMs: number[];
+  /** The message uuids of a file's first `offset` bytes. */
+  uuidsUpTo(path: string, offset: number): string[];
+  /** Every message uuid of the corpus. */
+  expected: Set<string>;
+}
+
+/**
+ * SIGKILLs a worker at several points of a backfill; after each kill, no stored checkpoint may
+ * be ahead of what the server holds; a final `--once` must leave every message there exactly
+ * once.
+ */
+export async function assertKillSafe(k: KillTest): Promise<void> {
+  for (const killAfter of k.killAfterMs) {
+    const worker = spawnWorker(k.args, {}, k.worker);
+    await worker.waitFor("sandbox", 10_000);
+    await delay(killAfter);
+    worker.child.kill("SIGKILL");
+    await worker.exit();
+    const onServer = new Set(serverUuids(k.server));
+    const state = new StateStore(k.statePath);
+    try {
+      for (const unit of state.listUnits()) {
+        for (const uuid of k.uuidsUpTo(unit.path, unit.offset)) {
+          if (!onServer.has(uuid)) {
+            throw new Error(
+              `checkpoint of ${unit.path} at ${unit.offset} is ahead of the server (${uuid})`,
+            );
+          }
+        }
+      }
+    } finally {
+      state.close();
+    }
+  }
+  const finish = await runWorker([...k.args, "--once"], {}, k.worker);
+  if (finish.code !== 0) throw new Error(`--once exited ${finish.code}: ${finish.stderr}`);
+  const uuids = serverUuids(k.server);
+  if (uuids.length !== k.expected.size || uuids.some((u) => !k.expected.has(u))) {
+    throw new Error(
+      `the server holds ${uuids.length} messages, expected each of ${k.expected.size} exactly once`,
+    );
+  }
 }

@@ -1,23 +1,13 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { HttpSink } from "../common/client.ts";
-import { LineFileWorker } from "../common/line_worker.ts";
-import { Logger } from "../common/log.ts";
-import { type DeliverySettings, deliverySettings, Pipeline } from "../common/pipeline.ts";
-import { ConfigSchema } from "../common/config.ts";
-import { StateStore } from "../common/state.ts";
-import { type ClaudeCodeCarry, parseClaudeCode } from "../parsers/claude_code.ts";
+import type { HttpSink } from "../common/client.ts";
+import type { LineFileWorker } from "../common/line_worker.ts";
+import type { DeliverySettings, Pipeline } from "../common/pipeline.ts";
+import type { StateStore } from "../common/state.ts";
+import type { ClaudeCodeCarry } from "../parsers/claude_code.ts";
 import { claudeCodeSource } from "../workers/claude_code/worker.ts";
 import { sessionLines } from "../bench/corpus.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
-
-/** The defaults, with retries and probes fast enough for tests. */
-const SETTINGS: DeliverySettings = {
-  ...deliverySettings(ConfigSchema.parse({}), false),
-  retryBaseMs: 20,
-  retryMaxMs: 200,
-  probeIntervalMs: 100,
-  shutdownTimeoutMs: 2000,
-};
+import { rig } from "./rig.ts";
 
 interface Setup {
   root: string;
@@ -47,27 +37,8 @@ async function setup(
     await Deno.writeTextFile(path, lines.join("\n") + "\n");
     files.push(path);
   }
-  const state = new StateStore(`${root}/state.db`);
-  const log = new Logger("test", "error");
-  const sink = new HttpSink({
-    baseUrl: fs.url,
-    token: fs.token,
-    timeoutMs: 1000,
-    compress: false,
-    userAgent: "test",
-  });
-  const pipeline = new Pipeline({
-    sourceType: "claude_code",
-    parser: parseClaudeCode,
-    state,
-    sink,
-    log,
-    host: "h",
-    settings: () => ({ ...SETTINGS, ...settings }),
-  });
-  const worker = new LineFileWorker(claudeCodeSource, root, pipeline, log, {
-    debounceMs: () => 50,
-    checkIntervalMs: () => 60_000,
+  const { state, sink, pipeline, worker } = rig(fs, claudeCodeSource, root, `${root}/state.db`, {
+    settings,
   });
   return { root, state, sink, pipeline, worker, files, expected };
 }
@@ -303,21 +274,7 @@ Deno.test("pipeline: a batch recorded before a crash is re-sent with its key and
     fs.faults.length = 0;
     const again = await setup(fs);
     again.state.close();
-    const state = new StateStore(`${s.root}/state.db`);
-    const log = new Logger("test", "error");
-    const pipeline = new Pipeline({
-      sourceType: "claude_code",
-      parser: parseClaudeCode,
-      state,
-      sink: s.sink,
-      log,
-      host: "h",
-      settings: () => SETTINGS,
-    });
-    const worker = new LineFileWorker(claudeCodeSource, s.root, pipeline, log, {
-      debounceMs: () => 50,
-      checkIntervalMs: () => 60_000,
-    });
+    const { state, worker } = rig(fs, claudeCodeSource, s.root, `${s.root}/state.db`);
     await worker.check();
     const resent = fs.requests.filter((r) => r.answered === 200);
     assertEquals(resent[0].key, firstKey);
