@@ -128,7 +128,12 @@ export class LineFileWorker<Carry> implements SyncWorker {
         stat = undefined; // syncFile stats again and reports the error.
       }
       stats.set(ref.path, stat);
-      if (stat) backlog += Math.max(0, stat.size - (known.get(ref.path)?.offset ?? 0));
+      const unit = known.get(ref.path);
+      if (!stat) continue;
+      if (ref.form === "whole" || ref.form === "zstd") {
+        // Read whole when changed: all of it is to read, or nothing.
+        if (unit?.fileSize !== stat.size || unit.mtimeMs !== stat.mtimeMs) backlog += stat.size;
+      } else backlog += Math.max(0, stat.size - (unit?.offset ?? 0));
     }
     this.backlogBytes = backlog;
     for (const ref of refs.values()) {

@@ -351,7 +351,9 @@ export class Pipeline<Carry> {
         cursor.mtimeMs = fileStat.mtimeMs;
       }
       this.#cursors.set(ref.path, cursor);
-      this.stats.bytesRead += chunk.end - piece.range.from;
+      // Progress counts file bytes: a compressed file's share of what was decompressed.
+      const scale = content ? fileStat.size / Math.max(1, content.length) : 1;
+      this.stats.bytesRead += Math.round((chunk.end - piece.range.from) * scale);
       await this.#add(piece);
     }
   }

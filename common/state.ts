@@ -114,13 +114,23 @@ export class StateStore {
   }
 
   /** The acknowledged offset of every known file, without its carried state (cheap to scan). */
-  offsets(): Map<string, { offset: number; active: boolean }> {
-    const rows = this.#db.prepare("SELECT key, offset, status FROM units").all() as {
-      key: string;
-      offset: number;
-      status: string;
-    }[];
-    return new Map(rows.map((r) => [r.key, { offset: r.offset, active: r.status === "active" }]));
+  offsets(): Map<string, { offset: number; active: boolean; fileSize: number; mtimeMs: number }> {
+    const rows = this.#db.prepare("SELECT key, offset, status, file_size, mtime_ms FROM units")
+      .all() as {
+        key: string;
+        offset: number;
+        status: string;
+        file_size: number;
+        mtime_ms: number;
+      }[];
+    return new Map(
+      rows.map((r) => [r.key, {
+        offset: r.offset,
+        active: r.status === "active",
+        fileSize: r.file_size,
+        mtimeMs: r.mtime_ms,
+      }]),
+    );
   }
 
   /** Known files with this device and inode (a moved file keeps them). */
