@@ -317,3 +317,41 @@ export function geminiDocument(
     messages,
   };
 }
+
+/**
+ * Writes Gemini CLI sessions of about `bytes` in total under `root/<project>/chats/`: JSONL
+ * sessions, and every third one a legacy JSON document.
+ *
+ * @example A small corpus
+ * ```ts
+ * import { writeGeminiCorpus } from "./sources_corpus.ts";
+ * const root = await Deno.makeTempDir();
+ * const corpus = await writeGeminiCorpus(root, 100_000, { turns: 5, seed: 1 });
+ * console.log(corpus.files.length > 0);
+ * ```
+ */
+export async function writeGeminiCorpus(
+  root: string,
+  bytes: number,
+  opts: { turns: number; seed: number },
+): Promise<SourceCorpus> {
+  const corpus: SourceCorpus = { files: [], bytes: 0, lines: 0 };
+  for (let i = 0; corpus.bytes < bytes; i++) {
+    const dir = `${root}/project-${i % 4}/chats`;
+    await Deno.mkdir(dir, { recursive: true });
+    const sessionId = derivedUuid("gemini-corpus", opts.seed, i);
+    const session = { sessionId, turns: opts.turns, seed: opts.seed * 100_000 + i };
+    const legacy = i % 3 === 2;
+    const text = legacy
+      ? JSON.stringify(geminiDocument(session), null, 2)
+      : geminiJsonlLines(session).join("\n") + "\n";
+    const path = `${dir}/session-2026-11-22T15-${String(i % 60).padStart(2, "0")}-${
+      sessionId.slice(0, 8)
+    }.${legacy ? "json" : "jsonl"}`;
+    await Deno.writeTextFile(path, text);
+    corpus.files.push(path);
+    corpus.bytes += new TextEncoder().encode(text).length;
+    corpus.lines += text.split("\n").length - 1;
+  }
+  return corpus;
+}

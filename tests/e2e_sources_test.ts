@@ -8,8 +8,14 @@ import { assertEquals, assertStringIncludes } from "./assert.ts";
 import { parseCodex } from "../parsers/codex.ts";
 import { type GeminiCarry, parseGeminiCli } from "../parsers/gemini_cli.ts";
 import { StateStore } from "../common/state.ts";
+import { derivedUuid } from "../common/hash.ts";
 import type { Message } from "../common/types.ts";
-import { geminiDocument, rolloutLines, writeCodexCorpus } from "../bench/sources_corpus.ts";
+import {
+  geminiDocument,
+  rolloutLines,
+  writeCodexCorpus,
+  writeGeminiCorpus,
+} from "../bench/sources_corpus.ts";
 import {
   assertKillSafe,
   delay,
@@ -178,6 +184,119 @@ Deno.test({
             new TextDecoder().decode(Deno.readFileSync(path).subarray(0, offset)),
             idOf(path),
           ),
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+function geminiUuids(path: string, bytes: Uint8Array): string[] {
+  const out = parseGeminiCli({
+    bytes,
+    firstLine: 1,
+    carry: undefined,
+    file: { path, hint: { kind: path.endsWith(".json") ? "json" : "jsonl" }, host: "h" },
+  });
+  return out.conversations.flatMap((c) => c.messages.map((m) => m.uuid));
+}
+
+Deno.test({
+  name: "e2e gemini_cli: live JSONL appends with re-appended records and a rewind, restart",
+  ...opts,
+  fn: async (t) => {
+    const server = await startServer();
+    const s = await scratch(server, "data-dir");
+    await Deno.writeTextFile(
+      `${s.dir}/projects.json`,
+      JSON.stringify({ projects: { "/home/dev/todo-app": "todo-app" } }),
+    );
+    const chats = `${s.data}/todo-app/chats`;
+    await Deno.mkdir(chats, { recursive: true });
+    const fixture = new URL(
+      "./fixtures/gemini_cli/session-2026-11-22T15-00-5e551011.jsonl",
+      import.meta.url,
+    );
+    const lines = (await Deno.readTextFile(fixture)).split("\n").filter(Boolean);
+    const path = `${chats}/session-2026-11-22T15-00-5e551011.jsonl`;
+    const sessionId = "5e551011-aaaa-4bbb-8ccc-000000000061";
+    let worker = spawnWorker(s.base, {}, "gemini_cli");
+    try {
+      await worker.waitFor("backfill done");
+      await t.step("records appended one by one end as the CLI's last versions", async () => {
+        const file = await Deno.open(path, { create: true, append: true });
+        for (const line of lines) {
+          await file.write(encoder.encode(line + "\n"));
+          await delay(40);
+        }
+        file.close();
+        const all = geminiUuids(path, await Deno.readFile(path));
+        await eventually(() => serverUuids(server).length === all.length, 15_000, "all records");
+        const edited = derivedUuid("gemini_cli", sessionId, "m-g2");
+        await eventually(
+          () => serverMessage(server, edited)?.content_text.endsWith("(edited)"),
+          10_000,
+          "the checkpoint's version of m-g2",
+        );
+        const list = await server.get("/api/v1/conversations?source_type=gemini_cli") as {
+          items: {
+            uuid: string;
+            title: string;
+            metadata: { rewound_message_ids: string[]; cwd: string; message_count: number };
+          }[];
+        };
+        const conversation = list.items.find((c) => c.uuid === sessionId)!;
+        assertEquals(conversation.title, "Find TODOs in src");
+        assertEquals(conversation.metadata.cwd, "/home/dev/todo-app");
+        assertEquals(conversation.metadata.message_count, 7);
+        assertEquals(
+          conversation.metadata.rewound_message_ids,
+          ["m-i1", "m-u2", "m-g3"].map((id) => derivedUuid("gemini_cli", sessionId, id)),
+        );
+      });
+      await t.step("what is appended while the worker is down arrives after restart", async () => {
+        worker.child.kill("SIGTERM");
+        assertEquals(await worker.exit(), 0);
+        const late = {
+          id: "m-late",
+          timestamp: "2026-11-22T15:01:00.000Z",
+          type: "user",
+          content: [{ text: "one more" }],
+        };
+        await Deno.writeTextFile(path, JSON.stringify(late) + "\n", { append: true });
+        worker = spawnWorker(s.base, {}, "gemini_cli");
+        const uuid = derivedUuid("gemini_cli", sessionId, "m-late");
+        await eventually(() => serverUuids(server).includes(uuid), 15_000, "the late record");
+        assertEquals(serverUuids(server).length, 11);
+      });
+    } finally {
+      worker.child.kill("SIGTERM");
+      await worker.exit();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e gemini_cli: SIGKILL at several points of a backfill, then restart",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    const s = await scratch(server, "data-dir", "  batch_size: 2\n");
+    const corpus = await writeGeminiCorpus(s.data, 3_000_000, { turns: 10, seed: 8 });
+    const expected = new Set<string>();
+    for (const path of corpus.files) {
+      for (const uuid of geminiUuids(path, await Deno.readFile(path))) expected.add(uuid);
+    }
+    try {
+      await assertKillSafe({
+        server,
+        args: s.base,
+        worker: "gemini_cli",
+        statePath: `${s.state}/gemini_cli.state.db`,
+        killAfterMs: [400, 800, 1200],
+        expected,
+        uuidsUpTo: (path, offset) => geminiUuids(path, Deno.readFileSync(path).subarray(0, offset)),
       });
     } finally {
       await server.stop();

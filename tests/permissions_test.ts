@@ -43,6 +43,39 @@ Deno.test("permissions: one table drives run, compile and the engine", async (t)
     });
     assertEquals(enginePermissions(spec, { dataDir: "/d", stateDir: "/s" }).net, false);
   });
+  await t.step("siblings of the data dir: Codex's archive, Gemini CLI's projects.json only", () => {
+    const codex = enginePermissions(workerSpec("codex"), {
+      dataDir: "/h/.codex/sessions",
+      stateDir: "/s",
+    });
+    assertEquals(codex.read, ["/h/.codex/sessions", "/h/.codex/archived_sessions", "/s"]);
+    const gemini = enginePermissions(workerSpec("gemini_cli"), {
+      dataDir: "/h/.gemini/tmp",
+      stateDir: "/s",
+    });
+    // Not ~/.gemini itself: it holds the CLI's OAuth credentials and settings.
+    assertEquals(gemini.read, ["/h/.gemini/tmp", "/h/.gemini/projects.json", "/s"]);
+    assertEquals(gemini.write, ["/s"]);
+  });
+  await t.step("each worker has its binary, source flag and default folder", () => {
+    const env = (name: string) => ({ HOME: "/h", CODEX_HOME: undefined }[name]);
+    assertEquals(
+      ["claude_code", "codex", "gemini_cli"].map((name) => {
+        const w = workerSpec(name);
+        return [w.binary, w.sourceFlag, w.defaultDataDir(env)];
+      }),
+      [
+        ["claude-code-sync-worker", "projects-dir", "/h/.claude/projects"],
+        ["codex-sync-worker", "sessions-dir", "/h/.codex/sessions"],
+        ["gemini-cli-sync-worker", "data-dir", "/h/.gemini/tmp"],
+      ],
+    );
+    assertEquals(
+      workerSpec("codex").defaultDataDir((n) => n === "CODEX_HOME" ? "/ch" : "/h"),
+      "/ch/sessions",
+    );
+    assertStringIncludes(mainPermissionFlags(workerSpec("codex")).join(" "), "CODEX_HOME");
+  });
   await t.step("net hosts name the port", () => {
     assertEquals(netHost("http://127.0.0.1:8080/x"), "127.0.0.1:8080");
     assertEquals(netHost("http://example.com"), "example.com:80");
