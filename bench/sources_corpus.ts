@@ -162,24 +162,35 @@ export interface SourceCorpus {
  * console.log(corpus.files.length > 0);
  * ```
  */
-export async function writeCodexCorpus(
+export function writeCodexCorpus(
   root: string,
   bytes: number,
   opts: { turns: number; seed: number },
 ): Promise<SourceCorpus> {
-  const corpus: SourceCorpus = { files: [], bytes: 0, lines: 0 };
-  for (let i = 0; corpus.bytes < bytes; i++) {
+  return writeUntil(bytes, (i) => {
     const day = String(1 + (i % 28)).padStart(2, "0");
-    const dir = `${root}/2026/11/${day}`;
-    await Deno.mkdir(dir, { recursive: true });
     const sessionId = derivedUuid("codex-corpus", opts.seed, i);
     const lines = rolloutLines({ sessionId, turns: opts.turns, seed: opts.seed * 100_000 + i });
-    const text = lines.join("\n") + "\n";
-    const path = `${dir}/rollout-2026-11-${day}T09-00-00-${sessionId}.jsonl`;
+    return {
+      path: `${root}/2026/11/${day}/rollout-2026-11-${day}T09-00-00-${sessionId}.jsonl`,
+      text: lines.join("\n") + "\n",
+    };
+  });
+}
+
+/** Writes the files `file(0)`, `file(1)`, … until they hold `bytes` in total. */
+async function writeUntil(
+  bytes: number,
+  file: (i: number) => { path: string; text: string },
+): Promise<SourceCorpus> {
+  const corpus: SourceCorpus = { files: [], bytes: 0, lines: 0 };
+  for (let i = 0; corpus.bytes < bytes; i++) {
+    const { path, text } = file(i);
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
     await Deno.writeTextFile(path, text);
     corpus.files.push(path);
     corpus.bytes += new TextEncoder().encode(text).length;
-    corpus.lines += lines.length;
+    corpus.lines += text.split("\n").length - 1;
   }
   return corpus;
 }
@@ -330,28 +341,23 @@ export function geminiDocument(
  * console.log(corpus.files.length > 0);
  * ```
  */
-export async function writeGeminiCorpus(
+export function writeGeminiCorpus(
   root: string,
   bytes: number,
   opts: { turns: number; seed: number },
 ): Promise<SourceCorpus> {
-  const corpus: SourceCorpus = { files: [], bytes: 0, lines: 0 };
-  for (let i = 0; corpus.bytes < bytes; i++) {
-    const dir = `${root}/project-${i % 4}/chats`;
-    await Deno.mkdir(dir, { recursive: true });
+  return writeUntil(bytes, (i) => {
     const sessionId = derivedUuid("gemini-corpus", opts.seed, i);
     const session = { sessionId, turns: opts.turns, seed: opts.seed * 100_000 + i };
     const legacy = i % 3 === 2;
-    const text = legacy
-      ? JSON.stringify(geminiDocument(session), null, 2)
-      : geminiJsonlLines(session).join("\n") + "\n";
-    const path = `${dir}/session-2026-11-22T15-${String(i % 60).padStart(2, "0")}-${
-      sessionId.slice(0, 8)
-    }.${legacy ? "json" : "jsonl"}`;
-    await Deno.writeTextFile(path, text);
-    corpus.files.push(path);
-    corpus.bytes += new TextEncoder().encode(text).length;
-    corpus.lines += text.split("\n").length - 1;
-  }
-  return corpus;
+    const minute = String(i % 60).padStart(2, "0");
+    return {
+      path: `${root}/project-${i % 4}/chats/session-2026-11-22T15-${minute}-${
+        sessionId.slice(0, 8)
+      }.${legacy ? "json" : "jsonl"}`,
+      text: legacy
+        ? JSON.stringify(geminiDocument(session), null, 2)
+        : geminiJsonlLines(session).join("\n") + "\n",
+    };
+  });
 }
