@@ -227,7 +227,9 @@ export function geminiRecords(opts: GeneratedSession): Record<string, unknown>[]
       tokens,
       model: "gemini-3-pro-preview",
     };
-    const output = words(random, 400 + Math.floor(random() * 2000));
+    // Tool outputs (file reads, command output) of 2-14 KB: the records of the public Gemini
+    // CLI session fixture average 7.5 KB.
+    const output = words(random, 2000 + Math.floor(random() * 12000));
     const call = {
       id: `read-${turn}`,
       name: "read_file",

@@ -379,11 +379,13 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
   const { init, permissions } = engineLaunch(ctx, config);
   const engine = new Worker(engineUrl, { type: "module", deno: { permissions } });
   let firstSignalAt = 0;
+  let ready = false;
   const onSignal = () => {
     const now = Date.now();
     if (!firstSignalAt) {
       firstSignalAt = now;
-      engine.postMessage({ type: "stop" } satisfies EngineCommand);
+      // Before the engine is ready, the stop follows its init (see below).
+      if (ready) engine.postMessage({ type: "stop" } satisfies EngineCommand);
       return;
     }
     // Ctrl-C reaches every process of the group and a launcher may forward it too: a repeat
@@ -398,7 +400,11 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
   const code = await new Promise<number>((resolveCode) => {
     engine.onmessage = async (event: MessageEvent<EngineReply>) => {
       const message = event.data;
-      if (message.type === "done") resolveCode(message.code);
+      if (message.type === "ready") {
+        ready = true;
+        engine.postMessage({ type: "init", init } satisfies EngineCommand);
+        if (firstSignalAt) engine.postMessage({ type: "stop" } satisfies EngineCommand);
+      } else if (message.type === "done") resolveCode(message.code);
       else {
         store ??= new ConversationStore(join(ctx.stateDir, "conversations.db"));
         engine.postMessage(await applyStoreRequest(store, message) satisfies EngineCommand);
@@ -409,7 +415,6 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
       console.error(`${ctx.spec.binary}: engine failed: ${event.message}`);
       resolveCode(1);
     };
-    engine.postMessage({ type: "init", init } satisfies EngineCommand);
   });
   engine.terminate();
   store?.close();

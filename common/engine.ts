@@ -39,8 +39,11 @@ export interface EngineInit {
 /** Messages from the main thread. */
 export type EngineCommand = { type: "init"; init: EngineInit } | { type: "stop" } | StoreReply;
 
-/** Messages to the main thread: the exit code, or a batch for the embedded store it owns. */
-export type EngineReply = { type: "done"; code: number } | StoreRequest;
+/**
+ * Messages to the main thread: the engine is ready for its init, the exit code, or a batch for
+ * the embedded store it owns.
+ */
+export type EngineReply = { type: "ready" } | { type: "done"; code: number } | StoreRequest;
 
 /** The one-line summary of `--once`. */
 export interface OnceSummary {
@@ -96,6 +99,9 @@ export function runEngine<Carry>(source: LineSource<Carry>): void {
       channel?.receive(command);
     }
   };
+  // A source's modules may finish loading only after a top-level await (a WebAssembly hasher):
+  // a message sent before this handler existed would be lost, so the main thread waits for this.
+  post({ type: "ready" });
 }
 
 async function engine<Carry>(

@@ -36,3 +36,29 @@ export function derivedUuid(...parts: (string | number)[]): string {
     hex.slice(17, 20)
   }-${hex.slice(20, 32)}`;
 }
+
+/**
+ * Ids for a numbered series (the lines of one file): a prefix derived once from `parts`, then
+ * the number in the last 12 hex digits. One hash per series instead of one per id, and ids of
+ * one series never collide.
+ *
+ * @example Number the lines of a rollout
+ * ```ts
+ * import { UuidSeries } from "./hash.ts";
+ * const lines = new UuidSeries("codex", "019a0000-0000-7000-8000-000000000001", "line");
+ * lines.id(3).endsWith("-000000000003");
+ * ```
+ */
+export class UuidSeries {
+  readonly #prefix: string;
+
+  /** Derives the series' prefix from `parts`. */
+  constructor(...parts: (string | number)[]) {
+    this.#prefix = derivedUuid(...parts).slice(0, 24);
+  }
+
+  /** The id of number `n` (0 ≤ n < 2^48). */
+  id(n: number): string {
+    return this.#prefix + n.toString(16).padStart(12, "0");
+  }
+}

@@ -34,8 +34,12 @@ export function blockText(block: Json): string {
       return `${str(block.name)} ${JSON.stringify(block.input ?? {})}`;
     case "tool_result":
       if (typeof block.content === "string") return block.content;
-      if (Array.isArray(block.content)) {
-        return block.content.filter(isObject).map(blockText).filter(Boolean).join("\n");
+      if (Array.isArray(block.content)) return fromBlocks(block.content.filter(isObject)).text;
+      if (isObject(block.content)) {
+        // Tool responses are mostly {output} or {error}: their text is what a search wants.
+        const { output, error } = block.content;
+        if (typeof output === "string" && typeof error !== "string") return output;
+        if (typeof error === "string" && output === undefined) return error;
       }
       return block.content === undefined || block.content === null
         ? ""
@@ -59,7 +63,12 @@ export function fromBlocks(blocks: Json[]): MappedContent {
   if (blocks.length === 0) {
     return { content: { type: "text", text: "" }, contentType: "text", text: "" };
   }
-  const text = blocks.map(blockText).filter(Boolean).join("\n");
+  // Concatenation, not join: V8 links long strings instead of copying them.
+  let text = "";
+  for (const block of blocks) {
+    const part = blockText(block);
+    if (part) text = text ? `${text}\n${part}` : part;
+  }
   if (blocks.length === 1) {
     const t = blocks[0].type;
     return {

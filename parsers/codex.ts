@@ -9,12 +9,12 @@
  * messages are delivered.
  *
  * Message ids are derived from the session id and the line number (the item index in the JSON
- * form): rollouts have no message ids of their own, and lines never move, so ids stay the same
- * as the file grows and when it is later compressed.
+ * form), as one {@link UuidSeries} per session: rollouts have no message ids of their own, and
+ * lines never move, so ids stay the same as the file grows and when it is later compressed.
  *
  * @module
  */
-import { derivedUuid, sha256Hex } from "../common/hash.ts";
+import { sha256Hex, UuidSeries } from "../common/hash.ts";
 import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
 import type { Conversation, Message } from "../common/types.ts";
 import {
@@ -327,6 +327,9 @@ class CodexParse {
   metadata = 0;
   changed = false;
 
+  #series: UuidSeries | undefined;
+  #seriesKey = "";
+
   constructor(readonly carry: CodexCarry, readonly hint: CodexHint) {}
 
   time(raw: unknown): string {
@@ -521,13 +524,15 @@ class CodexParse {
     this.warnings.push({ line, message: `${what} is not known to this version; skipped` });
   }
 
+  /** A message's id: the session's series of line (or item) ids. */
   uuid(line: number): string {
-    return derivedUuid(
-      "codex",
-      this.carry.conversationId,
-      this.carry.form === "json" ? "item" : "line",
-      line,
-    );
+    const kind = this.carry.form === "json" ? "item" : "line";
+    const key = `${this.carry.conversationId}|${kind}`;
+    if (this.#seriesKey !== key) {
+      this.#series = new UuidSeries("codex", this.carry.conversationId, kind);
+      this.#seriesKey = key;
+    }
+    return this.#series!.id(line);
   }
 
   conversation(messages: Message[], host: string): Conversation {

@@ -36,7 +36,7 @@ import {
   unreadableDocument,
 } from "./json_lines.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
-import { fingerprint } from "./message_diff.ts";
+import { fingerprintBytes, fingerprintText } from "./message_diff.ts";
 
 /** Token counts as Gemini CLI records them on `gemini` messages. */
 export interface GeminiTokens {
@@ -103,6 +103,12 @@ export interface GeminiHint {
 }
 
 const EPOCH = "1970-01-01T00:00:00.000Z";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether `id` is a UUID (the dash positions first: most ids that are not fail there). */
+function isUuid(id: string): boolean {
+  return id.length === 36 && id[8] === "-" && id[13] === "-" && UUID.test(id);
+}
 const TITLE_LENGTH = 100;
 const MESSAGE_TYPES = new Set(["user", "gemini", "info", "error", "warning"]);
 
@@ -112,14 +118,24 @@ function emptyTokens(): GeminiTokens {
 
 function tokensOf(raw: unknown): GeminiTokens | undefined {
   if (!isObject(raw)) return undefined;
-  const t = emptyTokens();
-  for (const key of Object.keys(t) as (keyof GeminiTokens)[]) t[key] = num(raw[key]);
-  return t;
+  return {
+    input: num(raw.input),
+    output: num(raw.output),
+    cached: num(raw.cached),
+    thoughts: num(raw.thoughts),
+    tool: num(raw.tool),
+    total: num(raw.total),
+  };
 }
 
 function addTokens(into: GeminiTokens, add: GeminiTokens | undefined, sign = 1): void {
   if (!add) return;
-  for (const key of Object.keys(into) as (keyof GeminiTokens)[]) into[key] += sign * add[key];
+  into.input += sign * add.input;
+  into.output += sign * add.output;
+  into.cached += sign * add.cached;
+  into.thoughts += sign * add.thoughts;
+  into.tool += sign * add.tool;
+  into.total += sign * add.total;
 }
 
 /**
@@ -193,9 +209,8 @@ function mapPart(part: unknown): Json {
 }
 
 /** A message record (`user`, `gemini`, `info`, `error`, `warning`) as a canonical message. */
-function mapRecord(record: Json): Mapped | string {
+function mapRecord(record: Json): Mapped {
   const type = str(record.type);
-  if (!MESSAGE_TYPES.has(type)) return `unknown message type ${JSON.stringify(type || null)}`;
   const raw = record.content;
   const parts = Array.isArray(raw) ? raw : raw === undefined || raw === "" ? [] : [raw];
   const blocks = parts.map(mapPart);
@@ -267,6 +282,8 @@ class GeminiParse {
 
   /** `carry.live` as a set, for lookups. */
   #live: Set<string>;
+  /** Message uuids derived in this parse, by record id. */
+  #uuids = new Map<string, string>();
 
   constructor(readonly carry: GeminiCarry, readonly hint: GeminiHint) {
     this.#live = new Set(carry.live);
@@ -305,10 +322,12 @@ class GeminiParse {
   }
 
   /**
-   * Delivers a record unless the same version was delivered before (`quiet`: an unchanged
-   * message in a full list is expected, not worth counting as skipped).
+   * Delivers a record unless the same version was delivered before. `raw` is the record's
+   * JSON as the CLI wrote it (a JSONL line), else it is serialised here (the CLI writes records
+   * with `JSON.stringify`, so both give the same text); the record is mapped only when it is new
+   * or changed. `quiet`: an unchanged message in a full list is expected, not worth counting.
    */
-  record(record: Json, line: number, quiet = false): void {
+  record(record: Json, line: number, quiet = false, raw?: Uint8Array): void {
     const c = this.carry;
     const id = str(record.id);
     if (!id) {
@@ -318,14 +337,28 @@ class GeminiParse {
       });
       return;
     }
-    const mapped = mapRecord(record);
-    if (typeof mapped === "string") {
-      bump(this.skipped, mapped);
-      this.warnings.push({ line, message: `${mapped} is not known to this version; skipped` });
+    const type = str(record.type);
+    if (!MESSAGE_TYPES.has(type)) {
+      const what = `unknown message type ${JSON.stringify(type || null)}`;
+      bump(this.skipped, what);
+      this.warnings.push({ line, message: `${what} is not known to this version; skipped` });
       return;
     }
-    const uuid = derivedUuid("gemini_cli", c.conversationId, id);
     const known = c.known[id];
+    const print = raw ? fingerprintBytes(raw) : fingerprintText(JSON.stringify(record));
+    const rewound = c.rewound.indexOf(id);
+    if (rewound !== -1) c.rewound.splice(rewound, 1);
+    if (!this.#live.has(id)) {
+      this.#live.add(id);
+      c.live.push(id);
+    }
+    if (known?.f === print && rewound === -1) {
+      this.time(record.timestamp);
+      if (!quiet) bump(this.skipped, "unchanged record appended again");
+      return;
+    }
+    const mapped = mapRecord(record);
+    const uuid = this.uuid(id);
     let round: number;
     let parent: string;
     if (mapped.prompt && !c.title) {
@@ -339,14 +372,8 @@ class GeminiParse {
     } else {
       if (mapped.prompt) c.round++;
       round = c.round;
-      const previous = c.live.at(-1);
-      parent = previous ? derivedUuid("gemini_cli", c.conversationId, previous) : "";
-    }
-    const rewound = c.rewound.indexOf(id);
-    if (rewound !== -1) c.rewound.splice(rewound, 1);
-    if (!this.#live.has(id)) {
-      this.#live.add(id);
-      c.live.push(id);
+      const previous = c.live.at(-2);
+      parent = previous ? this.uuid(previous) : "";
     }
     const message: Message = {
       uuid,
@@ -375,16 +402,26 @@ class GeminiParse {
       };
     }
     message.metadata = { ...mapped.meta, gemini_id: id };
-    const print = fingerprint(message);
-    if (known?.f === print && rewound === -1) {
-      if (!quiet) bump(this.skipped, "unchanged record appended again");
-      return;
-    }
     addTokens(c.usage, known?.t, -1);
     addTokens(c.usage, tokens);
     c.known[id] = { f: print, r: round, p: parent, ...(tokens ? { t: tokens } : {}) };
     this.emitted.set(uuid, message);
     this.messages++;
+  }
+
+  /**
+   * The message uuid of a record id: the CLI's own id when it is a UUID (random per message),
+   * else one derived from the session and the id (prompt log and checkpoint entries).
+   */
+  uuid(id: string): string {
+    let uuid = this.#uuids.get(id);
+    if (!uuid) {
+      uuid = isUuid(id)
+        ? id.toLowerCase()
+        : derivedUuid("gemini_cli", this.carry.conversationId, id);
+      this.#uuids.set(id, uuid);
+    }
+    return uuid;
   }
 
   /** Drops `id` and every live message after it. */
@@ -456,7 +493,7 @@ class GeminiParse {
       host: "",
       message_count: c.live.length,
       usage: { ...c.usage },
-      rewound_message_ids: c.rewound.map((id) => derivedUuid("gemini_cli", c.conversationId, id)),
+      rewound_message_ids: c.rewound.map((id) => this.uuid(id)),
     };
     if (c.kind) metadata.kind = c.kind;
     if (hint.parentSessionId) metadata.parent_session_id = hint.parentSessionId;
@@ -536,10 +573,12 @@ export function parseGeminiCli(input: ParseInput<GeminiCarry>): ParseOutput<Gemi
 
 function parseJsonl(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutput<GeminiCarry> {
   const parse = new GeminiParse(startCarry(input, hint), hint);
-  eachJsonLine(input.bytes, input.firstLine, parse.skipped, parse.issues, (obj, line) => {
+  eachJsonLine(input.bytes, input.firstLine, parse.skipped, parse.issues, (obj, line, raw) => {
     if (isObject(obj.$set)) return parse.patch(obj.$set, line);
     if (typeof obj.$rewindTo === "string") return parse.rewindTo(obj.$rewindTo, line);
-    if (typeof obj.type === "string" && obj.id !== undefined) return parse.record(obj, line);
+    if (typeof obj.type === "string" && obj.id !== undefined) {
+      return parse.record(obj, line, false, raw);
+    }
     if (str(obj.sessionId) && obj.type === undefined) {
       if (parse.carry.conversationId && line > 1) {
         bump(parse.skipped, "header appended again (session resumed)");
@@ -554,7 +593,7 @@ function parseJsonl(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutp
       line,
       message: `${what} is not a known kind (header, message, $set, $rewindTo); skipped`,
     });
-  });
+  }, true);
   return parse.output(input);
 }
 
@@ -618,6 +657,11 @@ function parseLogs(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutpu
   for (const [session, entries] of bySession) {
     const parse = new GeminiParse(initialGeminiCarry(session), hint);
     parse.carry.kind = "prompt_log";
+    // Delivered prompts are not mapped again, so the title comes from the first entry here.
+    const first = str(entries[0].message).trim().split("\n")[0] ?? "";
+    parse.carry.title = first.length > TITLE_LENGTH
+      ? `${first.slice(0, TITLE_LENGTH - 1)}…`
+      : first;
     parse.carry.known = Object.fromEntries(
       Object.entries(carry.known).filter(([id]) => id.startsWith(`${session}/`)),
     );

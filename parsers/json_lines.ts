@@ -10,6 +10,8 @@ import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../comm
 export type Json = Record<string, unknown>;
 
 const decoder = new TextDecoder();
+const WHITESPACE = /\s/;
+const EMPTY = new Uint8Array(0);
 const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 
 /**
@@ -65,8 +67,8 @@ export function timestamp(v: unknown): string {
 }
 
 /**
- * Calls `visit` with each non-blank line of `bytes` parsed as a JSON object and its 1-based
- * line number; blank lines are counted in `skipped`, and lines that are not JSON objects are
+ * Calls `visit` with each non-blank line of `bytes` parsed as a JSON object, its 1-based
+ * line number and, with `withBytes`, its bytes as written (else an empty array); blank lines are counted in `skipped`, and lines that are not JSON objects are
  * reported in `issues` with what was expected.
  *
  * @example Visit the objects of two lines
@@ -84,18 +86,26 @@ export function eachJsonLine(
   firstLine: number,
   skipped: Record<string, number>,
   issues: LineIssue[],
-  visit: (obj: Json, line: number) => void,
+  visit: (obj: Json, line: number, raw: Uint8Array) => void,
+  withBytes = false,
 ): void {
   const text = decoder.decode(bytes);
   let lineNo = firstLine - 1;
   let start = 0;
+  let byteStart = 0;
   while (start < text.length) {
     let end = text.indexOf("\n", start);
     if (end === -1) end = text.length;
-    const line = text.slice(start, end).trim();
+    // "\n" is one byte in UTF-8 and one character in the text: the n-th line of each is the same.
+    let byteEnd = withBytes ? bytes.indexOf(10, byteStart) : byteStart;
+    if (byteEnd === -1) byteEnd = bytes.length;
+    // JSON.parse skips surrounding whitespace itself; only a blank line needs the trim.
+    const line = text.slice(start, end);
+    const raw = withBytes ? bytes.subarray(byteStart, byteEnd) : EMPTY;
     start = end + 1;
+    byteStart = byteEnd + 1;
     lineNo++;
-    if (line === "") {
+    if (line.length === 0 || (WHITESPACE.test(line[0]) && line.trim() === "")) {
       bump(skipped, "blank line");
       continue;
     }
@@ -116,7 +126,7 @@ export function eachJsonLine(
       });
       continue;
     }
-    visit(obj, lineNo);
+    visit(obj, lineNo, raw);
   }
 }
 

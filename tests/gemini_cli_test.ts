@@ -153,6 +153,11 @@ Deno.test("gemini_cli parser: a 0.61 JSONL session", async (t) => {
         `line ${i + 1} is accounted for`,
       );
     }
+    // The checkpoint on line 13 re-lists five messages; only the edited one is sent again.
+    assertEquals(
+      outputs[12].conversations[0].messages.map((m) => m.metadata?.gemini_id),
+      ["m-g2"],
+    );
     const whole = upserted(out.conversations);
     const pieces = upserted(outputs.flatMap((o) => o.conversations));
     assertEquals([...pieces.values()], [...whole.values()]);
@@ -270,7 +275,7 @@ Deno.test("gemini_cli parser: checkpoints in both forms", async (t) => {
     assertEquals(texts(conversation.messages), [
       "user:Plan the release",
       "assistant:Step 1: tag.",
-      'tool:{"output":"v1.0"}',
+      "tool:v1.0",
       "assistant:Latest tag is v1.0.",
     ]);
     for (const m of conversation.messages) assertEquals(m.created_at, "2025-10-01T00:00:00.000Z");

@@ -233,3 +233,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "lifecycle: a signal at any point of start-up stops the worker",
+  ...opts,
+  fn: async () => {
+    // The Codex and Gemini CLI engines finish loading after a top-level await (their hasher):
+    // the init and the stop wait for the engine's handler instead of being lost before it
+    // exists, which left the worker waiting for ever.
+    const dir = await Deno.makeTempDir();
+    for (const [name, flag] of [["codex", "sessions-dir"], ["gemini_cli", "data-dir"]]) {
+      for (const after of [0, 40, 80, 160, 320, 640]) {
+        const worker = spawnWorker(
+          [`--${flag}`, dir, "--state-dir", `${dir}/state-${name}`],
+          {},
+          name,
+        );
+        await new Promise((r) => setTimeout(r, after));
+        worker.child.kill("SIGTERM");
+        const exited = await Promise.race([
+          worker.exit(),
+          new Promise<"hung">((r) => setTimeout(() => r("hung"), 15_000)),
+        ]);
+        if (exited === "hung") worker.child.kill("SIGKILL");
+        // 143: the signal came before the worker set its handlers, and nothing had begun.
+        assert(
+          exited === 0 || (exited === 143 && worker.stderr() === ""),
+          `${name}, signal after ${after} ms: exit ${exited}; ${worker.stderr()}`,
+        );
+      }
+    }
+  },
+});
