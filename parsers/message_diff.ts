@@ -5,18 +5,13 @@
  * version sends only the messages that are new or differ (DESIGN §4, "a newer export sends only
  * what changed").
  *
- * Fingerprints are 64-bit xxHash values (WebAssembly, from the `xxhash-wasm` package): a
- * message is fingerprinted every time a document is read again, so the hash must cost little
- * next to `JSON.parse` (xxHash runs at several GB/s; MD5 through `node:crypto` ran at about
- * 250 MB/s on small inputs here, slower than parsing the JSON). They only tell versions of one
- * message apart; they are not a security measure.
+ * Fingerprints are {@link fingerprint64} values (xxHash64): a message is fingerprinted every
+ * time a document is read again, so the hash must cost little next to `JSON.parse`.
  *
  * @module
  */
-import xxhash from "xxhash-wasm";
+import { fingerprint64 } from "../common/hash.ts";
 import type { Message } from "../common/types.ts";
-
-const hasher = await xxhash();
 
 /** Fingerprints of delivered messages, by message uuid. */
 export type Fingerprints = Record<string, string>;
@@ -31,7 +26,7 @@ export type Fingerprints = Record<string, string>;
  * ```
  */
 export function fingerprintText(text: string): string {
-  return hasher.h64(text).toString(36);
+  return fingerprint64(text);
 }
 
 /**
@@ -44,7 +39,7 @@ export function fingerprintText(text: string): string {
  * ```
  */
 export function fingerprintBytes(bytes: Uint8Array): string {
-  return hasher.h64Raw(bytes).toString(36);
+  return fingerprint64(bytes);
 }
 
 /**
