@@ -32,6 +32,9 @@ export {
   initialCarry as initialClaudeCodeCarry,
   parseClaudeCode,
 } from "./parsers/claude_code.ts";
+export { type CodexCarry, initialCodexCarry, parseCodex } from "./parsers/codex.ts";
+export { type GeminiCarry, initialGeminiCarry, parseGeminiCli } from "./parsers/gemini_cli.ts";
+export { decompressZstd, ZstdError } from "./common/zstd.ts";
 export {
   backoffDelay,
   classifyStatus,

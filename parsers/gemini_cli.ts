@@ -339,9 +339,12 @@ class GeminiParse {
     }
     const type = str(record.type);
     if (!MESSAGE_TYPES.has(type)) {
-      const what = `unknown message type ${JSON.stringify(type || null)}`;
-      bump(this.skipped, what);
-      this.warnings.push({ line, message: `${what} is not known to this version; skipped` });
+      const what = JSON.stringify(type || null);
+      bump(this.skipped, `unknown message type ${what}`);
+      this.warnings.push({
+        line,
+        message: `message type ${what} is not known to this version; skipped`,
+      });
       return;
     }
     const known = c.known[id];
