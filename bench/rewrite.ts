@@ -14,15 +14,13 @@
  *
  * @module
  */
-import { geminiDocument } from "./sources_corpus.ts";
+import { GEMINI_TURN_BYTES, geminiDocument } from "./sources_corpus.ts";
 import { spawnWorker } from "../tests/helpers.ts";
 import { startFaultServer } from "../tests/fault_server.ts";
 
 const MB = Number(Deno.env.get("REWRITE_MB") ?? "10");
 const UPDATES = 100;
-const BYTES_PER_TURN = 20_000; // measured from the generator: four messages per turn
-
-const turns = Math.round((MB * 1e6) / BYTES_PER_TURN);
+const turns = Math.round((MB * 1e6) / GEMINI_TURN_BYTES);
 const full = geminiDocument({
   sessionId: "be5c0000-0000-4000-8000-000000000002",
   turns: turns + 30,

@@ -14,7 +14,12 @@
 import { type CodexCarry, parseCodex } from "../parsers/codex.ts";
 import { type GeminiCarry, parseGeminiCli } from "../parsers/gemini_cli.ts";
 import type { ParseOutput } from "../common/source.ts";
-import { geminiDocument, writeCodexCorpus, writeGeminiCorpus } from "./sources_corpus.ts";
+import {
+  GEMINI_TURN_BYTES,
+  geminiDocument,
+  writeCodexCorpus,
+  writeGeminiCorpus,
+} from "./sources_corpus.ts";
 
 const MB = Number(Deno.env.get("BENCH_MB") ?? "100");
 const root = await Deno.makeTempDir({ prefix: "ai-sync-sources-bench-" });
@@ -25,7 +30,7 @@ const jsonlBytes = geminiJsonl.reduce((n, f) => n + Deno.statSync(f).size, 0);
 
 /** A 10 MB legacy session and 100 later versions, each one turn longer with a new last answer. */
 const UPDATES = 100;
-const TURNS = Math.round(10e6 / 8000);
+const TURNS = Math.round(10e6 / GEMINI_TURN_BYTES);
 const full = geminiDocument({
   sessionId: "be5c0000-0000-4000-8000-000000000001",
   turns: TURNS + UPDATES,

@@ -27,6 +27,9 @@ function time(start: number, seconds: number): string {
   return new Date(start + seconds * 1000).toISOString();
 }
 
+/** About how many bytes one generated Gemini CLI turn takes in a `.json` document. */
+export const GEMINI_TURN_BYTES = 20_000;
+
 /** Options of one generated session. */
 export interface GeneratedSession {
   sessionId: string;

@@ -96,6 +96,8 @@ export class StateStore {
         status INTEGER NOT NULL, error TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     `);
+    // A new file is looked up by inode, to tell a moved file from a new one.
+    this.#db.exec("CREATE INDEX IF NOT EXISTS units_inode ON units (dev, ino)");
     const columns = (this.#db.prepare("PRAGMA table_info(units)").all() as { name: string }[])
       .map((c) => c.name);
     // Databases written before whole-file and compressed units lack these two columns.
