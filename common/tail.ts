@@ -69,9 +69,13 @@ export async function readRange(path: string, from: number, to: number): Promise
 type Readable = Deno.FsFile | Uint8Array;
 
 /** Opens `path` unless its content is given; `using` closes what was opened. */
-async function open(path: string, content?: Uint8Array): Promise<Readable & Disposable> {
-  if (!content) return await Deno.open(path, { read: true });
-  return Object.assign(content, { [Symbol.dispose]() {} });
+async function open(
+  path: string,
+  content?: Uint8Array,
+): Promise<{ source: Readable } & Disposable> {
+  if (content) return { source: content, [Symbol.dispose]() {} };
+  const file = await Deno.open(path, { read: true });
+  return { source: file, [Symbol.dispose]: () => file.close() };
 }
 
 async function readAt(file: Readable, offset: number, length: number): Promise<Uint8Array> {
@@ -103,7 +107,8 @@ export interface ResumePoint {
 /**
  * Decides where to resume a file: the stored checkpoint if the file is still the same file and
  * unchanged before it, else offset 0 (ids are deterministic, so re-reading sends nothing twice
- * to an idempotent server).
+ * to an idempotent server). With `content`, the checks read it instead of the file (a `.zst`
+ * file's decompressed bytes; `stat.size` is then their length).
  *
  * @example Resume a new file at 0
  * ```ts
@@ -120,7 +125,8 @@ export async function resumePoint(
   known: UnitState | undefined,
   content?: Uint8Array,
 ): Promise<ResumePoint> {
-  using file = await open(path, content);
+  using handle = await open(path, content);
+  const file = handle.source;
   const headLen = Math.min(stat.size, HEAD_BYTES);
   const head = await readAt(file, 0, headLen);
   const fresh: UnitState = {
@@ -188,7 +194,7 @@ export interface LineChunk {
  * Reads complete lines from `offset`: about `chunkBytes`, more if one line is longer, up to
  * `maxLineBytes` for a single line; a longer line is passed over (reported in
  * `oversizedLine`) once its end is written. A partial last line is never returned. `null` when
- * there is no complete line yet.
+ * there is no complete line yet. With `content`, lines are read from it instead of the file.
  *
  * @example Read the complete lines of a file
  * ```ts
@@ -206,7 +212,8 @@ export async function readCompleteLines(
   maxLineBytes: number,
   content?: Uint8Array,
 ): Promise<LineChunk | null> {
-  using file = await open(path, content);
+  using handle = await open(path, content);
+  const file = handle.source;
   let bytes = await readAt(file, offset, chunkBytes);
   let last = bytes.lastIndexOf(10);
   // One line longer than a chunk: read on until it ends, within the limit.
