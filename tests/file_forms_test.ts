@@ -272,6 +272,32 @@ Deno.test("file forms: a document rewritten whole sends only what changed", () =
     r.state.close();
   }));
 
+Deno.test("file forms: a document over the size limit is reported once and read once smaller", () =>
+  withServer(async (fs) => {
+    const { root, path, doc } = await legacyTree();
+    const log = new CapturingLogger();
+    const r = rig(fs, geminiCliSource, root, `${root}/../state-${crypto.randomUUID()}.db`, {
+      log,
+      settings: { maxLineBytes: 500 },
+    });
+    await r.worker.check();
+    await r.worker.check();
+    assertEquals(r.pipeline.stats.errors, 1, "once while the file does not change");
+    assertStringIncludes(r.pipeline.stats.lastError, `${path}: `);
+    assertStringIncludes(r.pipeline.stats.lastError, "exceeds worker.max_line_bytes (500)");
+    assertEquals(messageCount(fs), 0);
+    doc.messages = [{
+      id: "s1",
+      timestamp: "2025-12-01T09:00:00.000Z",
+      type: "user",
+      content: "hi",
+    }];
+    await Deno.writeTextFile(path, JSON.stringify(doc));
+    await r.worker.check();
+    assertEquals(messageCount(fs), 1);
+    r.state.close();
+  }));
+
 Deno.test("file forms: invalid JSON mid-rewrite is reported and nothing is lost", () =>
   withServer(async (fs) => {
     const { root, path, doc } = await legacyTree();
