@@ -25,6 +25,11 @@ export interface LineSource<Carry> {
   discover(root: string, warn: (message: string) => void): Promise<FileRef[]>;
   /** The file at `path`, if it is one of the source's; `null` otherwise. */
   classify(path: string, root: string): Promise<FileRef | null>;
+  /**
+   * Other paths to look at when `path` changes: a `.jsonl` rollout that disappears may have
+   * just been compressed, and its `.zst` is then ready.
+   */
+  related?(path: string): string[];
 }
 
 /**
@@ -193,7 +198,11 @@ export class LineFileWorker<Carry> implements SyncWorker {
       return;
     }
     const refs: FileRef[] = [];
+    const paths = new Set(changes);
     for (const path of changes) {
+      for (const other of this.source.related?.(path) ?? []) paths.add(other);
+    }
+    for (const path of paths) {
       const root = [this.root, ...this.extraRoots].find((r) => isInside(path, r)) ?? this.root;
       const ref = this.#refs.get(path) ?? await this.source.classify(path, root);
       if (ref) {

@@ -109,4 +109,13 @@ export const codexSource: LineSource<CodexCarry> = {
     }
     return ref;
   },
+
+  related(path) {
+    if (!path.endsWith(".jsonl")) return [];
+    try {
+      return Deno.statSync(`${path}.zst`).isFile ? [`${path}.zst`] : [];
+    } catch {
+      return [];
+    }
+  },
 };
