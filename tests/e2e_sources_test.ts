@@ -249,7 +249,7 @@ Deno.test({
           }[];
         };
         const conversation = list.items.find((c) => c.uuid === sessionId)!;
-        assertEquals(conversation.title, "Find TODOs in src");
+        assertEquals(conversation.title, "Find open tasks in src");
         assertEquals(conversation.metadata.cwd, "/home/dev/todo-app");
         assertEquals(conversation.metadata.message_count, 7);
         assertEquals(

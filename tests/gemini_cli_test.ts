@@ -89,7 +89,7 @@ Deno.test("gemini_cli parser: a 0.61 JSONL session", async (t) => {
     assertEquals(g1.usage?.total_tokens, 115);
     // The unchanged second copy of m-g2 is skipped; the checkpoint's edit replaces it.
     assertEquals(out.skipped["unchanged record appended again"], 1);
-    assertEquals(m.get("m-g2")!.content_text, "One TODO: src/a.ts line 3. (edited)");
+    assertEquals(m.get("m-g2")!.content_text, "One task: src/a.ts line 3. (edited)");
   });
 
   await t.step("function responses recorded as user records are tool results", () => {
@@ -101,7 +101,7 @@ Deno.test("gemini_cli parser: a 0.61 JSONL session", async (t) => {
 
   await t.step("thoughts are thinking", () => {
     const parts = m.get("m-g1")!.content.parts as { type: string; thinking?: string }[];
-    assertEquals(parts[0].thinking, "Searching: I will grep for TODO.");
+    assertEquals(parts[0].thinking, "Searching: I will grep for task.");
   });
 
   await t.step("$rewindTo and a shorter checkpoint: rewound messages are listed, not lost", () => {
@@ -121,8 +121,8 @@ Deno.test("gemini_cli parser: a 0.61 JSONL session", async (t) => {
     assertEquals(m.get("m-u1")!.round_index, 1);
     assertEquals(m.get("m-u1")!.parent_uuid, uuidOf("m-ctx"));
     assertEquals(m.get("m-g1")!.parent_uuid, uuidOf("m-u1"));
-    assertEquals(conversation.title, "Find TODOs in src");
-    assertEquals(conversation.metadata.summary, "Find TODOs in src");
+    assertEquals(conversation.title, "Find open tasks in src");
+    assertEquals(conversation.metadata.summary, "Find open tasks in src");
     // Tokens of every version delivered, once per message (rewound ones were spent too).
     assertEquals((conversation.metadata.usage as { total: number }).total, 115 + 167 + 225 + 237);
     assertEquals(conversation.metadata.model, "gemini-3-flash-preview");
