@@ -21,6 +21,7 @@ import {
   delay,
   eventually,
   runWorker,
+  scratch,
   type ServerProcess,
   serverUuids,
   spawnWorker,
@@ -29,24 +30,6 @@ import {
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const encoder = new TextEncoder();
-
-async function scratch(server: ServerProcess, flag: string, extra = "", checkInterval = 2) {
-  const dir = await Deno.makeTempDir();
-  const data = `${dir}/data`;
-  await Deno.mkdir(data, { recursive: true });
-  const cfg = `${dir}/config.yaml`;
-  await Deno.writeTextFile(
-    cfg,
-    `server:\n  base_url: ${server.url}\n  timeout: 5\nsecurity:\n  worker_token: ${server.token}\n` +
-      `worker:\n  debounce_ms: 100\n  check_interval: ${checkInterval}\n  retry_base_ms: 50\n  retry_max_ms: 500\n${extra}`,
-  );
-  return {
-    dir,
-    data,
-    state: `${dir}/state`,
-    base: ["--config", cfg, "--state-dir", `${dir}/state`, `--${flag}`, data],
-  };
-}
 
 function serverMessage(server: ServerProcess, uuid: string): { content_text: string } | undefined {
   const db = new DatabaseSync(server.db, { readOnly: true });
@@ -84,7 +67,7 @@ Deno.test({
   fn: async (t) => {
     const server = await startServer();
     // No periodic reconcile during the test: every step must follow from the watcher's events.
-    const s = await scratch(server, "sessions-dir", "", 3600);
+    const s = await scratch(server, { flag: "sessions-dir", checkInterval: 3600 });
     const sessions = s.data;
     const archive = `${s.dir}/archived_sessions`;
     await Deno.mkdir(archive);
@@ -167,7 +150,7 @@ Deno.test({
   ...opts,
   fn: async () => {
     const server = await startServer();
-    const s = await scratch(server, "sessions-dir", "  batch_size: 2\n");
+    const s = await scratch(server, { flag: "sessions-dir", extra: "  batch_size: 2\n" });
     const corpus = await writeCodexCorpus(s.data, 3_000_000, { turns: 12, seed: 4 });
     const expected = new Set<string>();
     const idOf = (path: string) => path.match(/([0-9a-f-]{36})\.jsonl$/)![1];
@@ -209,7 +192,7 @@ Deno.test({
   ...opts,
   fn: async (t) => {
     const server = await startServer();
-    const s = await scratch(server, "data-dir");
+    const s = await scratch(server, { flag: "data-dir" });
     await Deno.writeTextFile(
       `${s.dir}/projects.json`,
       JSON.stringify({ projects: { "/home/dev/todo-app": "todo-app" } }),
@@ -285,7 +268,7 @@ Deno.test({
   ...opts,
   fn: async () => {
     const server = await startServer();
-    const s = await scratch(server, "data-dir", "  batch_size: 2\n");
+    const s = await scratch(server, { flag: "data-dir", extra: "  batch_size: 2\n" });
     const corpus = await writeGeminiCorpus(s.data, 3_000_000, { turns: 10, seed: 8 });
     const expected = new Set<string>();
     for (const path of corpus.files) {
@@ -312,7 +295,7 @@ Deno.test({
   ...opts,
   fn: async () => {
     const server = await startServer();
-    const s = await scratch(server, "data-dir");
+    const s = await scratch(server, { flag: "data-dir" });
     const chats = `${s.data}/${"c".repeat(64)}/chats`;
     await Deno.mkdir(chats, { recursive: true });
     const sessionId = "1e9ac700-0000-4000-8000-0000000000e2";
@@ -365,7 +348,7 @@ Deno.test({
     const server = await startServer();
     try {
       await t.step("a truncated .zst rollout", async () => {
-        const s = await scratch(server, "sessions-dir");
+        const s = await scratch(server, { flag: "sessions-dir" });
         const id = "019a0000-0000-7000-8000-0000000bad01";
         const text = rolloutLines({ sessionId: id, turns: 2, seed: 1 }).join("\n") + "\n";
         const frame = zstdCompressSync(encoder.encode(text));
@@ -383,7 +366,7 @@ Deno.test({
       });
 
       await t.step("invalid JSON mid-rewrite and unknown record kinds", async () => {
-        const s = await scratch(server, "data-dir");
+        const s = await scratch(server, { flag: "data-dir" });
         const chats = `${s.data}/proj/chats`;
         await Deno.mkdir(chats, { recursive: true });
         const half = `${chats}/session-2026-11-22T15-00-0bad0001.json`;

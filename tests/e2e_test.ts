@@ -8,10 +8,12 @@ import {
   delay,
   eventually,
   runWorker,
+  scratch,
   type ServerProcess,
   serverUuids,
   spawnWorker,
   startServer,
+  workerConfig,
 } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -21,30 +23,6 @@ function freePort(): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
-}
-
-function config(server: ServerProcess | null, extra = "", token?: string): string {
-  const serverPart = server
-    ? `server:\n  base_url: ${server.url}\n  timeout: 5\nsecurity:\n  worker_token: ${
-      token ?? server.token
-    }\n`
-    : "";
-  return `${serverPart}worker:\n  debounce_ms: 100\n  check_interval: 2\n  retry_base_ms: 50\n  retry_max_ms: 500\n  probe_interval: 1\n${extra}`;
-}
-
-async function scratch(server: ServerProcess | null, extra = "") {
-  const dir = await Deno.makeTempDir();
-  const projects = `${dir}/projects`;
-  await Deno.mkdir(projects);
-  const cfg = `${dir}/config.yaml`;
-  await Deno.writeTextFile(cfg, config(server, extra));
-  return {
-    dir,
-    projects,
-    cfg,
-    state: `${dir}/state`,
-    base: ["--config", cfg, "--state-dir", `${dir}/state`, "--projects-dir", projects],
-  };
 }
 
 /** What the parser makes of a whole file (the reference the server must match). */
@@ -72,7 +50,7 @@ Deno.test({
       await worker.waitFor("sandbox: engine confined");
 
       const sessionId = "0a000000-0000-4000-8000-000000000001";
-      const project = `${s.projects}/-home-dev-live`;
+      const project = `${s.data}/-home-dev-live`;
       const path = `${project}/${sessionId}.jsonl`;
       const lines = sessionLines({ sessionId, turns: 4, seed: 7 });
       const expected = lines.length - 1;
@@ -191,8 +169,8 @@ Deno.test({
   ...opts,
   fn: async () => {
     const server = await startServer();
-    const s = await scratch(server, "  batch_size: 2\n");
-    const corpus = await writeCorpus(s.projects, 3_000_000, {
+    const s = await scratch(server, { extra: "  batch_size: 2\n" });
+    const corpus = await writeCorpus(s.data, 3_000_000, {
       turnsPerSession: 15,
       projects: 4,
       seed: 3,
@@ -233,11 +211,11 @@ Deno.test({
   fn: async () => {
     const server = await startServer();
     const s = await scratch(null);
-    await Deno.writeTextFile(s.cfg, config(server, "", "wrong-token"));
+    await Deno.writeTextFile(s.cfg, workerConfig(server, { token: "wrong-token" }));
     const sessionId = "0b000000-0000-4000-8000-000000000001";
-    await Deno.mkdir(`${s.projects}/-p`);
+    await Deno.mkdir(`${s.data}/-p`);
     const lines = sessionLines({ sessionId, turns: 2 });
-    await Deno.writeTextFile(`${s.projects}/-p/${sessionId}.jsonl`, lines.join("\n") + "\n");
+    await Deno.writeTextFile(`${s.data}/-p/${sessionId}.jsonl`, lines.join("\n") + "\n");
     const statusPort = freePort();
     const worker = spawnWorker([...s.base, "--status-port", String(statusPort)]);
     try {
@@ -247,7 +225,7 @@ Deno.test({
       assertStringIncludes(status.stdout, "PAUSED: HTTP 401");
       assert(!worker.stderr().includes("wrong-token"), "the token never appears in logs");
       assertEquals(serverUuids(server).length, 0);
-      await Deno.writeTextFile(s.cfg, config(server));
+      await Deno.writeTextFile(s.cfg, workerConfig(server));
       await eventually(
         () => serverUuids(server).length === lines.length - 1,
         15_000,
@@ -307,15 +285,15 @@ Deno.test({
     try {
       await t.step("binary garbage, an empty file, a 12 MB line and a 20 MB line", async () => {
         const s = await scratch(server);
-        await Deno.mkdir(`${s.projects}/-p`);
+        await Deno.mkdir(`${s.data}/-p`);
         const good = "0c000000-0000-4000-8000-000000000001";
         const lines = sessionLines({ sessionId: good, turns: 2 });
-        await Deno.writeTextFile(`${s.projects}/-p/${good}.jsonl`, lines.join("\n") + "\n");
+        await Deno.writeTextFile(`${s.data}/-p/${good}.jsonl`, lines.join("\n") + "\n");
         await Deno.writeFile(
-          `${s.projects}/-p/0c000000-0000-4000-8000-000000000002.jsonl`,
+          `${s.data}/-p/0c000000-0000-4000-8000-000000000002.jsonl`,
           Uint8Array.from({ length: 3000 }, (_, i) => (i * 7919 + 13) % 256 || 10),
         );
-        await Deno.writeTextFile(`${s.projects}/-p/0c000000-0000-4000-8000-000000000003.jsonl`, "");
+        await Deno.writeTextFile(`${s.data}/-p/0c000000-0000-4000-8000-000000000003.jsonl`, "");
         const big = "0c000000-0000-4000-8000-000000000004";
         const line = (uuid: string, chars: number) =>
           JSON.stringify({
@@ -327,7 +305,7 @@ Deno.test({
             message: { role: "user", content: "x".repeat(chars) },
           });
         await Deno.writeTextFile(
-          `${s.projects}/-p/${big}.jsonl`,
+          `${s.data}/-p/${big}.jsonl`,
           [line("large-1", 12_000_000), line("huge-1", 20_000_000), line("after-1", 10)].join(
             "\n",
           ) + "\n",
@@ -354,8 +332,8 @@ Deno.test({
       await t.step(
         "a line over worker.max_line_bytes is skipped with its line number",
         async () => {
-          const s = await scratch(server, "  max_line_bytes: 100000\n");
-          await Deno.mkdir(`${s.projects}/-p`);
+          const s = await scratch(server, { extra: "  max_line_bytes: 100000\n" });
+          await Deno.mkdir(`${s.data}/-p`);
           const id = "0d000000-0000-4000-8000-000000000001";
           const line = (uuid: string, text: string) =>
             JSON.stringify({
@@ -367,7 +345,7 @@ Deno.test({
               message: { role: "user", content: text },
             });
           await Deno.writeTextFile(
-            `${s.projects}/-p/${id}.jsonl`,
+            `${s.data}/-p/${id}.jsonl`,
             [line("ok-1", "a"), line("big-1", "y".repeat(300_000)), line("ok-2", "b")].join("\n") +
               "\n",
           );
@@ -418,12 +396,12 @@ Deno.test({
         "the worker keeps running through bad input and a broken config edit",
         async () => {
           const s = await scratch(server);
-          await Deno.mkdir(`${s.projects}/-p`);
+          await Deno.mkdir(`${s.data}/-p`);
           const worker = spawnWorker(s.base);
           try {
             await worker.waitFor("backfill done");
             await Deno.writeFile(
-              `${s.projects}/-p/0e000000-0000-4000-8000-000000000009.jsonl`,
+              `${s.data}/-p/0e000000-0000-4000-8000-000000000009.jsonl`,
               new Uint8Array([0, 1, 2, 10, 255, 254, 10]),
             );
             await worker.waitFor("0e000000-0000-4000-8000-000000000009.jsonl:1: invalid JSON");
@@ -431,7 +409,7 @@ Deno.test({
             await worker.waitFor("keeping the previous configuration");
             const id = "0e000000-0000-4000-8000-000000000001";
             const lines = sessionLines({ sessionId: id, turns: 1 });
-            await Deno.writeTextFile(`${s.projects}/-p/${id}.jsonl`, lines.join("\n") + "\n");
+            await Deno.writeTextFile(`${s.data}/-p/${id}.jsonl`, lines.join("\n") + "\n");
             await eventually(
               async () => {
                 const r = await server.get(`/api/v1/conversations/${id}/messages`).catch(() =>
@@ -461,10 +439,10 @@ Deno.test({
     const server = await startServer();
     try {
       const s = await scratch(server);
-      await Deno.mkdir(`${s.projects}/-p`);
+      await Deno.mkdir(`${s.data}/-p`);
       const id = "0f000000-0000-4000-8000-000000000001";
       const lines = sessionLines({ sessionId: id, turns: 2 });
-      await Deno.writeTextFile(`${s.projects}/-p/${id}.jsonl`, lines.join("\n") + "\n");
+      await Deno.writeTextFile(`${s.data}/-p/${id}.jsonl`, lines.join("\n") + "\n");
       const out = await runWorker([...s.base, "--dry-run"]);
       assertEquals(out.code, 0, out.stderr);
       const batches = out.stdout.trim().split("\n").map((l) => JSON.parse(l));
@@ -490,17 +468,17 @@ Deno.test({
     const server = await startServer();
     try {
       const s = await scratch(server);
-      await Deno.mkdir(`${s.projects}/-p`);
-      await Deno.writeTextFile(`${s.projects}/-p/x.jsonl`, "");
+      await Deno.mkdir(`${s.data}/-p`);
+      await Deno.writeTextFile(`${s.data}/-p/x.jsonl`, "");
       await t.step("all good", async () => {
         const out = await runWorker(["doctor", ...s.base]);
         assertEquals(out.code, 0, out.stdout);
         assertStringIncludes(out.stdout, "accepts the token");
         assertStringIncludes(out.stdout, "all checks passed");
-        assertStringIncludes(out.stdout, `the engine may read ["${s.projects}"`);
+        assertStringIncludes(out.stdout, `the engine may read ["${s.data}"`);
       });
       await t.step("a wrong token and a missing projects dir", async () => {
-        await Deno.writeTextFile(s.cfg, config(server, "", "nope"));
+        await Deno.writeTextFile(s.cfg, workerConfig(server, { token: "nope" }));
         const out = await runWorker([
           "doctor",
           "--config",
@@ -540,10 +518,10 @@ Deno.test({
   ...opts,
   fn: async () => {
     const s = await scratch(null);
-    await Deno.mkdir(`${s.projects}/-p`);
+    await Deno.mkdir(`${s.data}/-p`);
     const id = "10000000-0000-4000-8000-000000000001";
     const lines = sessionLines({ sessionId: id, turns: 2 });
-    await Deno.writeTextFile(`${s.projects}/-p/${id}.jsonl`, lines.join("\n") + "\n");
+    await Deno.writeTextFile(`${s.data}/-p/${id}.jsonl`, lines.join("\n") + "\n");
     const worker = spawnWorker(s.base);
     try {
       await worker.waitFor("backfill done");

@@ -278,3 +278,50 @@ export async function assertKillSafe(k: KillTest): Promise<void> {
     );
   }
 }
+
+/** Options of {@link scratch}. */
+export interface ScratchOptions {
+  /** The source directory flag (`projects-dir` by default). */
+  flag?: string;
+  /** More lines for the config's `worker:` section. */
+  extra?: string;
+  /** The token to configure instead of the server's. */
+  token?: string;
+  /** `worker.check_interval` in seconds (2 by default). */
+  checkInterval?: number;
+}
+
+/** A config file's text with test timings, delivering to `server` (or the embedded store). */
+export function workerConfig(server: ServerProcess | null, opts: ScratchOptions = {}): string {
+  const serverPart = server
+    ? `server:\n  base_url: ${server.url}\n  timeout: 5\nsecurity:\n  worker_token: ${
+      opts.token ?? server.token
+    }\n`
+    : "";
+  return `${serverPart}worker:\n  debounce_ms: 100\n  check_interval: ${
+    opts.checkInterval ?? 2
+  }\n  retry_base_ms: 50\n  retry_max_ms: 500\n  probe_interval: 1\n${opts.extra ?? ""}`;
+}
+
+/** A fresh directory with an empty data folder, a config file and the worker arguments for them. */
+export async function scratch(server: ServerProcess | null, opts: ScratchOptions = {}) {
+  const dir = await Deno.makeTempDir();
+  const data = `${dir}/data`;
+  await Deno.mkdir(data);
+  const cfg = `${dir}/config.yaml`;
+  await Deno.writeTextFile(cfg, workerConfig(server, opts));
+  return {
+    dir,
+    data,
+    cfg,
+    state: `${dir}/state`,
+    base: [
+      "--config",
+      cfg,
+      "--state-dir",
+      `${dir}/state`,
+      `--${opts.flag ?? "projects-dir"}`,
+      data,
+    ],
+  };
+}
