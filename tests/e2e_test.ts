@@ -9,7 +9,6 @@ import {
   eventually,
   runWorker,
   scratch,
-  type ServerProcess,
   serverUuids,
   spawnWorker,
   startServer,
