@@ -254,17 +254,17 @@ export class Pipeline<Carry> {
     if (ref.form === "whole") return await this.#syncWhole(ref, stat);
     let content: Uint8Array | undefined;
     let cursor = this.#cursors.get(ref.path);
+    let known = cursor ? undefined : state.getUnit(ref.path);
     const fileStat = stat;
     if (ref.form === "zstd") {
-      const known = cursor ?? state.getUnit(ref.path);
-      if (known?.status === "active" && sameFile(known, stat)) return;
+      const last = cursor ?? known;
+      if (last?.status === "active" && sameFile(last, stat)) return;
       content = await this.#decompress(ref, stat);
       if (!content) return;
       // From here on, offsets are positions in the decompressed content.
       stat = { ...stat, size: content.length };
     } else this.#sizes.set(ref.path, stat.size);
     if (!cursor) {
-      let known = state.getUnit(ref.path);
       // Up to date: skip opening the file (a tick over thousands of idle files reads nothing).
       if (
         !content && known?.status === "active" && known.offset === stat.size &&

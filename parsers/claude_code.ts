@@ -9,7 +9,7 @@
 import { derivedUuid, sha256Hex } from "../common/hash.ts";
 import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
-import { eachJsonLine, isObject, type Json, num, str } from "./json_lines.ts";
+import { baseName, eachJsonLine, isObject, type Json, num, str } from "./json_lines.ts";
 import type { Conversation, Message } from "../common/types.ts";
 
 /** Token counts summed over a conversation, each API response counted once. */
@@ -464,7 +464,7 @@ function buildConversation(
     if (hint.agentId) metadata.last_agent_id = hint.agentId;
   } else {
     Object.assign(metadata, {
-      project_name: carry.cwd ? carry.cwd.split(/[\\/]/).filter(Boolean).pop() ?? "" : "",
+      project_name: baseName(carry.cwd),
       cwd: carry.cwd,
       git_branch: carry.gitBranch,
       model: carry.model,

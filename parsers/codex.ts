@@ -18,13 +18,15 @@ import { sha256Hex, UuidSeries } from "../common/hash.ts";
 import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
 import type { Conversation, Message } from "../common/types.ts";
 import {
+  baseName,
   eachJsonLine,
   isObject,
   type Json,
   num,
   parseWholeJson,
+  seenTime,
   str,
-  timestamp,
+  titleOf,
   unreadableDocument,
 } from "./json_lines.ts";
 import { changedMessages, type Fingerprints } from "./message_diff.ts";
@@ -86,7 +88,6 @@ export interface CodexHint {
 }
 
 const CALL_LIMIT = 256;
-const TITLE_LENGTH = 100;
 const EPOCH = "1970-01-01T00:00:00.000Z";
 
 /** Prefixes of the context messages Codex sends as `user` items; they are not prompts. */
@@ -333,13 +334,7 @@ class CodexParse {
   constructor(readonly carry: CodexCarry, readonly hint: CodexHint) {}
 
   time(raw: unknown): string {
-    const ts = timestamp(raw);
-    if (ts) {
-      if (!this.carry.firstTs || ts < this.carry.firstTs) this.carry.firstTs = ts;
-      if (ts > this.carry.lastTs) this.carry.lastTs = ts;
-      return ts;
-    }
-    return this.carry.lastTs || this.carry.firstTs || EPOCH;
+    return seenTime(this.carry, raw) || this.carry.lastTs || this.carry.firstTs || EPOCH;
   }
 
   emit(mapped: Mapped, uuid: string, ts: string): void {
@@ -347,8 +342,7 @@ class CodexParse {
     if (mapped.prompt) {
       c.round++;
       if (!c.title) {
-        const first = mapped.text.trim().split("\n")[0] ?? "";
-        c.title = first.length > TITLE_LENGTH ? `${first.slice(0, TITLE_LENGTH - 1)}…` : first;
+        c.title = titleOf(mapped.text);
         this.changed = true;
       }
     }
@@ -540,7 +534,7 @@ class CodexParse {
     const created = c.firstTs || messages[0]?.created_at || EPOCH;
     const metadata: Json = {
       session_id: c.conversationId,
-      project_name: c.cwd ? c.cwd.split(/[\\/]/).filter(Boolean).pop() ?? "" : "",
+      project_name: baseName(c.cwd),
       cwd: c.cwd,
       git_branch: c.gitBranch,
       model: c.model,

@@ -26,13 +26,15 @@ import { derivedUuid, sha256Hex } from "../common/hash.ts";
 import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
 import type { Conversation, Message } from "../common/types.ts";
 import {
+  baseName,
   eachJsonLine,
   isObject,
   type Json,
   num,
   parseWholeJson,
+  seenTime,
   str,
-  timestamp,
+  titleOf,
   unreadableDocument,
 } from "./json_lines.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
@@ -109,7 +111,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 function isUuid(id: string): boolean {
   return id.length === 36 && id[8] === "-" && id[13] === "-" && UUID.test(id);
 }
-const TITLE_LENGTH = 100;
 const MESSAGE_TYPES = new Set(["user", "gemini", "info", "error", "warning"]);
 
 function emptyTokens(): GeminiTokens {
@@ -290,13 +291,8 @@ class GeminiParse {
   }
 
   time(raw: unknown): string {
-    const ts = timestamp(raw);
-    if (ts) {
-      if (!this.carry.firstTs || ts < this.carry.firstTs) this.carry.firstTs = ts;
-      if (ts > this.carry.lastTs) this.carry.lastTs = ts;
-      return ts;
-    }
-    return this.carry.lastTs || this.carry.firstTs || this.carry.firstSeen || EPOCH;
+    const c = this.carry;
+    return seenTime(c, raw) || c.lastTs || c.firstTs || c.firstSeen || EPOCH;
   }
 
   header(obj: Json): void {
@@ -365,8 +361,7 @@ class GeminiParse {
     let round: number;
     let parent: string;
     if (mapped.prompt && !c.title) {
-      const first = mapped.text.trim().split("\n")[0] ?? "";
-      c.title = first.length > TITLE_LENGTH ? `${first.slice(0, TITLE_LENGTH - 1)}…` : first;
+      c.title = titleOf(mapped.text);
       this.changed = true;
     }
     if (known) {
@@ -487,9 +482,7 @@ class GeminiParse {
     const projectPath = hint.projectPath ?? "";
     const metadata: Json = {
       session_id: c.conversationId,
-      project_name: projectPath
-        ? projectPath.split(/[\\/]/).filter(Boolean).pop() ?? ""
-        : hint.project ?? "",
+      project_name: projectPath ? baseName(projectPath) : hint.project ?? "",
       cwd: projectPath,
       project_hash: c.projectHash,
       model: c.model,
@@ -661,10 +654,7 @@ function parseLogs(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutpu
     const parse = new GeminiParse(initialGeminiCarry(session), hint);
     parse.carry.kind = "prompt_log";
     // Delivered prompts are not mapped again, so the title comes from the first entry here.
-    const first = str(entries[0].message).trim().split("\n")[0] ?? "";
-    parse.carry.title = first.length > TITLE_LENGTH
-      ? `${first.slice(0, TITLE_LENGTH - 1)}…`
-      : first;
+    parse.carry.title = titleOf(str(entries[0].message));
     parse.carry.known = Object.fromEntries(
       Object.entries(carry.known).filter(([id]) => id.startsWith(`${session}/`)),
     );

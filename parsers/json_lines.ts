@@ -183,3 +183,58 @@ export function parseWholeJson<Carry>(
     );
   }
 }
+
+/** The first and last times a parse has seen, kept in a carry. */
+export interface TimeSpan {
+  firstTs: string;
+  lastTs: string;
+}
+
+/**
+ * `raw` if it is an RFC 3339 timestamp, after widening `span` to include it; else `""`.
+ *
+ * @example Widen a span
+ * ```ts
+ * import { seenTime } from "./json_lines.ts";
+ * const span = { firstTs: "", lastTs: "" };
+ * seenTime(span, "2025-01-01T00:00:00Z");
+ * console.log(span.firstTs); // 2025-01-01T00:00:00Z
+ * ```
+ */
+export function seenTime(span: TimeSpan, raw: unknown): string {
+  const ts = timestamp(raw);
+  if (ts) {
+    if (!span.firstTs || ts < span.firstTs) span.firstTs = ts;
+    if (ts > span.lastTs) span.lastTs = ts;
+  }
+  return ts;
+}
+
+const TITLE_LENGTH = 100;
+
+/**
+ * A title from a prompt: its first line, cut to 100 characters.
+ *
+ * @example A long prompt
+ * ```ts
+ * import { titleOf } from "./json_lines.ts";
+ * titleOf("Fix the cart\nand the tests") === "Fix the cart";
+ * ```
+ */
+export function titleOf(text: string): string {
+  const first = text.trim().split("\n")[0] ?? "";
+  return first.length > TITLE_LENGTH ? `${first.slice(0, TITLE_LENGTH - 1)}…` : first;
+}
+
+/**
+ * The last part of a path (a project's folder name), or `""`.
+ *
+ * @example A project name
+ * ```ts
+ * import { baseName } from "./json_lines.ts";
+ * baseName("/home/dev/shop/") === "shop";
+ * ```
+ */
+export function baseName(path: string): string {
+  return path.split(/[\\/]/).filter(Boolean).pop() ?? "";
+}
