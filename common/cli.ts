@@ -5,6 +5,7 @@
  * <binary> [run] [--config FILE] [--state-dir DIR] [--<source-flag> DIR] [--once] [--dry-run]
  *          [--log-level LEVEL] [--status-port N]
  * <binary> status [--json] | doctor | install-service [--print] | uninstall-service | --version | --help
+ * <binary> dead-letters [list | show ID | replay ID | replay --all]
  * ```
  *
  * Exit codes: 0 success, 1 runtime failure, 2 usage or config error. The main thread only reads
@@ -18,6 +19,8 @@ import denoJson from "../deno.json" with { type: "json" };
 import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
 import { errorMessage, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { enginePermissions, netHost, siblingPaths, type WorkerSpec } from "./permissions.ts";
+import { DeadLetterUsageError, runDeadLetters } from "./dead_letters.ts";
+import { StateLock, StateLockedError } from "./state_lock.ts";
 import { fetchStatus, formatStatus } from "./status.ts";
 import type { EngineCommand, EngineInit, EngineReply } from "./engine.ts";
 import { runDoctor } from "./doctor.ts";
@@ -32,7 +35,14 @@ export const VERSION: string = denoJson.version;
 /** Signals closer together than this count as one (see `run`). */
 const SIGNAL_REPEAT_MS = 250;
 
-const SUBCOMMANDS = ["run", "status", "doctor", "install-service", "uninstall-service"] as const;
+const SUBCOMMANDS = [
+  "run",
+  "status",
+  "doctor",
+  "install-service",
+  "uninstall-service",
+  "dead-letters",
+] as const;
 type Subcommand = typeof SUBCOMMANDS[number];
 
 /** A command line that cannot be run; the binary prints it with the usage and exits 2. */
@@ -53,6 +63,10 @@ export interface CliContext {
   statusPort?: number;
   json: boolean;
   print: boolean;
+  /** Operands after the subcommand (`dead-letters replay 3`). */
+  operands: string[];
+  /** `--all` (`dead-letters replay --all`). */
+  all: boolean;
   /** The command line as given, for service files. */
   args: string[];
   env: ConfigEnv;
@@ -71,6 +85,7 @@ export interface CliContext {
 export function usage(spec: WorkerSpec): string {
   return `usage: ${spec.binary} [run] [options]
        ${spec.binary} status [--json] | doctor | install-service [--print] | uninstall-service
+       ${spec.binary} dead-letters [list | show ID | replay ID | replay --all]
        ${spec.binary} --version | --help
 
 Syncs ${spec.label} to the conversation server (or the embedded store when no server is set).
@@ -166,6 +181,7 @@ export function parseCli(
         "status-port": { type: "string" },
         json: { type: "boolean", default: false },
         print: { type: "boolean", default: false },
+        all: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
@@ -174,9 +190,6 @@ export function parseCli(
     throw new UsageError(errorMessage(error));
   }
   const { values, positionals } = parsed;
-  if (positionals.length > 1) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
-  }
   const subcommand = (positionals[0] ?? "run") as Subcommand;
   if (!SUBCOMMANDS.includes(subcommand)) {
     throw new UsageError(
@@ -184,6 +197,9 @@ export function parseCli(
         SUBCOMMANDS.join(", ")
       }`,
     );
+  }
+  if (positionals.length > 1 && subcommand !== "dead-letters") {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
   }
   const logLevel = values["log-level"] as string | undefined;
   if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel as LogLevel)) {
@@ -224,6 +240,8 @@ export function parseCli(
     statusPort,
     json: Boolean(values.json),
     print: Boolean(values.print),
+    operands: positionals.slice(1),
+    all: Boolean(values.all),
     help: Boolean(values.help),
     version: Boolean(values.version),
     args,
@@ -297,6 +315,23 @@ export async function runCli(spec: WorkerSpec, args: string[], engineUrl: URL): 
       return Deno.exit(await installService(ctx, engineUrl));
     case "uninstall-service":
       return Deno.exit(await uninstallService(ctx));
+    case "dead-letters":
+      try {
+        return Deno.exit(
+          await runDeadLetters({
+            worker: spec.name,
+            sourceType: spec.sourceType,
+            stateDir: ctx.stateDir,
+            operands: ctx.operands,
+            all: ctx.all,
+            version: VERSION,
+          }, config),
+        );
+      } catch (error) {
+        if (!(error instanceof DeadLetterUsageError)) throw error;
+        console.error(`${spec.binary}: dead-letters: ${error.message}`);
+        return Deno.exit(2);
+      }
     default:
       return Deno.exit(await run(ctx, config, engineUrl));
   }
@@ -310,14 +345,45 @@ async function status(ctx: CliContext, config: Config): Promise<number> {
     );
     return 2;
   }
+  const token = config.status.token || readStatusToken(ctx);
+  if (!token) {
+    console.error(
+      `${ctx.spec.binary}: no status token: the worker writes one to ${
+        statusTokenPath(ctx)
+      } when it starts with a status port (or set status.token)`,
+    );
+    return 1;
+  }
   try {
-    const snapshot = await fetchStatus(port);
+    const snapshot = await fetchStatus(port, token);
     console.log(ctx.json ? JSON.stringify(snapshot, null, 2) : formatStatus(snapshot));
     return snapshot.paused_reason ? 1 : 0;
   } catch (error) {
     console.error(`${ctx.spec.binary}: ${errorMessage(error)}`);
     return 1;
   }
+}
+
+/** Where a worker keeps the status token it made up (readable by its user only). */
+function statusTokenPath(ctx: CliContext): string {
+  return join(ctx.stateDir, `${ctx.spec.name}.status-token`);
+}
+
+function readStatusToken(ctx: CliContext): string {
+  try {
+    return Deno.readTextFileSync(statusTokenPath(ctx)).trim();
+  } catch {
+    return "";
+  }
+}
+
+/** A fresh random status token, written for `status` to read (mode 0600). */
+function makeStatusToken(ctx: CliContext): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  const token = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  Deno.writeTextFileSync(statusTokenPath(ctx), `${token}\n`, { mode: 0o600 });
+  Deno.chmodSync(statusTokenPath(ctx), 0o600);
+  return token;
 }
 
 /**
@@ -331,8 +397,10 @@ async function status(ctx: CliContext, config: Config): Promise<number> {
 export function engineLaunch(
   ctx: CliContext,
   config: Config,
+  statusToken = "",
 ): { init: EngineInit; permissions: Deno.PermissionOptionsObject } {
   const dataDir = resolveDataDir(ctx, config);
+  const siblings = siblingPaths(ctx.spec, dataDir);
   const statusPort = ctx.statusPort ?? config.status.port;
   const logFile = config.log.file && !isInside(resolve(config.log.file), ctx.stateDir)
     ? resolve(config.log.file)
@@ -351,12 +419,14 @@ export function engineLaunch(
     configPath: ctx.configPath,
     env: ctx.env,
     dataDir,
-    extraRoots: siblingPaths(ctx.spec, dataDir).filter((s) => s.watch).map((s) => s.path),
+    extraRoots: siblings.filter((s) => s.watch).map((s) => s.path),
+    readRoots: [dataDir, ...siblings.map((s) => s.path)],
     stateDir: ctx.stateDir,
     once: ctx.once,
     dryRun: ctx.dryRun,
     logLevel: ctx.logLevel,
     statusPort,
+    statusToken,
     host: Deno.hostname(),
     version: VERSION,
     tty: Deno.stderr.isTerminal(),
@@ -376,7 +446,20 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
     );
     return 1;
   }
-  const { init, permissions } = engineLaunch(ctx, config);
+  // One instance per source and state directory (a dry run writes nothing, so it may run beside).
+  let lock: StateLock | undefined;
+  if (!ctx.dryRun) {
+    try {
+      lock = StateLock.acquire(ctx.stateDir, ctx.spec.name, ctx.spec.binary);
+    } catch (error) {
+      if (!(error instanceof StateLockedError)) throw error;
+      console.error(`${ctx.spec.binary}: ${error.message}`);
+      return 2;
+    }
+  }
+  const statusPort = ctx.statusPort ?? config.status.port;
+  const statusToken = statusPort ? config.status.token || makeStatusToken(ctx) : "";
+  const { init, permissions } = engineLaunch(ctx, config, statusToken);
   const engine = new Worker(engineUrl, { type: "module", deno: { permissions } });
   let firstSignalAt = 0;
   let ready = false;
@@ -418,5 +501,6 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
   });
   engine.terminate();
   store?.close();
+  lock?.release();
   return code;
 }

@@ -13,6 +13,10 @@ import {
   formatIssues,
 } from "./types.ts";
 import type { ConversationStore } from "../server/store.ts";
+import { printable, Redactor } from "./redact.ts";
+
+/** The most of a server's answer kept for a message. */
+const MAX_REASON_CHARS = 500;
 
 /** What a send came to, and so what the pipeline does next. */
 export type SendOutcome =
@@ -98,7 +102,7 @@ export function backoffDelay(
  * ```
  */
 export function classifyStatus(status: number, body: string, retryAfterMs?: number): SendOutcome {
-  const reason = `HTTP ${status}: ${body.slice(0, 500)}`;
+  const reason = `HTTP ${status}: ${body.slice(0, MAX_REASON_CHARS)}`;
   if (
     status === 408 || status === 409 || status === 429 ||
     status >= 500 && status !== 501 && status !== 505
@@ -119,10 +123,128 @@ export interface HttpSinkOptions {
   userAgent: string;
 }
 
+/** The most read of an answer to a batch: acknowledgements are a few hundred bytes. */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+
+/**
+ * Reads at most `limit` bytes of a body; `over` says the body was longer (the rest is not read).
+ *
+ * @example Read a short body
+ * ```ts
+ * import { readCapped } from "./client.ts";
+ * console.log(await readCapped(new Response("hello"), 3)); // { text: "hel", over: true }
+ * ```
+ */
+export async function readCapped(
+  response: Response,
+  limit: number,
+): Promise<{ text: string; over: boolean }> {
+  if (!response.body) return { text: "", over: false };
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let over = false;
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+      if (size > limit) {
+        over = true;
+        break;
+      }
+    }
+  } finally {
+    if (over) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(Math.min(size, limit));
+  let at = 0;
+  for (const chunk of chunks) {
+    const part = chunk.subarray(0, Math.min(chunk.byteLength, bytes.length - at));
+    bytes.set(part, at);
+    at += part.byteLength;
+    if (at >= bytes.length) break;
+  }
+  return { text: new TextDecoder().decode(bytes), over };
+}
+
+/**
+ * What an answer to a batch means. Only `200`/`201` with a well-formed success answer is an
+ * acknowledgement: `{"success":true, <counts>}`, or the counts wrapped as
+ * `{"code":0,"message":"ok","data":{…}}` (where `code` 0 is the success flag). A wrapped
+ * non-zero numeric `code` is the server's refusal (an HTTP-like code is classified like that
+ * status); anything else (another 2xx, `"success":false`, a string code, a body that is not the
+ * answer, such as an echo of the request) is a protocol error: retried, never taken as delivery,
+ * never a reason to set data aside.
+ *
+ * @example A refusal in a 200 is not an acknowledgement
+ * ```ts
+ * import { interpretAnswer } from "./client.ts";
+ * interpretAnswer(200, '{"success":false,"message":"db down"}').kind; // "retry"
+ * ```
+ */
+export function interpretAnswer(status: number, text: string): SendOutcome {
+  const protocol = (why: string): SendOutcome => ({
+    kind: "retry",
+    status,
+    reason: `protocol error: ${why} (expected HTTP 200 with the batch counts and "success":true)`,
+  });
+  if (status !== 200 && status !== 201) {
+    return protocol(`HTTP ${status} is not an acknowledgement`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return protocol(`unreadable answer: ${text.slice(0, 200)}`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return protocol(`the answer is not an object: ${text.slice(0, 200)}`);
+  }
+  let wrapped = false;
+  if ("code" in raw) {
+    const envelope = raw as { code: unknown; message?: unknown; data?: unknown };
+    if (typeof envelope.code !== "number") {
+      return protocol(`"code" is ${JSON.stringify(envelope.code)}, not a number`);
+    }
+    if (envelope.code !== 0) {
+      const message = typeof envelope.message === "string" ? envelope.message : "";
+      return envelope.code >= 400 && envelope.code < 600
+        ? classifyStatus(envelope.code, message)
+        : {
+          kind: "rejected",
+          status: envelope.code,
+          reason: `error code ${envelope.code}: ${message}`,
+        };
+    }
+    raw = envelope.data;
+    wrapped = true;
+  }
+  const parsed = BatchResultSchema.safeParse(raw);
+  if (!parsed.success) {
+    return protocol(`not a batch answer: ${formatIssues(parsed.error.issues)}`);
+  }
+  const result = parsed.data;
+  if (result.success !== true && !(wrapped && result.success === undefined)) {
+    const message = (raw as { message?: unknown }).message;
+    return protocol(
+      `"success" is ${JSON.stringify(result.success) ?? "missing"}${
+        typeof message === "string" ? `: ${message}` : ""
+      }`,
+    );
+  }
+  return { kind: "ok", result };
+}
+
 /**
  * The batch API client: `POST {base_url}/internal/v1/sync/batch` with bearer auth,
- * Idempotency-Key, optional gzip, a per-request timeout, and both answer forms (bare counts, or
- * `{code, message, data}`).
+ * Idempotency-Key, optional gzip and a per-request timeout. Redirects are not followed (a
+ * redirected POST may come back as a GET whose 200 looks like an acknowledgement): they pause
+ * delivery with a message saying where they pointed. At most {@link MAX_ANSWER_BYTES} of an
+ * answer is read, and nothing the server says reaches a log, status or the state database
+ * without the token masked and control characters removed.
  *
  * @example Send to a server
  * ```ts
@@ -134,8 +256,24 @@ export interface HttpSinkOptions {
  * ```
  */
 export class HttpSink implements Sink {
+  #options!: HttpSinkOptions;
+  #redactor = new Redactor();
+
   /** Creates the client; `options` may be replaced later (config reload). */
-  constructor(public options: HttpSinkOptions) {}
+  constructor(options: HttpSinkOptions) {
+    this.options = options;
+  }
+
+  /** The current settings. */
+  get options(): HttpSinkOptions {
+    return this.#options;
+  }
+
+  /** Replaces the settings (config reload); the new token is masked from then on. */
+  set options(options: HttpSinkOptions) {
+    this.#options = options;
+    this.#redactor.add(options.token);
+  }
 
   /** The batch endpoint. */
   get target(): string {
@@ -160,15 +298,17 @@ export class HttpSink implements Sink {
     }
     const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;
-    let text: string;
+    let answer: { text: string; over: boolean };
     try {
       response = await fetch(this.target, {
         method: "POST",
         headers,
         body,
+        redirect: "manual",
         signal: AbortSignal.any([signal, timeout]),
       });
-      text = await response.text();
+      const ack = response.status === 200 || response.status === 201;
+      answer = await readCapped(response, ack ? MAX_ANSWER_BYTES : 64 * 1024);
     } catch (error) {
       if (signal.aborted) throw error;
       if (error instanceof Deno.errors.NotCapable) {
@@ -181,47 +321,53 @@ export class HttpSink implements Sink {
       }
       const reason = timeout.aborted
         ? `no answer within ${timeoutMs / 1000} s (server.timeout)`
-        : `network error: ${(error as Error).message}`;
+        : `network error: ${this.#clean(networkCause(error))}`;
       return { kind: "retry", status: 0, reason };
     }
-    if (response.status !== 200 && response.status !== 201) {
-      return classifyStatus(
-        response.status,
-        text,
-        parseRetryAfter(response.headers.get("retry-after")),
-      );
+    const status = response.status;
+    if (status >= 300 && status < 400) {
+      const location = response.headers.get("location");
+      return {
+        kind: "pause",
+        status,
+        reason: `HTTP ${status}: the batch API redirects ${
+          location ? `to ${this.#clean(new URL(location, this.target).href)}` : "elsewhere"
+        }; redirects are not followed: set server.base_url to the final address`,
+      };
     }
-    return parseAnswer(text);
+    const text = this.#clean(answer.text);
+    if (status === 200 || status === 201) {
+      if (answer.over) {
+        return {
+          kind: "retry",
+          status,
+          reason: `protocol error: an answer of more than ${MAX_ANSWER_BYTES} bytes is not an ` +
+            `acknowledgement`,
+        };
+      }
+      const outcome = interpretAnswer(status, answer.text);
+      if (outcome.kind !== "ok") outcome.reason = this.#clean(outcome.reason);
+      return outcome;
+    }
+    if (status < 300) return interpretAnswer(status, text);
+    return classifyStatus(status, text, parseRetryAfter(response.headers.get("retry-after")));
+  }
+
+  /** Server-provided text as it may be shown: token masked, printable, bounded. */
+  #clean(text: string): string {
+    return printable(this.#redactor.mask(text), MAX_REASON_CHARS);
   }
 }
 
-function parseAnswer(text: string): SendOutcome {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return { kind: "retry", status: 200, reason: `unreadable answer: ${text.slice(0, 200)}` };
+/** The most specific cause a failed fetch carries ("connection refused", a DNS error, …). */
+function networkCause(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+    if (!parts.includes(current.message)) parts.push(current.message);
+    current = current.cause;
   }
-  if (typeof raw === "object" && raw !== null && "code" in raw) {
-    const wrapped = raw as { code: unknown; message?: unknown; data?: unknown };
-    if (wrapped.code !== 0) {
-      const code = Number(wrapped.code);
-      const message = String(wrapped.message ?? "");
-      return code >= 400 && code < 600
-        ? classifyStatus(code, message)
-        : { kind: "rejected", status: code, reason: `error code ${wrapped.code}: ${message}` };
-    }
-    raw = wrapped.data;
-  }
-  const parsed = BatchResultSchema.safeParse(raw);
-  if (!parsed.success) {
-    return {
-      kind: "retry",
-      status: 200,
-      reason: `unexpected answer: ${formatIssues(parsed.error.issues)}`,
-    };
-  }
-  return { kind: "ok", result: parsed.data };
+  return parts.join(": ") || String(error);
 }
 
 /**

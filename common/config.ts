@@ -23,9 +23,24 @@ const MIB = 1024 * 1024;
 const positiveInt = integer(1);
 const nonNegativeInt = integer(0);
 
+/** Why a server URL cannot be used, or `""`; never repeats the URL (it may hold a password). */
+export function serverUrlProblem(value: string): string {
+  if (!URL.canParse(value)) return "expected an http(s) URL such as https://example.com";
+  const url = new URL(value);
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return "expected an http or https URL";
+  }
+  if (url.username || url.password) {
+    return "must not contain a user name or password (user:password@): the worker sends " +
+      "security.worker_token as a bearer token, and a password in a URL ends up in logs";
+  }
+  return "";
+}
+
 const serverSchema = z.strictObject({
-  base_url: z.string().default("").refine((v) => v === "" || URL.canParse(v), {
-    error: "expected an http(s) URL such as https://example.com",
+  base_url: z.string().default("").superRefine((v, ctx) => {
+    const problem = v === "" ? "" : serverUrlProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem, input: undefined });
   }),
   timeout: positiveInt.default(60),
   compress: z.boolean().default(false),
@@ -45,6 +60,7 @@ const workerSchema = z.strictObject({
     16 * MIB,
     " (16 MiB): a longer line would not fit the worker's memory budget",
   ).default(16 * MIB),
+  max_decompressed_bytes: positiveInt.default(1024 * MIB),
   chunk_bytes: positiveInt.default(1024 * 1024),
 }).prefault({});
 
@@ -61,7 +77,10 @@ export const ConfigSchema = z.strictObject({
   server: serverSchema,
   worker: workerSchema,
   security: z.strictObject({ worker_token: z.string().default("") }).prefault({}),
-  status: z.strictObject({ port: nonNegativeInt.default(0) }).prefault({}),
+  status: z.strictObject({
+    port: nonNegativeInt.default(0),
+    token: z.string().default(""),
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default("info"),
     format: z.enum(["auto", "json", "text"]).default("auto"),
@@ -124,17 +143,11 @@ export function parseConfig(text: string, label: string, env: ConfigEnv = {}): C
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues, label));
   const config = result.data;
   if (env.SYNC_SERVER_URL) {
-    if (!URL.canParse(env.SYNC_SERVER_URL)) {
-      throw new ConfigError(
-        `SYNC_SERVER_URL: expected an http(s) URL, got "${env.SYNC_SERVER_URL}"`,
-      );
-    }
+    const problem = serverUrlProblem(env.SYNC_SERVER_URL);
+    if (problem) throw new ConfigError(`SYNC_SERVER_URL: ${problem}`);
     config.server.base_url = env.SYNC_SERVER_URL;
   }
   if (env.SYNC_WORKER_TOKEN) config.security.worker_token = env.SYNC_WORKER_TOKEN;
-  if (config.server.base_url && !/^https?:$/.test(new URL(config.server.base_url).protocol)) {
-    throw new ConfigError(`${label}: server.base_url: expected an http or https URL`);
-  }
   if (config.server.base_url && !config.security.worker_token) {
     throw new ConfigError(
       `${label}: security.worker_token: required when server.base_url is set ` +

@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
 import { ChannelSink, HttpSink, type StoreReply, type StoreRequest } from "./client.ts";
+import { ReadScope } from "./guarded_file.ts";
 import { LineFileWorker, type LineSource } from "./line_worker.ts";
 import { errorMessage, Logger, type LogLevel } from "./log.ts";
 import { deliverySettings, Pipeline, StoppedError } from "./pipeline.ts";
@@ -23,11 +24,15 @@ export interface EngineInit {
   dataDir: string;
   /** Directories beside `dataDir` that are sources too (Codex's `archived_sessions`). */
   extraRoots: string[];
+  /** Everything the engine may read source data from (data dir, siblings): the read scope. */
+  readRoots: string[];
   stateDir: string;
   once: boolean;
   dryRun: boolean;
   logLevel?: LogLevel;
   statusPort: number;
+  /** The bearer token `/status` and `/metrics` require. */
+  statusToken: string;
   host: string;
   version: string;
   /** stderr is a terminal: draw a progress bar. */
@@ -124,6 +129,7 @@ async function engine<Carry>(
     ? (init.tty && !config.log.file ? "text" : "json")
     : config.log.format;
   log.addSecret(config.security.worker_token);
+  log.addSecret(init.statusToken);
   checkSandbox(log, init);
 
   const statePath = join(init.stateDir, `${source.name}.state.db`);
@@ -131,11 +137,7 @@ async function engine<Carry>(
   try {
     state = new StateStore(statePath);
   } catch (error) {
-    const why = errorMessage(error);
-    log.error(
-      `state database ${statePath} is unreadable (${why}); move it aside to start over: ` +
-        "everything is then read again and the server keeps each message once",
-    );
+    log.error(errorMessage(error));
     log.close();
     return 1;
   }
@@ -158,12 +160,14 @@ async function engine<Carry>(
     sink,
     log,
     host: init.host,
+    scope: new ReadScope(init.readRoots),
     settings: () => deliverySettings(config, init.once),
     dryRun: init.dryRun ? (body) => console.log(body) : undefined,
   });
   const worker = new LineFileWorker(source, init.dataDir, pipeline, log, {
     debounceMs: () => config.worker.debounce_ms,
     checkIntervalMs: () => config.worker.check_interval * 1000,
+    retryMs: () => config.worker.probe_interval * 1000,
   }, init.extraRoots);
   const close = () => {
     state.close();
@@ -180,6 +184,7 @@ async function engine<Carry>(
       failed = true;
       if (!(error instanceof StoppedError)) pipeline.recordError(errorMessage(error));
     }
+    if (worker.lastFailure) failed = true;
     const s = pipeline.stats;
     const summary: OnceSummary = {
       conversations: s.conversations,
@@ -234,7 +239,9 @@ async function engine<Carry>(
       target: sink.target,
     };
   };
-  const statusServer = init.statusPort ? serveStatus(init.statusPort, snapshot) : undefined;
+  const statusServer = init.statusPort
+    ? serveStatus(init.statusPort, snapshot, init.statusToken)
+    : undefined;
   if (statusServer) log.info(`status on http://127.0.0.1:${init.statusPort}/status`);
 
   const reloader = watchConfig(init, log, () => config, (next) => {
@@ -258,10 +265,16 @@ async function engine<Carry>(
 
   const progress = startProgress(log, init.tty, worker, pipeline);
   const t0 = performance.now();
-  const backfill = worker.start().then(() => {
+  const backfill = worker.start().then((failure) => {
     progress.end();
     const s = pipeline.stats;
     if (worker.files === 0) reportNothingFound(log, source, init);
+    if (failure) {
+      log.warn(
+        `backfill incomplete: ${errorMessage(failure)}; it goes on by itself once that is fixed`,
+      );
+      return;
+    }
     log.info(
       `backfill done: ${s.conversations} conversations, ${s.messages} messages from ${worker.files} files ` +
         `in ${((performance.now() - t0) / 1000).toFixed(1)} s; watching for changes`,

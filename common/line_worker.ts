@@ -5,8 +5,10 @@
  *
  * @module
  */
+import type { ReadScope } from "./guarded_file.ts";
 import type { Logger } from "./log.ts";
 import { type FileRef, type Pipeline, StoppedError } from "./pipeline.ts";
+import { StateDatabaseError } from "./state.ts";
 import type { LineParser } from "./source.ts";
 import type { SourceType } from "./types.ts";
 import { type FileStat, statFile } from "./tail.ts";
@@ -21,10 +23,14 @@ export interface LineSource<Carry> {
   /** What the files are, for messages ("Claude Code sessions"). */
   label: string;
   parser: LineParser<Carry>;
-  /** Every file of the source under `root`; `warn` reports what was passed over and why. */
-  discover(root: string, warn: (message: string) => void): Promise<FileRef[]>;
+  /**
+   * Every file of the source under `root`; `warn` reports what was passed over and why, and
+   * side files (metadata beside a session) are read only through `files` (by default the
+   * source's own roots).
+   */
+  discover(root: string, warn: (message: string) => void, files?: ReadScope): Promise<FileRef[]>;
   /** The file at `path`, if it is one of the source's; `null` otherwise. */
-  classify(path: string, root: string): Promise<FileRef | null>;
+  classify(path: string, root: string, files?: ReadScope): Promise<FileRef | null>;
   /**
    * Other paths to look at when `path` changes: a `.jsonl` rollout that disappears may have
    * just been compressed, and its `.zst` is then ready.
@@ -39,7 +45,7 @@ export interface SyncWorker {
   readonly name: string;
   readonly sourceType: SourceType;
   /** Backfills, then keeps watching until {@link SyncWorker.stop}. */
-  start(): Promise<void>;
+  start(): Promise<Error | undefined>;
   /** Stops taking work and finishes or abandons the in-flight batch. */
   stop(): Promise<void>;
   /** One full pass: find files, read what is new, deliver it. */
@@ -57,6 +63,8 @@ export interface CheckResult {
 export interface LineWorkerTiming {
   debounceMs: () => number;
   checkIntervalMs: () => number;
+  /** How soon a check that failed on the state database is tried again (30 s by default). */
+  retryMs?: () => number;
 }
 
 /**
@@ -86,6 +94,9 @@ export class LineFileWorker<Carry> implements SyncWorker {
   #recovered = false;
   #stopped = false;
   #rootWarned = "";
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  /** Why the last check failed, while it has not succeeded since. */
+  lastFailure: Error | undefined;
 
   /**
    * Creates the worker for `root` and the optional `extraRoots` beside it (Codex's
@@ -102,6 +113,11 @@ export class LineFileWorker<Carry> implements SyncWorker {
     this.#watchers = [root, ...extraRoots].map((r) =>
       new TreeWatcher(r, (changes) => this.#request(changes), timing.debounceMs, log)
     );
+  }
+
+  /** Where side files may be read from: the pipeline's scope. */
+  get #files(): ReadScope {
+    return this.pipeline.options.scope;
   }
 
   /** The worker's name. */
@@ -160,11 +176,15 @@ export class LineFileWorker<Carry> implements SyncWorker {
     const refs = new Map<string, FileRef>();
     const warn = (m: string) => this.log.warn(m);
     try {
-      for (const ref of await this.source.discover(this.root, warn)) refs.set(ref.path, ref);
+      for (const ref of await this.source.discover(this.root, warn, this.#files)) {
+        refs.set(ref.path, ref);
+      }
       this.#rootWarned = "";
       for (const extra of this.extraRoots) {
         try {
-          for (const ref of await this.source.discover(extra, warn)) refs.set(ref.path, ref);
+          for (const ref of await this.source.discover(extra, warn, this.#files)) {
+            refs.set(ref.path, ref);
+          }
         } catch (error) {
           if (!(error instanceof Deno.errors.NotFound)) {
             this.log.warn(`cannot read ${extra}: ${(error as Error).message}`);
@@ -204,7 +224,7 @@ export class LineFileWorker<Carry> implements SyncWorker {
     }
     for (const path of paths) {
       const root = [this.root, ...this.extraRoots].find((r) => isInside(path, r)) ?? this.root;
-      const ref = this.#refs.get(path) ?? await this.source.classify(path, root);
+      const ref = this.#refs.get(path) ?? await this.source.classify(path, root, this.#files);
       if (ref) {
         refs.push(ref);
         this.#refs.set(ref.path, ref);
@@ -233,9 +253,22 @@ export class LineFileWorker<Carry> implements SyncWorker {
     try {
       if (changes === "full") await this.check();
       else await this.#checkChanges(changes);
+      if (this.lastFailure instanceof StateDatabaseError) {
+        this.pipeline.stats.pausedReason = "";
+        this.log.info("the state database is writable again; delivery goes on");
+      }
+      this.lastFailure = undefined;
     } catch (error) {
       if (!(error instanceof StoppedError)) {
-        this.pipeline.recordError(`check failed: ${(error as Error).message}`);
+        this.lastFailure = error as Error;
+        if (error instanceof StateDatabaseError) {
+          // Nothing moves while checkpoints cannot be written: pause, and try again soon.
+          const retryMs = this.timing.retryMs?.() ?? 30_000;
+          this.pipeline.stats.pausedReason = error.message;
+          this.pipeline.recordError(`${error.message}; trying again in ${retryMs / 1000} s`);
+          clearTimeout(this.#retry);
+          this.#retry = setTimeout(() => this.#request("rescan"), retryMs);
+        } else this.pipeline.recordError(`check failed: ${(error as Error).message}`);
       }
     } finally {
       this.#running = undefined;
@@ -245,12 +278,16 @@ export class LineFileWorker<Carry> implements SyncWorker {
     }
   }
 
-  /** Watches and backfills; returns once the first check is done. */
-  async start(): Promise<void> {
+  /**
+   * Watches and backfills; returns once the first check is done, with the reason it failed if
+   * it did (it is tried again by itself).
+   */
+  async start(): Promise<Error | undefined> {
     // Watch before the first check, so nothing written during the backfill is missed.
     for (const watcher of this.#watchers) watcher.ensure();
     this.#running = this.#run("full");
     await this.#running;
+    const failure = this.lastFailure;
     const tick = () => {
       if (this.#stopped) return;
       for (const watcher of this.#watchers) if (!watcher.active) watcher.ensure();
@@ -258,12 +295,14 @@ export class LineFileWorker<Carry> implements SyncWorker {
       this.#reconcile = setTimeout(tick, this.timing.checkIntervalMs());
     };
     this.#reconcile = setTimeout(tick, this.timing.checkIntervalMs());
+    return failure;
   }
 
   /** Stops watching and waits for the running check to end. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#reconcile);
+    clearTimeout(this.#retry);
     for (const watcher of this.#watchers) watcher.close();
     this.pipeline.stop();
     await this.#running;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Redactor } from "./redact.ts";
 
 /** How records are written: JSON lines, or readable text for a terminal. */
 export type LogFormat = "json" | "text";
@@ -27,7 +28,7 @@ const encoder = new TextEncoder();
  * ```
  */
 export class Logger {
-  #secrets = new Set<string>();
+  #redactor = new Redactor();
   #file: Deno.FsFile | undefined;
   /** JSON lines (default), or `text`: `12:00:01 warn  message key=value` for a person. */
   format: LogFormat = "json";
@@ -37,7 +38,12 @@ export class Logger {
 
   /** Masks `value` in every later record (tokens, passwords). */
   addSecret(value: string | undefined): void {
-    if (value && value.length >= 4) this.#secrets.add(value);
+    this.#redactor.add(value);
+  }
+
+  /** `text` with the registered secrets masked, for anything shown outside the log (status). */
+  redact(text: string): string {
+    return this.#redactor.mask(text);
   }
 
   /** Sends records to `path` (appended) instead of stderr; an empty path means stderr. */
@@ -84,7 +90,7 @@ export class Logger {
         Object.entries(fields).map(([k, v]) => ` ${k}=${JSON.stringify(redact(k, v))}`).join("")
       }`
       : JSON.stringify({ ts, level, component: this.component, msg, ...fields }, redact);
-    for (const secret of this.#secrets) line = line.replaceAll(secret, "[redacted]");
+    line = this.#redactor.mask(line);
     const bytes = encoder.encode(line + "\n");
     if (this.#file) this.#file.writeSync(bytes);
     else Deno.stderr.writeSync(bytes);

@@ -1,36 +1,51 @@
 /**
- * The delivery pipeline shared by every file worker (DESIGN §4): read complete lines from each
- * file's checkpoint, parse them, gather the pieces into batches bounded by count and bytes,
- * record each batch before its first send, deliver it (retry with full-jitter backoff, split on
- * 413, isolate and dead-letter what the server refuses, pause on 401/403/404), and only then move
- * the checkpoints, in the transaction that marks the batch done.
+ * The pipeline shared by every file worker (DESIGN §4): read complete lines from each file's
+ * checkpoint (through the guarded open, so nothing outside the worker's roots is read), parse
+ * them, gather the pieces into batches bounded by count and bytes, record each batch before its
+ * first send, hand it to {@link Delivery}, and only then move the checkpoints, in the
+ * transaction that marks the batch done. A failure while reading or parsing one line or one
+ * file is reported with the file (and line) and contained there: the rest flows.
  *
  * @module
  */
-import { backoffDelay, type OutgoingBatch, type Sink } from "./client.ts";
+import type { Sink } from "./client.ts";
 import { createHash } from "node:crypto";
+import {
+  batchBody,
+  Delivery,
+  DeliveryError,
+  type DeliverySettings,
+  type Item,
+  StoppedError,
+} from "./delivery.ts";
+import { ConfinementError, FileTooLargeError, type ReadScope } from "./guarded_file.ts";
 import { fingerprint64, sha256Hex } from "./hash.ts";
 import type { Logger } from "./log.ts";
-import type { LineParser } from "./source.ts";
-import type { BatchRange, StateStore, UnitState } from "./state.ts";
+import type { LineParser, ParseOutput } from "./source.ts";
+import { type BatchRange, StateDatabaseError, type StateStore, type UnitState } from "./state.ts";
 import {
+  type ByteSource,
+  countLines,
   type FileStat,
   type LineChunk,
   readCompleteLines,
-  readRange,
   resumePoint,
   statFile,
+  StreamSource,
+  tailHashAt,
 } from "./tail.ts";
-import type { Conversation, SourceType } from "./types.ts";
-import type { Config } from "./config.ts";
-import { decompressZstd } from "./zstd.ts";
+import type { SourceType } from "./types.ts";
+import { checkZstdFrames, decompressZstdStream, ZstdError, ZstdLimitError } from "./zstd.ts";
+
+export { DeliveryError, deliverySettings, StoppedError } from "./delivery.ts";
+export type { DeliverySettings } from "./delivery.ts";
 
 /**
  * How a file is written, which decides how it is read:
  * - `lines`: appended line by line; read from the checkpoint's byte offset (the default);
- * - `zstd`: a compressed copy of such a file (`.jsonl.zst`), decompressed and then read like
- *   one; it continues from the checkpoint of the file it was compressed from, so a delivered
- *   file that gets compressed sends nothing new;
+ * - `zstd`: a compressed copy of such a file (`.jsonl.zst`), decompressed as a stream and read
+ *   like one; it continues from the checkpoint of the file it was compressed from, so a
+ *   delivered file that gets compressed sends nothing new;
  * - `whole`: rewritten whole; read again entirely when its size, mtime or inode changes and
  *   handed to the parser with the carry of the version delivered before it, so the parser can
  *   send only what changed.
@@ -43,45 +58,6 @@ export interface FileRef {
   hint: Record<string, string>;
   /** How the file is written; `lines` when absent. */
   form?: FileForm;
-}
-
-/** Settings read from the config at each use, so a reload applies at once. */
-export interface DeliverySettings {
-  batchSize: number;
-  batchMaxBytes: number;
-  chunkBytes: number;
-  maxLineBytes: number;
-  retryBaseMs: number;
-  retryMaxMs: number;
-  probeIntervalMs: number;
-  shutdownTimeoutMs: number;
-  /** Give up after this many failed sends of one batch (`--once`); unlimited when absent. */
-  maxAttempts?: number;
-}
-
-/**
- * The delivery settings of a configuration; `once` limits attempts per batch (`--once`).
- *
- * @example The defaults
- * ```ts
- * import { ConfigSchema } from "./config.ts";
- * import { deliverySettings } from "./pipeline.ts";
- * console.log(deliverySettings(ConfigSchema.parse({}), false).batchSize); // 100
- * ```
- */
-export function deliverySettings(config: Config, once: boolean): DeliverySettings {
-  const w = config.worker;
-  return {
-    batchSize: w.batch_size,
-    batchMaxBytes: w.batch_max_bytes,
-    chunkBytes: w.chunk_bytes,
-    maxLineBytes: w.max_line_bytes,
-    retryBaseMs: w.retry_base_ms,
-    retryMaxMs: w.retry_max_ms,
-    probeIntervalMs: w.probe_interval * 1000,
-    shutdownTimeoutMs: w.shutdown_timeout * 1000,
-    maxAttempts: once ? 5 : undefined,
-  };
 }
 
 /** What the pipeline has done in this process. */
@@ -109,45 +85,11 @@ export interface PipelineOptions<Carry> {
   sink: Sink;
   log: Logger;
   host: string;
+  /** Where the source's files may be read from; every read goes through it. */
+  scope: ReadScope;
   settings: () => DeliverySettings;
   /** With `--dry-run`: receives each batch body instead of sending it; nothing is committed. */
   dryRun?: (body: string) => void;
-}
-
-/**
- * The pipeline was stopped before a batch was acknowledged; its checkpoints did not move.
- *
- * @example Tell a stop from a failure
- * ```ts
- * import { StoppedError } from "./pipeline.ts";
- * console.log(new StoppedError().name);
- * ```
- */
-export class StoppedError extends Error {
-  override name = "StoppedError";
-  /** Creates the error. */
-  constructor() {
-    super("stopped before the batch was acknowledged");
-  }
-}
-
-/**
- * A batch could not be delivered within `maxAttempts` (only with `--once`); nothing was lost:
- * its checkpoints did not move.
- *
- * @example Catch a delivery failure
- * ```ts
- * import { DeliveryError } from "./pipeline.ts";
- * console.log(new DeliveryError("HTTP 503").message);
- * ```
- */
-export class DeliveryError extends Error {
-  override name = "DeliveryError";
-}
-
-interface Item {
-  conversation: Conversation;
-  json: string;
 }
 
 interface Piece {
@@ -159,6 +101,23 @@ interface Piece {
   bytes: number;
 }
 
+/** A parse and the JSON it produced (both can fail on hostile input). */
+interface Parsed<Carry> {
+  out: ParseOutput<Carry>;
+  items: Item[];
+  carry: string;
+}
+
+/** Errors of delivery and state, which concern every file, not the one being read. */
+function isDeliveryFailure(error: unknown): boolean {
+  return error instanceof StoppedError || error instanceof DeliveryError ||
+    error instanceof StateDatabaseError;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /**
  * The shared pipeline for one source.
  *
@@ -167,17 +126,18 @@ interface Piece {
  * import { Pipeline } from "./pipeline.ts";
  * import { StateStore } from "./state.ts";
  * import { EmbeddedSink } from "./client.ts";
+ * import { ReadScope } from "./guarded_file.ts";
  * import { Logger } from "./log.ts";
+ * import { ConfigSchema } from "./config.ts";
+ * import { deliverySettings } from "./delivery.ts";
  * import { ConversationStore } from "../server/store.ts";
  * import { parseClaudeCode } from "../parsers/claude_code.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
  * const pipeline = new Pipeline({
  *   sourceType: "claude_code", parser: parseClaudeCode, state: new StateStore(":memory:"),
  *   sink: new EmbeddedSink(new ConversationStore(":memory:")), log: new Logger("doc"), host: "h",
- *   settings: () => ({ batchSize: 100, batchMaxBytes: 1 << 22, chunkBytes: 1 << 20,
- *     maxLineBytes: 1 << 26, retryBaseMs: 1000, retryMaxMs: 60000, probeIntervalMs: 30000,
- *     shutdownTimeoutMs: 10000 }),
+ *   scope: new ReadScope([path]), settings: () => deliverySettings(ConfigSchema.parse({}), false),
  * });
- * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
  * await pipeline.syncFile({ path, hint: { kind: "session", sessionId: "s1" } });
  * await pipeline.flush();
  * ```
@@ -201,6 +161,7 @@ export class Pipeline<Carry> {
   /** Conversation uuids touched by this process. */
   readonly touched: Set<string> = new Set();
   readonly #o: PipelineOptions<Carry>;
+  readonly #delivery: Delivery;
   /** The options the pipeline was made with. */
   get options(): PipelineOptions<Carry> {
     return this.#o;
@@ -216,19 +177,25 @@ export class Pipeline<Carry> {
   #sizes = new Map<string, number>();
   /** Files that could not be read, by path, with the stat they had then (not retried until it changes). */
   #failed = new Map<string, string>();
-  #stopping = false;
-  #stopController = new AbortController();
-  #wake: (() => void) | undefined;
 
   /** Creates a pipeline. */
   constructor(options: PipelineOptions<Carry>) {
     this.#o = options;
+    this.#delivery = new Delivery({
+      sourceType: options.sourceType,
+      sink: options.sink,
+      state: options.state,
+      log: options.log,
+      settings: options.settings,
+      stats: this.stats,
+      recordError: (message, fields) => this.recordError(message, fields),
+    });
   }
 
-  /** Records an error for status and logs. */
+  /** Records an error for status and logs (secrets masked in both). */
   recordError(message: string, fields: Record<string, unknown> = {}): void {
     this.stats.errors++;
-    this.stats.lastError = message;
+    this.stats.lastError = this.#o.log.redact(message);
     this.stats.lastErrorAt = new Date().toISOString();
     this.#o.log.error(message, fields);
   }
@@ -236,125 +203,219 @@ export class Pipeline<Carry> {
   /**
    * Reads what is new in one file and adds it to the current batch, flushing full batches on
    * the way; `statNow` spares a second stat when the caller has just made one. A file that is
-   * gone is marked deleted; what was delivered stays delivered.
+   * gone is marked deleted; what was delivered stays delivered. A file that cannot be read, or
+   * may not be (a link out of the roots, a FIFO), is reported and left; only delivery and state
+   * failures, which concern every file, are thrown.
    */
   async syncFile(ref: FileRef, statNow?: FileStat | null): Promise<void> {
-    const { state, log } = this.#o;
     let stat = statNow;
     try {
       if (stat === undefined) stat = await statFile(ref.path);
     } catch (error) {
-      this.recordError(`${ref.path}: cannot stat: ${(error as Error).message}`);
+      if (error instanceof ConfinementError) this.#failOnce(ref.path, undefined, error.message);
+      else this.recordError(`${ref.path}: cannot stat: ${describe(error)}`);
       return;
     }
     if (!stat) {
       this.markDeleted(ref.path);
       return;
     }
-    if (ref.form === "whole") return await this.#syncWhole(ref, stat);
-    let content: Uint8Array | undefined;
-    let cursor = this.#cursors.get(ref.path);
-    let known = cursor ? undefined : state.getUnit(ref.path);
-    const fileStat = stat;
-    if (ref.form === "zstd") {
-      const last = cursor ?? known;
-      if (last?.status === "active" && sameFile(last, stat)) return;
-      content = await this.#decompress(ref, stat);
-      if (!content) return;
-      // From here on, offsets are positions in the decompressed content.
-      stat = { ...stat, size: content.length };
-    } else this.#sizes.set(ref.path, stat.size);
-    if (!cursor) {
-      // Up to date: skip opening the file (a tick over thousands of idle files reads nothing).
-      if (
-        !content && known?.status === "active" && known.offset === stat.size &&
-        known.dev === stat.dev && known.ino === stat.ino
-      ) return;
-      let inherited = "";
-      // A compressed copy continues where its original stopped, if the bytes agree.
-      const compressedFrom = content && !known
-        ? state.getUnit(ref.path.replace(/\.zst$/, ""))
-        : undefined;
-      // A moved file (Codex archiving a rollout) keeps its inode and its checkpoint.
-      const original = known ? undefined : compressedFrom ??
-        state.unitsByInode(stat.dev, stat.ino).find((u) => u.path !== ref.path && !isFile(u.path));
-      if (original) {
-        known = {
-          ...original,
-          key: ref.path,
-          path: ref.path,
-          dev: stat.dev,
-          ino: stat.ino,
-          status: "active",
-        };
-        inherited = original.path;
-      }
-      let point;
-      try {
-        // A file that reappears after a deletion is a new file, even on a reused inode (T14).
-        point = await resumePoint(
+    if (this.#failed.get(ref.path) === statKey(stat)) return;
+    try {
+      if (ref.form === "whole") await this.#syncWhole(ref, stat);
+      else if (ref.form === "zstd") await this.#syncCompressed(ref, stat);
+      else await this.#syncLines(ref, stat);
+    } catch (error) {
+      if (isDeliveryFailure(error)) throw error;
+      if (error instanceof Deno.errors.NotFound) this.markDeleted(ref.path);
+      else if (error instanceof ConfinementError) this.#failOnce(ref.path, stat, error.message);
+      else if (error instanceof ZstdError) {
+        this.#failOnce(
           ref.path,
           stat,
-          known?.status === "active" ? known : undefined,
-          content,
+          `${ref.path}: cannot decompress (${error.message}); read again when the file changes`,
         );
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return this.markDeleted(ref.path);
-        this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
-        return;
-      }
-      const relation = compressedFrom ? "compressed copy of" : "moved from";
-      if (inherited && !point.resetReason) {
-        log.info(
-          `${ref.path}: ${relation} ${inherited}; continuing from its checkpoint at byte ${point.unit.offset}`,
-        );
-      } else if (inherited) {
-        log.info(`${ref.path}: not the same content as ${inherited}; reading it from the start`);
-      } else if (point.resetReason) {
-        log.warn(`${ref.path}: reading again from the start: ${point.resetReason}`);
-        state.putUnit(point.unit);
-      }
-      cursor = point.unit;
+      } else this.recordError(`${ref.path}: cannot read: ${describe(error)}`);
     }
-    if (content && cursor.offset >= content.length) {
-      // Nothing new: remember this file as read, so it is not decompressed again.
-      if (!this.#cursors.has(ref.path)) {
-        state.putUnit({ ...cursor, fileSize: fileStat.size, mtimeMs: fileStat.mtimeMs });
-      }
-      return;
-    }
+  }
+
+  /** An append-only file: the lines after its checkpoint. */
+  async #syncLines(ref: FileRef, stat: FileStat): Promise<void> {
+    const { state } = this.#o;
+    let cursor = this.#cursors.get(ref.path);
+    const known = cursor ? undefined : state.getUnit(ref.path);
+    this.#sizes.set(ref.path, stat.size);
+    // Up to date: skip opening the file (a tick over thousands of idle files reads nothing). The
+    // mtime is part of it: a rewrite of the same size is read.
+    if (
+      !cursor && known?.status === "active" && known.offset === stat.size &&
+      known.dev === stat.dev && known.ino === stat.ino && known.mtimeMs === stat.mtimeMs
+    ) return;
+    await using file = await this.#o.scope.open(ref.path);
+    const opened = file.stat;
+    cursor ??= await this.#resume(ref, file, opened, opened.size, known);
     const settings = this.#o.settings();
-    while (cursor.offset < stat.size && !this.#stopping) {
-      let chunk: LineChunk | null;
-      try {
-        chunk = await readCompleteLines(
-          ref.path,
-          cursor.offset,
-          settings.chunkBytes,
-          settings.maxLineBytes,
-          content,
-        );
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) {
-          log.warn(`${ref.path}: deleted while being read; what was read is still delivered`);
-          break;
-        }
-        this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
-        break;
-      }
+    let read = false;
+    while (cursor.offset < opened.size && !this.stopping) {
+      const chunk = await readCompleteLines(
+        file,
+        cursor.offset,
+        settings.chunkBytes,
+        settings.maxLineBytes,
+      );
       if (!chunk) break;
       const piece = this.#buildPiece(ref, cursor, chunk, false);
       cursor = piece.cursor;
-      if (content && cursor.offset >= content.length) {
-        // Read to the end: the stat says so from now on (a partial read leaves it unset).
-        cursor.fileSize = fileStat.size;
-        cursor.mtimeMs = fileStat.mtimeMs;
-      }
+      cursor.fileSize = opened.size;
+      cursor.mtimeMs = opened.mtimeMs;
       this.#cursors.set(ref.path, cursor);
-      // Progress counts file bytes: a compressed file's share of what was decompressed.
-      const scale = content ? fileStat.size / Math.max(1, content.length) : 1;
-      this.stats.bytesRead += Math.round((chunk.end - piece.range.from) * scale);
+      this.stats.bytesRead += chunk.end - piece.range.from;
+      read = true;
       await this.#add(piece);
+    }
+    if (
+      !read && !this.#cursors.has(ref.path) && cursor.offset === opened.size &&
+      (cursor.mtimeMs !== opened.mtimeMs || cursor.fileSize !== opened.size ||
+        cursor.path !== known?.path)
+    ) {
+      // Checked and unchanged: remember this version, so the next check need not open it.
+      state.putUnit({ ...cursor, fileSize: opened.size, mtimeMs: opened.mtimeMs });
+    }
+  }
+
+  /**
+   * Where reading of a file resumes: its own checkpoint, else that of the file it was moved or
+   * compressed from (same bytes), else the start; says why it starts over when it does.
+   */
+  async #resume(
+    ref: FileRef,
+    source: ByteSource,
+    identity: FileStat,
+    size: number | undefined,
+    known: UnitState | undefined,
+  ): Promise<UnitState> {
+    const { state, log } = this.#o;
+    let inherited = "";
+    // A compressed copy continues where its original stopped, if the bytes agree.
+    const compressedFrom = ref.form === "zstd" && !known
+      ? state.getUnit(ref.path.replace(/\.zst$/, ""))
+      : undefined;
+    // A moved file (Codex archiving a rollout) keeps its inode and its checkpoint.
+    const original = known ? undefined : compressedFrom ??
+      state.unitsByInode(identity.dev, identity.ino).find((u) =>
+        u.path !== ref.path && !isFile(u.path)
+      );
+    if (original) {
+      known = {
+        ...original,
+        key: ref.path,
+        path: ref.path,
+        dev: identity.dev,
+        ino: identity.ino,
+        status: "active",
+      };
+      inherited = original.path;
+    }
+    // A file that reappears after a deletion is a new file, even on a reused inode (T14).
+    const point = await resumePoint(
+      ref.path,
+      source,
+      identity,
+      size,
+      known?.status === "active" ? known : undefined,
+    );
+    const relation = compressedFrom ? "compressed copy of" : "moved from";
+    if (inherited && !point.resetReason) {
+      log.info(
+        `${ref.path}: ${relation} ${inherited}; continuing from its checkpoint at byte ${point.unit.offset}`,
+      );
+    } else if (inherited) {
+      log.info(`${ref.path}: not the same content as ${inherited}; reading it from the start`);
+    } else if (point.resetReason) {
+      log.warn(`${ref.path}: reading again from the start: ${point.resetReason}`);
+      state.putUnit(point.unit);
+    }
+    return point.unit;
+  }
+
+  /**
+   * A compressed copy (`.jsonl.zst`): decompressed as a stream, at most
+   * `worker.max_decompressed_bytes`, and read from its checkpoint like the file it was.
+   */
+  async #syncCompressed(ref: FileRef, stat: FileStat): Promise<void> {
+    const { state } = this.#o;
+    let cursor = this.#cursors.get(ref.path);
+    const known = cursor ? undefined : state.getUnit(ref.path);
+    const last = cursor ?? known;
+    if (last?.status === "active" && sameFile(last, stat)) return;
+    const settings = this.#o.settings();
+    const limit = settings.maxDecompressedBytes;
+    let frames: Uint8Array[];
+    let identity: FileStat;
+    {
+      await using file = await this.#o.scope.open(ref.path);
+      identity = file.stat;
+      frames = checkZstdFrames(await file.readAll(limit, " (worker.max_decompressed_bytes)"));
+    }
+    const decompress = () => new StreamSource(decompressZstdStream(frames, limit));
+    let source = decompress();
+    /** The next lines, or where the decompression limit stopped them. */
+    const next = async (offset: number) => {
+      try {
+        return {
+          chunk: await readCompleteLines(
+            source,
+            offset,
+            settings.chunkBytes,
+            settings.maxLineBytes,
+          ),
+        };
+      } catch (error) {
+        if (error instanceof ZstdLimitError) return { chunk: null, limit: error };
+        throw error;
+      }
+    };
+    try {
+      if (!cursor) {
+        cursor = await this.#resume(ref, source, identity, undefined, known);
+        // Starting over needs the content from its start, which the stream has passed.
+        if (cursor.offset === 0) {
+          await source.close();
+          source = decompress();
+        }
+      }
+      let step = await next(cursor.offset);
+      let read = false;
+      while (step.chunk && !this.stopping) {
+        const piece = this.#buildPiece(ref, cursor, step.chunk, false);
+        cursor = piece.cursor;
+        // One step ahead, to know whether this piece reaches the end.
+        const following = await next(cursor.offset);
+        if (!following.chunk) {
+          // Read to the end: the stat says so from now on (a partial read leaves it unset).
+          cursor.fileSize = stat.size;
+          cursor.mtimeMs = stat.mtimeMs;
+        }
+        this.#cursors.set(ref.path, cursor);
+        read = true;
+        await this.#add(piece);
+        step = following;
+      }
+      // Progress counts file bytes: a compressed file counts its size on disk once read.
+      this.stats.bytesRead += stat.size;
+      if (step.limit) {
+        this.#failOnce(
+          ref.path,
+          stat,
+          `${ref.path}: ${step.limit.message}; everything before byte ${cursor.offset} of its ` +
+            `content was read; raise the limit and restart to read the rest`,
+        );
+      } else if (!read && !this.#cursors.has(ref.path)) {
+        // Nothing new: remember this file as read, so it is not decompressed again.
+        state.putUnit({ ...cursor, fileSize: stat.size, mtimeMs: stat.mtimeMs });
+      }
+    } finally {
+      await source.close();
     }
   }
 
@@ -368,30 +429,31 @@ export class Pipeline<Carry> {
     const known = this.#cursors.get(ref.path) ?? state.getUnit(ref.path);
     if (known?.status === "active" && sameFile(known, stat)) return;
     const limit = this.#o.settings().maxLineBytes;
-    if (stat.size > limit) {
-      this.#failOnce(
-        ref.path,
-        stat,
-        `${ref.path}: ${stat.size} bytes exceeds worker.max_line_bytes (${limit}), the limit ` +
-          `for a document read whole; skipped until it changes`,
-      );
-      return;
-    }
     let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(ref.path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return this.markDeleted(ref.path);
-      this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
-      return;
+    let opened: FileStat;
+    {
+      await using file = await this.#o.scope.open(ref.path);
+      opened = file.stat;
+      try {
+        bytes = await file.readAll(limit);
+      } catch (error) {
+        if (!(error instanceof FileTooLargeError)) throw error;
+        this.#failOnce(
+          ref.path,
+          stat,
+          `${ref.path}: ${opened.size} bytes exceeds worker.max_line_bytes (${limit}), the limit ` +
+            `for a document read whole; skipped until it changes`,
+        );
+        return;
+      }
     }
     // Checked at every rewrite of a live file, so a fast hash (xxHash64), not MD5.
     const hash = fingerprint64(bytes);
     const base: UnitState = {
       key: ref.path,
       path: ref.path,
-      dev: stat.dev,
-      ino: stat.ino,
+      dev: opened.dev,
+      ino: opened.ino,
       headLen: 0,
       headHash: "",
       offset: 0,
@@ -400,8 +462,8 @@ export class Pipeline<Carry> {
       // Kept across rewrites, replacements and deletions: it says what the server already has.
       carry: known?.carry ?? "",
       status: "active",
-      fileSize: stat.size,
-      mtimeMs: stat.mtimeMs,
+      fileSize: opened.size,
+      mtimeMs: opened.mtimeMs,
     };
     if (known?.tailHash === hash) {
       if (!this.#cursors.has(ref.path)) {
@@ -416,11 +478,10 @@ export class Pipeline<Carry> {
       return;
     }
     // The document is one record: its line count is not needed.
-    const lines = 1;
     const piece = this.#buildPiece(
       ref,
       base,
-      { bytes, end: bytes.length, lines, tail: hash },
+      { bytes, end: bytes.length, lines: 1, tail: hash },
       false,
     );
     this.#cursors.set(ref.path, piece.cursor);
@@ -428,36 +489,11 @@ export class Pipeline<Carry> {
     await this.#add(piece);
   }
 
-  /** A `.zst` file's content, or `undefined` after reporting why it cannot be read. */
-  async #decompress(ref: FileRef, stat: FileStat): Promise<Uint8Array | undefined> {
-    if (this.#failed.get(ref.path) === statKey(stat)) return undefined;
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(ref.path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) this.markDeleted(ref.path);
-      else this.recordError(`${ref.path}: cannot read: ${(error as Error).message}`);
-      return undefined;
-    }
-    try {
-      const content = decompressZstd(bytes);
-      this.#failed.delete(ref.path);
-      return content;
-    } catch (error) {
-      this.#failOnce(
-        ref.path,
-        stat,
-        `${ref.path}: cannot decompress (${(error as Error).message}); ` +
-          `read again when the file changes`,
-      );
-      return undefined;
-    }
-  }
-
   /** Reports a file that cannot be read, once per version of it. */
-  #failOnce(path: string, stat: FileStat, message: string): void {
-    if (this.#failed.get(path) === statKey(stat)) return;
-    this.#failed.set(path, statKey(stat));
+  #failOnce(path: string, stat: FileStat | undefined, message: string): void {
+    const key = stat ? statKey(stat) : "unknown";
+    if (this.#failed.get(path) === key) return;
+    this.#failed.set(path, key);
     this.stats.skipped++;
     this.recordError(message);
   }
@@ -518,13 +554,18 @@ export class Pipeline<Carry> {
       }
       return { range, ref, cursor: next, items: [], messages: 0, bytes: 0 };
     }
-    const out = this.#o.parser({
-      bytes: chunk.bytes,
-      firstLine: whole ? 1 : cursor.line + 1,
-      carry: cursor.carry ? JSON.parse(cursor.carry) as Carry : undefined,
-      file: { path: ref.path, hint: ref.hint, host: this.#o.host },
-    });
-    next.carry = JSON.stringify(out.carry);
+    const firstLine = whole ? 1 : cursor.line + 1;
+    let parsed: Parsed<Carry>;
+    try {
+      parsed = this.#parse(ref, chunk.bytes, firstLine, cursor.carry);
+    } catch (error) {
+      // Hostile input (a line nested 100,000 deep, say) must cost only itself.
+      parsed = whole
+        ? this.#unprocessable(firstLine, cursor.carry, `the document`, error)
+        : this.#parseLineByLine(ref, chunk.bytes, firstLine, cursor.carry);
+    }
+    const { out, items } = parsed;
+    next.carry = parsed.carry;
     if (!replay) {
       for (const [reason, n] of Object.entries(out.skipped)) {
         this.stats.skipped += n;
@@ -538,10 +579,6 @@ export class Pipeline<Carry> {
         this.#o.log.warn(`${ref.path}:${warning.line}: ${warning.message}`);
       }
     }
-    const items = out.conversations.map((conversation) => ({
-      conversation,
-      json: JSON.stringify(conversation),
-    }));
     return {
       range,
       ref,
@@ -549,6 +586,79 @@ export class Pipeline<Carry> {
       items,
       messages: out.messages,
       bytes: items.reduce((n, i) => n + i.json.length, 0),
+    };
+  }
+
+  /** Parses lines and serialises what came out; throws whatever hostile input makes them throw. */
+  #parse(ref: FileRef, bytes: Uint8Array, firstLine: number, carry: string): Parsed<Carry> {
+    const out = this.#o.parser({
+      bytes,
+      firstLine,
+      carry: carry ? JSON.parse(carry) as Carry : undefined,
+      file: { path: ref.path, hint: ref.hint, host: this.#o.host },
+    });
+    const items = out.conversations.map((conversation) => ({
+      conversation,
+      json: JSON.stringify(conversation),
+    }));
+    return { out, items, carry: JSON.stringify(out.carry) };
+  }
+
+  /** After a chunk failed as a whole: each line on its own, so only the culprit is lost. */
+  #parseLineByLine(
+    ref: FileRef,
+    bytes: Uint8Array,
+    firstLine: number,
+    carry: string,
+  ): Parsed<Carry> {
+    const out: ParseOutput<Carry> = {
+      conversations: [],
+      carry: undefined as Carry,
+      messages: 0,
+      metadata: 0,
+      skipped: {},
+      issues: [],
+      warnings: [],
+    };
+    const items: Item[] = [];
+    let start = 0;
+    let line = firstLine;
+    for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, start)) {
+      let one: Parsed<Carry>;
+      try {
+        one = this.#parse(ref, bytes.subarray(start, nl + 1), line, carry);
+      } catch (error) {
+        one = this.#unprocessable(line, carry, "this line", error);
+      }
+      carry = one.carry;
+      items.push(...one.items);
+      out.messages += one.out.messages;
+      out.metadata += one.out.metadata;
+      for (const [reason, n] of Object.entries(one.out.skipped)) {
+        out.skipped[reason] = (out.skipped[reason] ?? 0) + n;
+      }
+      out.issues.push(...one.out.issues);
+      out.warnings!.push(...one.out.warnings ?? []);
+      start = nl + 1;
+      line++;
+    }
+    return { out, items, carry };
+  }
+
+  /** The result of input that made the parser or the serialiser throw: an issue, nothing else. */
+  #unprocessable(line: number, carry: string, what: string, error: unknown): Parsed<Carry> {
+    const again = what === "the document" ? "read again at its next change" : "skipped";
+    return {
+      out: {
+        conversations: [],
+        carry: undefined as Carry,
+        messages: 0,
+        metadata: 0,
+        skipped: {},
+        issues: [{ line, message: `cannot process ${what} (${describe(error)}); ${again}` }],
+      },
+      items: [],
+      carry,
     };
   }
 
@@ -569,7 +679,8 @@ export class Pipeline<Carry> {
 
   /**
    * Sends what is gathered and waits until every batch is acknowledged and committed. Throws
-   * {@link StoppedError} when stopped first, {@link DeliveryError} when attempts ran out.
+   * {@link StoppedError} when stopped first, {@link DeliveryError} when attempts ran out, and
+   * {@link StateDatabaseError} when a checkpoint cannot be written.
    */
   async flush(): Promise<void> {
     await this.#dispatch();
@@ -591,7 +702,7 @@ export class Pipeline<Carry> {
     this.#batchConversations = 0;
     const items = pieces.flatMap((p) => p.items);
     const ranges = pieces.map((p) => p.range);
-    const body = this.#body(items);
+    const body = batchBody(this.#o.sourceType, items);
     if (this.#o.dryRun) {
       if (items.length > 0) this.#o.dryRun(body);
       this.#count(pieces);
@@ -617,7 +728,8 @@ export class Pipeline<Carry> {
       this.#pieces = [];
       this.#batchBytes = 0;
       this.#batchConversations = 0;
-      throw error;
+      if (isDeliveryFailure(error)) throw error;
+      throw new DeliveryError(`delivery failed: ${describe(error)}`);
     }
   }
 
@@ -631,7 +743,7 @@ export class Pipeline<Carry> {
     const { state } = this.#o;
     if (items.length > 0) {
       state.recordBatch(key, ranges);
-      await this.#deliver(key, items, body);
+      await this.#delivery.deliver(key, items, body);
     }
     const finals = new Map<string, UnitState>();
     for (const p of pieces) finals.set(p.ref.path, p.cursor);
@@ -667,116 +779,9 @@ export class Pipeline<Carry> {
     }
   }
 
-  #body(items: Item[]): string {
-    return `{"source_type":${JSON.stringify(this.#o.sourceType)},"conversations":[${
-      items.map((i) => i.json).join(",")
-    }]}`;
-  }
-
-  async #deliver(key: string, items: Item[], body = this.#body(items)): Promise<void> {
-    const out: OutgoingBatch = {
-      body,
-      batch: { source_type: this.#o.sourceType, conversations: items.map((i) => i.conversation) },
-      key,
-    };
-    let attempt = 0;
-    while (true) {
-      if (this.#stopping) throw new StoppedError();
-      const outcome = await this.#sendWithGrace(out);
-      const settings = this.#o.settings();
-      if (outcome.kind === "ok") {
-        if (this.stats.pausedReason || this.stats.retrying) {
-          this.#o.log.info("delivery resumed", { target: this.#o.sink.target });
-        }
-        this.stats.pausedReason = "";
-        this.stats.retrying = "";
-        return;
-      }
-      if (outcome.kind === "retry" || outcome.kind === "pause") {
-        attempt++;
-        if (settings.maxAttempts !== undefined && attempt >= settings.maxAttempts) {
-          throw new DeliveryError(
-            `batch ${key} not delivered after ${attempt} attempts: ${outcome.reason}`,
-          );
-        }
-        let delay: number;
-        if (outcome.kind === "pause") {
-          this.stats.pausedReason = outcome.reason;
-          delay = settings.probeIntervalMs;
-          this.recordError(
-            `delivery paused (checkpoints frozen, nothing dropped): ${outcome.reason}`,
-            {
-              probe_in_ms: delay,
-            },
-          );
-        } else {
-          this.stats.retrying = outcome.reason;
-          delay = backoffDelay(
-            attempt - 1,
-            settings.retryBaseMs,
-            settings.retryMaxMs,
-            outcome.retryAfterMs,
-          );
-          this.#o.log.warn(`send failed, retrying: ${outcome.reason}`, {
-            attempt,
-            retry_in_ms: Math.round(delay),
-          });
-        }
-        await this.#sleep(delay);
-        continue;
-      }
-      // too_large or rejected: split until the offending conversation stands alone.
-      if (items.length > 1) {
-        const half = Math.ceil(items.length / 2);
-        await this.#deliver(`${key}.a`, items.slice(0, half));
-        await this.#deliver(`${key}.b`, items.slice(half));
-        return;
-      }
-      const [item] = items;
-      const messages = item.conversation.messages;
-      if (outcome.kind === "too_large" && messages.length > 1) {
-        const half = Math.ceil(messages.length / 2);
-        const part = (m: typeof messages): Item => {
-          const conversation = { ...item.conversation, messages: m };
-          return { conversation, json: JSON.stringify(conversation) };
-        };
-        await this.#deliver(`${key}.a`, [part(messages.slice(0, half))]);
-        await this.#deliver(`${key}.b`, [part(messages.slice(half))]);
-        return;
-      }
-      const status = outcome.kind === "too_large" ? 413 : outcome.status;
-      this.#o.state.deadLetter(key, item.conversation.uuid, status, outcome.reason, item.json);
-      this.stats.deadLettered++;
-      this.recordError(
-        `conversation ${item.conversation.uuid} (${messages.length} messages) refused by the server ` +
-          `and kept in the dead-letter table: ${outcome.reason}`,
-      );
-      return;
-    }
-  }
-
-  /** Sends; once stopping, the in-flight send gets `shutdownTimeoutMs` before it is aborted. */
-  #sendWithGrace(out: OutgoingBatch) {
-    return this.#o.sink.send(out, this.#stopController.signal).catch((error) => {
-      if (this.#stopping) throw new StoppedError();
-      throw error;
-    });
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
-  }
-
   /** Ends a backoff or pause wait at once (after a config change, say). */
   wake(): void {
-    this.#wake?.();
+    this.#delivery.wake();
   }
 
   /**
@@ -791,48 +796,29 @@ export class Pipeline<Carry> {
       const cursors = new Map<string, UnitState>();
       let why = "";
       for (const range of pending.ranges as Piece["range"][]) {
-        const ref = refs.get(range.unit);
-        let cursor = cursors.get(range.unit) ?? state.getUnit(range.unit);
         if (range.form) {
           // Whole and compressed files are simply read again: their ids are deterministic and
           // their carry did not move, so the same messages go out again.
           why = `${range.unit} is read whole; it is read again`;
           break;
         }
-        if (!ref) why = `${range.unit} is no longer found`;
-        else if (!cursor && range.from === 0) {
-          const stat = await statFile(range.unit);
-          cursor = stat ? (await resumePoint(range.unit, stat, undefined)).unit : undefined;
-        }
-        if (!why && (!cursor || cursor.offset !== range.from)) why = `${range.unit} moved on`;
-        const stat = why ? null : await statFile(range.unit);
-        if (!why && (!stat || stat.size < range.to)) why = `${range.unit} shrank or vanished`;
-        if (why || !ref || !cursor) break;
-        const point = await resumePoint(
-          range.unit,
-          stat!,
-          cursor.offset === 0 ? undefined : cursor,
-        );
-        if (point.resetReason) {
-          why = `${range.unit}: ${point.resetReason}`;
+        const ref = refs.get(range.unit);
+        if (!ref) {
+          why = `${range.unit} is no longer found`;
           break;
         }
-        const bytes = range.oversized
-          ? new Uint8Array(0)
-          : await readRange(range.unit, range.from, range.to);
-        let lines = 0;
-        for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) lines++;
-        const tailFrom = Math.max(0, range.to - 64);
-        const chunk: LineChunk = {
-          bytes,
-          end: range.to,
-          lines: range.oversized ? 1 : lines,
-          tail: sha256Hex(await readRange(range.unit, tailFrom, range.to)),
-        };
-        if (range.oversized) chunk.oversizedLine = range.to - range.from;
-        const piece = this.#buildPiece(ref, point.unit, chunk, true);
-        cursors.set(range.unit, piece.cursor);
-        pieces.push(piece);
+        try {
+          const piece = await this.#replayRange(ref, range, cursors.get(range.unit));
+          if (typeof piece === "string") why = piece;
+          else {
+            cursors.set(range.unit, piece.cursor);
+            pieces.push(piece);
+          }
+        } catch (error) {
+          if (isDeliveryFailure(error)) throw error;
+          why = `${range.unit}: ${describe(error)}`;
+        }
+        if (why) break;
       }
       if (why) {
         log.info(`abandoning batch ${pending.key} recorded before a restart: ${why}`);
@@ -840,7 +826,7 @@ export class Pipeline<Carry> {
         continue;
       }
       const items = pieces.flatMap((p) => p.items);
-      const body = this.#body(items);
+      const body = batchBody(this.#o.sourceType, items);
       if (this.#batchKey(pending.ranges, body) !== pending.key) {
         log.info(
           `abandoning batch ${pending.key} recorded before a restart: its content differs now`,
@@ -851,7 +837,7 @@ export class Pipeline<Carry> {
       log.info(`re-sending batch ${pending.key} recorded before a restart`, {
         conversations: items.length,
       });
-      await this.#deliver(pending.key, items, body);
+      await this.#delivery.deliver(pending.key, items, body);
       state.commitBatch(pending.key, [...cursors.values()], {
         messages: pieces.reduce((n, p) => n + p.messages, 0),
         batches: 1,
@@ -860,24 +846,52 @@ export class Pipeline<Carry> {
     }
   }
 
+  /** The piece a recorded range holds, read again; or why it can no longer be replayed. */
+  async #replayRange(
+    ref: FileRef,
+    range: Piece["range"],
+    before: UnitState | undefined,
+  ): Promise<Piece | string> {
+    await using file = await this.#o.scope.open(range.unit);
+    const size = file.stat.size;
+    let cursor = before ?? this.#o.state.getUnit(range.unit);
+    if (!cursor && range.from === 0) {
+      cursor = (await resumePoint(range.unit, file, file.stat, size, undefined)).unit;
+    }
+    if (!cursor || cursor.offset !== range.from) return `${range.unit} moved on`;
+    if (size < range.to) return `${range.unit} shrank or vanished`;
+    const point = await resumePoint(
+      range.unit,
+      file,
+      file.stat,
+      size,
+      cursor.offset === 0 ? undefined : cursor,
+    );
+    if (point.resetReason) return `${range.unit}: ${point.resetReason}`;
+    const bytes = range.oversized
+      ? new Uint8Array(0)
+      : await file.read(range.from, range.to - range.from);
+    const chunk: LineChunk = {
+      bytes,
+      end: range.to,
+      lines: range.oversized ? 1 : countLines(bytes),
+      tail: await tailHashAt(file, range.to),
+    };
+    if (range.oversized) chunk.oversizedLine = range.to - range.from;
+    return this.#buildPiece(ref, point.unit, chunk, true);
+  }
+
   /**
    * Stops: no new sends; a backoff or pause wait ends now; an in-flight send gets
    * `shutdownTimeoutMs`, then is aborted (its checkpoints stay where they were).
    */
   stop(): void {
-    if (this.#stopping) return;
-    this.#stopping = true;
-    this.wake();
-    const timer = setTimeout(
-      () => this.#stopController.abort(new StoppedError()),
-      this.#o.settings().shutdownTimeoutMs,
-    );
-    Deno.unrefTimer(timer);
+    this.#delivery.stop();
   }
 
   /** Whether {@link stop} was called. */
   get stopping(): boolean {
-    return this.#stopping;
+    return this.#delivery.stopping;
   }
 }
 

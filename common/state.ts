@@ -7,6 +7,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
+import { dirname } from "node:path";
 
 /** Where reading of one file stands. */
 export interface UnitState {
@@ -58,6 +59,70 @@ export interface DeadLetter {
   status: number;
   error: string;
   createdAt: string;
+  /** When `dead-letters replay` delivered it, or `""`. */
+  replayedAt: string;
+}
+
+/** What went wrong with the state database, which decides what the user is told to do. */
+export type StateFault = "full" | "readonly" | "cantopen" | "corrupt" | "locked" | "other";
+
+/** SQLite result codes (`errcode`) by fault. */
+const FAULT_CODES: Record<number, StateFault> = {
+  13: "full",
+  8: "readonly",
+  14: "cantopen",
+  11: "corrupt",
+  26: "corrupt",
+  5: "locked",
+  6: "locked",
+};
+
+function faultOf(error: unknown): StateFault {
+  const code = (error as { errcode?: number }).errcode;
+  if (code !== undefined && FAULT_CODES[code & 0xff]) return FAULT_CODES[code & 0xff];
+  const message = error instanceof Error ? error.message : String(error);
+  if (/disk is full|no space/i.test(message)) return "full";
+  if (/readonly|read-only|permission denied|access denied/i.test(message)) return "readonly";
+  if (/unable to open/i.test(message)) return "cantopen";
+  if (/malformed|not a database|corrupt/i.test(message)) return "corrupt";
+  if (/locked|busy/i.test(message)) return "locked";
+  return "other";
+}
+
+/**
+ * The state database cannot be used; the message names the file, what went wrong and what to
+ * do (free space, fix permissions, move a damaged file aside), and `fault` says which.
+ *
+ * @example Tell a full disk from damage
+ * ```ts
+ * import { StateDatabaseError } from "./state.ts";
+ * const error = new StateDatabaseError("/s/x.state.db", new Error("database or disk is full"));
+ * console.log(error.fault, error.message);
+ * ```
+ */
+export class StateDatabaseError extends Error {
+  override name = "StateDatabaseError";
+  /** What went wrong. */
+  readonly fault: StateFault;
+
+  /** Wraps `cause`, an error of the database at `path`. */
+  constructor(readonly path: string, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const fault = faultOf(cause);
+    const dir = dirname(path);
+    const advice: Record<StateFault, string> = {
+      full: `the disk is full (${why}); free some space: delivery waits and nothing is lost`,
+      readonly: `cannot be written (${why}); make ${dir} writable again (permissions, a ` +
+        `read-only mount): the database itself is intact, keep it`,
+      cantopen: `cannot be opened (${why}); check that ${dir} exists and is writable`,
+      corrupt: `is unreadable: it is damaged (${why}); move it aside to start over: ` +
+        `everything is then read again and the server keeps each message once`,
+      locked: `is locked by another process (${why})`,
+      other: why,
+    };
+    super(`state database ${path} ${fault === "other" ? ": " : ""}${advice[fault]}`);
+    this.fault = fault;
+  }
 }
 
 /**
@@ -79,9 +144,24 @@ export interface DeadLetter {
 export class StateStore {
   readonly #db: DatabaseSync;
 
-  /** Opens (creating if needed) the database at `path`. */
+  /** Opens (creating if needed) the database at `path`; {@link StateDatabaseError} if it cannot. */
   constructor(readonly path: string) {
-    this.#db = new DatabaseSync(path);
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(path);
+      this.#db = db;
+      this.#open();
+    } catch (error) {
+      try {
+        db?.close();
+      } catch {
+        // The error being reported matters, not this one.
+      }
+      throw new StateDatabaseError(path, error);
+    }
+  }
+
+  #open(): void {
     this.#db.exec(`
       PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;
       CREATE TABLE IF NOT EXISTS units (
@@ -96,6 +176,10 @@ export class StateStore {
         status INTEGER NOT NULL, error TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     `);
+    // Read every page once: a damaged file is reported now, with its name, not mid-run.
+    const check = this.#db.prepare("PRAGMA quick_check").all() as Record<string, string>[];
+    const verdict = Object.values(check[0] ?? {})[0];
+    if (verdict !== "ok") throw new Error(`database disk image is malformed (${verdict})`);
     // A new file is looked up by inode, to tell a moved file from a new one.
     this.#db.exec("CREATE INDEX IF NOT EXISTS units_inode ON units (dev, ino)");
     const columns = (this.#db.prepare("PRAGMA table_info(units)").all() as { name: string }[])
@@ -107,24 +191,43 @@ export class StateStore {
         ALTER TABLE units ADD COLUMN mtime_ms REAL NOT NULL DEFAULT -1;
       `);
     }
+    const dlColumns = (this.#db.prepare("PRAGMA table_info(dead_letters)").all() as {
+      name: string;
+    }[]).map((c) => c.name);
+    if (!dlColumns.includes("replayed_at")) {
+      this.#db.exec("ALTER TABLE dead_letters ADD COLUMN replayed_at TEXT NOT NULL DEFAULT ''");
+    }
+  }
+
+  /** Runs `fn`, turning a database error into a {@link StateDatabaseError} naming the file. */
+  #guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof StateDatabaseError) throw error;
+      throw new StateDatabaseError(this.path, error);
+    }
   }
 
   /** The state of one file, if known. */
   getUnit(key: string): UnitState | undefined {
-    const row = this.#db.prepare("SELECT * FROM units WHERE key = ?").get(key);
-    return row ? rowToUnit(row as Record<string, string | number>) : undefined;
+    return this.#guard(() => {
+      const row = this.#db.prepare("SELECT * FROM units WHERE key = ?").get(key);
+      return row ? rowToUnit(row as Record<string, string | number>) : undefined;
+    });
   }
 
   /** The acknowledged offset of every known file, without its carried state (cheap to scan). */
   offsets(): Map<string, { offset: number; active: boolean; fileSize: number; mtimeMs: number }> {
-    const rows = this.#db.prepare("SELECT key, offset, status, file_size, mtime_ms FROM units")
-      .all() as {
+    const rows = this.#guard(() =>
+      this.#db.prepare("SELECT key, offset, status, file_size, mtime_ms FROM units").all() as {
         key: string;
         offset: number;
         status: string;
         file_size: number;
         mtime_ms: number;
-      }[];
+      }[]
+    );
     return new Map(
       rows.map((r) => [r.key, {
         offset: r.offset,
@@ -137,48 +240,53 @@ export class StateStore {
 
   /** Known files with this device and inode (a moved file keeps them). */
   unitsByInode(dev: number, ino: number): UnitState[] {
-    return (this.#db.prepare("SELECT * FROM units WHERE dev = ? AND ino = ?").all(
-      dev,
-      ino,
-    ) as Record<
-      string,
-      string | number
-    >[]).map(rowToUnit);
+    return this.#guard(() =>
+      (this.#db.prepare("SELECT * FROM units WHERE dev = ? AND ino = ?").all(dev, ino) as Record<
+        string,
+        string | number
+      >[]).map(rowToUnit)
+    );
   }
 
   /** Every known file. */
   listUnits(): UnitState[] {
-    return (this.#db.prepare("SELECT * FROM units ORDER BY key").all() as Record<
-      string,
-      string | number
-    >[]).map(rowToUnit);
+    return this.#guard(() =>
+      (this.#db.prepare("SELECT * FROM units ORDER BY key").all() as Record<
+        string,
+        string | number
+      >[]).map(rowToUnit)
+    );
   }
 
   /** Writes a unit outside a batch: a reset to 0, a rename, or a deletion mark. */
   putUnit(unit: UnitState): void {
-    this.#putUnit(unit);
+    this.#guard(() => this.#putUnit(unit));
   }
 
   /** Records a batch's boundaries before its first send. */
   recordBatch(key: string, ranges: BatchRange[]): void {
-    this.#db.prepare(
-      "INSERT OR REPLACE INTO pending_batches (key, ranges, created_at) VALUES (?, ?, ?)",
-    ).run(key, JSON.stringify(ranges), new Date().toISOString());
+    this.#guard(() =>
+      this.#db.prepare(
+        "INSERT OR REPLACE INTO pending_batches (key, ranges, created_at) VALUES (?, ?, ?)",
+      ).run(key, JSON.stringify(ranges), new Date().toISOString())
+    );
   }
 
   /** Batches recorded but never acknowledged (a crash or stop mid-send). */
   pendingBatches(): PendingBatch[] {
-    return (this.#db.prepare(
-      "SELECT key, ranges FROM pending_batches ORDER BY rowid",
-    ).all() as { key: string; ranges: string }[]).map((r) => ({
-      key: r.key,
-      ranges: JSON.parse(r.ranges),
-    }));
+    return this.#guard(() =>
+      (this.#db.prepare(
+        "SELECT key, ranges FROM pending_batches ORDER BY rowid",
+      ).all() as { key: string; ranges: string }[]).map((r) => ({
+        key: r.key,
+        ranges: JSON.parse(r.ranges),
+      }))
+    );
   }
 
   /** Drops a pending batch whose files changed since (the data is then read again normally). */
   abandonBatch(key: string): void {
-    this.#db.prepare("DELETE FROM pending_batches WHERE key = ?").run(key);
+    this.#guard(() => this.#db.prepare("DELETE FROM pending_batches WHERE key = ?").run(key));
   }
 
   /**
@@ -210,29 +318,48 @@ export class StateStore {
     });
   }
 
-  /** Dead-lettered records, newest first. */
-  deadLetters(limit = 100): DeadLetter[] {
-    return (this.#db.prepare(
-      "SELECT id, batch_key, conversation_uuid, status, error, created_at FROM dead_letters ORDER BY id DESC LIMIT ?",
-    ).all(limit) as Record<string, string | number>[]).map((r) => ({
-      id: Number(r.id),
-      batchKey: String(r.batch_key),
-      conversationUuid: String(r.conversation_uuid),
-      status: Number(r.status),
-      error: String(r.error),
-      createdAt: String(r.created_at),
-    }));
+  /** Dead-lettered records, newest first; with `pendingOnly`, those not replayed yet. */
+  deadLetters(limit = 100, pendingOnly = false): DeadLetter[] {
+    return this.#guard(() =>
+      (this.#db.prepare(
+        `SELECT id, batch_key, conversation_uuid, status, error, created_at, replayed_at
+         FROM dead_letters ${pendingOnly ? "WHERE replayed_at = ''" : ""}
+         ORDER BY id DESC LIMIT ?`,
+      ).all(limit) as Record<string, string | number>[]).map(rowToDeadLetter)
+    );
+  }
+
+  /** One dead letter with its payload (the conversation as it was sent), if it exists. */
+  deadLetterById(id: number): (DeadLetter & { payload: string }) | undefined {
+    return this.#guard(() => {
+      const row = this.#db.prepare(
+        `SELECT id, batch_key, conversation_uuid, status, error, created_at, replayed_at, payload
+         FROM dead_letters WHERE id = ?`,
+      ).get(id) as Record<string, string | number> | undefined;
+      return row ? { ...rowToDeadLetter(row), payload: String(row.payload) } : undefined;
+    });
+  }
+
+  /** Marks a dead letter as delivered by a replay. */
+  markReplayed(id: number): void {
+    this.#guard(() =>
+      this.#db.prepare("UPDATE dead_letters SET replayed_at = ? WHERE id = ?").run(
+        new Date().toISOString(),
+        id,
+      )
+    );
   }
 
   /** All counters. */
   counters(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (
-      const r of this.#db.prepare("SELECT name, value FROM counters").all() as {
+    const rows = this.#guard(() =>
+      this.#db.prepare("SELECT name, value FROM counters").all() as {
         name: string;
         value: number;
       }[]
-    ) out[r.name] = r.value;
+    );
+    for (const r of rows) out[r.name] = r.value;
     return out;
   }
 
@@ -243,7 +370,7 @@ export class StateStore {
 
   /** Adds `n` to the counter `name`. */
   addCounter(name: string, n: number): void {
-    this.#add(name, n);
+    this.#guard(() => this.#add(name, n));
   }
 
   #add(name: string, n: number): void {
@@ -274,16 +401,40 @@ export class StateStore {
     );
   }
 
+  /**
+   * Runs `fn` in one transaction. When it fails, the failure itself is reported: a rollback
+   * that cannot run (SQLite already rolled back, say after a full disk) does not hide it.
+   */
   #transaction(fn: () => void): void {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      fn();
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      throw error;
-    }
+    this.#guard(() => {
+      this.#db.exec("BEGIN IMMEDIATE");
+      try {
+        fn();
+        this.#db.exec("COMMIT");
+      } catch (error) {
+        if (this.#db.isTransaction) {
+          try {
+            this.#db.exec("ROLLBACK");
+          } catch {
+            // The cause is what matters; SQLite ends the transaction when the connection closes.
+          }
+        }
+        throw error;
+      }
+    });
   }
+}
+
+function rowToDeadLetter(r: Record<string, string | number>): DeadLetter {
+  return {
+    id: Number(r.id),
+    batchKey: String(r.batch_key),
+    conversationUuid: String(r.conversation_uuid),
+    status: Number(r.status),
+    error: String(r.error),
+    createdAt: String(r.created_at),
+    replayedAt: String(r.replayed_at ?? ""),
+  };
 }
 
 function rowToUnit(r: Record<string, string | number>): UnitState {

@@ -1,9 +1,31 @@
 /**
  * The status endpoint on 127.0.0.1 (DESIGN §6): `/healthz`, `/status` (JSON) and `/metrics`
- * (Prometheus text), and the client that `<binary> status` uses.
+ * (Prometheus text), and the client that `<binary> status` uses. `/status` and `/metrics` say
+ * what the worker reads and where it delivers, so they need a bearer token (`status.token`, or
+ * one the worker writes into its state directory at start, readable only by its user); `/healthz`
+ * tells nothing and needs none.
  *
  * @module
  */
+import { timingSafeEqual } from "node:crypto";
+import { sha256Hex } from "./hash.ts";
+import { readCapped } from "./client.ts";
+import { printable } from "./redact.ts";
+
+/**
+ * Whether a request carries `Bearer <token>`, compared in constant time (hashes of equal length).
+ *
+ * @example Check a header
+ * ```ts
+ * import { bearerMatches } from "./status.ts";
+ * bearerMatches("Bearer abc", "abc") && !bearerMatches("Bearer abd", "abc");
+ * ```
+ */
+export function bearerMatches(header: string | null, token: string): boolean {
+  const given = new TextEncoder().encode(sha256Hex(header ?? ""));
+  const expected = new TextEncoder().encode(sha256Hex(`Bearer ${token}`));
+  return timingSafeEqual(given, expected) && token.length > 0;
+}
 
 /** What `/status` reports. */
 export interface StatusSnapshot {
@@ -104,18 +126,29 @@ export function metricsText(s: StatusSnapshot): string {
 }
 
 /**
- * Serves the endpoint; `snapshot` is called per request.
+ * Serves the endpoint on 127.0.0.1; `snapshot` is called per request, and `/status` and
+ * `/metrics` answer only requests with `Authorization: Bearer <token>`.
  *
  * @example Serve status on a free port
  * ```ts ignore
- * const server = serveStatus(0, () => snapshot);
+ * const server = serveStatus(0, () => snapshot, "status-token");
  * await server.shutdown();
  * ```
  */
-export function serveStatus(port: number, snapshot: () => StatusSnapshot): Deno.HttpServer {
+export function serveStatus(
+  port: number,
+  snapshot: () => StatusSnapshot,
+  token: string,
+): Deno.HttpServer {
   return Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => {
     const path = new URL(req.url).pathname;
     if (path === "/healthz") return Response.json({ ok: true });
+    if (!bearerMatches(req.headers.get("authorization"), token)) {
+      return Response.json({
+        message: "send the status token as a bearer token (status.token, or the file " +
+          "<worker>.status-token in the state directory, which `<binary> status` reads)",
+      }, { status: 401 });
+    }
     if (path === "/status") return Response.json(snapshot());
     if (path === "/metrics") {
       return new Response(metricsText(snapshot()), {
@@ -153,16 +186,32 @@ export class StatusUnavailableError extends Error {
  *
  * @example Ask a worker
  * ```ts ignore
- * const status = await fetchStatus(9464);
+ * const status = await fetchStatus(9464, "status-token");
  * ```
  */
-export async function fetchStatus(port: number, timeoutMs = 3000): Promise<StatusSnapshot> {
+export async function fetchStatus(
+  port: number,
+  token: string,
+  timeoutMs = 3000,
+): Promise<StatusSnapshot> {
   try {
     const response = await fetch(`http://127.0.0.1:${port}/status`, {
+      headers: { authorization: `Bearer ${token}` },
+      redirect: "manual",
       signal: AbortSignal.timeout(timeoutMs),
     });
+    if (response.status === 401) {
+      await response.body?.cancel();
+      throw new StatusUnavailableError(
+        port,
+        "it refused the status token: the worker on that port uses another state directory " +
+          "or status.token",
+      );
+    }
     if (!response.ok) throw new StatusUnavailableError(port, `HTTP ${response.status}`);
-    return await response.json() as StatusSnapshot;
+    const { text, over } = await readCapped(response, 1024 * 1024);
+    if (over) throw new StatusUnavailableError(port, "an answer of more than 1 MiB");
+    return JSON.parse(text) as StatusSnapshot;
   } catch (error) {
     if (error instanceof StatusUnavailableError) throw error;
     throw new StatusUnavailableError(port, (error as Error).message);
@@ -179,9 +228,9 @@ export async function fetchStatus(port: number, timeoutMs = 3000): Promise<Statu
  */
 export function formatStatus(s: StatusSnapshot): string {
   const state = s.paused_reason
-    ? `PAUSED: ${s.paused_reason}`
+    ? `PAUSED: ${printable(s.paused_reason, 1000)}`
     : s.retrying
-    ? `retrying: ${s.retrying}`
+    ? `retrying: ${printable(s.retrying, 1000)}`
     : "ok";
   return [
     `${s.worker} ${s.version}: ${s.running ? "running" : "stopped"} since ${s.started_at}`,
@@ -190,6 +239,8 @@ export function formatStatus(s: StatusSnapshot): string {
     `  synced:       ${s.total_synced} messages in all, ${s.synced_since_start} since start`,
     `  files:        ${s.files}, backlog ${s.backlog_bytes} bytes`,
     `  skipped:      ${s.skipped} lines; errors: ${s.error_count}; dead-lettered: ${s.dead_lettered}; lost bytes: ${s.lost_bytes}`,
-    ...(s.last_error ? [`  last error:   ${s.last_error} (${s.last_error_at})`] : []),
+    ...(s.last_error
+      ? [`  last error:   ${printable(s.last_error, 1000)} (${s.last_error_at})`]
+      : []),
   ].join("\n");
 }

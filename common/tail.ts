@@ -1,28 +1,31 @@
 /**
  * Reading append-only files safely (RELIABILITY §2, §3): file identity (device, inode, a hash of
  * the first bytes), the checks that decide whether a checkpoint still applies, and reading only
- * complete lines from an offset. Files are opened per read, so idle files hold no handles.
+ * complete lines from an offset. Reads go through a {@link ByteSource}: a file opened by the
+ * guarded open ({@link GuardedFile}), or the decompressed content of a `.zst` file as a
+ * forward-only stream ({@link StreamSource}), which is then read exactly like the file it was.
  *
  * @module
  */
 import { sha256Hex } from "./hash.ts";
+import { type FileStat, NotRegularFileError } from "./guarded_file.ts";
 import type { UnitState } from "./state.ts";
+
+export type { FileStat } from "./guarded_file.ts";
 
 /** How many leading bytes identify a file. */
 export const HEAD_BYTES = 1024;
 /** How many bytes before the checkpoint must still match. */
 export const TAIL_BYTES = 64;
 
-/** What `stat` says about a file. */
-export interface FileStat {
-  dev: number;
-  ino: number;
-  size: number;
-  mtimeMs: number;
+/** What the readers below read from: bytes `[offset, offset + length)`, fewer at the end. */
+export interface ByteSource {
+  read(offset: number, length: number): Promise<Uint8Array>;
 }
 
 /**
- * Stats a file; `null` when it does not exist.
+ * Stats a file (following links: only its size and times are learnt, nothing is read); `null`
+ * when it does not exist. Anything but a regular file is a {@link NotRegularFileError}.
  *
  * @example Stat a file
  * ```ts
@@ -31,69 +34,103 @@ export interface FileStat {
  * ```
  */
 export async function statFile(path: string): Promise<FileStat | null> {
+  let info: Deno.FileInfo;
   try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) return null;
-    return {
-      dev: info.dev ?? 0,
-      ino: info.ino ?? 0,
-      size: info.size,
-      mtimeMs: info.mtime?.getTime() ?? 0,
-    };
+    info = await Deno.stat(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
+  if (!info.isFile) {
+    throw new NotRegularFileError(path, info.isDirectory ? "a directory" : "not a file");
+  }
+  return {
+    dev: info.dev ?? 0,
+    ino: info.ino ?? 0,
+    size: info.size,
+    mtimeMs: info.mtime?.getTime() ?? 0,
+  };
 }
 
 /**
- * Reads bytes `[from, to)` of a file (fewer if the file is shorter).
+ * The decompressed content of a file as a {@link ByteSource} that only moves forward: chunks
+ * are pulled as reads need them and dropped once behind the read position (the last
+ * {@link TAIL_BYTES} are kept for the checkpoint's tail hash), so memory stays at about one read.
  *
- * @example Read the first bytes of a file
+ * @example Read a stream like a file
  * ```ts
- * import { readRange } from "./tail.ts";
- * const path = await Deno.makeTempFile();
- * await Deno.writeTextFile(path, "hello\n");
- * console.log(new TextDecoder().decode(await readRange(path, 0, 5))); // hello
+ * import { StreamSource } from "./tail.ts";
+ * async function* chunks() {
+ *   yield new TextEncoder().encode("a\nb");
+ *   yield new TextEncoder().encode("c\n");
+ * }
+ * const source = new StreamSource(chunks());
+ * console.log(new TextDecoder().decode(await source.read(2, 3))); // "bc\n"
  * ```
  */
-export async function readRange(path: string, from: number, to: number): Promise<Uint8Array> {
-  using file = await Deno.open(path, { read: true });
-  return await readAt(file, from, to - from);
-}
+export class StreamSource implements ByteSource {
+  #iterator: AsyncIterator<Uint8Array>;
+  /** Chunks held, in order; the first starts at `#start`. */
+  #chunks: Uint8Array[] = [];
+  #start = 0;
+  #held = 0;
+  #ended = false;
 
-/**
- * What the readers below read from: an open file, or a file's decompressed content held in
- * memory (a `.jsonl.zst` rollout), which is then read exactly like the file it was.
- */
-type Readable = Deno.FsFile | Uint8Array;
-
-/** Opens `path` unless its content is given; `using` closes what was opened. */
-async function open(
-  path: string,
-  content?: Uint8Array,
-): Promise<{ source: Readable } & Disposable> {
-  if (content) return { source: content, [Symbol.dispose]() {} };
-  const file = await Deno.open(path, { read: true });
-  return { source: file, [Symbol.dispose]: () => file.close() };
-}
-
-async function readAt(file: Readable, offset: number, length: number): Promise<Uint8Array> {
-  if (file instanceof Uint8Array) {
-    return file.subarray(
-      Math.min(offset, file.length),
-      Math.min(offset + Math.max(0, length), file.length),
-    );
+  /** Reads `chunks` lazily. */
+  constructor(chunks: AsyncIterable<Uint8Array>) {
+    this.#iterator = chunks[Symbol.asyncIterator]();
   }
-  const buffer = new Uint8Array(Math.max(0, length));
-  await file.seek(offset, Deno.SeekMode.Start);
-  let filled = 0;
-  while (filled < buffer.length) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
+
+  /** Bytes `[offset, offset + length)`; `offset` may not go back more than TAIL_BYTES. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (offset < this.#start) {
+      throw new Error(`stream read at ${offset}, behind the bytes held from ${this.#start}`);
+    }
+    this.#drop(Math.max(0, offset - TAIL_BYTES));
+    while (this.#start + this.#held < offset + length && !this.#ended) {
+      const next = await this.#iterator.next();
+      if (next.done) this.#ended = true;
+      else if (next.value.length > 0) {
+        this.#chunks.push(next.value);
+        this.#held += next.value.length;
+      }
+    }
+    const from = offset - this.#start;
+    const to = Math.min(this.#held, from + Math.max(0, length));
+    if (to <= from) return new Uint8Array(0);
+    // Within one chunk: a view; across chunks: one copy of exactly the bytes asked for.
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      if (from >= at && to <= at + chunk.length) return chunk.subarray(from - at, to - at);
+      if (from < at + chunk.length) break;
+      at += chunk.length;
+    }
+    const out = new Uint8Array(to - from);
+    let position = 0;
+    for (const chunk of this.#chunks) {
+      const lo = Math.max(from, position);
+      const hi = Math.min(to, position + chunk.length);
+      if (hi > lo) out.set(chunk.subarray(lo - position, hi - position), lo - from);
+      position += chunk.length;
+      if (position >= to) break;
+    }
+    return out;
   }
-  return filled === buffer.length ? buffer : buffer.subarray(0, filled);
+
+  /** Stops pulling (the producer's `finally` runs: a decoder is released). */
+  async close(): Promise<void> {
+    this.#ended = true;
+    this.#chunks = [];
+    await this.#iterator.return?.();
+  }
+
+  #drop(before: number): void {
+    while (this.#chunks.length > 0 && this.#start + this.#chunks[0].length <= before) {
+      this.#start += this.#chunks[0].length;
+      this.#held -= this.#chunks[0].length;
+      this.#chunks.shift();
+    }
+  }
 }
 
 /** Where reading of a file should resume, and why it starts over if it does. */
@@ -107,33 +144,33 @@ export interface ResumePoint {
 /**
  * Decides where to resume a file: the stored checkpoint if the file is still the same file and
  * unchanged before it, else offset 0 (ids are deterministic, so re-reading sends nothing twice
- * to an idempotent server). With `content`, the checks read it instead of the file (a `.zst`
- * file's decompressed bytes; `stat.size` is then their length).
+ * to an idempotent server). `size` is the content's length when known (a stream's is not: the
+ * tail read then tells whether the content reaches the checkpoint).
  *
  * @example Resume a new file at 0
  * ```ts
- * import { resumePoint, statFile } from "./tail.ts";
+ * import { ReadScope } from "./guarded_file.ts";
+ * import { resumePoint } from "./tail.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "{}\n");
- * const point = await resumePoint(path, (await statFile(path))!, undefined);
+ * await using file = await new ReadScope([path]).open(path);
+ * const point = await resumePoint(path, file, file.stat, file.stat.size, undefined);
  * console.log(point.unit.offset); // 0
  * ```
  */
 export async function resumePoint(
   path: string,
-  stat: FileStat,
+  source: ByteSource,
+  identity: { dev: number; ino: number },
+  size: number | undefined,
   known: UnitState | undefined,
-  content?: Uint8Array,
 ): Promise<ResumePoint> {
-  using handle = await open(path, content);
-  const file = handle.source;
-  const headLen = Math.min(stat.size, HEAD_BYTES);
-  const head = await readAt(file, 0, headLen);
+  const head = await source.read(0, size === undefined ? HEAD_BYTES : Math.min(size, HEAD_BYTES));
   const fresh: UnitState = {
     key: path,
     path,
-    dev: stat.dev,
-    ino: stat.ino,
+    dev: identity.dev,
+    ino: identity.ino,
     headLen: head.length,
     headHash: sha256Hex(head),
     offset: 0,
@@ -144,15 +181,18 @@ export async function resumePoint(
   };
   if (!known) return { unit: fresh };
   let reason: string | undefined;
-  if (known.dev !== stat.dev || known.ino !== stat.ino) {
+  if (known.dev !== identity.dev || known.ino !== identity.ino) {
     reason = "the file was replaced (new inode)";
-  } else if (stat.size < known.offset) {
-    reason = `the file was truncated (${stat.size} bytes, checkpoint at ${known.offset})`;
+  } else if (size !== undefined && size < known.offset) {
+    reason = `the file was truncated (${size} bytes, checkpoint at ${known.offset})`;
   } else if (sha256Hex(head.subarray(0, known.headLen)) !== known.headHash) {
     reason = "the start of the file changed";
   } else if (known.offset > 0) {
     const from = Math.max(0, known.offset - TAIL_BYTES);
-    if (sha256Hex(await readAt(file, from, known.offset - from)) !== known.tailHash) {
+    const tail = await source.read(from, known.offset - from);
+    if (tail.length < known.offset - from) {
+      reason = `the content ends before the checkpoint at ${known.offset}`;
+    } else if (sha256Hex(tail) !== known.tailHash) {
       reason = "the bytes before the checkpoint changed";
     }
   }
@@ -164,7 +204,7 @@ export async function resumePoint(
 }
 
 /**
- * The hash of the bytes just before `offset`, stored with a checkpoint.
+ * The hash of the bytes just before `endInBytes`, stored with a checkpoint.
  *
  * @example Hash the bytes before an offset
  * ```ts
@@ -194,32 +234,30 @@ export interface LineChunk {
  * Reads complete lines from `offset`: about `chunkBytes`, more if one line is longer, up to
  * `maxLineBytes` for a single line; a longer line is passed over (reported in
  * `oversizedLine`) once its end is written. A partial last line is never returned. `null` when
- * there is no complete line yet. With `content`, lines are read from it instead of the file.
+ * there is no complete line yet.
  *
  * @example Read the complete lines of a file
  * ```ts
+ * import { ReadScope } from "./guarded_file.ts";
  * import { readCompleteLines } from "./tail.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "a\nb\npartial");
- * const chunk = await readCompleteLines(path, 0, 1 << 20, 1 << 20);
+ * await using file = await new ReadScope([path]).open(path);
+ * const chunk = await readCompleteLines(file, 0, 1 << 20, 1 << 20);
  * console.log(chunk?.end, chunk?.lines); // 4 2
  * ```
  */
 export async function readCompleteLines(
-  path: string,
+  file: ByteSource,
   offset: number,
   chunkBytes: number,
   maxLineBytes: number,
-  content?: Uint8Array,
 ): Promise<LineChunk | null> {
-  using handle = await open(path, content);
-  const file = handle.source;
-  let bytes = await readAt(file, offset, chunkBytes);
+  let bytes = await file.read(offset, chunkBytes);
   let last = bytes.lastIndexOf(10);
   // One line longer than a chunk: read on until it ends, within the limit.
   while (last === -1 && bytes.length > 0 && bytes.length < maxLineBytes + 1) {
-    const more = await readAt(
-      file,
+    const more = await file.read(
       offset + bytes.length,
       Math.min(bytes.length, maxLineBytes + 1 - bytes.length),
     );
@@ -236,7 +274,7 @@ export async function readCompleteLines(
     let position = offset + bytes.length;
     const window = 1 << 20;
     while (true) {
-      const more = await readAt(file, position, window);
+      const more = await file.read(position, window);
       if (more.length === 0) return null;
       const nl = more.indexOf(10);
       if (nl !== -1) return await passOver(file, offset, position + nl + 1);
@@ -265,8 +303,23 @@ export async function readCompleteLines(
   return { bytes: complete, end, lines, tail };
 }
 
+/**
+ * The number of newlines in `bytes` (the complete lines of a chunk).
+ *
+ * @example Two complete lines
+ * ```ts
+ * import { countLines } from "./tail.ts";
+ * countLines(new TextEncoder().encode("a\nb\n")); // 2
+ * ```
+ */
+export function countLines(bytes: Uint8Array): number {
+  let lines = 0;
+  for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) lines++;
+  return lines;
+}
+
 /** The chunk that passes over the over-long line `[offset, end)`. */
-async function passOver(file: Readable, offset: number, end: number): Promise<LineChunk> {
+async function passOver(file: ByteSource, offset: number, end: number): Promise<LineChunk> {
   return {
     bytes: new Uint8Array(0),
     end,
@@ -276,7 +329,20 @@ async function passOver(file: Readable, offset: number, end: number): Promise<Li
   };
 }
 
-async function tailHashAt(file: Readable, end: number): Promise<string> {
+/**
+ * The checkpoint's tail hash at `end`, read from the source.
+ *
+ * @example Hash the bytes before an offset of an open file
+ * ```ts
+ * import { ReadScope } from "./guarded_file.ts";
+ * import { tailHashAt } from "./tail.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "a\nb\n");
+ * await using file = await new ReadScope([path]).open(path);
+ * console.log((await tailHashAt(file, 4)).length); // 64
+ * ```
+ */
+export async function tailHashAt(file: ByteSource, end: number): Promise<string> {
   const from = Math.max(0, end - TAIL_BYTES);
-  return sha256Hex(await readAt(file, from, end - from));
+  return sha256Hex(await file.read(from, end - from));
 }

@@ -140,8 +140,12 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = ""): 
   }).join("\n");
 }
 
+/** Keys whose values are never repeated in an error. */
+const SECRET_KEY = /token|password|secret/i;
+
 function describeIssue(issue: z.core.$ZodIssue): string {
-  const got = "input" in issue && issue.input !== undefined
+  const secret = issue.path.some((p) => typeof p === "string" && SECRET_KEY.test(p));
+  const got = !secret && "input" in issue && issue.input !== undefined
     ? `, got ${JSON.stringify(issue.input)?.slice(0, 80)}`
     : "";
   switch (issue.code) {

@@ -3,11 +3,13 @@
  * built into Deno's `node:zlib` (libzstd itself, so no npm dependency, no WebAssembly, and the
  * speed of the reference C library). That decoder returns what it could decode from a truncated
  * file without an error, so the frames are walked first: a file is accepted only when every
- * frame ends with its last block (and checksum) inside the file.
+ * frame ends with its last block (and checksum) inside the file. What a file may decompress to is
+ * capped (a few KB of zstd can expand to gigabytes), and a worker streams the output instead of
+ * holding it ({@link decompressZstdStream}).
  *
  * @module
  */
-import { zstdDecompressSync } from "node:zlib";
+import { createZstdDecompress, zstdDecompressSync } from "node:zlib";
 
 const ZSTD_MAGIC = 0xfd2fb528;
 
@@ -113,8 +115,29 @@ export function checkZstdFrames(bytes: Uint8Array): Uint8Array[] {
 }
 
 /**
- * Decompresses a whole `.zst` file's bytes after {@link checkZstdFrames}; a checksum mismatch or
- * other decoder error becomes a {@link ZstdError}.
+ * The content would exceed the decompression limit (`worker.max_decompressed_bytes`).
+ *
+ * @example The message names the limit
+ * ```ts
+ * import { ZstdLimitError } from "./zstd.ts";
+ * console.log(new ZstdLimitError(1024).message);
+ * ```
+ */
+export class ZstdLimitError extends ZstdError {
+  override name = "ZstdLimitError";
+  /** Creates the error for `limit` bytes. */
+  constructor(readonly limit: number) {
+    super(
+      `decompresses to more than ${limit} bytes (worker.max_decompressed_bytes); ` +
+        `the rest is not read`,
+    );
+  }
+}
+
+/**
+ * Decompresses a whole `.zst` file's bytes after {@link checkZstdFrames}, into at most `limit`
+ * bytes ({@link ZstdLimitError} beyond); a checksum mismatch or other decoder error becomes a
+ * {@link ZstdError}.
  *
  * @example Round trip
  * ```ts
@@ -124,12 +147,18 @@ export function checkZstdFrames(bytes: Uint8Array): Uint8Array[] {
  * console.log(new TextDecoder().decode(out)); // "hi\n"
  * ```
  */
-export function decompressZstd(bytes: Uint8Array): Uint8Array {
+export function decompressZstd(bytes: Uint8Array, limit = 1 << 30): Uint8Array {
+  let left = limit;
   // Frame by frame: the decoder stops after the first frame of a multi-frame file.
   const parts = checkZstdFrames(bytes).map((frame) => {
     try {
-      return zstdDecompressSync(frame);
+      const part = zstdDecompressSync(frame, { maxOutputLength: Math.max(1, left) });
+      left -= part.byteLength;
+      if (left < 0) throw new ZstdLimitError(limit);
+      return part;
     } catch (error) {
+      if (error instanceof ZstdError) throw error;
+      if (error instanceof RangeError) throw new ZstdLimitError(limit);
       throw new ZstdError(`corrupt: ${(error as Error).message}`);
     }
   });
@@ -143,4 +172,42 @@ export function decompressZstd(bytes: Uint8Array): Uint8Array {
     offset += part.byteLength;
   }
   return out;
+}
+
+/**
+ * The content of checked frames ({@link checkZstdFrames}) as a stream of chunks, so a large
+ * file is never held whole; stops with {@link ZstdLimitError} once more than `limit` bytes came
+ * out, and turns decoder errors into {@link ZstdError}.
+ *
+ * @example Count the decompressed bytes
+ * ```ts
+ * import { checkZstdFrames, decompressZstdStream } from "./zstd.ts";
+ * import { zstdCompressSync } from "node:zlib";
+ * const frames = checkZstdFrames(zstdCompressSync(new Uint8Array(100_000)));
+ * let n = 0;
+ * for await (const chunk of decompressZstdStream(frames, 1 << 20)) n += chunk.length;
+ * console.log(n); // 100000
+ * ```
+ */
+export async function* decompressZstdStream(
+  frames: readonly Uint8Array[],
+  limit: number,
+): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  for (const frame of frames) {
+    const decoder = createZstdDecompress();
+    decoder.end(frame);
+    try {
+      for await (const chunk of decoder as AsyncIterable<Uint8Array>) {
+        total += chunk.byteLength;
+        if (total > limit) throw new ZstdLimitError(limit);
+        yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      }
+    } catch (error) {
+      if (error instanceof ZstdError) throw error;
+      throw new ZstdError(`corrupt: ${(error as Error).message}`);
+    } finally {
+      decoder.destroy();
+    }
+  }
 }

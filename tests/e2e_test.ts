@@ -110,19 +110,27 @@ Deno.test({
       );
 
       await t.step("status, /metrics and the status subcommand", async () => {
-        const status = await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json();
+        const anonymous = await fetch(`http://127.0.0.1:${statusPort}/status`);
+        await anonymous.body?.cancel();
+        assertEquals(anonymous.status, 401, "/status needs the status token");
+        const token = (await Deno.readTextFile(`${s.state}/claude_code.status-token`)).trim();
+        const headers = { authorization: `Bearer ${token}` };
+        const status = await (await fetch(`http://127.0.0.1:${statusPort}/status`, { headers }))
+          .json();
         assertEquals(status.running, true);
         assertEquals(status.total_synced, expected);
         assertEquals(status.paused_reason, "");
-        const metrics = await (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
+        const metrics = await (await fetch(`http://127.0.0.1:${statusPort}/metrics`, { headers }))
+          .text();
         assertStringIncludes(
           metrics,
           `ai_sync_messages_synced_total{worker="claude_code"} ${expected}`,
         );
-        const cli = await runWorker(["status", "--status-port", String(statusPort)]);
+        const port = ["--status-port", String(statusPort), "--state-dir", s.state];
+        const cli = await runWorker(["status", ...port]);
         assertEquals(cli.code, 0);
         assertStringIncludes(cli.stdout, `synced:       ${expected} messages in all`);
-        const json = await runWorker(["status", "--json", "--status-port", String(statusPort)]);
+        const json = await runWorker(["status", "--json", ...port]);
         assertEquals(JSON.parse(json.stdout).worker, "claude_code");
       });
 
@@ -219,7 +227,13 @@ Deno.test({
     const worker = spawnWorker([...s.base, "--status-port", String(statusPort)]);
     try {
       await worker.waitFor("delivery paused");
-      const status = await runWorker(["status", "--status-port", String(statusPort)]);
+      const status = await runWorker([
+        "status",
+        "--status-port",
+        String(statusPort),
+        "--state-dir",
+        s.state,
+      ]);
       assertEquals(status.code, 1);
       assertStringIncludes(status.stdout, "PAUSED: HTTP 401");
       assert(!worker.stderr().includes("wrong-token"), "the token never appears in logs");

@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { sessionLines } from "../bench/corpus.ts";
 import { StateStore } from "../common/state.ts";
@@ -5,6 +6,7 @@ import { Logger } from "../common/log.ts";
 import { deliverySettings, Pipeline } from "../common/pipeline.ts";
 import { ConfigSchema } from "../common/config.ts";
 import { EmbeddedSink } from "../common/client.ts";
+import { ReadScope } from "../common/guarded_file.ts";
 import { ConversationStore } from "../server/store.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
@@ -23,6 +25,8 @@ function embeddedPipeline() {
     sink: new EmbeddedSink(store),
     log: new Logger("test", "error"),
     host: "h",
+    // The tests' files are made with Deno.makeTempDir: their parent is the root.
+    scope: new ReadScope([dirname(Deno.makeTempDirSync())]),
     settings: () => deliverySettings(ConfigSchema.parse({}), false),
   });
   return { pipeline, state, store };

@@ -10,6 +10,7 @@ import { LineFileWorker, type LineSource } from "../common/line_worker.ts";
 import { Logger } from "../common/log.ts";
 import { type DeliverySettings, deliverySettings, Pipeline } from "../common/pipeline.ts";
 import { ConfigSchema } from "../common/config.ts";
+import { ReadScope } from "../common/guarded_file.ts";
 import { StateStore } from "../common/state.ts";
 import type { FaultServer } from "./fault_server.ts";
 
@@ -62,6 +63,7 @@ export function rig<Carry>(
     sink,
     log,
     host: "h",
+    scope: new ReadScope([root, ...opts.extraRoots ?? []]),
     settings: () => ({ ...TEST_SETTINGS, ...opts.settings }),
   });
   const worker = new LineFileWorker(source, root, pipeline, log, {

@@ -1,5 +1,12 @@
 import { assert, assertEquals } from "./assert.ts";
-import { readCompleteLines, resumePoint, statFile } from "../common/tail.ts";
+import {
+  type LineChunk,
+  readCompleteLines as readLinesFrom,
+  type ResumePoint,
+  resumePoint as resumeFrom,
+  statFile,
+} from "../common/tail.ts";
+import { ReadScope } from "../common/guarded_file.ts";
 import type { UnitState } from "../common/state.ts";
 
 const enc = new TextEncoder();
@@ -8,6 +15,27 @@ async function tempFile(text: string): Promise<string> {
   const path = await Deno.makeTempFile({ suffix: ".jsonl" });
   await Deno.writeTextFile(path, text);
   return path;
+}
+
+/** Complete lines of the file at `path`, read through the guarded open. */
+async function readCompleteLines(
+  path: string,
+  offset: number,
+  chunkBytes: number,
+  maxLineBytes: number,
+): Promise<LineChunk | null> {
+  await using file = await new ReadScope([path]).open(path);
+  return await readLinesFrom(file, offset, chunkBytes, maxLineBytes);
+}
+
+/** Where reading of the file at `path` resumes from `known`. */
+async function resumePoint(
+  path: string,
+  _stat: unknown,
+  known: UnitState | undefined,
+): Promise<ResumePoint> {
+  await using file = await new ReadScope([path]).open(path);
+  return await resumeFrom(path, file, file.stat, file.stat.size, known);
 }
 
 /** The checkpoint a pipeline would store after reading all complete lines of `path`. */

@@ -11,27 +11,46 @@
  */
 import { basename, dirname, join } from "node:path";
 import type { LineSource } from "../../common/line_worker.ts";
+import { ReadScope } from "../../common/guarded_file.ts";
 import type { FileRef } from "../../common/pipeline.ts";
 import { isInside, listDir } from "../../common/walk.ts";
 import { type ClaudeCodeCarry, parseClaudeCode } from "../../parsers/claude_code.ts";
 
 const AGENT_FILE = /^agent-(.+)\.jsonl$/;
 
-async function agentType(metaPath: string): Promise<string> {
+/** The `agentType` of a sub-agent's `.meta.json`, read through the guarded open; `""` if none. */
+async function agentType(
+  metaPath: string,
+  files: ReadScope,
+  warn: (message: string) => void,
+): Promise<string> {
+  let text: string;
   try {
-    const meta = JSON.parse(await Deno.readTextFile(metaPath));
+    text = await files.readTextFile(metaPath);
+  } catch (error) {
+    // Absent for most agents; anything else (a link out, a FIFO, a huge file) is said.
+    if (!(error instanceof Deno.errors.NotFound)) warn((error as Error).message);
+    return "";
+  }
+  try {
+    const meta = JSON.parse(text);
     return typeof meta?.agentType === "string" ? meta.agentType : "";
   } catch {
+    warn(`${metaPath}: not JSON; the sub-agent's type is left out`);
     return "";
   }
 }
 
-async function subagentRef(path: string): Promise<FileRef | null> {
+async function subagentRef(
+  path: string,
+  files: ReadScope,
+  warn: (message: string) => void,
+): Promise<FileRef | null> {
   const match = basename(path).match(AGENT_FILE);
   if (!match) return null;
   const sessionId = basename(dirname(dirname(path)));
   const hint: Record<string, string> = { kind: "agent", sessionId, agentId: match[1] };
-  const type = await agentType(path.replace(/\.jsonl$/, ".meta.json"));
+  const type = await agentType(path.replace(/\.jsonl$/, ".meta.json"), files, warn);
   if (type) hint.agentType = type;
   return { path, hint };
 }
@@ -60,7 +79,7 @@ export const claudeCodeSource: LineSource<ClaudeCodeCarry> = {
   label: "Claude Code sessions",
   parser: parseClaudeCode,
 
-  async discover(root, warn) {
+  async discover(root, warn, files = new ReadScope([root])) {
     const refs: FileRef[] = [];
     for (const project of await listDir(root, root, warn)) {
       if (!project.isDirectory) continue;
@@ -77,14 +96,14 @@ export const claudeCodeSource: LineSource<ClaudeCodeCarry> = {
           if (ref) refs.push(ref);
         } else if (entry.isDirectory) {
           const subagents = join(entry.path, "subagents");
-          let files;
+          let agents;
           try {
-            files = await listDir(subagents, root, warn);
+            agents = await listDir(subagents, root, warn);
           } catch {
             continue; // Most session folders have no sub-agents.
           }
-          for (const file of files) {
-            const ref = file.isFile ? await subagentRef(file.path) : null;
+          for (const agent of agents) {
+            const ref = agent.isFile ? await subagentRef(agent.path, files, warn) : null;
             if (ref) refs.push(ref);
           }
         }
@@ -93,11 +112,13 @@ export const claudeCodeSource: LineSource<ClaudeCodeCarry> = {
     return refs;
   },
 
-  classify(path, root) {
+  classify(path, root, files = new ReadScope([root])) {
     if (!isInside(path, root) || !path.endsWith(".jsonl")) return Promise.resolve(null);
     const depth = path.slice(root.length).split("/").filter(Boolean).length;
     if (depth === 2) return Promise.resolve(projectFileRef(path));
-    if (depth === 4 && basename(dirname(path)) === "subagents") return subagentRef(path);
+    if (depth === 4 && basename(dirname(path)) === "subagents") {
+      return subagentRef(path, files, () => {});
+    }
     return Promise.resolve(null);
   },
 };

@@ -87,7 +87,7 @@ export const codexSource: LineSource<CodexCarry> = {
   label: "Codex rollouts",
   parser: parseCodex,
 
-  async discover(root, warn) {
+  async discover(root, warn, _files) {
     const refs: FileRef[] = [];
     await walk(root, root, 0, refs, warn);
     return refs;

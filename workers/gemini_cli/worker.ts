@@ -16,6 +16,7 @@
  * @module
  */
 import { basename, dirname, join, relative } from "node:path";
+import { ReadScope } from "../../common/guarded_file.ts";
 import { sha256Hex } from "../../common/hash.ts";
 import type { LineSource } from "../../common/line_worker.ts";
 import type { FileRef } from "../../common/pipeline.ts";
@@ -28,6 +29,20 @@ const CHECKPOINT_FILE = /^checkpoint-(.+)\.json$/;
 const HASH_DIR = /^[0-9a-f]{64}$/;
 
 /**
+ * What the Gemini CLI worker may read: its data directory and the single file
+ * `projects.json` beside it (not `~/.gemini` itself, which holds the CLI's credentials).
+ *
+ * @example The default scope
+ * ```ts
+ * import { geminiCliScope } from "./worker.ts";
+ * console.log(geminiCliScope("/home/me/.gemini/tmp").roots);
+ * ```
+ */
+export function geminiCliScope(root: string): ReadScope {
+  return new ReadScope([root, join(dirname(root), "projects.json")]);
+}
+
+/**
  * Project folder names mapped to project paths, from `projects.json` beside `root`.
  *
  * @example No registry yet
@@ -37,13 +52,21 @@ const HASH_DIR = /^[0-9a-f]{64}$/;
  * console.log((await projectPaths(root)).size); // 0
  * ```
  */
-export async function projectPaths(root: string): Promise<Map<string, string>> {
+export async function projectPaths(
+  root: string,
+  files: ReadScope = geminiCliScope(root),
+  warn: (message: string) => void = () => {},
+): Promise<Map<string, string>> {
   const paths = new Map<string, string>();
   let registry: unknown;
   try {
-    registry = JSON.parse(await Deno.readTextFile(join(dirname(root), "projects.json")));
-  } catch {
-    return paths; // Absent before 0.29, and only a nicety: folder names still identify projects.
+    registry = JSON.parse(await files.readTextFile(join(dirname(root), "projects.json")));
+  } catch (error) {
+    // Absent before 0.29, and only a nicety: folder names still identify projects.
+    if (!(error instanceof Deno.errors.NotFound)) {
+      warn(`${join(dirname(root), "projects.json")}: not used: ${(error as Error).message}`);
+    }
+    return paths;
   }
   const projects = (registry as { projects?: unknown })?.projects;
   if (typeof projects !== "object" || projects === null) return paths;
@@ -54,20 +77,27 @@ export async function projectPaths(root: string): Promise<Map<string, string>> {
   return paths;
 }
 
-async function projectPath(dir: string, registry: Map<string, string>): Promise<string> {
+async function projectPath(
+  dir: string,
+  registry: Map<string, string>,
+  files: ReadScope,
+  warn: (message: string) => void,
+): Promise<string> {
   const known = registry.get(basename(dir));
   if (known) return known;
   if (HASH_DIR.test(basename(dir))) return "";
   try {
-    return (await Deno.readTextFile(join(dir, ".project_root"))).trim();
-  } catch {
+    return (await files.readTextFile(join(dir, ".project_root"))).trim();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) warn((error as Error).message);
     return "";
   }
 }
 
+/** A file's own mtime (a link's, not its target's: nothing outside is looked at). */
 async function mtimeIso(path: string): Promise<string> {
   try {
-    return (await Deno.stat(path)).mtime?.toISOString() ?? "";
+    return (await Deno.lstat(path)).mtime?.toISOString() ?? "";
   } catch {
     return "";
   }
@@ -96,12 +126,14 @@ async function projectFileRef(
   path: string,
   root: string,
   registry: Map<string, string>,
+  files: ReadScope,
+  warn: (message: string) => void,
 ): Promise<FileRef | null> {
   const parts = relative(root, path).split("/");
   const project = parts[0];
   const projectDir = join(root, project);
   const hint: Record<string, string> = { project };
-  const projectPathValue = await projectPath(projectDir, registry);
+  const projectPathValue = await projectPath(projectDir, registry, files, warn);
   if (projectPathValue) hint.projectPath = projectPathValue;
   const name = parts.at(-1) ?? "";
   if (parts.length === 2 && name === "logs.json") {
@@ -160,8 +192,8 @@ export const geminiCliSource: LineSource<GeminiCarry> = {
   label: "Gemini CLI sessions",
   parser: parseGeminiCli,
 
-  async discover(root, warn) {
-    const registry = await projectPaths(root);
+  async discover(root, warn, files = geminiCliScope(root)) {
+    const registry = await projectPaths(root, files, warn);
     const refs: FileRef[] = [];
     for (const project of await listDir(root, root, warn)) {
       if (!project.isDirectory) continue;
@@ -184,15 +216,16 @@ export const geminiCliSource: LineSource<GeminiCarry> = {
         }
       }
       for (const path of candidates) {
-        const ref = await projectFileRef(path, root, registry);
+        const ref = await projectFileRef(path, root, registry, files, warn);
         if (ref) refs.push(ref);
       }
     }
     return refs;
   },
 
-  async classify(path, root) {
+  async classify(path, root, files = geminiCliScope(root)) {
     if (!isInside(path, root) || !path.endsWith(".json") && !path.endsWith(".jsonl")) return null;
-    return await projectFileRef(path, root, await projectPaths(root));
+    const quiet = () => {};
+    return await projectFileRef(path, root, await projectPaths(root, files), files, quiet);
   },
 };

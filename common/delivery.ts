@@ -1,0 +1,364 @@
+/**
+ * Delivering one recorded batch (DESIGN §4): send it, retry with full-jitter backoff, split on
+ * 413, pause on 401/403/404 and on redirects, and set aside (dead-letter) only what the server
+ * refuses for a reason that lies in the conversation itself. A refusal is evidence against a
+ * conversation only when the server names it, or when the batch was cut down to that one
+ * conversation while the server accepts others (or at least an empty batch); a circuit breaker
+ * pauses instead when most recent conversations were refused, since that is a server or proxy
+ * fault, not bad data. Nothing is dropped: a dead letter keeps its payload for `dead-letters
+ * replay`.
+ *
+ * @module
+ */
+import { backoffDelay, type OutgoingBatch, type SendOutcome, type Sink } from "./client.ts";
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+import type { StateStore } from "./state.ts";
+import type { Conversation, SourceType } from "./types.ts";
+
+/** Settings read from the config at each use, so a reload applies at once. */
+export interface DeliverySettings {
+  batchSize: number;
+  batchMaxBytes: number;
+  chunkBytes: number;
+  maxLineBytes: number;
+  /** The most a `.zst` file may decompress to. */
+  maxDecompressedBytes: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  probeIntervalMs: number;
+  shutdownTimeoutMs: number;
+  /** Give up after this many failed sends of one batch (`--once`); unlimited when absent. */
+  maxAttempts?: number;
+}
+
+/**
+ * The delivery settings of a configuration; `once` limits attempts per batch (`--once`).
+ *
+ * @example The defaults
+ * ```ts
+ * import { ConfigSchema } from "./config.ts";
+ * import { deliverySettings } from "./delivery.ts";
+ * console.log(deliverySettings(ConfigSchema.parse({}), false).batchSize); // 100
+ * ```
+ */
+export function deliverySettings(config: Config, once: boolean): DeliverySettings {
+  const w = config.worker;
+  return {
+    batchSize: w.batch_size,
+    batchMaxBytes: w.batch_max_bytes,
+    chunkBytes: w.chunk_bytes,
+    maxLineBytes: w.max_line_bytes,
+    maxDecompressedBytes: w.max_decompressed_bytes,
+    retryBaseMs: w.retry_base_ms,
+    retryMaxMs: w.retry_max_ms,
+    probeIntervalMs: w.probe_interval * 1000,
+    shutdownTimeoutMs: w.shutdown_timeout * 1000,
+    maxAttempts: once ? 5 : undefined,
+  };
+}
+
+/**
+ * Delivery was stopped before a batch was acknowledged; its checkpoints did not move.
+ *
+ * @example Tell a stop from a failure
+ * ```ts
+ * import { StoppedError } from "./delivery.ts";
+ * console.log(new StoppedError().name);
+ * ```
+ */
+export class StoppedError extends Error {
+  override name = "StoppedError";
+  /** Creates the error. */
+  constructor() {
+    super("stopped before the batch was acknowledged");
+  }
+}
+
+/**
+ * A batch could not be delivered within `maxAttempts` (only with `--once`); nothing was lost:
+ * its checkpoints did not move.
+ *
+ * @example Catch a delivery failure
+ * ```ts
+ * import { DeliveryError } from "./delivery.ts";
+ * console.log(new DeliveryError("HTTP 503").message);
+ * ```
+ */
+export class DeliveryError extends Error {
+  override name = "DeliveryError";
+}
+
+/** One conversation of a batch, with its JSON. */
+export interface Item {
+  conversation: Conversation;
+  json: string;
+}
+
+/** Counters delivery keeps up to date for status. */
+export interface DeliveryStats {
+  deadLettered: number;
+  pausedReason: string;
+  retrying: string;
+}
+
+/** What delivery needs. */
+export interface DeliveryOptions {
+  sourceType: SourceType;
+  sink: Sink;
+  state: StateStore;
+  log: Logger;
+  settings: () => DeliverySettings;
+  stats: DeliveryStats;
+  /** Records an error for status and logs. */
+  recordError(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** How many recent conversation outcomes the circuit breaker weighs. */
+const BREAKER_WINDOW = 20;
+/** Refusals in the window, and more than half of it, open the breaker. */
+const BREAKER_MIN_REFUSED = 5;
+
+/**
+ * The JSON body of a batch.
+ *
+ * @example An empty batch
+ * ```ts
+ * import { batchBody } from "./delivery.ts";
+ * batchBody("codex", []) === '{"source_type":"codex","conversations":[]}';
+ * ```
+ */
+export function batchBody(sourceType: SourceType, items: readonly Item[]): string {
+  return `{"source_type":${JSON.stringify(sourceType)},"conversations":[${
+    items.map((i) => i.json).join(",")
+  }]}`;
+}
+
+/**
+ * Whether a refusal's reason names the conversation: its uuid, or its index in the batch
+ * (`conversations.3.messages.0.role: …`, as validation errors put it).
+ *
+ * @example A validation error names the first conversation
+ * ```ts
+ * import { namesConversation } from "./delivery.ts";
+ * namesConversation("HTTP 400: conversations.0.messages.2.role: invalid", "c1", 0); // true
+ * ```
+ */
+export function namesConversation(reason: string, uuid: string, index: number): boolean {
+  return reason.includes(uuid) || new RegExp(`\\bconversations\\.${index}(\\b|\\.)`).test(reason);
+}
+
+/**
+ * Sends batches until they are acknowledged, set aside with evidence, or delivery stops.
+ *
+ * @example Deliver into an in-memory store
+ * ```ts
+ * import { Delivery } from "./delivery.ts";
+ * import { EmbeddedSink } from "./client.ts";
+ * import { StateStore } from "./state.ts";
+ * import { Logger } from "./log.ts";
+ * import { ConfigSchema } from "./config.ts";
+ * import { deliverySettings } from "./delivery.ts";
+ * import { ConversationStore } from "../server/store.ts";
+ * const delivery = new Delivery({
+ *   sourceType: "claude_code", sink: new EmbeddedSink(new ConversationStore(":memory:")),
+ *   state: new StateStore(":memory:"), log: new Logger("doc", "error"),
+ *   settings: () => deliverySettings(ConfigSchema.parse({}), false),
+ *   stats: { deadLettered: 0, pausedReason: "", retrying: "" }, recordError: () => {},
+ * });
+ * await delivery.deliver("k", []);
+ * ```
+ */
+export class Delivery {
+  /** Recent conversation outcomes, newest last: true when accepted. */
+  #window: boolean[] = [];
+  #stopping = false;
+  #stopController = new AbortController();
+  #wake: (() => void) | undefined;
+
+  /** Creates a delivery for one source. */
+  constructor(readonly options: DeliveryOptions) {}
+
+  /**
+   * Delivers `items` under `key`; returns once the server acknowledged them (or the refused
+   * ones are in the dead-letter table). Throws {@link StoppedError} when stopped first and
+   * {@link DeliveryError} when `maxAttempts` ran out.
+   */
+  async deliver(
+    key: string,
+    items: Item[],
+    body = batchBody(this.options.sourceType, items),
+  ): Promise<void> {
+    const { sourceType, stats, log, sink } = this.options;
+    const out: OutgoingBatch = {
+      body,
+      batch: { source_type: sourceType, conversations: items.map((i) => i.conversation) },
+      key,
+    };
+    let attempt = 0;
+    while (true) {
+      if (this.#stopping) throw new StoppedError();
+      const outcome = await this.#send(out);
+      if (outcome.kind === "ok") {
+        this.#observe(items.length, true);
+        if (stats.pausedReason || stats.retrying) {
+          log.info("delivery resumed", { target: sink.target });
+        }
+        stats.pausedReason = "";
+        stats.retrying = "";
+        return;
+      }
+      let pause: string;
+      if (outcome.kind === "retry") {
+        attempt = this.#giveUpAfter(attempt, key, outcome.reason);
+        stats.retrying = outcome.reason;
+        const settings = this.options.settings();
+        const delay = backoffDelay(
+          attempt - 1,
+          settings.retryBaseMs,
+          settings.retryMaxMs,
+          outcome.retryAfterMs,
+        );
+        log.warn(`send failed, retrying: ${outcome.reason}`, {
+          attempt,
+          retry_in_ms: Math.round(delay),
+        });
+        await this.#sleep(delay);
+        continue;
+      } else if (outcome.kind === "pause") {
+        pause = outcome.reason;
+      } else if (items.length > 1) {
+        // Refused or too large: split until the offending conversation stands alone.
+        const half = Math.ceil(items.length / 2);
+        await this.deliver(`${key}.a`, items.slice(0, half));
+        await this.deliver(`${key}.b`, items.slice(half));
+        return;
+      } else {
+        const [item] = items;
+        const messages = item.conversation.messages;
+        if (outcome.kind === "too_large" && messages.length > 1) {
+          const half = Math.ceil(messages.length / 2);
+          const part = (m: typeof messages): Item => {
+            const conversation = { ...item.conversation, messages: m };
+            return { conversation, json: JSON.stringify(conversation) };
+          };
+          await this.deliver(`${key}.a`, [part(messages.slice(0, half))]);
+          await this.deliver(`${key}.b`, [part(messages.slice(half))]);
+          return;
+        }
+        const status = outcome.kind === "too_large" ? 413 : outcome.status;
+        const verdict = await this.#judge(item, outcome.reason);
+        if (verdict === "dead-letter") {
+          this.#deadLetter(key, item, status, outcome.reason);
+          return;
+        }
+        pause = verdict;
+      }
+      attempt = this.#giveUpAfter(attempt, key, pause);
+      stats.pausedReason = pause;
+      const delay = this.options.settings().probeIntervalMs;
+      this.options.recordError(`delivery paused (checkpoints frozen, nothing dropped): ${pause}`, {
+        probe_in_ms: delay,
+      });
+      await this.#sleep(delay);
+    }
+  }
+
+  /** Counts a failed attempt; throws {@link DeliveryError} once `maxAttempts` is reached. */
+  #giveUpAfter(attempt: number, key: string, reason: string): number {
+    const max = this.options.settings().maxAttempts;
+    if (max !== undefined && attempt + 1 >= max) {
+      throw new DeliveryError(
+        `batch ${key} not delivered after ${attempt + 1} attempts: ${reason}`,
+      );
+    }
+    return attempt + 1;
+  }
+
+  /**
+   * Whether a conversation the server refused on its own may be set aside, or else why
+   * delivery pauses instead.
+   */
+  async #judge(item: Item, reason: string): Promise<"dead-letter" | string> {
+    this.#observe(1, false);
+    const refused = this.#window.filter((accepted) => !accepted).length;
+    if (refused >= BREAKER_MIN_REFUSED && refused * 2 > this.#window.length) {
+      return `the server refused ${refused} of the last ${this.#window.length} conversations; ` +
+        `pausing instead of setting them aside (a server or proxy fault, not bad data): ${reason}`;
+    }
+    if (namesConversation(reason, item.conversation.uuid, 0)) return "dead-letter";
+    if (this.#window.some((accepted) => accepted)) return "dead-letter";
+    // Nothing accepted lately: does the server accept anything at all? An empty batch tells.
+    const control = await this.#send({
+      body: batchBody(this.options.sourceType, []),
+      batch: { source_type: this.options.sourceType, conversations: [] },
+      key: `probe_${this.options.sourceType}`,
+    });
+    if (control.kind === "ok") return "dead-letter";
+    return `the server refused conversation ${item.conversation.uuid} without naming it and ` +
+      `accepts nothing, not even an empty batch; pausing instead of setting it aside: ${reason}`;
+  }
+
+  #deadLetter(key: string, item: Item, status: number, reason: string): void {
+    const { state, stats, log } = this.options;
+    const error = log.redact(reason);
+    state.deadLetter(key, item.conversation.uuid, status, error, item.json);
+    stats.deadLettered++;
+    this.options.recordError(
+      `conversation ${item.conversation.uuid} (${item.conversation.messages.length} messages) ` +
+        `refused by the server and kept in the dead-letter table (replay it with ` +
+        `"dead-letters replay"): ${error}`,
+    );
+  }
+
+  #observe(conversations: number, accepted: boolean): void {
+    for (let i = 0; i < Math.min(conversations, BREAKER_WINDOW); i++) this.#window.push(accepted);
+    if (this.#window.length > BREAKER_WINDOW) {
+      this.#window.splice(0, this.#window.length - BREAKER_WINDOW);
+    }
+  }
+
+  /** Sends; once stopping, the in-flight send gets `shutdownTimeoutMs` before it is aborted. */
+  #send(out: OutgoingBatch): Promise<SendOutcome> {
+    return this.options.sink.send(out, this.#stopController.signal).catch((error) => {
+      if (this.#stopping) throw new StoppedError();
+      throw error;
+    });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  /** Ends a backoff or pause wait at once (after a config change, say). */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /**
+   * Stops: no new sends; a backoff or pause wait ends now; an in-flight send gets
+   * `shutdownTimeoutMs`, then is aborted (its checkpoints stay where they were).
+   */
+  stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.wake();
+    const timer = setTimeout(
+      () => this.#stopController.abort(new StoppedError()),
+      this.options.settings().shutdownTimeoutMs,
+    );
+    Deno.unrefTimer(timer);
+  }
+
+  /** Whether {@link stop} was called. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+}

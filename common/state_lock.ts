@@ -1,0 +1,112 @@
+/**
+ * One running worker per source and state directory. Two instances on the same state database
+ * would read the same files and race each other's checkpoints and counters; the second one
+ * exits with a message naming the first. The lock is an SQLite file held in exclusive locking
+ * mode (the operating system releases it when the holder dies, even by SIGKILL); who holds it
+ * is written beside it, since a locked database cannot be read.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+
+/** Who holds a lock. */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  startedAt: string;
+  command: string;
+}
+
+/**
+ * Another instance holds the lock; the message names it and how to proceed.
+ *
+ * @example The message names the holder
+ * ```ts
+ * import { StateLockedError } from "./state_lock.ts";
+ * const error = new StateLockedError("codex", "/s", {
+ *   pid: 42, host: "laptop", startedAt: "2026-01-01T00:00:00Z", command: "codex-sync-worker",
+ * });
+ * console.log(error.message);
+ * ```
+ */
+export class StateLockedError extends Error {
+  override name = "StateLockedError";
+  /** Creates the error for `worker` in `stateDir`, held by `holder` when known. */
+  constructor(worker: string, stateDir: string, holder: LockHolder | undefined) {
+    const who = holder
+      ? `pid ${holder.pid} on ${holder.host}, started ${holder.startedAt} (${holder.command})`
+      : "another process";
+    super(
+      `another ${worker} worker is running with the state directory ${stateDir}: ${who}; ` +
+        `stop it first, or give this one its own --state-dir`,
+    );
+  }
+}
+
+/**
+ * A held lock; {@link StateLock.release} (or the process ending) frees it.
+ *
+ * @example Take and release the lock
+ * ```ts
+ * import { StateLock } from "./state_lock.ts";
+ * const dir = await Deno.makeTempDir();
+ * const lock = StateLock.acquire(dir, "codex", "codex-sync-worker");
+ * lock.release();
+ * ```
+ */
+export class StateLock {
+  #db: DatabaseSync | undefined;
+
+  private constructor(db: DatabaseSync, readonly holderPath: string) {
+    this.#db = db;
+  }
+
+  /** Takes the lock of `worker` in `stateDir`, or throws {@link StateLockedError}. */
+  static acquire(stateDir: string, worker: string, command: string): StateLock {
+    const path = join(stateDir, `${worker}.lock`);
+    const holderPath = `${path}.holder.json`;
+    const db = new DatabaseSync(path);
+    try {
+      db.exec("PRAGMA busy_timeout=0; PRAGMA locking_mode=EXCLUSIVE;");
+      // The first write takes the exclusive lock, and exclusive mode keeps it until close.
+      db.exec(
+        "BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS held (at TEXT); DELETE FROM held; " +
+          "INSERT INTO held VALUES (datetime('now')); COMMIT;",
+      );
+    } catch (error) {
+      db.close();
+      if (!/locked|busy/i.test((error as Error).message)) throw error;
+      throw new StateLockedError(worker, stateDir, readHolder(holderPath));
+    }
+    const holder: LockHolder = {
+      pid: Deno.pid,
+      host: Deno.hostname(),
+      startedAt: new Date().toISOString(),
+      command,
+    };
+    Deno.writeTextFileSync(holderPath, JSON.stringify(holder) + "\n");
+    return new StateLock(db, holderPath);
+  }
+
+  /** Frees the lock. */
+  release(): void {
+    if (!this.#db) return;
+    try {
+      Deno.removeSync(this.holderPath);
+    } catch {
+      // Already gone: the lock itself is what counts.
+    }
+    this.#db.close();
+    this.#db = undefined;
+  }
+}
+
+function readHolder(path: string): LockHolder | undefined {
+  try {
+    const holder = JSON.parse(Deno.readTextFileSync(path));
+    return typeof holder?.pid === "number" ? holder as LockHolder : undefined;
+  } catch {
+    return undefined;
+  }
+}
