@@ -16,7 +16,7 @@
 import { parseArgs } from "node:util";
 import { sessionLines, writeCorpus } from "./corpus.ts";
 import { derivedUuid } from "../common/hash.ts";
-import { delay, workerArgs } from "../tests/helpers.ts";
+import { delay, peakRss, procStatusBytes, workerArgs } from "../tests/helpers.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -26,12 +26,6 @@ const { values } = parseArgs({
     idle: { type: "string", default: "60" },
   },
 });
-
-function procStatus(pid: number, field: string): number {
-  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const match = text.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"));
-  return match ? Number(match[1]) * 1024 : 0;
-}
 
 /** utime + stime of a process, in seconds (clock ticks are 1/100 s on Linux). */
 function cpuSeconds(pid: number): number {
@@ -47,7 +41,7 @@ function spawn(args: string[]): Deno.ChildProcess {
   }).spawn();
 }
 
-async function peakRss(mb: number): Promise<void> {
+async function backfillPeak(mb: number): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ai-sync-rss-" });
   const corpus = await writeCorpus(`${dir}/projects`, mb * 1e6, { turnsPerSession: 40, seed: 5 });
   const t0 = performance.now();
@@ -59,19 +53,8 @@ async function peakRss(mb: number): Promise<void> {
     "--once",
   ]);
   child.stderr.pipeTo(new WritableStream()).catch(() => {});
-  let peak = 0;
-  const done = child.status;
-  let finished = false;
-  done.then(() => finished = true);
-  while (!finished) {
-    try {
-      peak = Math.max(peak, procStatus(child.pid, "VmHWM"));
-    } catch {
-      break; // Exited between the check and the read.
-    }
-    await delay(100);
-  }
-  const status = await done;
+  const peak = await peakRss(child);
+  const status = await child.status;
   const seconds = (performance.now() - t0) / 1000;
   console.log(
     `| ${(corpus.bytes / 1e6).toFixed(0)} MB, ${corpus.files.length} sessions | ${
@@ -84,8 +67,9 @@ async function peakRss(mb: number): Promise<void> {
   await Deno.remove(dir, { recursive: true });
 }
 
-async function status(port: number): Promise<Record<string, number>> {
-  return await (await fetch(`http://127.0.0.1:${port}/status`)).json();
+async function status(port: number, token: string): Promise<Record<string, number>> {
+  const headers = { authorization: `Bearer ${token}` };
+  return await (await fetch(`http://127.0.0.1:${port}/status`, { headers })).json();
 }
 
 async function incrementalAndIdle(sessions: number, idleSeconds: number): Promise<void> {
@@ -122,10 +106,11 @@ async function incrementalAndIdle(sessions: number, idleSeconds: number): Promis
     `backfill of ${sessions} sessions: ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   await delay(1000);
+  const token = (await Deno.readTextFile(`${dir}/state/claude_code.status-token`)).trim();
   const latencies: number[] = [];
   const reads: number[] = [];
   for (let i = 0; i < 5; i++) {
-    const before = await status(port);
+    const before = await status(port, token);
     const path = files[(i * 997) % files.length];
     const id = path.split("/").pop()!.replace(".jsonl", "");
     const line = JSON.stringify({
@@ -141,7 +126,7 @@ async function incrementalAndIdle(sessions: number, idleSeconds: number): Promis
     let after = before;
     while (after.synced_since_start === before.synced_since_start) {
       await delay(10);
-      after = await status(port);
+      after = await status(port, token);
       if (performance.now() - start > 10_000) throw new Error("no delivery within 10 s");
     }
     latencies.push(performance.now() - start);
@@ -166,7 +151,7 @@ async function incrementalAndIdle(sessions: number, idleSeconds: number): Promis
     `idle: ${
       (cpu1 - cpu0).toFixed(2)
     } CPU seconds over ${idleSeconds} s watching ${sessions} sessions; RSS ${
-      (procStatus(child.pid, "VmRSS") / 1e6).toFixed(0)
+      (procStatusBytes(child.pid, "VmRSS") / 1e6).toFixed(0)
     } MB`,
   );
   child.kill("SIGTERM");
@@ -175,5 +160,5 @@ async function incrementalAndIdle(sessions: number, idleSeconds: number): Promis
 }
 
 console.log("| corpus | peak RSS | backfill time | throughput | result |\n|---|---|---|---|---|");
-for (const mb of values.mb.split(",").map(Number)) await peakRss(mb);
+for (const mb of values.mb.split(",").map(Number)) await backfillPeak(mb);
 await incrementalAndIdle(Number(values.sessions), Number(values.idle));

@@ -21,6 +21,7 @@ import { errorMessage, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { enginePermissions, netHost, siblingPaths, type WorkerSpec } from "./permissions.ts";
 import { DeadLetterUsageError, runDeadLetters } from "./dead_letters.ts";
 import { StateLock, StateLockedError } from "./state_lock.ts";
+import { StateDatabaseError } from "./state.ts";
 import { fetchStatus, formatStatus } from "./status.ts";
 import type { EngineCommand, EngineInit, EngineReply } from "./engine.ts";
 import { runDoctor } from "./doctor.ts";
@@ -452,13 +453,28 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
     try {
       lock = StateLock.acquire(ctx.stateDir, ctx.spec.name, ctx.spec.binary);
     } catch (error) {
+      if (error instanceof StateDatabaseError) {
+        console.error(`${ctx.spec.binary}: ${error.message}`);
+        return 1;
+      }
       if (!(error instanceof StateLockedError)) throw error;
       console.error(`${ctx.spec.binary}: ${error.message}`);
       return 2;
     }
   }
   const statusPort = ctx.statusPort ?? config.status.port;
-  const statusToken = statusPort ? config.status.token || makeStatusToken(ctx) : "";
+  let statusToken = "";
+  try {
+    if (statusPort) statusToken = config.status.token || makeStatusToken(ctx);
+  } catch (error) {
+    console.error(
+      `${ctx.spec.binary}: cannot write the status token into ${ctx.stateDir}: ${
+        errorMessage(error)
+      }`,
+    );
+    lock?.release();
+    return 1;
+  }
   const { init, permissions } = engineLaunch(ctx, config, statusToken);
   const engine = new Worker(engineUrl, { type: "module", deno: { permissions } });
   let firstSignalAt = 0;

@@ -222,20 +222,20 @@ export function interpretAnswer(status: number, text: string): SendOutcome {
     raw = envelope.data;
     wrapped = true;
   }
-  const parsed = BatchResultSchema.safeParse(raw);
-  if (!parsed.success) {
-    return protocol(`not a batch answer: ${formatIssues(parsed.error.issues)}`);
-  }
-  const result = parsed.data;
-  if (result.success !== true && !(wrapped && result.success === undefined)) {
-    const message = (raw as { message?: unknown }).message;
+  const success = (raw as { success?: unknown } | undefined)?.success;
+  if (success !== true && !(wrapped && success === undefined)) {
+    const message = (raw as { message?: unknown } | undefined)?.message;
     return protocol(
-      `"success" is ${JSON.stringify(result.success) ?? "missing"}${
+      `"success" is ${JSON.stringify(success) ?? "missing"}${
         typeof message === "string" ? `: ${message}` : ""
       }`,
     );
   }
-  return { kind: "ok", result };
+  const parsed = BatchResultSchema.safeParse(raw);
+  if (!parsed.success) {
+    return protocol(`not a batch answer: ${formatIssues(parsed.error.issues)}`);
+  }
+  return { kind: "ok", result: parsed.data };
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { StateDatabaseError } from "./state.ts";
 
 /** Who holds a lock. */
 export interface LockHolder {
@@ -62,11 +63,19 @@ export class StateLock {
     this.#db = db;
   }
 
-  /** Takes the lock of `worker` in `stateDir`, or throws {@link StateLockedError}. */
+  /**
+   * Takes the lock of `worker` in `stateDir`; throws {@link StateLockedError} when another
+   * instance holds it, and {@link StateDatabaseError} when the state directory cannot be written.
+   */
   static acquire(stateDir: string, worker: string, command: string): StateLock {
     const path = join(stateDir, `${worker}.lock`);
     const holderPath = `${path}.holder.json`;
-    const db = new DatabaseSync(path);
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+    } catch (error) {
+      throw new StateDatabaseError(path, error);
+    }
     try {
       db.exec("PRAGMA busy_timeout=0; PRAGMA locking_mode=EXCLUSIVE;");
       // The first write takes the exclusive lock, and exclusive mode keeps it until close.
@@ -76,7 +85,7 @@ export class StateLock {
       );
     } catch (error) {
       db.close();
-      if (!/locked|busy/i.test((error as Error).message)) throw error;
+      if (!/locked|busy/i.test((error as Error).message)) throw new StateDatabaseError(path, error);
       throw new StateLockedError(worker, stateDir, readHolder(holderPath));
     }
     const holder: LockHolder = {
@@ -85,7 +94,11 @@ export class StateLock {
       startedAt: new Date().toISOString(),
       command,
     };
-    Deno.writeTextFileSync(holderPath, JSON.stringify(holder) + "\n");
+    try {
+      Deno.writeTextFileSync(holderPath, JSON.stringify(holder) + "\n");
+    } catch {
+      // Only a courtesy for the next instance's message; the lock itself is held.
+    }
     return new StateLock(db, holderPath);
   }
 

@@ -7,25 +7,9 @@
  *
  * @module
  */
-import { timingSafeEqual } from "node:crypto";
-import { sha256Hex } from "./hash.ts";
+import { bearerMatches } from "./bearer.ts";
 import { readCapped } from "./client.ts";
 import { printable } from "./redact.ts";
-
-/**
- * Whether a request carries `Bearer <token>`, compared in constant time (hashes of equal length).
- *
- * @example Check a header
- * ```ts
- * import { bearerMatches } from "./status.ts";
- * bearerMatches("Bearer abc", "abc") && !bearerMatches("Bearer abd", "abc");
- * ```
- */
-export function bearerMatches(header: string | null, token: string): boolean {
-  const given = new TextEncoder().encode(sha256Hex(header ?? ""));
-  const expected = new TextEncoder().encode(sha256Hex(`Bearer ${token}`));
-  return timingSafeEqual(given, expected) && token.length > 0;
-}
 
 /** What `/status` reports. */
 export interface StatusSnapshot {

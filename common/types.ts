@@ -30,6 +30,11 @@ export const SourceTypeSchema = z.enum(SOURCE_TYPES);
 export type SourceType = z.infer<typeof SourceTypeSchema>;
 
 const rfc3339 = z.iso.datetime({ offset: true, message: "expected an RFC 3339 timestamp" });
+/** An id: not empty, and no control characters (a NUL would cut it short in a database). */
+// deno-lint-ignore no-control-regex
+const id = z.string().min(1).regex(/^[^\u0000-\u001f\u007f]+$/, {
+  message: "expected an id without control characters",
+});
 
 /**
  * One message of a conversation.
@@ -45,7 +50,7 @@ const rfc3339 = z.iso.datetime({ offset: true, message: "expected an RFC 3339 ti
  * ```
  */
 export const MessageSchema = z.object({
-  uuid: z.string().min(1),
+  uuid: id,
   parent_uuid: z.string(),
   round_index: z.number().int().nonnegative(),
   role: z.enum(["user", "assistant", "system", "tool"]),
@@ -73,7 +78,7 @@ export type Message = z.infer<typeof MessageSchema>;
  * ```
  */
 export const ConversationSchema = z.object({
-  uuid: z.string().min(1),
+  uuid: id,
   title: z.string(),
   created_at: rfc3339,
   updated_at: rfc3339,

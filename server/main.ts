@@ -13,15 +13,17 @@
 import { parseArgs } from "node:util";
 import { dirname } from "node:path";
 import { ConversationStore } from "./store.ts";
-import { createHandler } from "./server.ts";
+import { createHandler, DEFAULT_MAX_BODY_BYTES } from "./server.ts";
+import { serveFront } from "./front.ts";
 
 const USAGE = `usage: sync-server [--port N] [--hostname H] [--db FILE] [--token T]
-                   [--max-body-bytes N] [--wrapped]
+                   [--max-body-bytes N] [--header-timeout S] [--wrapped]
   --port            port to listen on (default 8080; 0 picks a free one)
   --hostname        address to bind (default 127.0.0.1)
   --db              SQLite file (default ./data/conversations.db)
   --token           bearer token clients must send (or SYNC_SERVER_TOKEN)
-  --max-body-bytes  largest request body, after gzip decoding (default 134217728)
+  --max-body-bytes  largest request body, after gzip decoding (default ${DEFAULT_MAX_BODY_BYTES})
+  --header-timeout  seconds a connection may take to send its request headers (default 10)
   --wrapped         answer batches as {"code":0,"message":"ok","data":{...}}`;
 
 function fail(message: string): never {
@@ -38,7 +40,8 @@ try {
       hostname: { type: "string", default: "127.0.0.1" },
       db: { type: "string", default: "./data/conversations.db" },
       token: { type: "string" },
-      "max-body-bytes": { type: "string", default: String(128 * 1024 * 1024) },
+      "max-body-bytes": { type: "string", default: String(DEFAULT_MAX_BODY_BYTES) },
+      "header-timeout": { type: "string", default: "10" },
       wrapped: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -58,16 +61,33 @@ const maxBodyBytes = Number(values["max-body-bytes"]);
 if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) {
   fail("--max-body-bytes: expected a positive integer");
 }
+const headerTimeout = Number(values["header-timeout"]);
+if (!(headerTimeout > 0)) fail("--header-timeout: expected a positive number of seconds");
 const token = values.token ?? Deno.env.get("SYNC_SERVER_TOKEN") ?? "";
 if (!token) fail("--token (or SYNC_SERVER_TOKEN) is required");
 if (values.db !== ":memory:") Deno.mkdirSync(dirname(values.db), { recursive: true });
 const store = new ConversationStore(values.db);
-const server = Deno.serve({
-  port,
-  hostname: values.hostname,
-  onListen: ({ hostname, port }) =>
-    console.log(`listening on http://${hostname}:${port} (db ${values.db})`),
-}, createHandler({ store, token, maxBodyBytes, wrapped: values.wrapped }));
+let front;
+try {
+  front = await serveFront({
+    hostname: values.hostname,
+    port,
+    headerTimeoutMs: headerTimeout * 1000,
+    onListen: ({ hostname, port }) =>
+      console.log(`listening on http://${hostname}:${port} (db ${values.db})`),
+  }, createHandler({ store, token, maxBodyBytes, wrapped: values.wrapped }));
+} catch (error) {
+  store.close();
+  if (error instanceof Deno.errors.AddrInUse) {
+    console.error(
+      `sync-server: ${values.hostname}:${port} is already in use (another server?); ` +
+        `choose another with --port, or --port 0 for a free one`,
+    );
+    Deno.exit(1);
+  }
+  throw error;
+}
+const server = front;
 const stop = async () => {
   await server.shutdown();
   store.close();

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { BatchSchema, formatIssues } from "../common/types.ts";
+import { type Batch, ConversationSchema, formatIssues, SourceTypeSchema } from "../common/types.ts";
+import { bearerMatches } from "../common/bearer.ts";
 import { sha256Hex } from "../common/hash.ts";
 import { type ConversationStore, IdempotencyConflictError } from "./store.ts";
 
@@ -34,8 +35,17 @@ function json(status: number, body: unknown): Response {
   });
 }
 
+/** The default body limit: twice the largest batch a worker sends (16 MiB). */
+export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The body as text, read as it arrives and refused (413) as soon as it passes `limit` (after
+ * gzip decoding), whether its length was declared or not. Each chunk is copied at once into one
+ * buffer, allocated once for a declared length, else grown by half again (never past the
+ * limit), so the chunks the connection hands over are let go as they come.
+ */
 async function readBody(req: Request, limit: number): Promise<string> {
-  const declared = Number(req.headers.get("content-length") ?? "0");
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
   if (declared > limit) throw new HttpError(413, `body of ${declared} bytes exceeds ${limit}`);
   let stream = req.body;
   if (!stream) throw new HttpError(400, "empty body: expected a JSON batch");
@@ -44,37 +54,84 @@ async function readBody(req: Request, limit: number): Promise<string> {
   else if (encoding !== "identity") {
     throw new HttpError(415, `unsupported Content-Encoding ${encoding}: expected gzip or none`);
   }
-  const chunks: Uint8Array[] = [];
+  let buffer = new Uint8Array(
+    encoding === "identity" && Number.isInteger(declared) && declared > 0 ? declared : 1 << 20,
+  );
   let size = 0;
+  const reader = stream.getReader();
   try {
-    for await (const chunk of stream) {
-      size += chunk.byteLength;
-      if (size > limit) throw new HttpError(413, `body exceeds ${limit} bytes`);
-      chunks.push(chunk);
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (size + value.byteLength > limit) {
+        await reader.cancel().catch(() => {});
+        throw new HttpError(413, `body exceeds ${limit} bytes`);
+      }
+      if (size + value.byteLength > buffer.length) {
+        const grown = new Uint8Array(
+          Math.min(limit, Math.max(Math.ceil(buffer.length * 1.5), size + value.byteLength)),
+        );
+        grown.set(buffer.subarray(0, size));
+        buffer = grown;
+      }
+      buffer.set(value, size);
+      size += value.byteLength;
     }
   } catch (error) {
     if (error instanceof HttpError) throw error;
     throw new HttpError(400, `cannot read body: ${(error as Error).message}`);
+  } finally {
+    reader.releaseLock();
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
+  return new TextDecoder().decode(buffer.subarray(0, size));
 }
+
+/** The largest page number asked for (beyond it, the offset is meaningless). */
+const MAX_PAGE = 1_000_000_000;
 
 function pageParams(url: URL, defaultSize: number): { page: number; size: number } {
   const page = Number(url.searchParams.get("page") ?? "1");
   const size = Number(url.searchParams.get("page_size") ?? String(defaultSize));
-  if (!Number.isInteger(page) || page < 1) {
-    throw new HttpError(400, "page: expected an integer ≥ 1");
+  if (!Number.isInteger(page) || page < 1 || page > MAX_PAGE) {
+    throw new HttpError(400, `page: expected an integer from 1 to ${MAX_PAGE}`);
   }
   if (!Number.isInteger(size) || size < 1 || size > 1000) {
     throw new HttpError(400, "page_size: expected an integer from 1 to 1000");
   }
   return { page, size };
+}
+
+/**
+ * Validates a parsed batch one conversation at a time (the validated copy of a whole large
+ * batch would double its memory) and returns it as given; 400 names the first bad field.
+ */
+function validateBatch(raw: unknown): Batch {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new HttpError(400, "(root): expected an object with source_type and conversations");
+  }
+  const { source_type, conversations } = raw as Record<string, unknown>;
+  const type = SourceTypeSchema.safeParse(source_type);
+  if (!type.success) {
+    throw new HttpError(
+      400,
+      formatIssues(type.error.issues.map((i) => ({ ...i, path: ["source_type", ...i.path] }))),
+    );
+  }
+  if (!Array.isArray(conversations)) {
+    throw new HttpError(400, "conversations: expected an array");
+  }
+  conversations.forEach((conversation, index) => {
+    const checked = ConversationSchema.safeParse(conversation);
+    if (!checked.success) {
+      throw new HttpError(
+        400,
+        formatIssues(
+          checked.error.issues.map((i) => ({ ...i, path: ["conversations", index, ...i.path] })),
+        ),
+      );
+    }
+  });
+  return raw as Batch;
 }
 
 /**
@@ -96,22 +153,24 @@ export function createHandler(options: ServerOptions): (req: Request) => Promise
     const url = new URL(req.url);
     try {
       if (url.pathname === "/healthz") return json(200, { ok: true });
-      if (req.headers.get("authorization") !== `Bearer ${options.token}`) {
+      if (!bearerMatches(req.headers.get("authorization"), options.token)) {
         throw new HttpError(401, "missing or wrong bearer token");
       }
       if (url.pathname === "/internal/v1/sync/batch") {
         if (req.method !== "POST") throw new HttpError(405, "use POST");
-        const text = await readBody(req, options.maxBodyBytes);
-        let raw: unknown;
-        try {
-          raw = JSON.parse(text);
-        } catch (error) {
-          throw new HttpError(400, `invalid JSON: ${(error as Error).message}`);
-        }
-        const parsed = BatchSchema.safeParse(raw);
-        if (!parsed.success) throw new HttpError(400, formatIssues(parsed.error.issues));
         const key = req.headers.get("idempotency-key") ?? undefined;
-        const result = store.applyBatch(parsed.data, key, key ? sha256Hex(text) : undefined);
+        let fingerprint: string | undefined;
+        let raw: unknown;
+        {
+          const text = await readBody(req, options.maxBodyBytes);
+          fingerprint = key ? sha256Hex(text) : undefined;
+          try {
+            raw = JSON.parse(text);
+          } catch (error) {
+            throw new HttpError(400, `invalid JSON: ${(error as Error).message}`);
+          }
+        }
+        const result = store.applyBatch(validateBatch(raw), key, fingerprint);
         return json(200, options.wrapped ? { code: 0, message: "ok", data: result } : result);
       }
       if (req.method !== "GET") throw new HttpError(405, "use GET");
@@ -126,7 +185,13 @@ export function createHandler(options: ServerOptions): (req: Request) => Promise
       const match = url.pathname.match(/^\/api\/v1\/conversations\/([^/]+)\/messages$/);
       if (match) {
         const { page, size } = pageParams(url, 100);
-        const result = store.listMessages(decodeURIComponent(match[1]), page, size);
+        let uuid: string;
+        try {
+          uuid = decodeURIComponent(match[1]);
+        } catch {
+          throw new HttpError(400, `conversation id: invalid percent-encoding in ${match[1]}`);
+        }
+        const result = store.listMessages(uuid, page, size);
         if (!result) throw new HttpError(404, `no conversation ${match[1]}`);
         return json(200, result);
       }

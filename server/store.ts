@@ -52,7 +52,6 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS conversations (
   uuid TEXT PRIMARY KEY, source_type TEXT NOT NULL, title TEXT NOT NULL,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, metadata TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS conversations_source ON conversations(source_type, updated_at);
 CREATE TABLE IF NOT EXISTS messages (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE, conversation_uuid TEXT NOT NULL,
   parent_uuid TEXT NOT NULL, round_index INTEGER NOT NULL, role TEXT NOT NULL,
@@ -62,6 +61,31 @@ CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_uui
 CREATE TABLE IF NOT EXISTS idempotency_keys (
   key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL);
 `;
+
+/**
+ * Milliseconds since the epoch of an RFC 3339 timestamp: what times are ordered and compared by,
+ * since their strings do not sort (`…00Z` against `…00.5Z`, or `+02:00` offsets).
+ */
+function epochMs(timestamp: string): number {
+  const ms = Date.parse(timestamp);
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * A text value as bound: `node:sqlite` cuts a string at its first NUL, so such a string goes in
+ * as its UTF-8 bytes (the column's SQL casts them back to text, keeping every byte).
+ */
+function text(value: string): string | Uint8Array {
+  return value.includes("\0") ? encoder.encode(value) : value;
+}
+
+/** A text column read back whole (selected as a blob: reading it as text stops at a NUL). */
+function untext(value: unknown): string {
+  return value instanceof Uint8Array ? decoder.decode(value) : String(value ?? "");
+}
 
 /**
  * A SQLite conversation store.
@@ -92,28 +116,76 @@ export class ConversationStore {
     this.#db = new DatabaseSync(path);
     this.#db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
     this.#db.exec(SCHEMA);
+    this.#migrate();
     this.#getConversation = this.#db.prepare(
-      "SELECT title, created_at, updated_at, metadata, source_type FROM conversations WHERE uuid = ?",
+      `SELECT CAST(title AS BLOB) AS title, created_at, updated_at, metadata, source_type
+       FROM conversations WHERE uuid = ?`,
     );
     this.#insertConversation = this.#db.prepare(
-      "INSERT INTO conversations (uuid, source_type, title, created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?)",
+      `INSERT INTO conversations (uuid, source_type, title, created_at, updated_at, metadata,
+        created_ms, updated_ms) VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)`,
     );
     this.#updateConversation = this.#db.prepare(
-      "UPDATE conversations SET title = ?, created_at = ?, updated_at = ?, metadata = ? WHERE uuid = ?",
+      `UPDATE conversations SET title = CAST(? AS TEXT), created_at = ?, updated_at = ?,
+        metadata = ?, created_ms = ?, updated_ms = ? WHERE uuid = ?`,
     );
     this.#insertMessage = this.#db.prepare(
       `INSERT INTO messages (uuid, conversation_uuid, parent_uuid, round_index, role, content_type,
-        content, content_text, created_at, model, usage, metadata)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(uuid) DO NOTHING`,
+        content, content_text, created_at, model, usage, metadata, created_ms)
+       VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), ?, ?, ?)
+       ON CONFLICT(uuid) DO NOTHING`,
     );
     this.#getMessage = this.#db.prepare(
-      `SELECT conversation_uuid, parent_uuid, round_index, role, content_type, content, content_text,
-        created_at, model, usage, metadata FROM messages WHERE uuid = ?`,
+      `SELECT conversation_uuid, CAST(parent_uuid AS BLOB) AS parent_uuid, round_index, role,
+        content_type, content, CAST(content_text AS BLOB) AS content_text, created_at,
+        CAST(model AS BLOB) AS model, usage, metadata FROM messages WHERE uuid = ?`,
     );
     this.#updateMessage = this.#db.prepare(
-      `UPDATE messages SET parent_uuid = ?, round_index = ?, role = ?, content_type = ?, content = ?,
-        content_text = ?, created_at = ?, model = ?, usage = ?, metadata = ? WHERE uuid = ?`,
+      `UPDATE messages SET parent_uuid = CAST(? AS TEXT), round_index = ?, role = ?,
+        content_type = ?, content = ?, content_text = CAST(? AS TEXT), created_at = ?,
+        model = CAST(? AS TEXT), usage = ?, metadata = ?, created_ms = ? WHERE uuid = ?`,
     );
+  }
+
+  /**
+   * Adds what stores written before had not: times as epoch milliseconds (ordering by the
+   * timestamp strings put mixed precisions and offsets out of order).
+   */
+  #migrate(): void {
+    const columns = (table: string) =>
+      (this.#db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) =>
+        c.name
+      );
+    const fill = (table: string, key: string, pairs: [string, string][]) => {
+      const rows = this.#db.prepare(
+        `SELECT ${key} AS k, ${pairs.map(([from]) => from).join(", ")} FROM ${table}`,
+      ).all() as Record<string, string>[];
+      const update = this.#db.prepare(
+        `UPDATE ${table} SET ${pairs.map(([, to]) => `${to} = ?`).join(", ")} WHERE ${key} = ?`,
+      );
+      for (const row of rows) update.run(...pairs.map(([from]) => epochMs(row[from])), row.k);
+    };
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      if (!columns("conversations").includes("updated_ms")) {
+        this.#db.exec(`ALTER TABLE conversations ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;
+          ALTER TABLE conversations ADD COLUMN updated_ms INTEGER NOT NULL DEFAULT 0;`);
+        fill("conversations", "uuid", [["created_at", "created_ms"], ["updated_at", "updated_ms"]]);
+      }
+      if (!columns("messages").includes("created_ms")) {
+        this.#db.exec("ALTER TABLE messages ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0");
+        fill("messages", "seq", [["created_at", "created_ms"]]);
+      }
+      this.#db.exec(`
+        DROP INDEX IF EXISTS conversations_source;
+        CREATE INDEX IF NOT EXISTS conversations_by_time ON conversations(updated_ms, uuid);
+        CREATE INDEX IF NOT EXISTS conversations_by_source ON conversations(source_type, updated_ms);
+      `);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
   }
 
   /**
@@ -159,29 +231,40 @@ export class ConversationStore {
 
   #upsertConversation(sourceType: string, c: Conversation, result: BatchResult): void {
     const row = this.#getConversation.get(c.uuid) as
-      | { title: string; created_at: string; updated_at: string; metadata: string }
+      | { title: Uint8Array; created_at: string; updated_at: string; metadata: string }
       | undefined;
     if (!row) {
       this.#insertConversation.run(
         c.uuid,
         sourceType,
-        c.title,
+        text(c.title),
         c.created_at,
         c.updated_at,
         JSON.stringify(c.metadata),
+        epochMs(c.created_at),
+        epochMs(c.updated_at),
       );
       result.inserted_conversations++;
       return;
     }
-    const title = c.title || row.title;
-    const created = c.created_at < row.created_at ? c.created_at : row.created_at;
-    const updated = c.updated_at > row.updated_at ? c.updated_at : row.updated_at;
+    const storedTitle = untext(row.title);
+    const title = c.title || storedTitle;
+    const created = epochMs(c.created_at) < epochMs(row.created_at) ? c.created_at : row.created_at;
+    const updated = epochMs(c.updated_at) > epochMs(row.updated_at) ? c.updated_at : row.updated_at;
     const metadata = JSON.stringify({ ...JSON.parse(row.metadata), ...c.metadata });
     if (
-      title !== row.title || created !== row.created_at || updated !== row.updated_at ||
+      title !== storedTitle || created !== row.created_at || updated !== row.updated_at ||
       metadata !== row.metadata
     ) {
-      this.#updateConversation.run(title, created, updated, metadata, c.uuid);
+      this.#updateConversation.run(
+        text(title),
+        created,
+        updated,
+        metadata,
+        epochMs(created),
+        epochMs(updated),
+        c.uuid,
+      );
       result.updated_conversations++;
     }
   }
@@ -199,41 +282,45 @@ export class ConversationStore {
       m.usage ? JSON.stringify(m.usage) : null,
       m.metadata ? JSON.stringify(m.metadata) : null,
     ] as const;
-    const [parent, round, role, type, content, text, created, model, usage, metadata] = values;
-    const inserted = this.#insertMessage.run(
-      m.uuid,
-      conversationUuid,
-      parent,
+    const [parent, round, role, type, content, body, created, model, usage, metadata] = values;
+    const bound = [
+      text(parent),
       round,
       role,
       type,
       content,
-      text,
+      text(body),
       created,
-      model,
+      model === null ? null : text(model),
       usage,
       metadata,
+    ] as const;
+    const inserted = this.#insertMessage.run(
+      m.uuid,
+      conversationUuid,
+      ...bound,
+      epochMs(created),
     );
     if (Number(inserted.changes) === 1) {
       result.inserted_messages++;
       return;
     }
-    const row = this.#getMessage.get(m.uuid) as Record<string, string | number | null>;
+    const row = this.#getMessage.get(m.uuid) as Record<string, string | number | Uint8Array | null>;
     if (row.conversation_uuid !== conversationUuid) return;
     const stored = [
-      row.parent_uuid,
+      untext(row.parent_uuid),
       row.round_index,
       row.role,
       row.content_type,
       row.content,
-      row.content_text,
+      untext(row.content_text),
       row.created_at,
-      row.model,
+      row.model === null ? null : untext(row.model),
       row.usage,
       row.metadata,
     ];
     if (stored.every((v, i) => v === values[i])) return;
-    this.#updateMessage.run(...values, m.uuid);
+    this.#updateMessage.run(...bound, epochMs(created), m.uuid);
     result.updated_messages++;
   }
 
@@ -244,14 +331,16 @@ export class ConversationStore {
     const total = (this.#db.prepare(`SELECT COUNT(*) AS n FROM conversations ${where}`)
       .get(...args) as { n: number }).n;
     const rows = this.#db.prepare(
-      `SELECT c.*, (SELECT COUNT(*) FROM messages m WHERE m.conversation_uuid = c.uuid) AS message_count
-       FROM conversations c ${where} ORDER BY updated_at DESC, uuid LIMIT ? OFFSET ?`,
+      `SELECT c.uuid, c.source_type, CAST(c.title AS BLOB) AS title, c.created_at, c.updated_at,
+        c.metadata,
+        (SELECT COUNT(*) FROM messages m WHERE m.conversation_uuid = c.uuid) AS message_count
+       FROM conversations c ${where} ORDER BY updated_ms DESC, uuid LIMIT ? OFFSET ?`,
     ).all(...args, pageSize, (page - 1) * pageSize) as Record<string, string | number>[];
     return {
       items: rows.map((r) => ({
         uuid: String(r.uuid),
         source_type: String(r.source_type),
-        title: String(r.title),
+        title: untext(r.title),
         created_at: String(r.created_at),
         updated_at: String(r.updated_at),
         metadata: JSON.parse(String(r.metadata)),
@@ -270,25 +359,28 @@ export class ConversationStore {
       "SELECT COUNT(*) AS n FROM messages WHERE conversation_uuid = ?",
     ).get(conversationUuid) as { n: number }).n;
     const rows = this.#db.prepare(
-      `SELECT * FROM messages WHERE conversation_uuid = ? ORDER BY created_at, seq LIMIT ? OFFSET ?`,
+      `SELECT uuid, conversation_uuid, CAST(parent_uuid AS BLOB) AS parent_uuid, round_index, role,
+        content_type, content, CAST(content_text AS BLOB) AS content_text, created_at,
+        CAST(model AS BLOB) AS model, usage, metadata
+       FROM messages WHERE conversation_uuid = ? ORDER BY created_ms, seq LIMIT ? OFFSET ?`,
     ).all(conversationUuid, pageSize, (page - 1) * pageSize) as Record<
       string,
-      string | number | null
+      string | number | Uint8Array | null
     >[];
     return {
       items: rows.map((r) => {
         const message: StoredMessage = {
           uuid: String(r.uuid),
           conversation_uuid: String(r.conversation_uuid),
-          parent_uuid: String(r.parent_uuid),
+          parent_uuid: untext(r.parent_uuid),
           round_index: Number(r.round_index),
           role: r.role as Message["role"],
           content_type: r.content_type as Message["content_type"],
           content: JSON.parse(String(r.content)),
-          content_text: String(r.content_text),
+          content_text: untext(r.content_text),
           created_at: String(r.created_at),
         };
-        if (r.model !== null) message.model = String(r.model);
+        if (r.model !== null) message.model = untext(r.model);
         if (r.usage !== null) message.usage = JSON.parse(String(r.usage));
         if (r.metadata !== null) message.metadata = JSON.parse(String(r.metadata));
         return message;

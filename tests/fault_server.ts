@@ -13,7 +13,11 @@ export type Fault =
   /** Headers are sent, then the connection breaks mid-body. */
   | { reset: true }
   /** The real answer, after `ms`. */
-  | { slowMs: number };
+  | { slowMs: number }
+  /** 200 with a body of this many bytes, streamed (never held), as a lying server might. */
+  | { hugeBytes: number }
+  /** 200 with the request's own body as the answer (an echoing proxy). */
+  | { echo: true };
 
 /** A request as the fault server saw it. */
 export interface SeenRequest {
@@ -21,7 +25,9 @@ export interface SeenRequest {
   key: string;
   bytes: number;
   conversations: string[];
-  answered: number | "reset" | "slow";
+  answered: number | "reset" | "slow" | "huge" | "echo";
+  method: string;
+  path: string;
 }
 
 /** A running fault server. */
@@ -32,6 +38,12 @@ export interface FaultServer {
   requests: SeenRequest[];
   /** Answer 400 for any batch carrying this conversation uuid. */
   rejectConversation?: string;
+  /** Answer 400 for every batch, even an empty one, naming nothing (a broken proxy). */
+  rejectAll?: boolean;
+  /** With `rejectAll`: batches with conversations accepted before the refusals start. */
+  acceptFirst?: number;
+  /** Put the request's Authorization header into every error answer (a careless server). */
+  echoAuthorization?: boolean;
   token: string;
   close(): Promise<void>;
 }
@@ -72,7 +84,30 @@ export function startFaultServer(
     } catch {
       // Compressed or broken: leave empty.
     }
+    const url = new URL(req.url);
+    if (url.pathname === "/acknowledged") {
+      // Where a followed redirect would land: an answer that looks like an acknowledgement.
+      fs.requests.push({
+        at: performance.now(),
+        key: "",
+        bytes: 0,
+        conversations: [],
+        answered: 200,
+        method: req.method,
+        path: url.pathname,
+      });
+      return Response.json({
+        success: true,
+        inserted_conversations: 0,
+        inserted_messages: 0,
+        updated_conversations: 0,
+        updated_messages: 0,
+      });
+    }
+    const echo = fs.echoAuthorization ? ` (you sent ${req.headers.get("authorization")})` : "";
     const seen: SeenRequest = {
+      method: req.method,
+      path: url.pathname,
       at: performance.now(),
       key: req.headers.get("idempotency-key") ?? "",
       bytes: text.length,
@@ -83,10 +118,25 @@ export function startFaultServer(
     const fault = fs.faults.shift();
     if (fault && "status" in fault) {
       seen.answered = fault.status;
-      return new Response(fault.body ?? `{"code":${fault.status},"message":"injected"}`, {
+      const body = fault.body ?? `{"code":${fault.status},"message":"injected${echo}"}`;
+      return new Response(fault.status === 204 || fault.status === 304 ? null : body, {
         status: fault.status,
         headers: fault.headers,
       });
+    }
+    if (fault && "hugeBytes" in fault) {
+      seen.answered = "huge";
+      let left = fault.hugeBytes;
+      const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (left <= 0) return controller.close();
+          const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+          left -= part.length;
+          controller.enqueue(part);
+        },
+      });
+      return new Response(body, { status: 200, headers: { "content-type": "application/json" } });
     }
     if (fault && "reset" in fault) {
       seen.answered = "reset";
@@ -102,16 +152,29 @@ export function startFaultServer(
       seen.answered = "slow";
       await sleep(fault.slowMs);
     }
+    if (fault && "echo" in fault) {
+      seen.answered = "echo";
+      return new Response(text, { status: 200, headers: { "content-type": "application/json" } });
+    }
+    const accepted = fs.requests.filter((r) => r.answered === 200 && r.conversations.length > 0);
+    if (fs.rejectAll && accepted.length >= (fs.acceptFirst ?? 0)) {
+      seen.answered = 400;
+      return Response.json({ code: 400, message: `rejected${echo}` }, { status: 400 });
+    }
     if (fs.rejectConversation && conversations.includes(fs.rejectConversation)) {
       const index = conversations.indexOf(fs.rejectConversation);
       seen.answered = 400;
       return Response.json({
         code: 400,
-        message: `conversations.${index}.messages.0.role: injected rejection`,
+        message: `conversations.${index}.messages.0.role: injected rejection${echo}`,
       }, { status: 400 });
     }
     const response = await handler(req);
     seen.answered = response.status;
+    if (echo && response.status >= 400) {
+      const text = await response.text();
+      return new Response(text.replace(/"}$/, `${echo}"}`), response);
+    }
     return response;
   });
   fs.url = `http://127.0.0.1:${server.addr.port}`;

@@ -325,3 +325,29 @@ export async function scratch(server: ServerProcess | null, opts: ScratchOptions
     ],
   };
 }
+
+/** A field of `/proc/<pid>/status` in bytes (`VmHWM`, `VmRSS`); 0 when absent. */
+export function procStatusBytes(pid: number, field: string): number {
+  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const match = text.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/**
+ * The peak resident size (VmHWM) of a running process, polled every 50 ms until it exits: the
+ * memory of the whole process, both threads and native buffers.
+ */
+export async function peakRss(child: Deno.ChildProcess): Promise<number> {
+  let peak = 0;
+  let finished = false;
+  child.status.then(() => finished = true);
+  while (!finished) {
+    try {
+      peak = Math.max(peak, procStatusBytes(child.pid, "VmHWM"));
+    } catch {
+      break; // Exited between the check and the read.
+    }
+    await delay(50);
+  }
+  return peak;
+}

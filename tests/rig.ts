@@ -12,7 +12,11 @@ import { type DeliverySettings, deliverySettings, Pipeline } from "../common/pip
 import { ConfigSchema } from "../common/config.ts";
 import { ReadScope } from "../common/guarded_file.ts";
 import { StateStore } from "../common/state.ts";
-import type { FaultServer } from "./fault_server.ts";
+import { type FaultServer, startFaultServer } from "./fault_server.ts";
+import { assertEquals } from "./assert.ts";
+import { sessionLines } from "../bench/corpus.ts";
+import type { ClaudeCodeCarry } from "../parsers/claude_code.ts";
+import { claudeCodeSource } from "../workers/claude_code/worker.ts";
 
 /** The defaults, with retries and probes fast enough for tests. */
 export const TEST_SETTINGS: DeliverySettings = {
@@ -71,4 +75,66 @@ export function rig<Carry>(
     checkIntervalMs: () => 60_000,
   }, opts.extraRoots);
   return { state, sink, log, pipeline, worker };
+}
+
+/** Claude Code sessions and a worker for them. */
+export interface Setup {
+  root: string;
+  state: StateStore;
+  sink: HttpSink;
+  pipeline: Pipeline<ClaudeCodeCarry>;
+  worker: LineFileWorker<ClaudeCodeCarry>;
+  files: string[];
+  expected: number;
+}
+
+/** `sessions` sessions (three by default) of `turns` turns each under a fresh projects dir, and a worker for them. */
+export async function setup(
+  fs: FaultServer,
+  settings: Partial<DeliverySettings> = {},
+  turns = 3,
+  sessions = 3,
+): Promise<Setup> {
+  const root = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/-home-dev-p`);
+  const files: string[] = [];
+  let expected = 0;
+  for (let i = 0; i < sessions; i++) {
+    const sessionId = `${String(i).padStart(8, "0")}-0000-4000-8000-000000000000`;
+    const lines = sessionLines({ sessionId, turns, seed: i + 1 });
+    expected += lines.length - 1; // one ai-title line per session
+    const path = `${root}/-home-dev-p/${sessionId}.jsonl`;
+    await Deno.writeTextFile(path, lines.join("\n") + "\n");
+    files.push(path);
+  }
+  const { state, sink, pipeline, worker } = rig(fs, claudeCodeSource, root, `${root}/state.db`, {
+    settings,
+  });
+  return { root, state, sink, pipeline, worker, files, expected };
+}
+
+/** Every file's checkpoint is at its end, and the server holds each message once. */
+export async function assertAllDelivered(s: Setup, fs: FaultServer): Promise<void> {
+  for (const path of s.files) {
+    assertEquals(
+      s.state.getUnit(path)?.offset,
+      (await Deno.stat(path)).size,
+      `checkpoint of ${path}`,
+    );
+  }
+  assertEquals(fs.store.stats().total_messages, s.expected);
+  assertEquals(fs.store.stats().total_conversations, s.files.length);
+}
+
+/** Runs `fn` against a fresh fault server, closed afterwards. */
+export async function withFaults(
+  fn: (fs: FaultServer) => Promise<void>,
+  opts: { maxBodyBytes?: number } = {},
+): Promise<void> {
+  const fs = startFaultServer(opts);
+  try {
+    await fn(fs);
+  } finally {
+    await fs.close();
+  }
 }

@@ -1,0 +1,171 @@
+/**
+ * Input built to break the reader: a line nested far too deep, a file rewritten in place with
+ * the same size, a compressed file that expands to gigabytes. One bad line or file costs only
+ * itself; nothing written is lost; memory stays bounded.
+ */
+import { zstdCompressSync } from "node:zlib";
+import { DatabaseSync } from "node:sqlite";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { derivedUuid } from "../common/hash.ts";
+import { assertAllDelivered, setup, withFaults } from "./rig.ts";
+import { peakRss, scratch, serverUuids, startServer, workerArgs } from "./helpers.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** A Claude Code user line whose content is `blocks` (raw JSON). */
+function userLine(session: string, n: number, blocks: string): string {
+  return `{"type":"user","uuid":"${derivedUuid("hostile", session, n)}","parentUuid":null,` +
+    `"sessionId":"${session}","timestamp":"2025-01-01T00:00:0${n}Z",` +
+    `"message":{"role":"user","content":${blocks}}}`;
+}
+
+/** Tool results nested inside each other `depth` times: the parser walks them recursively. */
+function nestedToolResults(depth: number): string {
+  return "[" + '{"type":"tool_result","tool_use_id":"t","content":['.repeat(depth) +
+    '{"type":"text","text":"bottom"}' + "]}".repeat(depth) + "]";
+}
+
+/** Runs a worker process to its end, with its peak resident size. */
+async function runMeasured(args: string[], worker: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: workerArgs(args, worker),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const peak = peakRss(child);
+  const [out, rss] = await Promise.all([child.output(), peak]);
+  const decoder = new TextDecoder();
+  return { code: out.code, stderr: decoder.decode(out.stderr), rss };
+}
+
+Deno.test({
+  name: "hostile input: a line nested too deep costs only itself",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    try {
+      const s = await scratch(server);
+      const session = "0e000000-0000-4000-8000-000000000001";
+      const other = "0e000000-0000-4000-8000-000000000002";
+      await Deno.mkdir(`${s.data}/-p`);
+      const path = `${s.data}/-p/${session}.jsonl`;
+      await Deno.writeTextFile(
+        path,
+        [
+          userLine(session, 1, '"before"'),
+          userLine(session, 2, nestedToolResults(50_000)),
+          userLine(
+            session,
+            3,
+            `[{"type":"text","text":"x","deep":${"[".repeat(20_000)}${"]".repeat(20_000)}}]`,
+          ),
+          userLine(session, 4, '"after"'),
+        ].join("\n") + "\n",
+      );
+      await Deno.writeTextFile(
+        `${s.data}/-p/${other}.jsonl`,
+        userLine(other, 1, '"other file"') + "\n",
+      );
+      const out = await runMeasured([...s.base, "--once"], "claude_code");
+      assertStringIncludes(
+        out.stderr,
+        `${path}:2: cannot process this line (Maximum call stack size exceeded); skipped`,
+      );
+      const stored = new Set(serverUuids(server));
+      for (const [id, n] of [[session, 1], [session, 4], [other, 1]] as const) {
+        assert(stored.has(derivedUuid("hostile", id, n)), `line ${n} of ${id} was delivered`);
+      }
+      assert(!stored.has(derivedUuid("hostile", session, 2)), "the culprit was skipped");
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test("hostile input: a file rewritten in place with the same size is read", () =>
+  withFaults(async (fs) => {
+    const s = await setup(fs, {}, 2, 1);
+    await s.worker.check();
+    await assertAllDelivered(s, fs);
+    const [path] = s.files;
+    const before = await Deno.readTextFile(path);
+    // `cat other > session.jsonl`: same inode, same byte count, other messages.
+    const rewritten = before.replace(
+      /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g,
+      (id) => derivedUuid("rewritten", id),
+    );
+    assertEquals(rewritten.length, before.length);
+    const inode = (await Deno.stat(path)).ino;
+    await new Promise((r) => setTimeout(r, 20));
+    await Deno.writeTextFile(path, rewritten);
+    assertEquals((await Deno.stat(path)).ino, inode);
+    const requests = fs.requests.length;
+    await s.worker.check();
+    assert(fs.requests.length > requests, "the new content was sent");
+    const stored = new Set(
+      fs.store.listConversations("", 1, 1000).items.flatMap((c) =>
+        fs.store.listMessages(c.uuid, 1, 1000)!.items.map((m) => m.uuid)
+      ),
+    );
+    for (const match of rewritten.matchAll(/"uuid":"([^"]+)"/g)) {
+      assert(stored.has(match[1]), `message ${match[1]} of the new content was delivered`);
+    }
+    // A touch alone changes nothing and sends nothing.
+    const sent = fs.requests.length;
+    const now = new Date();
+    await Deno.utime(path, now, now);
+    await s.worker.check();
+    assertEquals(fs.requests.length, sent);
+    s.state.close();
+  }));
+
+Deno.test({
+  name: "hostile input: a compressed file that expands to gigabytes is cut at the limit",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    try {
+      const s = await scratch(server, { flag: "sessions-dir" });
+      const thread = "019a0b0b-0000-7000-8000-000000000001";
+      // Two real lines, then 2 GB of one endless line: a few hundred KB compressed.
+      const head = sessionRollout(thread);
+      const bomb = new Uint8Array(2 * 1024 * 1024 * 1024);
+      bomb.set(head);
+      const compressed = zstdCompressSync(bomb);
+      assert(compressed.length < 1_000_000, `the bomb is ${compressed.length} bytes`);
+      const path = `${s.data}/rollout-2026-11-20T10-00-00-${thread}.jsonl.zst`;
+      await Deno.writeFile(path, compressed);
+      const out = await runMeasured([...s.base, "--once"], "codex");
+      assertStringIncludes(
+        out.stderr,
+        `${path}: decompresses to more than 1073741824 bytes (worker.max_decompressed_bytes)`,
+      );
+      assert(out.rss < 400e6, `peak RSS ${(out.rss / 1e6).toFixed(0)} MB`);
+      const db = new DatabaseSync(server.db, { readOnly: true });
+      const texts = (db.prepare("SELECT content_text FROM messages").all() as {
+        content_text: string;
+      }[]).map((r) => r.content_text);
+      db.close();
+      assert(texts.includes("before the bomb"), "the lines before the limit were delivered");
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+/** A rollout's first two lines (meta and one prompt), as bytes. */
+function sessionRollout(thread: string): Uint8Array {
+  const lines = [
+    { timestamp: "2026-11-20T10:00:00.000Z", type: "session_meta", payload: { id: thread } },
+    {
+      timestamp: "2026-11-20T10:00:01.000Z",
+      type: "response_item",
+      payload: {
+        type: "message",
+        role: "user",
+        content: [{ type: "input_text", text: "before the bomb" }],
+      },
+    },
+  ];
+  return new TextEncoder().encode(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+}
