@@ -8,6 +8,7 @@ import { z } from "zod";
 import { parseDocument } from "yaml";
 import { formatIssues } from "./types.ts";
 import { LOG_LEVELS } from "./log.ts";
+import { ConfinementError, ReadScope } from "./guarded_file.ts";
 
 /** Accepts a number, or a string of digits (as env-style YAML values often are). */
 function integer(min: 0 | 1, max = Number.MAX_SAFE_INTEGER, why = "") {
@@ -171,9 +172,11 @@ export async function loadConfig(path: string | undefined, env: ConfigEnv = {}):
   if (!path) return parseConfig("", "(defaults)", env);
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    // A regular file of at most 1 MiB: a FIFO or a device given as the config does not hang.
+    text = await new ReadScope([path]).readTextFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return parseConfig("", "(defaults)", env);
+    if (error instanceof ConfinementError) throw new ConfigError(error.message);
     throw new ConfigError(`${path}: cannot read: ${(error as Error).message}`);
   }
   return parseConfig(text, path, env);

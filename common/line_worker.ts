@@ -209,10 +209,11 @@ export class LineFileWorker<Carry> implements SyncWorker {
   }
 
   /**
-   * Reads only the files the events name; a directory that appears (created, or moved in with
-   * files no event named) gets a full check, and so does an overflow.
+   * What the watcher does with a change set: reads only the files the events name; a directory
+   * that appears (created, or moved in with files no event named) gets a full check, and so
+   * does an overflow (`"rescan"`).
    */
-  async #checkChanges(changes: ChangeSet): Promise<void> {
+  async checkChanges(changes: ChangeSet): Promise<void> {
     if (changes === "rescan") {
       await this.check();
       return;
@@ -252,7 +253,7 @@ export class LineFileWorker<Carry> implements SyncWorker {
   async #run(changes: ChangeSet | "full"): Promise<void> {
     try {
       if (changes === "full") await this.check();
-      else await this.#checkChanges(changes);
+      else await this.checkChanges(changes);
       if (this.lastFailure instanceof StateDatabaseError) {
         this.pipeline.stats.pausedReason = "";
         this.log.info("the state database is writable again; delivery goes on");

@@ -111,7 +111,8 @@ export class StateDatabaseError extends Error {
     const fault = faultOf(cause);
     const dir = dirname(path);
     const advice: Record<StateFault, string> = {
-      full: `the disk is full (${why}); free some space: delivery waits and nothing is lost`,
+      full: `cannot be written: the disk is full (${why}); free some space: delivery waits ` +
+        `and nothing is lost`,
       readonly: `cannot be written (${why}); make ${dir} writable again (permissions, a ` +
         `read-only mount): the database itself is intact, keep it`,
       cantopen: `cannot be opened (${why}); check that ${dir} exists and is writable`,

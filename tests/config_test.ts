@@ -1,4 +1,4 @@
-import { assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
+import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "./assert.ts";
 import { ConfigError, loadConfig, parseConfig } from "../common/config.ts";
 
 Deno.test("config: errors name the file, the key and what was expected", async (t) => {
@@ -125,4 +125,49 @@ Deno.test("log: text format for a terminal, secrets masked in both formats", asy
     'info  paused: token [redacted] refused status=401 worker_token="[redacted]"',
   );
   assertEquals(JSON.parse(json).msg, "again [redacted]");
+});
+
+Deno.test("config: a FIFO given as the config file is refused at once", async () => {
+  const path = `${await Deno.makeTempDir()}/config.yaml`;
+  new Deno.Command("mkfifo", { args: [path] }).outputSync();
+  const error = await assertRejects(() => loadConfig(path));
+  assertEquals(error instanceof ConfigError, true);
+  assertStringIncludes(error.message, `${path}: not read: it is a FIFO`);
+});
+
+Deno.test("config: secrets never appear in errors; credentials in URLs are refused", async (t) => {
+  await t.step("a token of the wrong type is not repeated", () => {
+    const error = assertThrows(() =>
+      parseConfig("security:\n  worker_token: 987654321987\n", "config.yaml")
+    );
+    assertStringIncludes(error.message, "security.worker_token: expected string");
+    assertEquals(error.message.includes("987654321987"), false, error.message);
+  });
+  await t.step("a status token of the wrong type is not repeated", () => {
+    const error = assertThrows(() => parseConfig("status:\n  token: [s3cr3tvalue]\n", "c.yaml"));
+    assertEquals(error.message.includes("s3cr3tvalue"), false, error.message);
+  });
+  await t.step("a base_url with user:password@ is refused without repeating it", () => {
+    const text =
+      "server:\n  base_url: https://alice:hunter2pass@sync.example\nsecurity:\n  worker_token: t\n";
+    const error = assertThrows(() => parseConfig(text, "config.yaml"));
+    assertStringIncludes(
+      error.message,
+      "server.base_url: must not contain a user name or password",
+    );
+    assertEquals(error.message.includes("hunter2pass"), false, error.message);
+  });
+  await t.step("so is SYNC_SERVER_URL", () => {
+    const error = assertThrows(() =>
+      parseConfig("", "config.yaml", {
+        SYNC_SERVER_URL: "https://bob:tops3cretpw@sync.example",
+        SYNC_WORKER_TOKEN: "t",
+      })
+    );
+    assertStringIncludes(
+      error.message,
+      "SYNC_SERVER_URL: must not contain a user name or password",
+    );
+    assertEquals(error.message.includes("tops3cretpw"), false, error.message);
+  });
 });

@@ -79,8 +79,7 @@ Deno.test({
           assertEquals(serverUuids(server).length, 0, "nothing from outside reached the server");
           assert(!worker.stderr().includes("root:"), "no line of /etc/passwd reached the log");
         } finally {
-          worker.child.kill("SIGTERM");
-          await worker.exit();
+          await worker.stop();
         }
       });
 
@@ -106,8 +105,7 @@ Deno.test({
             "no message of the outside rollout on the server",
           );
         } finally {
-          worker.child.kill("SIGTERM");
-          await worker.exit();
+          await worker.stop();
         }
       });
     } finally {

@@ -138,8 +138,7 @@ Deno.test({
         assertEquals(new Set(serverUuids(server)), new Set(all));
       });
     } finally {
-      worker.child.kill("SIGTERM");
-      await worker.exit();
+      await worker.stop();
       await server.stop();
     }
   },
@@ -256,8 +255,7 @@ Deno.test({
         assertEquals(serverUuids(server).length, 11);
       });
     } finally {
-      worker.child.kill("SIGTERM");
-      await worker.exit();
+      await worker.stop();
       await server.stop();
     }
   },
@@ -334,8 +332,7 @@ Deno.test({
         );
       }
     } finally {
-      worker.child.kill("SIGTERM");
-      await worker.exit();
+      await worker.stop();
       await server.stop();
     }
   },

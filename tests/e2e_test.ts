@@ -246,8 +246,7 @@ Deno.test({
       );
       await worker.waitFor("configuration reloaded");
     } finally {
-      worker.child.kill("SIGTERM");
-      await worker.exit();
+      await worker.stop();
       await server.stop();
     }
   },

@@ -148,6 +148,8 @@ export interface RunningWorker {
   waitFor(pattern: RegExp | string, timeoutMs?: number): Promise<void>;
   /** Waits for exit and returns the code. */
   exit(): Promise<number>;
+  /** Sends SIGTERM and waits for the exit code. */
+  stop(): Promise<number>;
 }
 
 /** Starts a worker (Claude Code by default) and keeps it running. */
@@ -186,6 +188,14 @@ export function spawnWorker(
       const status = await child.status;
       await pump.catch(() => {});
       return status.code;
+    },
+    stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Exited already.
+      }
+      return this.exit();
     },
   };
 }
@@ -292,7 +302,10 @@ export interface ScratchOptions {
 }
 
 /** A config file's text with test timings, delivering to `server` (or the embedded store). */
-export function workerConfig(server: ServerProcess | null, opts: ScratchOptions = {}): string {
+export function workerConfig(
+  server: { url: string; token: string } | null,
+  opts: ScratchOptions = {},
+): string {
   const serverPart = server
     ? `server:\n  base_url: ${server.url}\n  timeout: 5\nsecurity:\n  worker_token: ${
       opts.token ?? server.token
@@ -304,7 +317,10 @@ export function workerConfig(server: ServerProcess | null, opts: ScratchOptions 
 }
 
 /** A fresh directory with an empty data folder, a config file and the worker arguments for them. */
-export async function scratch(server: ServerProcess | null, opts: ScratchOptions = {}) {
+export async function scratch(
+  server: { url: string; token: string } | null,
+  opts: ScratchOptions = {},
+) {
   const dir = await Deno.makeTempDir();
   const data = `${dir}/data`;
   await Deno.mkdir(data);

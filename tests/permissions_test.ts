@@ -175,8 +175,7 @@ Deno.test({
             }
             assert(delivered, "still delivers to the host it started with");
           } finally {
-            worker.child.kill("SIGTERM");
-            await worker.exit();
+            await worker.stop();
           }
         },
       );

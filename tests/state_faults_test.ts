@@ -50,41 +50,84 @@ async function writeSessions(data: string, count: number, seed = 1): Promise<num
   return messages;
 }
 
+/** Fills the filesystem of `dir` until only about `leave` bytes are free. */
+async function fill(dir: string, leave: number): Promise<void> {
+  const filler = await Deno.open(`${dir}/filler`, { write: true, create: true });
+  const block = new Uint8Array(16 * 1024);
+  try {
+    while (true) {
+      const free = Number(
+        new TextDecoder().decode(
+          new Deno.Command("stat", { args: ["-f", "-c", "%a*%S", dir] }).outputSync().stdout,
+        ).trim().split("*").reduce((a, b) => String(Number(a) * Number(b))),
+      );
+      if (free <= leave) break;
+      await filler.write(block.subarray(0, Math.min(block.length, free - leave)));
+    }
+  } catch {
+    // ENOSPC: full.
+  } finally {
+    filler.close();
+  }
+}
+
 Deno.test({
   name: "state faults: a full disk pauses and names the cause; space freed, delivery resumes",
   ...opts,
-  fn: async () => {
+  fn: async (t) => {
     const server = await startServer();
-    const s = await scratch(server);
-    const mount = tmpfs(s.state, "4m");
-    if (!mount) return await server.stop();
-    const worker = spawnWorker(s.base);
     try {
-      await worker.waitFor("backfill done");
-      // Fill the disk to the last byte, then give the worker something to commit.
-      const filler = await Deno.open(`${s.state}/filler`, { write: true, create: true });
-      const block = new Uint8Array(64 * 1024);
-      try {
-        while (true) await filler.write(block);
-      } catch {
-        // ENOSPC: full.
-      }
-      filler.close();
-      const expected = await writeSessions(s.data, 4);
-      await worker.waitFor("the disk is full", 20_000);
-      assert(!worker.stderr().includes("cannot rollback"), "the failed rollback hides nothing");
-      await Deno.remove(`${s.state}/filler`);
-      await eventually(
-        () => serverUuids(server).length === expected,
-        20_000,
-        "delivery once space is free",
-      );
-      await worker.waitFor("the state database is writable again");
+      await t.step("during the first backfill: incomplete, not done", async () => {
+        // One batch per conversation: each commit adds to the WAL, which outgrows the room.
+        const s = await scratch(server, { extra: "  batch_size: 1\n" });
+        const mount = tmpfs(s.state, "4m");
+        if (!mount) return;
+        const expected = await writeSessions(s.data, 9);
+        // Room to open the state database, not to commit the whole backfill.
+        await fill(s.state, 320 * 1024);
+        const worker = spawnWorker(s.base);
+        try {
+          await worker.waitFor("backfill incomplete", 20_000);
+          assertStringIncludes(worker.stderr(), "the disk is full");
+          assert(!worker.stderr().includes("cannot rollback"), "the failed rollback hides nothing");
+          assert(!worker.stderr().includes("backfill done"), "no claim that the backfill is done");
+          await Deno.remove(`${s.state}/filler`);
+          await eventually(
+            () => serverUuids(server).length === expected,
+            20_000,
+            "delivery once space is free",
+          );
+          await worker.waitFor("the state database is writable again");
+        } finally {
+          await worker.stop();
+          await delay(100);
+          mount.unmount();
+        }
+      });
+
+      await t.step("while watching", async () => {
+        const s = await scratch(server);
+        const mount = tmpfs(s.state, "4m");
+        if (!mount) return;
+        const worker = spawnWorker(s.base);
+        try {
+          await worker.waitFor("backfill done");
+          await fill(s.state, 0);
+          const expected = await writeSessions(s.data, 4, 3);
+          await worker.waitFor("the disk is full", 20_000);
+          await Deno.remove(`${s.state}/filler`);
+          await eventually(
+            () => serverUuids(server).length >= expected,
+            20_000,
+            "delivery once space is free",
+          );
+        } finally {
+          await worker.stop();
+          await delay(100);
+          mount.unmount();
+        }
+      });
     } finally {
-      worker.child.kill("SIGTERM");
-      await worker.exit();
-      await delay(100);
-      mount.unmount();
       await server.stop();
     }
   },
@@ -154,8 +197,7 @@ Deno.test({
       );
       assertStringIncludes(second.stderr, `pid ${first.child.pid}`);
     } finally {
-      first.child.kill("SIGTERM");
-      await first.exit();
+      await first.stop();
     }
     // Once the first has stopped, the state directory is free again.
     assertEquals((await runWorker([...s.base, "--once"])).code, 0);
