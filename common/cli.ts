@@ -18,7 +18,13 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
 import { errorMessage, LOG_LEVELS, type LogLevel } from "./log.ts";
-import { enginePermissions, netHost, siblingPaths, type WorkerSpec } from "./permissions.ts";
+import {
+  enginePermissions,
+  mainPermissionFlags,
+  netHost,
+  siblingPaths,
+  type WorkerSpec,
+} from "./permissions.ts";
 import { DeadLetterUsageError, runDeadLetters } from "./dead_letters.ts";
 import { StateLock, StateLockedError } from "./state_lock.ts";
 import { StateDatabaseError } from "./state.ts";
@@ -68,6 +74,8 @@ export interface CliContext {
   operands: string[];
   /** `--all` (`dead-letters replay --all`). */
   all: boolean;
+  /** `--report json`: progress and the summary as JSON lines on stdout (`deno task start`). */
+  report: "json" | "";
   /** The command line as given, for service files. */
   args: string[];
   env: ConfigEnv;
@@ -98,13 +106,21 @@ options:
   --${spec.sourceFlag} DIR${
     " ".repeat(Math.max(1, 15 - spec.sourceFlag.length))
   }where the ${spec.label} are (config: ${spec.name}.${spec.configKey})
-  --once               one full check, wait for delivery, print a JSON summary, exit (1 if anything failed)
-  --dry-run            print the batches that would be sent as JSON lines; send nothing
+  --once               one full check, wait for delivery, print a summary (a table on a
+                       terminal, else one JSON line) and exit
+  --json               with --once: the summary as a JSON line even on a terminal
+  --dry-run            print the batches that would be sent as JSON lines; send and record nothing
   --log-level LEVEL    debug, info, warn or error (config: log.level)
   --status-port N      serve /healthz, /status, /metrics on 127.0.0.1:N (config: status.port)
+  --report json        progress and the summary as JSON lines on stdout (what deno task start uses)
 
 environment: SYNC_WORKER_TOKEN overrides security.worker_token, SYNC_SERVER_URL server.base_url.
-exit codes: 0 ok, 1 runtime failure, 2 usage or config error.`;
+exit codes:
+  0  everything deliverable was delivered; malformed or over-long lines are skipped, counted
+     and named on stderr, and do not fail a run
+  1  delivery failed (the server is unreachable, refuses the token or the data; with --once
+     a pause is a failure), the state database cannot be written, or data was lost
+  2  usage or configuration error (the message names the flag, file or key)`;
 }
 
 function home(): string {
@@ -180,6 +196,7 @@ export function parseCli(
         "dry-run": { type: "boolean", default: false },
         "log-level": { type: "string" },
         "status-port": { type: "string" },
+        report: { type: "string" },
         json: { type: "boolean", default: false },
         print: { type: "boolean", default: false },
         all: { type: "boolean", default: false },
@@ -222,6 +239,10 @@ export function parseCli(
   if (values.once && values["dry-run"]) {
     throw new UsageError("--once and --dry-run exclude each other");
   }
+  const report = values.report as string | undefined;
+  if (report !== undefined && report !== "json") {
+    throw new UsageError(`--report: expected json, got ${JSON.stringify(report)}`);
+  }
   const configFlag = values.config as string | undefined;
   const configPath = configFlag !== undefined
     ? resolve(configFlag)
@@ -243,6 +264,7 @@ export function parseCli(
     print: Boolean(values.print),
     operands: positionals.slice(1),
     all: Boolean(values.all),
+    report: report === "json" ? "json" : "",
     help: Boolean(values.help),
     version: Boolean(values.version),
     args,
@@ -285,10 +307,31 @@ export function resolveDataDir(ctx: CliContext, config: Config): string {
  * ```
  */
 export async function runCli(spec: WorkerSpec, args: string[], engineUrl: URL): Promise<never> {
+  try {
+    return await runCommand(spec, args, engineUrl);
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)
+    ) {
+      throw error;
+    }
+    console.error(
+      `${spec.binary}: missing permission: ${errorMessage(error)}\n` +
+        `run the compiled binary, or deno run with the worker's flags: ` +
+        `deno run ${mainPermissionFlags(spec).join(" ")} workers/${spec.name}/main.ts …`,
+    );
+    return Deno.exit(2);
+  }
+}
+
+async function runCommand(spec: WorkerSpec, args: string[], engineUrl: URL): Promise<never> {
   let ctx;
   try {
     ctx = parseCli(spec, args);
   } catch (error) {
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      throw error;
+    }
     console.error(`${spec.binary}: ${errorMessage(error)}\n\n${usage(spec)}`);
     Deno.exit(2);
   }
@@ -431,6 +474,9 @@ export function engineLaunch(
     host: Deno.hostname(),
     version: VERSION,
     tty: Deno.stderr.isTerminal(),
+    stdoutTty: Deno.stdout.isTerminal(),
+    json: ctx.json,
+    report: ctx.report,
     sandboxProbe: { outsidePath: "/", outsideHost: probeHost },
   };
   return { init, permissions };
@@ -438,7 +484,8 @@ export function engineLaunch(
 
 async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<number> {
   try {
-    Deno.mkdirSync(ctx.stateDir, { recursive: true });
+    // A dry run records nothing, so it creates nothing either.
+    if (!ctx.dryRun) Deno.mkdirSync(ctx.stateDir, { recursive: true });
   } catch (error) {
     console.error(
       `${ctx.spec.binary}: cannot create the state directory ${ctx.stateDir}: ${
@@ -465,7 +512,7 @@ async function run(ctx: CliContext, config: Config, engineUrl: URL): Promise<num
   const statusPort = ctx.statusPort ?? config.status.port;
   let statusToken = "";
   try {
-    if (statusPort) statusToken = config.status.token || makeStatusToken(ctx);
+    if (statusPort && !ctx.dryRun) statusToken = config.status.token || makeStatusToken(ctx);
   } catch (error) {
     console.error(
       `${ctx.spec.binary}: cannot write the status token into ${ctx.stateDir}: ${

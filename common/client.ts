@@ -27,8 +27,11 @@ export type SendOutcome =
   | { kind: "too_large"; reason: string }
   /** 400, 422 and other 4xx: the content is refused; isolate and dead-letter it. */
   | { kind: "rejected"; status: number; reason: string }
-  /** 401, 403, 404, 405, 501: the setup is wrong; pause without dropping anything. */
-  | { kind: "pause"; status: number; reason: string };
+  /**
+   * 401, 403, 404, 405, 501, a redirect: the setup is wrong; pause without dropping anything.
+   * `fix` says what to change.
+   */
+  | { kind: "pause"; status: number; reason: string; fix: string };
 
 /** One batch ready to send: its body and key, and the same batch as an object. */
 export interface OutgoingBatch {
@@ -110,7 +113,24 @@ export function classifyStatus(status: number, body: string, retryAfterMs?: numb
     return { kind: "retry", status, reason, retryAfterMs };
   }
   if (status === 413) return { kind: "too_large", reason };
-  if ([401, 403, 404, 405, 501, 505].includes(status)) return { kind: "pause", status, reason };
+  if (status === 401 || status === 403) {
+    return {
+      kind: "pause",
+      status,
+      reason,
+      fix: "set security.worker_token in the config file (or SYNC_WORKER_TOKEN) to the " +
+        "server's worker token; a running worker picks up the change at once",
+    };
+  }
+  if ([404, 405, 501, 505].includes(status)) {
+    return {
+      kind: "pause",
+      status,
+      reason,
+      fix: "check server.base_url (or SYNC_SERVER_URL): the scheme, host and port of the " +
+        "conversation server, with no path",
+    };
+  }
   return { kind: "rejected", status, reason };
 }
 
@@ -316,12 +336,13 @@ export class HttpSink implements Sink {
           kind: "pause",
           status: 0,
           reason: `not permitted to connect to ${this.target}: ${(error as Error).message}; ` +
-            `the worker may only reach the host it was started with (restart after changing server.base_url)`,
+            `the worker may only reach the host it was started with`,
+          fix: "restart the worker after changing server.base_url",
         };
       }
       const reason = timeout.aborted
         ? `no answer within ${timeoutMs / 1000} s (server.timeout)`
-        : `network error: ${this.#clean(networkCause(error))}`;
+        : this.#clean(describeNetworkError(error, this.target));
       return { kind: "retry", status: 0, reason };
     }
     const status = response.status;
@@ -332,7 +353,9 @@ export class HttpSink implements Sink {
         status,
         reason: `HTTP ${status}: the batch API redirects ${
           location ? `to ${this.#clean(new URL(location, this.target).href)}` : "elsewhere"
-        }; redirects are not followed: set server.base_url to the final address`,
+        }; redirects are not followed`,
+        fix: "set server.base_url to the address it redirects to (https:// instead of " +
+          "http://, say)",
       };
     }
     const text = this.#clean(answer.text);
@@ -359,15 +382,48 @@ export class HttpSink implements Sink {
   }
 }
 
-/** The most specific cause a failed fetch carries ("connection refused", a DNS error, …). */
-function networkCause(error: unknown): string {
+/**
+ * What a failed request came to, in words a person can act on: refused, reset, a DNS or TLS
+ * failure, or the underlying message, with the URL (`fetch` itself says only "fetch failed";
+ * the reason is in its `cause`).
+ *
+ * @example A refused connection
+ * ```ts
+ * import { describeNetworkError } from "./client.ts";
+ * const error = new TypeError("fetch failed", {
+ *   cause: new Error("tcp connect error: Connection refused (os error 111)"),
+ * });
+ * describeNetworkError(error, "http://127.0.0.1:8080/x");
+ * // "cannot reach http://127.0.0.1:8080/x: connection refused (is the server running?) …"
+ * ```
+ */
+export function describeNetworkError(error: unknown, url: string): string {
   const parts: string[] = [];
   let current: unknown = error;
   for (let depth = 0; current instanceof Error && depth < 4; depth++) {
     if (!parts.includes(current.message)) parts.push(current.message);
     current = current.cause;
   }
-  return parts.join(": ") || String(error);
+  const detail = parts.filter((p) => p !== "fetch failed").join(": ") || String(error);
+  const kinds: [RegExp, string][] = [
+    [
+      /dns error|failed to lookup|name or service not known|nodename nor servname/i,
+      "DNS lookup failed",
+    ],
+    [
+      /connection refused|os error 111|ECONNREFUSED/i,
+      "connection refused (is the server running?)",
+    ],
+    [
+      /connection reset|os error 104|closed before message completed|broken pipe/i,
+      "connection reset",
+    ],
+    [/certificate|tls|ssl|handshake|corrupt message|InvalidContentType/i, "TLS error"],
+    [/timed out|timeout/i, "timed out"],
+    [/network is unreachable|no route to host|os error 101|os error 113/i, "network unreachable"],
+  ];
+  const kind = kinds.find(([pattern]) => pattern.test(detail))?.[1];
+  return `cannot reach ${url}: ${kind ? `${kind} (${detail})` : detail}`;
 }
 
 /**

@@ -159,13 +159,15 @@ export function parseConfig(text: string, label: string, env: ConfigEnv = {}): C
 }
 
 /**
- * Reads and validates a config file; a missing file gives the defaults (zero-config).
+ * Reads and validates a config file; without one, the defaults (zero-config). A file that is
+ * named must exist: a typo in `--config` must not quietly run on the defaults.
  *
- * @example Load a config file
+ * @example The defaults, and a named file that is missing
  * ```ts
- * import { loadConfig } from "./config.ts";
- * const config = await loadConfig("/nonexistent/config.yaml");
- * console.log(config.server.base_url === "");
+ * import { ConfigError, loadConfig } from "./config.ts";
+ * console.log((await loadConfig(undefined)).server.base_url === "");
+ * const error = await loadConfig("/nonexistent/config.yaml").catch((e) => e);
+ * console.log(error instanceof ConfigError); // true
  * ```
  */
 export async function loadConfig(path: string | undefined, env: ConfigEnv = {}): Promise<Config> {
@@ -175,7 +177,9 @@ export async function loadConfig(path: string | undefined, env: ConfigEnv = {}):
     // A regular file of at most 1 MiB: a FIFO or a device given as the config does not hang.
     text = await new ReadScope([path]).readTextFile(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return parseConfig("", "(defaults)", env);
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ConfigError(`${path}: no such file (a config file that is named must exist)`);
+    }
     if (error instanceof ConfinementError) throw new ConfigError(error.message);
     throw new ConfigError(`${path}: cannot read: ${(error as Error).message}`);
   }

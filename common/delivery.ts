@@ -30,6 +30,8 @@ export interface DeliverySettings {
   shutdownTimeoutMs: number;
   /** Give up after this many failed sends of one batch (`--once`); unlimited when absent. */
   maxAttempts?: number;
+  /** A pause is a failure at once (`--once`: nobody is there to fix it while it waits). */
+  failOnPause?: boolean;
 }
 
 /**
@@ -55,6 +57,7 @@ export function deliverySettings(config: Config, once: boolean): DeliverySetting
     probeIntervalMs: w.probe_interval * 1000,
     shutdownTimeoutMs: w.shutdown_timeout * 1000,
     maxAttempts: once ? 5 : undefined,
+    failOnPause: once,
   };
 }
 
@@ -209,6 +212,7 @@ export class Delivery {
         return;
       }
       let pause: string;
+      let fix = "check the server's logs (or a proxy in front of it): it refuses what it is sent";
       if (outcome.kind === "retry") {
         attempt = this.#giveUpAfter(attempt, key, outcome.reason);
         stats.retrying = outcome.reason;
@@ -227,6 +231,7 @@ export class Delivery {
         continue;
       } else if (outcome.kind === "pause") {
         pause = outcome.reason;
+        fix = outcome.fix;
       } else if (items.length > 1) {
         // Refused or too large: split until the offending conversation stands alone.
         const half = Math.ceil(items.length / 2);
@@ -254,10 +259,16 @@ export class Delivery {
         }
         pause = verdict;
       }
+      if (this.options.settings().failOnPause) {
+        throw new DeliveryError(
+          `delivery paused (checkpoints untouched, nothing lost): ${pause}\nfix: ${fix}`,
+        );
+      }
       attempt = this.#giveUpAfter(attempt, key, pause);
       stats.pausedReason = pause;
       const delay = this.options.settings().probeIntervalMs;
       this.options.recordError(`delivery paused (checkpoints frozen, nothing dropped): ${pause}`, {
+        fix,
         probe_in_ms: delay,
       });
       await this.#sleep(delay);

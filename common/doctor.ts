@@ -6,9 +6,9 @@
  */
 import { join } from "node:path";
 import type { Config } from "./config.ts";
-import type { CliContext } from "./cli.ts";
+import { type CliContext, engineLaunch } from "./cli.ts";
 import { errorMessage } from "./log.ts";
-import { enginePermissions } from "./permissions.ts";
+import { HttpSink } from "./client.ts";
 
 interface Check {
   ok: boolean;
@@ -37,46 +37,45 @@ async function checkServer(ctx: CliContext, config: Config): Promise<Check> {
       }`,
     };
   }
-  const url = new URL("/internal/v1/sync/batch", base).href;
-  try {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${config.security.worker_token}`,
-        "content-type": "application/json",
-        "idempotency-key": `doctor-${crypto.randomUUID()}`,
-      },
-      body: JSON.stringify({ source_type: ctx.spec.sourceType, conversations: [] }),
-      signal: AbortSignal.timeout(config.server.timeout * 1000),
-    });
-    await response.body?.cancel();
-    if (response.ok) return { ok: true, what: `server: ${url} answers and accepts the token` };
-    if (response.status === 401 || response.status === 403) {
+  // The worker's own client sends an empty batch: what it makes of the answer is what a run would.
+  const sink = new HttpSink({
+    baseUrl: base,
+    token: config.security.worker_token,
+    timeoutMs: config.server.timeout * 1000,
+    compress: false,
+    userAgent: `ai-sync-doctor/${ctx.spec.name}`,
+  });
+  const outcome = await sink.send({
+    body: JSON.stringify({ source_type: ctx.spec.sourceType, conversations: [] }),
+    batch: { source_type: ctx.spec.sourceType, conversations: [] },
+    key: `doctor_${ctx.spec.sourceType}`,
+  }, new AbortController().signal);
+  const url = sink.target;
+  switch (outcome.kind) {
+    case "ok":
+      return { ok: true, what: `server: ${url} answers and accepts the token` };
+    case "pause":
       return {
         ok: false,
-        what: `server: ${url} refuses the token (HTTP ${response.status})`,
-        fix:
-          "set security.worker_token in the config file or SYNC_WORKER_TOKEN to the server's worker token",
+        what: `server: ${url} ${
+          outcome.status === 401 || outcome.status === 403 ? "refuses the token: " : ""
+        }${outcome.reason}`,
+        fix: outcome.fix,
       };
-    }
-    if (response.status === 404) {
+    case "retry":
       return {
         ok: false,
-        what: `server: ${url} has no batch endpoint (HTTP 404)`,
-        fix: "check server.base_url (scheme, host, port, no path)",
+        what: `server: ${outcome.reason}`,
+        fix: outcome.status === 0
+          ? "check server.base_url (or SYNC_SERVER_URL), that the server runs, and the network"
+          : "check the server's logs",
       };
-    }
-    return {
-      ok: false,
-      what: `server: ${url} answered HTTP ${response.status}`,
-      fix: "check the server's logs",
-    };
-  } catch (error) {
-    return {
-      ok: false,
-      what: `server: cannot reach ${url}: ${errorMessage(error)}`,
-      fix: "check server.base_url (or SYNC_SERVER_URL), that the server runs, and the network",
-    };
+    default:
+      return {
+        ok: false,
+        what: `server: ${url} refuses an empty batch: ${outcome.reason}`,
+        fix: "check the server's logs",
+      };
   }
 }
 
@@ -92,7 +91,9 @@ export async function runDoctor(ctx: CliContext, config: Config, dataDir: string
   const checks: Check[] = [];
   checks.push({
     ok: true,
-    what: `config: ${ctx.configPath || "no file (defaults and environment)"} is valid`,
+    what: ctx.configPath
+      ? `config: ${ctx.configPath} is valid`
+      : "config: no config file; the defaults and the environment apply",
   });
   try {
     const info = await Deno.stat(dataDir);
@@ -129,20 +130,13 @@ export async function runDoctor(ctx: CliContext, config: Config, dataDir: string
     });
   }
   checks.push(await checkServer(ctx, config));
-  const p = enginePermissions(ctx.spec, {
-    dataDir,
-    stateDir: ctx.stateDir,
-    configFile: ctx.configPath || undefined,
-    baseUrl: config.server.base_url || undefined,
-    statusPort: (ctx.statusPort ?? config.status.port) || undefined,
-  });
+  // The very set a run would get, log file included.
+  const p = engineLaunch(ctx, config).permissions;
+  const list = (v: unknown) => Array.isArray(v) && v.length > 0 ? v.join(", ") : "nothing";
   checks.push({
     ok: true,
-    what:
-      `permissions: the engine may read ${JSON.stringify(p.read)}, write ${
-        JSON.stringify(p.write)
-      }, ` +
-      `connect to ${JSON.stringify(p.net)}; nothing else`,
+    what: `permissions: the engine may read ${list(p.read)}; write ${list(p.write)}; ` +
+      `connect to ${list(p.net)}; nothing else`,
   });
   for (const c of checks) {
     console.log(`${c.ok ? "ok  " : "FAIL"} ${c.what}${c.fix ? `\n     fix: ${c.fix}` : ""}`);

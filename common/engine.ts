@@ -16,6 +16,8 @@ import { errorMessage, Logger, type LogLevel } from "./log.ts";
 import { deliverySettings, Pipeline, StoppedError } from "./pipeline.ts";
 import { serveStatus, type StatusSnapshot } from "./status.ts";
 import { StateStore } from "./state.ts";
+import { startProgress } from "./progress.ts";
+import { type RunSummary, summaryTable } from "./summary.ts";
 
 /** What the main thread tells the engine at start. */
 export interface EngineInit {
@@ -37,6 +39,12 @@ export interface EngineInit {
   version: string;
   /** stderr is a terminal: draw a progress bar. */
   tty: boolean;
+  /** stdout is a terminal: the `--once` summary is a table, else a JSON line. */
+  stdoutTty: boolean;
+  /** `--json`: the `--once` summary as a JSON line even on a terminal. */
+  json: boolean;
+  /** `--report json`: progress and the summary as JSON lines on stdout (for `start`). */
+  report: "json" | "";
   /** Paths the engine must not be able to read, checked at start (outside its scope). */
   sandboxProbe: { outsidePath: string; outsideHost: string };
 }
@@ -49,14 +57,6 @@ export type EngineCommand = { type: "init"; init: EngineInit } | { type: "stop" 
  * the embedded store it owns.
  */
 export type EngineReply = { type: "ready" } | { type: "done"; code: number } | StoreRequest;
-
-/** The one-line summary of `--once`. */
-export interface OnceSummary {
-  conversations: number;
-  messages: number;
-  skipped: number;
-  errors: number;
-}
 
 /** Config keys that only a restart can change (they shape the engine's permissions or sockets). */
 const RESTART_KEYS = [
@@ -135,7 +135,8 @@ async function engine<Carry>(
   const statePath = join(init.stateDir, `${source.name}.state.db`);
   let state: StateStore;
   try {
-    state = new StateStore(statePath);
+    // A dry run records nothing: it works on a copy of the state in memory.
+    state = init.dryRun ? StateStore.copyInMemory(statePath) : new StateStore(statePath);
   } catch (error) {
     log.error(errorMessage(error));
     log.close();
@@ -173,35 +174,63 @@ async function engine<Carry>(
     state.close();
     log.close();
   };
+  log.info(`syncing ${source.label} from ${init.dataDir}`, {
+    target: init.dryRun ? "nowhere (dry run)" : sink.target,
+    state_dir: init.stateDir,
+  });
+  const progressMode = init.report === "json"
+    ? "json"
+    : init.tty && !config.log.file
+    ? "bar"
+    : init.once
+    ? "none"
+    : "log";
+  const progress = startProgress(progressMode, () => ({
+    source: source.name,
+    state: pipeline.stats.pausedReason
+      ? "paused"
+      : pipeline.stats.retrying
+      ? "retrying"
+      : "running",
+    reason: pipeline.stats.pausedReason || pipeline.stats.retrying,
+    done: pipeline.stats.bytesRead,
+    total: worker.backlogBytes,
+    conversations: pipeline.stats.conversations,
+    messages: pipeline.stats.messages,
+  }), log);
 
   if (init.once || init.dryRun) {
     onStoppable(() => pipeline.stop());
-    let failed = false;
+    let failure: unknown;
     try {
       const result = await worker.check();
       if (result.files === 0) reportNothingFound(log, source, init);
     } catch (error) {
-      failed = true;
-      if (!(error instanceof StoppedError)) pipeline.recordError(errorMessage(error));
+      failure = error;
     }
-    if (worker.lastFailure) failed = true;
+    progress.end();
     const s = pipeline.stats;
-    const summary: OnceSummary = {
+    if (failure && !(failure instanceof StoppedError)) pipeline.recordError(errorMessage(failure));
+    const summary: RunSummary = {
+      source: source.name,
       conversations: s.conversations,
       messages: s.messages,
       skipped: s.skipped,
       errors: s.errors,
+      tokens: s.tokens,
+      target: init.dryRun ? "nowhere (dry run)" : sink.target,
     };
-    if (init.dryRun) log.info("dry run: nothing was sent", { ...summary });
-    else console.log(JSON.stringify(summary));
+    if (s.problems > 0) {
+      log.warn(`${s.problems} input problem(s) skipped and named above; nothing else was lost`);
+    }
+    if (init.dryRun) log.info("dry run: nothing was sent or recorded", { ...summary });
+    else if (init.stdoutTty && !init.json && init.report !== "json") {
+      console.log(summaryTable([summary]));
+    } else console.log(JSON.stringify(summary));
     close();
-    return failed || s.errors > 0 ? 1 : 0;
+    return failure || s.errors > 0 ? 1 : 0;
   }
 
-  log.info(`syncing ${source.label} from ${init.dataDir}`, {
-    target: sink.target,
-    state_dir: init.stateDir,
-  });
   if (channel) {
     log.info(`no server.base_url configured: delivering into the embedded store ${storePath}`);
   }
@@ -228,6 +257,8 @@ async function engine<Carry>(
       files: worker.files,
       skipped: pipeline.stats.skipped,
       error_count: pipeline.stats.errors,
+      problems: pipeline.stats.problems,
+      last_problem: pipeline.stats.lastProblem,
       last_error: pipeline.stats.lastError,
       last_error_at: pipeline.stats.lastErrorAt,
       dead_lettered: pipeline.stats.deadLettered,
@@ -239,10 +270,22 @@ async function engine<Carry>(
       target: sink.target,
     };
   };
-  const statusServer = init.statusPort
-    ? serveStatus(init.statusPort, snapshot, init.statusToken)
-    : undefined;
-  if (statusServer) log.info(`status on http://127.0.0.1:${init.statusPort}/status`);
+  let statusServer: Deno.HttpServer | undefined;
+  if (init.statusPort) {
+    try {
+      statusServer = serveStatus(init.statusPort, snapshot, init.statusToken);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+      log.error(
+        `the status port 127.0.0.1:${init.statusPort} is already in use (another worker or ` +
+          `program); give this ${source.name} worker another status.port or --status-port`,
+      );
+      progress.end();
+      close();
+      return 1;
+    }
+    log.info(`status on http://127.0.0.1:${init.statusPort}/status`);
+  }
 
   const reloader = watchConfig(init, log, () => config, (next) => {
     config = next;
@@ -263,11 +306,12 @@ async function engine<Carry>(
   const stoppedPromise = new Promise<void>((resolve) => stopped = resolve);
   onStoppable(() => stopped());
 
-  const progress = startProgress(log, init.tty, worker, pipeline);
   const t0 = performance.now();
   const backfill = worker.start().then((failure) => {
-    progress.end();
+    // A bar or log lines are for the backfill; `start` draws JSON progress for as long as it runs.
+    if (progressMode !== "json") progress.end();
     const s = pipeline.stats;
+    if (pipeline.stopping) return; // Cut short by a stop: neither done nor failed.
     if (worker.files === 0) reportNothingFound(log, source, init);
     if (failure) {
       log.warn(
@@ -283,7 +327,7 @@ async function engine<Carry>(
   });
   await Promise.race([backfill, stoppedPromise]);
   await stoppedPromise;
-  log.info("stopping: finishing the in-flight batch");
+  log.info(pipeline.busy ? "stopping: finishing the in-flight batch" : "stopping");
   progress.end();
   clearInterval(reloader);
   await worker.stop();
@@ -321,7 +365,7 @@ function checkSandbox(log: Logger, init: EngineInit): void {
     probe_host: init.sandboxProbe.outsideHost,
   };
   if (confined) {
-    log.info(
+    log.debug(
       "sandbox: engine confined to its data, config and state paths and the API host",
       fields,
     );
@@ -372,40 +416,4 @@ function watchConfig(
     apply(next);
     log.info(`configuration reloaded from ${init.configPath}`);
   }, 1000);
-}
-
-function startProgress<Carry>(
-  log: Logger,
-  tty: boolean,
-  worker: LineFileWorker<Carry>,
-  pipeline: Pipeline<Carry>,
-): { end: () => void } {
-  const encoder = new TextEncoder();
-  let lastLog = 0;
-  let drawn = false;
-  const timer = setInterval(() => {
-    const total = worker.backlogBytes;
-    if (total === 0) return;
-    const done = Math.min(total, pipeline.stats.bytesRead);
-    const pct = Math.floor((done / total) * 100);
-    const mb = (n: number) => (n / 1e6).toFixed(1);
-    const text =
-      `${pct}% ${mb(done)}/${mb(total)} MB, ${pipeline.stats.conversations} conversations, ` +
-      `${pipeline.stats.messages} messages`;
-    if (tty) {
-      const bar = "#".repeat(Math.floor(pct / 4)).padEnd(25, " ");
-      Deno.stderr.writeSync(encoder.encode(`\r[${bar}] ${text}\x1b[K`));
-      drawn = true;
-    } else if (Date.now() - lastLog > 5000) {
-      lastLog = Date.now();
-      log.info(`backfill ${text}`);
-    }
-  }, 200);
-  return {
-    end() {
-      clearInterval(timer);
-      if (drawn) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
-      drawn = false;
-    },
-  };
 }

@@ -65,7 +65,11 @@ export interface PipelineStats {
   conversations: number;
   messages: number;
   skipped: number;
+  /** Problems with the input that were reported (each also counts in `skipped`). */
+  problems: number;
   errors: number;
+  /** Tokens (`usage.total`) of the messages delivered. */
+  tokens: number;
   bytesRead: number;
   batches: number;
   deadLettered: number;
@@ -73,6 +77,8 @@ export interface PipelineStats {
   lostBytes: number;
   lastError: string;
   lastErrorAt: string;
+  /** The last problem with the input (a malformed line, a file that may not be read). */
+  lastProblem: string;
   pausedReason: string;
   retrying: string;
 }
@@ -148,13 +154,16 @@ export class Pipeline<Carry> {
     conversations: 0,
     messages: 0,
     skipped: 0,
+    problems: 0,
     errors: 0,
+    tokens: 0,
     bytesRead: 0,
     batches: 0,
     deadLettered: 0,
     lostBytes: 0,
     lastError: "",
     lastErrorAt: "",
+    lastProblem: "",
     pausedReason: "",
     retrying: "",
   };
@@ -173,6 +182,8 @@ export class Pipeline<Carry> {
   #cursors = new Map<string, UnitState>();
   /** The batch being sent, if any. */
   #inflight: Promise<void> | undefined;
+  /** Sends under way (the one in flight may be awaited by `flush` while it runs). */
+  #sending = 0;
   /** The size each file had when last seen, to tell what a deletion took with it. */
   #sizes = new Map<string, number>();
   /** Files that could not be read, by path, with the stat they had then (not retried until it changes). */
@@ -192,12 +203,26 @@ export class Pipeline<Carry> {
     });
   }
 
-  /** Records an error for status and logs (secrets masked in both). */
+  /**
+   * Records a failure of the worker (delivery, state, a file it could not read, data lost) for
+   * status and logs, secrets masked in both. A `--once` run with errors exits 1.
+   */
   recordError(message: string, fields: Record<string, unknown> = {}): void {
     this.stats.errors++;
     this.stats.lastError = this.#o.log.redact(message);
     this.stats.lastErrorAt = new Date().toISOString();
     this.#o.log.error(message, fields);
+  }
+
+  /**
+   * Records a problem with the input (a malformed or over-long line, a file that may not be
+   * read): skipped, counted and named, but not a failure of the worker.
+   */
+  recordProblem(message: string): void {
+    this.stats.skipped++;
+    this.stats.problems++;
+    this.stats.lastProblem = this.#o.log.redact(message);
+    this.#o.log.warn(message);
   }
 
   /**
@@ -489,13 +514,12 @@ export class Pipeline<Carry> {
     await this.#add(piece);
   }
 
-  /** Reports a file that cannot be read, once per version of it. */
+  /** Reports a file that cannot or may not be read, once per version of it. */
   #failOnce(path: string, stat: FileStat | undefined, message: string): void {
     const key = stat ? statKey(stat) : "unknown";
     if (this.#failed.get(path) === key) return;
     this.#failed.set(path, key);
-    this.stats.skipped++;
-    this.recordError(message);
+    this.recordProblem(message);
   }
 
   /** Marks a vanished file as deleted (no data is removed anywhere). */
@@ -546,8 +570,7 @@ export class Pipeline<Carry> {
     if (chunk.oversizedLine !== undefined) {
       range.oversized = true;
       if (!replay) {
-        this.stats.skipped++;
-        this.recordError(
+        this.recordProblem(
           `${ref.path}:${cursor.line + 1}: line of ${chunk.oversizedLine} bytes exceeds ` +
             `worker.max_line_bytes (${this.#o.settings().maxLineBytes}); skipped`,
         );
@@ -572,8 +595,7 @@ export class Pipeline<Carry> {
         this.#o.log.debug(`${ref.path}: skipped ${n} line(s): ${reason}`);
       }
       for (const issue of out.issues) {
-        this.stats.skipped++;
-        this.recordError(`${ref.path}:${issue.line}: ${issue.message}`);
+        this.recordProblem(`${ref.path}:${issue.line}: ${issue.message}`);
       }
       for (const warning of out.warnings ?? []) {
         this.#o.log.warn(`${ref.path}:${warning.line}: ${warning.message}`);
@@ -743,7 +765,12 @@ export class Pipeline<Carry> {
     const { state } = this.#o;
     if (items.length > 0) {
       state.recordBatch(key, ranges);
-      await this.#delivery.deliver(key, items, body);
+      this.#sending++;
+      try {
+        await this.#delivery.deliver(key, items, body);
+      } finally {
+        this.#sending--;
+      }
     }
     const finals = new Map<string, UnitState>();
     for (const p of pieces) finals.set(p.ref.path, p.cursor);
@@ -771,6 +798,10 @@ export class Pipeline<Carry> {
     for (const p of pieces) {
       this.stats.messages += p.messages;
       for (const i of p.items) {
+        for (const m of i.conversation.messages) {
+          const total = m.usage?.total;
+          if (typeof total === "number") this.stats.tokens += total;
+        }
         if (!this.touched.has(i.conversation.uuid)) {
           this.touched.add(i.conversation.uuid);
           this.stats.conversations++;
@@ -782,6 +813,11 @@ export class Pipeline<Carry> {
   /** Ends a backoff or pause wait at once (after a config change, say). */
   wake(): void {
     this.#delivery.wake();
+  }
+
+  /** Whether a batch is being delivered or gathered. */
+  get busy(): boolean {
+    return this.#sending > 0 || this.#pieces.length > 0;
   }
 
   /**
@@ -832,6 +868,12 @@ export class Pipeline<Carry> {
           `abandoning batch ${pending.key} recorded before a restart: its content differs now`,
         );
         state.abandonBatch(pending.key);
+        continue;
+      }
+      if (this.#o.dryRun) {
+        // What a real run would re-send first; nothing is sent or committed.
+        this.#o.dryRun(body);
+        this.#count(pieces);
         continue;
       }
       log.info(`re-sending batch ${pending.key} recorded before a restart`, {

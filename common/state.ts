@@ -162,6 +162,46 @@ export class StateStore {
     }
   }
 
+  /**
+   * A state in memory, holding a copy of the database at `path` if there is one: what a dry run
+   * works on, so that it shows what would be sent from the real checkpoints and records
+   * nothing (no database is created, none is written).
+   */
+  static copyInMemory(path: string): StateStore {
+    const store = new StateStore(":memory:");
+    try {
+      Deno.statSync(path);
+    } catch {
+      return store;
+    }
+    let disk: DatabaseSync;
+    try {
+      disk = new DatabaseSync(path, { readOnly: true });
+    } catch (error) {
+      throw new StateDatabaseError(path, error);
+    }
+    try {
+      for (const table of ["units", "pending_batches", "dead_letters", "counters"]) {
+        const rows = disk.prepare(`SELECT * FROM ${table}`).all() as Record<string, unknown>[];
+        if (rows.length === 0) continue;
+        const columns = Object.keys(rows[0]);
+        const insert = store.#db.prepare(
+          `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${
+            columns.map(() => "?").join(", ")
+          })`,
+        );
+        for (const row of rows) {
+          insert.run(...columns.map((c) => row[c] as string | number | null));
+        }
+      }
+    } catch (error) {
+      throw new StateDatabaseError(path, error);
+    } finally {
+      disk.close();
+    }
+    return store;
+  }
+
   #open(): void {
     this.#db.exec(`
       PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;

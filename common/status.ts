@@ -29,6 +29,9 @@ export interface StatusSnapshot {
   files: number;
   skipped: number;
   error_count: number;
+  /** Input problems reported (malformed lines, files that may not be read). */
+  problems: number;
+  last_problem: string;
   last_error: string;
   last_error_at: string;
   dead_lettered: number;
@@ -226,5 +229,6 @@ export function formatStatus(s: StatusSnapshot): string {
     ...(s.last_error
       ? [`  last error:   ${printable(s.last_error, 1000)} (${s.last_error_at})`]
       : []),
+    ...(s.last_problem ? [`  last skipped: ${printable(s.last_problem, 1000)}`] : []),
   ].join("\n");
 }

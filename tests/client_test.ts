@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { backoffDelay, classifyStatus, HttpSink, parseRetryAfter } from "../common/client.ts";
 import type { Batch } from "../common/types.ts";
 
@@ -138,7 +138,8 @@ Deno.test({
         const down = new HttpSink({ ...sink.options, baseUrl: `http://127.0.0.1:${port}` });
         const r = await down.send(out, signal);
         assertEquals(r.kind, "retry");
-        assert(r.kind === "retry" && r.reason.startsWith("network error"));
+        assert(r.kind === "retry" && r.reason.startsWith(`cannot reach http://127.0.0.1:${port}`));
+        assertStringIncludes(r.reason, "connection refused");
       });
     } finally {
       await server.shutdown();

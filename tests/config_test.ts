@@ -77,8 +77,13 @@ Deno.test("config: defaults, numbers as strings, and the environment", async (t)
     });
     assertEquals(c.security.worker_token, "t");
   });
-  await t.step("a missing file means defaults", async () => {
-    assertEquals((await loadConfig("/nonexistent/config.yaml")).worker.batch_size, 100);
+  await t.step("a config file that is named must exist", async () => {
+    const error = await assertRejects(() => loadConfig("/nonexistent/config.yaml"));
+    assertEquals(error instanceof ConfigError, true);
+    assertStringIncludes(error.message, "/nonexistent/config.yaml: no such file");
+  });
+  await t.step("no file at all means defaults", async () => {
+    assertEquals((await loadConfig(undefined)).worker.batch_size, 100);
   });
   await t.step("config.yaml.example is valid", async () => {
     const text = await Deno.readTextFile(new URL("../config.yaml.example", import.meta.url));

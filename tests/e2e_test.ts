@@ -46,7 +46,7 @@ Deno.test({
     const worker = spawnWorker([...s.base, "--status-port", String(statusPort)]);
     try {
       await worker.waitFor("backfill done");
-      await worker.waitFor("sandbox: engine confined");
+      await worker.waitFor("syncing");
 
       const sessionId = "0a000000-0000-4000-8000-000000000001";
       const project = `${s.data}/-home-dev-live`;
@@ -153,12 +153,17 @@ Deno.test({
         assertEquals(once.code, 0, once.stderr);
         assertEquals(serverUuids(server).length, before);
         const again = await runWorker([...s.base, "--once"]);
-        assertEquals(JSON.parse(again.stdout), {
-          conversations: 0,
-          messages: 0,
-          skipped: 0,
-          errors: 0,
-        });
+        const summary = JSON.parse(again.stdout);
+        assertEquals(
+          [
+            summary.source,
+            summary.conversations,
+            summary.messages,
+            summary.skipped,
+            summary.errors,
+          ],
+          ["claude_code", 0, 0, 0, 0],
+        );
       });
     } finally {
       try {
@@ -323,7 +328,7 @@ Deno.test({
           ) + "\n",
         );
         const out = await runWorker([...s.base, "--once"]);
-        assertEquals(out.code, 1, "errors make --once exit 1");
+        assertEquals(out.code, 0, "bad lines are counted and named on stderr; they fail nothing");
         assertStringIncludes(
           out.stderr,
           "0c000000-0000-4000-8000-000000000002.jsonl:1: invalid JSON",
@@ -362,7 +367,7 @@ Deno.test({
               "\n",
           );
           const out = await runWorker([...s.base, "--once"]);
-          assertEquals(out.code, 1);
+          assertEquals(out.code, 0, "an over-long line is skipped and named, not a failure");
           assertStringIncludes(out.stderr, `${id}.jsonl:2: line of 300`);
           assertStringIncludes(out.stderr, "exceeds worker.max_line_bytes (100000); skipped");
           const uuids = serverUuids(server);
@@ -487,7 +492,7 @@ Deno.test({
         assertEquals(out.code, 0, out.stdout);
         assertStringIncludes(out.stdout, "accepts the token");
         assertStringIncludes(out.stdout, "all checks passed");
-        assertStringIncludes(out.stdout, `the engine may read ["${s.data}"`);
+        assertStringIncludes(out.stdout, `the engine may read ${s.data}, `);
       });
       await t.step("a wrong token and a missing projects dir", async () => {
         await Deno.writeTextFile(s.cfg, workerConfig(server, { token: "nope" }));
@@ -502,7 +507,7 @@ Deno.test({
         ]);
         assertEquals(out.code, 1);
         assertStringIncludes(out.stdout, "FAIL server:");
-        assertStringIncludes(out.stdout, "refuses the token (HTTP 401)");
+        assertStringIncludes(out.stdout, "refuses the token: HTTP 401");
         assertStringIncludes(out.stdout, "fix: set security.worker_token");
         assertStringIncludes(out.stdout, "does not exist");
         assertStringIncludes(

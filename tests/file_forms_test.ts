@@ -164,9 +164,10 @@ Deno.test("file forms: a truncated .zst is reported once, and read once complete
     const r = rigFor(fs, codexSource, root, `${root}/state.db`);
     await r.worker.check();
     await r.worker.check();
-    assertEquals(r.pipeline.stats.errors, 1, "reported once while it does not change");
-    assertStringIncludes(r.pipeline.stats.lastError, path);
-    assertStringIncludes(r.pipeline.stats.lastError, "cannot decompress (truncated");
+    assertEquals(r.pipeline.stats.problems, 1, "reported once while it does not change");
+    assertEquals(r.pipeline.stats.errors, 0, "a bad file is the input's problem, not a failure");
+    assertStringIncludes(r.pipeline.stats.lastProblem, path);
+    assertStringIncludes(r.pipeline.stats.lastProblem, "cannot decompress (truncated");
     assertEquals(messageCount(fs), 0);
     await Deno.writeFile(path, frame);
     await r.worker.check();
@@ -282,9 +283,9 @@ Deno.test("file forms: a document over the size limit is reported once and read 
     });
     await r.worker.check();
     await r.worker.check();
-    assertEquals(r.pipeline.stats.errors, 1, "once while the file does not change");
-    assertStringIncludes(r.pipeline.stats.lastError, `${path}: `);
-    assertStringIncludes(r.pipeline.stats.lastError, "exceeds worker.max_line_bytes (500)");
+    assertEquals(r.pipeline.stats.problems, 1, "once while the file does not change");
+    assertStringIncludes(r.pipeline.stats.lastProblem, `${path}: `);
+    assertStringIncludes(r.pipeline.stats.lastProblem, "exceeds worker.max_line_bytes (500)");
     assertEquals(messageCount(fs), 0);
     doc.messages = [{
       id: "s1",
@@ -306,9 +307,9 @@ Deno.test("file forms: invalid JSON mid-rewrite is reported and nothing is lost"
     const text = JSON.stringify(doc, null, 2);
     await Deno.writeTextFile(path, text.slice(0, text.length >> 1));
     await r.worker.check();
-    assertEquals(r.pipeline.stats.errors, 1);
-    assertStringIncludes(r.pipeline.stats.lastError, `${path}:1: invalid JSON`);
-    assertStringIncludes(r.pipeline.stats.lastError, "read again when it changes");
+    assertEquals(r.pipeline.stats.problems, 1);
+    assertStringIncludes(r.pipeline.stats.lastProblem, `${path}:1: invalid JSON`);
+    assertStringIncludes(r.pipeline.stats.lastProblem, "read again when it changes");
     doc.messages.push({
       id: "late",
       timestamp: "2025-12-01T10:00:00.000Z",
@@ -318,7 +319,7 @@ Deno.test("file forms: invalid JSON mid-rewrite is reported and nothing is lost"
     await Deno.writeTextFile(path, JSON.stringify(doc, null, 2));
     await r.worker.check();
     assertEquals(messageCount(fs), 4);
-    assertEquals(r.pipeline.stats.errors, 1);
+    assertEquals(r.pipeline.stats.problems, 1);
     r.state.close();
   }));
 

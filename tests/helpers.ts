@@ -259,7 +259,7 @@ export interface KillTest {
 export async function assertKillSafe(k: KillTest): Promise<void> {
   for (const killAfter of k.killAfterMs) {
     const worker = spawnWorker(k.args, {}, k.worker);
-    await worker.waitFor("sandbox", 10_000);
+    await worker.waitFor("syncing", 10_000);
     await delay(killAfter);
     worker.child.kill("SIGKILL");
     await worker.exit();

@@ -300,7 +300,7 @@ async function killWorker(
     {},
     "codex",
   );
-  await process.waitFor("sandbox", 15_000);
+  await process.waitFor("syncing", 15_000);
   await delay(afterMs);
   process.child.kill("SIGKILL");
   await process.exit();

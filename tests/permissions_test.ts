@@ -123,7 +123,7 @@ Deno.test({
     const base = ["--config", cfg, "--state-dir", `${dir}/state`, "--projects-dir", projects];
     try {
       await t.step("the engine verifies its own confinement", async () => {
-        const out = await runWorker([...base, "--once"]);
+        const out = await runWorker([...base, "--once", "--log-level", "debug"]);
         assertEquals(out.code, 0, out.stderr);
         const line = out.stderr.split("\n").find((l) => l.includes("sandbox:"))!;
         const record = JSON.parse(line);
@@ -233,7 +233,15 @@ Deno.test({
     assertStringIncludes(new TextDecoder().decode(version.stdout), "claude-code-sync-worker");
     const projects = await Deno.makeTempDir();
     const once = await new Deno.Command(`${out}/claude-code-sync-worker`, {
-      args: ["--projects-dir", projects, "--state-dir", `${out}/state`, "--once"],
+      args: [
+        "--projects-dir",
+        projects,
+        "--state-dir",
+        `${out}/state`,
+        "--once",
+        "--log-level",
+        "debug",
+      ],
     }).output();
     assertEquals(once.code, 0, new TextDecoder().decode(once.stderr));
     assertStringIncludes(new TextDecoder().decode(once.stderr), "sandbox: engine confined");
