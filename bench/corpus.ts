@@ -96,10 +96,13 @@ export function sessionLines(opts: SessionOptions): string[] {
     });
     const messageId = `msg_${id().replaceAll("-", "").slice(0, 24)}`;
     const requestId = `req_${id().replaceAll("-", "").slice(0, 24)}`;
+    // One response's lines share its input and cache counts; only the output grows.
+    const cacheWrite = 1000 + Math.floor(random() * 5000);
+    const cacheRead = 20000 + Math.floor(random() * 50000);
     const usage = (out: number) => ({
       input_tokens: 4,
-      cache_creation_input_tokens: 1000 + Math.floor(random() * 5000),
-      cache_read_input_tokens: 20000 + Math.floor(random() * 50000),
+      cache_creation_input_tokens: cacheWrite,
+      cache_read_input_tokens: cacheRead,
       output_tokens: out,
       service_tier: "standard",
     });

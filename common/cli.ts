@@ -76,6 +76,8 @@ export interface CliContext {
   all: boolean;
   /** `--report json`: progress and the summary as JSON lines on stdout (`deno task start`). */
   report: "json" | "";
+  /** `--log-format`: overrides `log.format`. */
+  logFormat?: "text" | "json";
   /** The command line as given, for service files. */
   args: string[];
   env: ConfigEnv;
@@ -111,6 +113,7 @@ options:
   --json               with --once: the summary as a JSON line even on a terminal
   --dry-run            print the batches that would be sent as JSON lines; send and record nothing
   --log-level LEVEL    debug, info, warn or error (config: log.level)
+  --log-format FORMAT  text or json (config: log.format; default: text on a terminal)
   --status-port N      serve /healthz, /status, /metrics on 127.0.0.1:N (config: status.port)
   --report json        progress and the summary as JSON lines on stdout (what deno task start uses)
 
@@ -138,18 +141,6 @@ function home(): string {
 export function defaultStateDir(): string {
   if (Deno.build.os === "darwin") return `${home()}/Library/Application Support/ai-sync`;
   return `${Deno.env.get("XDG_STATE_HOME") || `${home()}/.local/state`}/ai-sync`;
-}
-
-/**
- * The config file used when `--config` is not given: the platform default, if it exists.
- *
- * @example Find the config file
- * ```ts ignore
- * console.log(defaultConfigFile() || "no config file");
- * ```
- */
-export function defaultConfigFile(): string {
-  return exists(defaultConfigPath()) ? defaultConfigPath() : "";
 }
 
 function defaultConfigPath(): string {
@@ -195,6 +186,7 @@ export function parseCli(
         once: { type: "boolean", default: false },
         "dry-run": { type: "boolean", default: false },
         "log-level": { type: "string" },
+        "log-format": { type: "string" },
         "status-port": { type: "string" },
         report: { type: "string" },
         json: { type: "boolean", default: false },
@@ -239,16 +231,15 @@ export function parseCli(
   if (values.once && values["dry-run"]) {
     throw new UsageError("--once and --dry-run exclude each other");
   }
+  const logFormat = values["log-format"] as string | undefined;
+  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") {
+    throw new UsageError(`--log-format: expected text or json, got ${JSON.stringify(logFormat)}`);
+  }
   const report = values.report as string | undefined;
   if (report !== undefined && report !== "json") {
     throw new UsageError(`--report: expected json, got ${JSON.stringify(report)}`);
   }
-  const configFlag = values.config as string | undefined;
-  const configPath = configFlag !== undefined
-    ? resolve(configFlag)
-    : exists(defaultConfigPath())
-    ? defaultConfigPath()
-    : "";
+  const configPath = configPathOf(values.config as string | undefined);
   const dataDirFlag = values[spec.sourceFlag] as string | undefined;
   return {
     spec,
@@ -265,6 +256,7 @@ export function parseCli(
     operands: positionals.slice(1),
     all: Boolean(values.all),
     report: report === "json" ? "json" : "",
+    logFormat: logFormat as "text" | "json" | undefined,
     help: Boolean(values.help),
     version: Boolean(values.version),
     args,
@@ -276,7 +268,36 @@ export function parseCli(
 }
 
 /**
- * The data directory: the flag, else the config key, else the source's default.
+ * The data directory: the flag, else the config key (a relative path is relative to the config
+ * file), else the source's default.
+ *
+ * @example The default of Claude Code
+ * ```ts
+ * import { dataDirOf } from "./cli.ts";
+ * import { workerSpec } from "./permissions.ts";
+ * import { ConfigSchema } from "./config.ts";
+ * console.log(dataDirOf(workerSpec("claude_code"), undefined, ConfigSchema.parse({}), ""));
+ * ```
+ */
+export function dataDirOf(
+  spec: WorkerSpec,
+  flag: string | undefined,
+  config: Config,
+  configPath: string,
+): string {
+  if (flag) return resolve(flag);
+  const section = (config as unknown as Record<string, Record<string, unknown>>)[spec.name];
+  const fromConfig = typeof section?.[spec.configKey] === "string"
+    ? String(section[spec.configKey])
+    : "";
+  if (fromConfig) {
+    return isAbsolute(fromConfig) ? fromConfig : resolve(dirname(configPath || "."), fromConfig);
+  }
+  return resolve(spec.defaultDataDir((name) => Deno.env.get(name)));
+}
+
+/**
+ * The data directory of a worker's run ({@link dataDirOf} for its command line).
  *
  * @example Resolve the data directory
  * ```ts ignore
@@ -284,17 +305,13 @@ export function parseCli(
  * ```
  */
 export function resolveDataDir(ctx: CliContext, config: Config): string {
-  if (ctx.dataDirFlag) return ctx.dataDirFlag;
-  const section = (config as unknown as Record<string, Record<string, unknown>>)[ctx.spec.name];
-  const fromConfig = typeof section?.[ctx.spec.configKey] === "string"
-    ? String(section[ctx.spec.configKey])
-    : "";
-  if (fromConfig) {
-    return isAbsolute(fromConfig)
-      ? fromConfig
-      : resolve(dirname(ctx.configPath || "."), fromConfig);
-  }
-  return resolve(ctx.spec.defaultDataDir((name) => Deno.env.get(name)));
+  return dataDirOf(ctx.spec, ctx.dataDirFlag, config, ctx.configPath);
+}
+
+/** The config file of a command line: the flag (which must exist), else the default if present. */
+export function configPathOf(flag: string | undefined): string {
+  if (flag !== undefined) return resolve(flag);
+  return exists(defaultConfigPath()) ? defaultConfigPath() : "";
 }
 
 /**
@@ -477,6 +494,7 @@ export function engineLaunch(
     stdoutTty: Deno.stdout.isTerminal(),
     json: ctx.json,
     report: ctx.report,
+    logFormat: ctx.logFormat,
     sandboxProbe: { outsidePath: "/", outsideHost: probeHost },
   };
   return { init, permissions };

@@ -45,6 +45,8 @@ export interface EngineInit {
   json: boolean;
   /** `--report json`: progress and the summary as JSON lines on stdout (for `start`). */
   report: "json" | "";
+  /** `--log-format`, over `log.format`. */
+  logFormat?: "text" | "json";
   /** Paths the engine must not be able to read, checked at start (outside its scope). */
   sandboxProbe: { outsidePath: string; outsideHost: string };
 }
@@ -125,9 +127,8 @@ async function engine<Carry>(
   if (!init.logLevel) log.level = config.log.level;
   if (config.log.file) log.setFile(config.log.file);
   // A person at a terminal reads text; services, pipes and log files get JSON lines.
-  log.format = config.log.format === "auto"
-    ? (init.tty && !config.log.file ? "text" : "json")
-    : config.log.format;
+  const format = init.logFormat ?? config.log.format;
+  log.format = format === "auto" ? (init.tty && !config.log.file ? "text" : "json") : format;
   log.addSecret(config.security.worker_token);
   log.addSecret(init.statusToken);
   checkSandbox(log, init);
@@ -185,7 +186,9 @@ async function engine<Carry>(
     : init.once
     ? "none"
     : "log";
+  let backfilled = false;
   const progress = startProgress(progressMode, () => ({
+    watching: backfilled,
     source: source.name,
     state: pipeline.stats.pausedReason
       ? "paused"
@@ -308,6 +311,7 @@ async function engine<Carry>(
 
   const t0 = performance.now();
   const backfill = worker.start().then((failure) => {
+    backfilled = true;
     // A bar or log lines are for the backfill; `start` draws JSON progress for as long as it runs.
     if (progressMode !== "json") progress.end();
     const s = pipeline.stats;

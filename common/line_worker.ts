@@ -28,7 +28,13 @@ export interface LineSource<Carry> {
    * side files (metadata beside a session) are read only through `files` (by default the
    * source's own roots).
    */
-  discover(root: string, warn: (message: string) => void, files?: ReadScope): Promise<FileRef[]>;
+  discover(
+    root: string,
+    warn: (message: string) => void,
+    files?: ReadScope,
+    /** Told of files passed over on purpose (a name that is not the source's), for debug logs. */
+    skip?: (message: string) => void,
+  ): Promise<FileRef[]>;
   /** The file at `path`, if it is one of the source's; `null` otherwise. */
   classify(path: string, root: string, files?: ReadScope): Promise<FileRef | null>;
   /**
@@ -176,13 +182,14 @@ export class LineFileWorker<Carry> implements SyncWorker {
     const refs = new Map<string, FileRef>();
     const warn = (m: string) => this.log.warn(m);
     try {
-      for (const ref of await this.source.discover(this.root, warn, this.#files)) {
+      const skip = (m: string) => this.log.debug(m);
+      for (const ref of await this.source.discover(this.root, warn, this.#files, skip)) {
         refs.set(ref.path, ref);
       }
       this.#rootWarned = "";
       for (const extra of this.extraRoots) {
         try {
-          for (const ref of await this.source.discover(extra, warn, this.#files)) {
+          for (const ref of await this.source.discover(extra, warn, this.#files, skip)) {
             refs.set(ref.path, ref);
           }
         } catch (error) {

@@ -21,7 +21,7 @@ import {
 import { ConfinementError, FileTooLargeError, type ReadScope } from "./guarded_file.ts";
 import { fingerprint64, sha256Hex } from "./hash.ts";
 import type { Logger } from "./log.ts";
-import type { LineParser, ParseOutput } from "./source.ts";
+import type { ConversationTotals, LineParser, ParseOutput } from "./source.ts";
 import { type BatchRange, StateDatabaseError, type StateStore, type UnitState } from "./state.ts";
 import {
   type ByteSource,
@@ -338,6 +338,7 @@ export class Pipeline<Carry> {
         dev: identity.dev,
         ino: identity.ino,
         status: "active",
+        movedFrom: original.path,
       };
       inherited = original.path;
     }
@@ -580,15 +581,16 @@ export class Pipeline<Carry> {
     const firstLine = whole ? 1 : cursor.line + 1;
     let parsed: Parsed<Carry>;
     try {
-      parsed = this.#parse(ref, chunk.bytes, firstLine, cursor.carry);
+      parsed = this.#parse(ref, cursor, chunk.bytes, firstLine, cursor.carry);
     } catch (error) {
       // Hostile input (a line nested 100,000 deep, say) must cost only itself.
       parsed = whole
         ? this.#unprocessable(firstLine, cursor.carry, `the document`, error)
-        : this.#parseLineByLine(ref, chunk.bytes, firstLine, cursor.carry);
+        : this.#parseLineByLine(ref, cursor, chunk.bytes, firstLine, cursor.carry);
     }
     const { out, items } = parsed;
     next.carry = parsed.carry;
+    if (out.totals) next.totals = JSON.stringify(out.totals);
     if (!replay) {
       for (const [reason, n] of Object.entries(out.skipped)) {
         this.stats.skipped += n;
@@ -612,13 +614,20 @@ export class Pipeline<Carry> {
   }
 
   /** Parses lines and serialises what came out; throws whatever hostile input makes them throw. */
-  #parse(ref: FileRef, bytes: Uint8Array, firstLine: number, carry: string): Parsed<Carry> {
+  #parse(
+    ref: FileRef,
+    cursor: UnitState,
+    bytes: Uint8Array,
+    firstLine: number,
+    carry: string,
+  ): Parsed<Carry> {
     const out = this.#o.parser({
       bytes,
       firstLine,
       carry: carry ? JSON.parse(carry) as Carry : undefined,
       file: { path: ref.path, hint: ref.hint, host: this.#o.host },
     });
+    if (out.totals) this.#rollUp(cursor, out);
     const items = out.conversations.map((conversation) => ({
       conversation,
       json: JSON.stringify(conversation),
@@ -629,6 +638,7 @@ export class Pipeline<Carry> {
   /** After a chunk failed as a whole: each line on its own, so only the culprit is lost. */
   #parseLineByLine(
     ref: FileRef,
+    cursor: UnitState,
     bytes: Uint8Array,
     firstLine: number,
     carry: string,
@@ -648,7 +658,7 @@ export class Pipeline<Carry> {
     for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, start)) {
       let one: Parsed<Carry>;
       try {
-        one = this.#parse(ref, bytes.subarray(start, nl + 1), line, carry);
+        one = this.#parse(ref, cursor, bytes.subarray(start, nl + 1), line, carry);
       } catch (error) {
         one = this.#unprocessable(line, carry, "this line", error);
       }
@@ -661,10 +671,43 @@ export class Pipeline<Carry> {
       }
       out.issues.push(...one.out.issues);
       out.warnings!.push(...one.out.warnings ?? []);
+      if (one.out.totals) out.totals = one.out.totals;
       start = nl + 1;
       line++;
     }
     return { out, items, carry };
+  }
+
+  /**
+   * A conversation that spans several files (Claude Code's sub-agents) is sent with the sum of
+   * their counts: this file's new totals plus what every other file of it contributes (as read
+   * and batched, else as committed), leaving out a file this one continues.
+   */
+  #rollUp(cursor: UnitState, out: ParseOutput<Carry>): void {
+    for (const conversation of out.conversations) {
+      const own = out.totals?.[conversation.uuid];
+      if (!own) continue;
+      const parts: ConversationTotals[] = [own];
+      const others = this.#o.state.contributions(conversation.uuid);
+      const continued = new Set([cursor.movedFrom]);
+      for (const [key, pending] of this.#cursors) {
+        if (pending.totals && !others.has(key)) others.set(key, pending.totals);
+        if (pending.movedFrom) continued.add(pending.movedFrom);
+      }
+      for (const [key, committed] of others) {
+        if (key === cursor.key || continued.has(key)) continue;
+        const json = this.#cursors.get(key)?.totals ?? committed;
+        const part = json ? (JSON.parse(json) as Record<string, ConversationTotals>) : {};
+        if (part[conversation.uuid]) parts.push(part[conversation.uuid]);
+      }
+      if (parts.length === 1) continue;
+      conversation.metadata.message_count = parts.reduce((n, p) => n + p.messages, 0);
+      const usage: Record<string, number> = {};
+      for (const part of parts) {
+        for (const [k, v] of Object.entries(part.usage)) usage[k] = (usage[k] ?? 0) + v;
+      }
+      conversation.metadata.usage = usage;
+    }
   }
 
   /** The result of input that made the parser or the serialiser throw: an issue, nothing else. */

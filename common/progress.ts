@@ -23,6 +23,8 @@ export interface ProgressState {
   total: number;
   conversations: number;
   messages: number;
+  /** The backfill is done: the worker watches for changes. */
+  watching?: boolean;
 }
 
 /** Where the readings come from. */
@@ -48,6 +50,9 @@ export function progressLine(p: ProgressState, width: number): string {
   let text: string;
   if (p.state !== "running") {
     text = `${p.source}  ${p.state.toUpperCase()}: ${p.reason}`;
+  } else if (p.watching) {
+    text = `${p.source}  watching: ${p.conversations} conversations, ${p.messages} messages ` +
+      `synced since start`;
   } else {
     const pct = p.total > 0 ? Math.min(100, Math.floor((p.done / p.total) * 100)) : 100;
     const bar = "#".repeat(Math.floor(pct / 4)).padEnd(25, " ");
@@ -90,7 +95,8 @@ export function startProgress(
     }
     if (p.total === 0 && p.state === "running") return;
     if (mode === "bar") {
-      const width = Deno.consoleSize?.().columns ?? 100;
+      const columns = Deno.consoleSize?.().columns ?? 0;
+      const width = columns >= 20 ? columns : 100;
       Deno.stderr.writeSync(encoder.encode(`\r${progressLine(p, width - 1)}\x1b[K`));
       drawn = true;
     } else if (Date.now() - lastLog > 5000) {

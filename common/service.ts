@@ -16,10 +16,55 @@ export interface ServiceFile {
   text: string;
   /** Commands that load it. */
   enable: string;
+  /** Commands that unload it. */
+  disable: string;
 }
 
 function home(): string {
   return Deno.env.get("HOME") ?? ".";
+}
+
+/**
+ * A service file cannot point at this Deno: it runs from the npx cache, which npm may clean.
+ *
+ * @example The message says how to install durably
+ * ```ts
+ * import { TransientDenoError } from "./service.ts";
+ * console.log(new TransientDenoError("/home/me/.npm/_npx/1/node_modules/deno/deno").message);
+ * ```
+ */
+export class TransientDenoError extends Error {
+  override name = "TransientDenoError";
+  /** Creates the error for the Deno at `exec`. */
+  constructor(exec: string) {
+    super(
+      `this Deno runs from the npx cache (${exec}), which npm may clean at any time, so a ` +
+        `service started from it would break; install durably first: \`npm install -g deno@2.9.6\` ` +
+        `and run the same command with \`deno task …\`, or build the binaries with ` +
+        `\`deno task compile\` and run install-service from bin/`,
+    );
+  }
+}
+
+/**
+ * Whether a Deno executable lives in the npx cache (`~/.npm/_npx/<hash>/…`), which npm cleans.
+ *
+ * @example The npx cache, and a global install
+ * ```ts
+ * import { isTransientDeno } from "./service.ts";
+ * isTransientDeno("/home/me/.npm/_npx/9f2e/node_modules/deno/deno"); // true
+ * isTransientDeno("/usr/lib/node_modules/deno/deno"); // false
+ * ```
+ */
+export function isTransientDeno(exec: string): boolean {
+  return /[\\/]_npx[\\/]/.test(exec);
+}
+
+/** The Deno running this, checked to be a durable install. */
+function durableDeno(): string {
+  const exec = Deno.execPath();
+  if (isTransientDeno(exec)) throw new TransientDenoError(exec);
+  return exec;
 }
 
 /**
@@ -31,7 +76,7 @@ function home(): string {
  * ```
  */
 export function serviceCommand(ctx: CliContext, engineUrl: URL): string[] {
-  const exec = Deno.execPath();
+  const exec = durableDeno();
   const args = ["run", "--config", ctx.configPath, "--state-dir", ctx.stateDir];
   if (!ctx.configPath) args.splice(1, 2);
   if (ctx.dataDirFlag) args.push(`--${ctx.spec.sourceFlag}`, ctx.dataDirFlag);
@@ -42,6 +87,19 @@ export function serviceCommand(ctx: CliContext, engineUrl: URL): string[] {
   return [exec, ...denoRunArgs(ctx.spec, repoRoot), ...args];
 }
 
+/**
+ * The command of the service that runs `deno task start` (every source found): the repo's
+ * `workers/start.ts` under a durable Deno, with `args` (config, state dir, source flags).
+ *
+ * @example The command
+ * ```ts ignore
+ * console.log(startServiceCommand("/src/ai-sync", ["--state-dir", "/s"]));
+ * ```
+ */
+export function startServiceCommand(repoRoot: string, args: string[]): string[] {
+  return [durableDeno(), "run", "-A", `${repoRoot}/workers/start.ts`, ...args];
+}
+
 function systemdQuote(arg: string): string {
   return /[\s"\\]/.test(arg) ? `"${arg.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"` : arg;
 }
@@ -50,17 +108,27 @@ function xml(text: string): string {
   return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
 
+/** What a service is: its name (the file's), what it says it is, and what it runs. */
+export interface ServiceSpec {
+  name: string;
+  description: string;
+  command: string[];
+}
+
 /**
- * The service definition for this platform.
+ * The service definition for this platform: a systemd user unit, or a launchd agent on macOS.
  *
- * @example Render the unit without writing it
- * ```ts ignore
- * console.log(serviceFile(ctx, engineUrl).text);
+ * @example Render a unit
+ * ```ts
+ * import { serviceDefinition } from "./service.ts";
+ * const unit = serviceDefinition({
+ *   name: "codex-sync-worker", description: "Codex rollouts", command: ["/usr/bin/codex-sync-worker"],
+ * }, "linux");
+ * console.log(unit.text.includes("ExecStart=/usr/bin/codex-sync-worker"));
  * ```
  */
-export function serviceFile(ctx: CliContext, engineUrl: URL, os = Deno.build.os): ServiceFile {
-  const command = serviceCommand(ctx, engineUrl);
-  const name = ctx.spec.binary;
+export function serviceDefinition(service: ServiceSpec, os = Deno.build.os): ServiceFile {
+  const { name, command } = service;
   if (os === "darwin") {
     const label = `dev.ai-sync.${name}`;
     const log = `${home()}/Library/Logs/ai-sync/${name}.log`;
@@ -86,13 +154,14 @@ ${command.map((a) => `    <string>${xml(a)}</string>`).join("\n")}
       path,
       text,
       enable: `mkdir -p ~/Library/Logs/ai-sync && launchctl bootstrap gui/$(id -u) ${path}`,
+      disable: `launchctl bootout gui/$(id -u)/${label}`,
     };
   }
   const path = `${
     Deno.env.get("XDG_CONFIG_HOME") || `${home()}/.config`
   }/systemd/user/${name}.service`;
   const text = `[Unit]
-Description=ai-sync: ${ctx.spec.label} worker
+Description=ai-sync: ${service.description}
 After=network-online.target
 
 [Service]
@@ -110,20 +179,40 @@ WantedBy=default.target
     path,
     text,
     enable: `systemctl --user daemon-reload && systemctl --user enable --now ${name}.service`,
+    disable: `systemctl --user disable --now ${name}.service`,
   };
 }
 
 /**
- * Writes (or with `--print` prints) the service definition.
+ * The service definition of a worker.
  *
- * @example Install
+ * @example Render the unit without writing it
  * ```ts ignore
- * Deno.exit(await installService(ctx, engineUrl));
+ * console.log(serviceFile(ctx, engineUrl).text);
  * ```
  */
-export async function installService(ctx: CliContext, engineUrl: URL): Promise<number> {
-  const file = serviceFile(ctx, engineUrl);
-  if (ctx.print) {
+export function serviceFile(ctx: CliContext, engineUrl: URL, os = Deno.build.os): ServiceFile {
+  return serviceDefinition({
+    name: ctx.spec.binary,
+    description: `${ctx.spec.label} worker`,
+    command: serviceCommand(ctx, engineUrl),
+  }, os);
+}
+
+/**
+ * Writes (or with `print` prints) a service definition; returns the exit code.
+ *
+ * @example Print a unit
+ * ```ts ignore
+ * await writeService(file, true, "codex-sync-worker");
+ * ```
+ */
+export async function writeService(
+  file: ServiceFile,
+  print: boolean,
+  who: string,
+): Promise<number> {
+  if (print) {
     console.log(file.text);
     return 0;
   }
@@ -131,7 +220,7 @@ export async function installService(ctx: CliContext, engineUrl: URL): Promise<n
     await Deno.mkdir(dirname(file.path), { recursive: true });
     await Deno.writeTextFile(file.path, file.text);
   } catch (error) {
-    console.error(`${ctx.spec.binary}: cannot write ${file.path}: ${errorMessage(error)}`);
+    console.error(`${who}: cannot write ${file.path}: ${errorMessage(error)}`);
     return 1;
   }
   console.log(`wrote ${file.path}\nto start it now and at login: ${file.enable}`);
@@ -139,15 +228,14 @@ export async function installService(ctx: CliContext, engineUrl: URL): Promise<n
 }
 
 /**
- * Removes the service definition written by {@link installService}.
+ * Removes a service definition written by {@link writeService}; returns the exit code.
  *
- * @example Uninstall
+ * @example Remove a unit
  * ```ts ignore
- * Deno.exit(await uninstallService(ctx));
+ * await removeService(file, "codex-sync-worker");
  * ```
  */
-export async function uninstallService(ctx: CliContext): Promise<number> {
-  const file = serviceFile(ctx, new URL(import.meta.url));
+export async function removeService(file: ServiceFile, who: string): Promise<number> {
   try {
     await Deno.remove(file.path);
   } catch (error) {
@@ -155,12 +243,42 @@ export async function uninstallService(ctx: CliContext): Promise<number> {
       console.log(`no service file at ${file.path}`);
       return 0;
     }
-    console.error(`${ctx.spec.binary}: cannot remove ${file.path}: ${errorMessage(error)}`);
+    console.error(`${who}: cannot remove ${file.path}: ${errorMessage(error)}`);
     return 1;
   }
-  const stop = Deno.build.os === "darwin"
-    ? `launchctl bootout gui/$(id -u)/dev.ai-sync.${ctx.spec.binary}`
-    : `systemctl --user disable --now ${ctx.spec.binary}.service`;
-  console.log(`removed ${file.path}\nif it is loaded, also run: ${stop}`);
+  console.log(`removed ${file.path}\nif it is loaded, also run: ${file.disable}`);
   return 0;
+}
+
+/**
+ * `install-service` of a worker: writes (or with `--print` prints) its service definition.
+ *
+ * @example Install
+ * ```ts ignore
+ * Deno.exit(await installService(ctx, engineUrl));
+ * ```
+ */
+export async function installService(ctx: CliContext, engineUrl: URL): Promise<number> {
+  let file: ServiceFile;
+  try {
+    file = serviceFile(ctx, engineUrl);
+  } catch (error) {
+    if (!(error instanceof TransientDenoError)) throw error;
+    console.error(`${ctx.spec.binary}: install-service: ${error.message}`);
+    return 1;
+  }
+  return await writeService(file, ctx.print, ctx.spec.binary);
+}
+
+/**
+ * `uninstall-service` of a worker.
+ *
+ * @example Uninstall
+ * ```ts ignore
+ * Deno.exit(await uninstallService(ctx));
+ * ```
+ */
+export async function uninstallService(ctx: CliContext): Promise<number> {
+  const file = serviceDefinition({ name: ctx.spec.binary, description: "", command: [] });
+  return await removeService(file, ctx.spec.binary);
 }

@@ -56,6 +56,19 @@ export interface ParseOutput<Carry> {
   issues: LineIssue[];
   /** Lines of a kind this version does not know, skipped: worth a warning, not an error. */
   warnings?: LineIssue[];
+  /**
+   * What this file contributes to each conversation so far (cumulative): its messages and its
+   * usage. When a conversation spans several files (Claude Code's sub-agents), the pipeline sends
+   * the sum over its files as `metadata.message_count` and `metadata.usage`.
+   */
+  totals?: Record<string, ConversationTotals>;
+}
+
+/** One file's contribution to a conversation's counts. */
+export interface ConversationTotals {
+  messages: number;
+  /** In the shape of `parsers/usage.ts`: input, output, cache_read, cache_write, reasoning, total. */
+  usage: Record<string, number>;
 }
 
 /** A parser of append-only line files (JSONL). */

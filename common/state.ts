@@ -35,6 +35,13 @@ export interface UnitState {
    */
   fileSize?: number;
   mtimeMs?: number;
+  /**
+   * What this file contributes to each conversation (JSON of `ParseOutput.totals`), for the
+   * conversations that span several files; `""` when its parser reports none.
+   */
+  totals?: string;
+  /** The unit this one continues (a moved or compressed file), which no longer counts. */
+  movedFrom?: string;
 }
 
 /** One file's part of a batch: the bytes `[from, to)` and what the checkpoint becomes. */
@@ -216,6 +223,8 @@ export class StateStore {
         id INTEGER PRIMARY KEY AUTOINCREMENT, batch_key TEXT NOT NULL, conversation_uuid TEXT NOT NULL,
         status INTEGER NOT NULL, error TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS conversation_units (
+        conversation TEXT NOT NULL, unit TEXT NOT NULL, PRIMARY KEY (conversation, unit));
     `);
     // Read every page once: a damaged file is reported now, with its name, not mid-run.
     const check = this.#db.prepare("PRAGMA quick_check").all() as Record<string, string>[];
@@ -230,6 +239,12 @@ export class StateStore {
       this.#db.exec(`
         ALTER TABLE units ADD COLUMN file_size INTEGER NOT NULL DEFAULT -1;
         ALTER TABLE units ADD COLUMN mtime_ms REAL NOT NULL DEFAULT -1;
+      `);
+    }
+    if (!columns.includes("totals")) {
+      this.#db.exec(`
+        ALTER TABLE units ADD COLUMN totals TEXT NOT NULL DEFAULT '';
+        ALTER TABLE units ADD COLUMN moved_from TEXT NOT NULL DEFAULT '';
       `);
     }
     const dlColumns = (this.#db.prepare("PRAGMA table_info(dead_letters)").all() as {
@@ -301,7 +316,7 @@ export class StateStore {
 
   /** Writes a unit outside a batch: a reset to 0, a rename, or a deletion mark. */
   putUnit(unit: UnitState): void {
-    this.#guard(() => this.#putUnit(unit));
+    this.#transaction(() => this.#putUnit(unit));
   }
 
   /** Records a batch's boundaries before its first send. */
@@ -391,6 +406,21 @@ export class StateStore {
     );
   }
 
+  /**
+   * What each file contributes to a conversation (`ParseOutput.totals` of its last commit),
+   * by unit key, leaving out files that another file continues (moved or compressed).
+   */
+  contributions(conversation: string): Map<string, string> {
+    const rows = this.#guard(() =>
+      this.#db.prepare(
+        `SELECT u.key, u.totals FROM conversation_units c JOIN units u ON u.key = c.unit
+         WHERE c.conversation = ?
+           AND NOT EXISTS (SELECT 1 FROM units m WHERE m.moved_from = u.key)`,
+      ).all(conversation) as { key: string; totals: string }[]
+    );
+    return new Map(rows.map((r) => [r.key, r.totals]));
+  }
+
   /** All counters. */
   counters(): Record<string, number> {
     const out: Record<string, number> = {};
@@ -421,9 +451,17 @@ export class StateStore {
   }
 
   #putUnit(u: UnitState): void {
+    const totals = u.totals ?? "";
+    if (totals) {
+      this.#db.prepare("DELETE FROM conversation_units WHERE unit = ?").run(u.key);
+      const link = this.#db.prepare(
+        "INSERT OR IGNORE INTO conversation_units (conversation, unit) VALUES (?, ?)",
+      );
+      for (const conversation of Object.keys(JSON.parse(totals))) link.run(conversation, u.key);
+    }
     this.#db.prepare(
-      `INSERT OR REPLACE INTO units (key, path, dev, ino, head_len, head_hash, offset, line, tail_hash, carry, status, updated_at, file_size, mtime_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO units (key, path, dev, ino, head_len, head_hash, offset, line, tail_hash, carry, status, updated_at, file_size, mtime_ms, totals, moved_from)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       u.key,
       u.path,
@@ -439,6 +477,8 @@ export class StateStore {
       new Date().toISOString(),
       u.fileSize ?? -1,
       u.mtimeMs ?? -1,
+      totals,
+      u.movedFrom ?? "",
     );
   }
 
@@ -493,5 +533,7 @@ function rowToUnit(r: Record<string, string | number>): UnitState {
     status: r.status === "deleted" ? "deleted" : "active",
     fileSize: r.file_size === undefined ? -1 : Number(r.file_size),
     mtimeMs: r.mtime_ms === undefined ? -1 : Number(r.mtime_ms),
+    totals: r.totals === undefined ? "" : String(r.totals),
+    movedFrom: r.moved_from === undefined ? "" : String(r.moved_from),
   };
 }

@@ -127,6 +127,30 @@ export const BatchResultSchema = z.object({
 export type BatchResult = z.infer<typeof BatchResultSchema>;
 
 /**
+ * Where a conversation's title came from, weakest first. A title replaces one of the same or a
+ * weaker source (an AI title replaces the first prompt, never the user's own), so the server
+ * keeps the best title it was ever sent; it is named in `metadata.title_source`.
+ */
+export const TITLE_SOURCES = ["first_prompt", "summary", "ai", "custom"] as const;
+/** One of {@link TITLE_SOURCES}. */
+export type TitleSource = typeof TITLE_SOURCES[number];
+
+/**
+ * The strength of a title source: 1 to 4, and 2 (a summary's) for a title of unknown source, so
+ * that titles sent without a source (other clients) behave as before.
+ *
+ * @example The user's own title beats a generated one
+ * ```ts
+ * import { titleRank } from "./types.ts";
+ * titleRank("custom") > titleRank("ai") && titleRank(undefined) === titleRank("summary");
+ * ```
+ */
+export function titleRank(source: unknown): number {
+  const index = TITLE_SOURCES.indexOf(source as TitleSource);
+  return index === -1 ? 2 : index + 1;
+}
+
+/**
  * Formats zod issues as `path: message` lines, the form every error in ai-sync uses.
  *
  * @example Format a validation error

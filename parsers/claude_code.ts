@@ -9,8 +9,15 @@
 import { derivedUuid, sha256Hex } from "../common/hash.ts";
 import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
-import { baseName, eachJsonLine, isObject, type Json, num, str } from "./json_lines.ts";
-import type { Conversation, Message } from "../common/types.ts";
+import { baseName, eachJsonLine, isObject, type Json, num, str, titleOf } from "./json_lines.ts";
+import {
+  type Conversation,
+  type Message,
+  TITLE_SOURCES,
+  titleRank,
+  type TitleSource,
+} from "../common/types.ts";
+import { type Usage, usage } from "./usage.ts";
 
 /** Token counts summed over a conversation, each API response counted once. */
 export interface UsageTotals {
@@ -31,7 +38,10 @@ export interface ClaudeCodeCarry {
   firstTs: string;
   lastTs: string;
   title: string;
-  /** 0 none, 1 summary line, 2 ai-title, 3 custom-title: a stronger title source wins. */
+  /**
+   * Where the title came from: 0 none, 1 the first real prompt, 2 a summary line, 3 ai-title,
+   * 4 custom-title (the rank of `TITLE_SOURCES`); a stronger source wins.
+   */
   titleRank: number;
   /** `summary` lines whose `leafUuid` has not been seen yet, by leaf uuid. */
   pendingTitles: Record<string, string>;
@@ -134,6 +144,16 @@ function usageOf(raw: unknown): UsageTotals | null {
   };
 }
 
+/** Anthropic's counts in the one usage shape (its `input_tokens` exclude the cache). */
+function toUsage(u: UsageTotals): Usage {
+  return usage({
+    input: u.input_tokens,
+    output: u.output_tokens,
+    cache_read: u.cache_read_input_tokens,
+    cache_write: u.cache_creation_input_tokens,
+  });
+}
+
 function addUsage(into: UsageTotals, add: UsageTotals, sign = 1): void {
   into.input_tokens += sign * add.input_tokens;
   into.output_tokens += sign * add.output_tokens;
@@ -203,6 +223,14 @@ function mapContent(raw: unknown, toolUseResult: unknown): MappedClaudeContent {
 }
 
 const LOCAL_COMMAND_OUTPUT = /^<(local-command-stdout|local-command-stderr|local-command-caveat)>/;
+/** Prompt text that Claude Code or a command wrote, not the user: no title from it. */
+const MACHINE_TEXT =
+  /^\s*(<(command-|local-command-|bash-|system-reminder|user-memory-input)|\[Request interrupted)/;
+/** Title ranks, after `TITLE_SOURCES`. */
+const RANK = Object.fromEntries(TITLE_SOURCES.map((s) => [s, titleRank(s)])) as Record<
+  TitleSource,
+  number
+>;
 
 /**
  * Parses complete lines of a Claude Code session or sub-agent file.
@@ -271,7 +299,7 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
     if (type === "summary") {
       metadataLines++;
       const leaf = str(obj.leafUuid);
-      if (seen.has(leaf)) setTitle(str(obj.summary), 1);
+      if (seen.has(leaf)) setTitle(str(obj.summary), RANK.summary);
       else if (leaf) carry.pendingTitles[leaf] = str(obj.summary);
       return;
     }
@@ -280,7 +308,7 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
       if (!isAgentFile) {
         setTitle(
           str(type === "custom-title" ? obj.customTitle : obj.aiTitle),
-          type === "custom-title" ? 3 : 2,
+          type === "custom-title" ? RANK.custom : RANK.ai,
         );
       }
       return;
@@ -307,7 +335,7 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
     }
     seen.add(uuid);
     if (carry.pendingTitles[uuid] !== undefined) {
-      setTitle(carry.pendingTitles[uuid], 1);
+      setTitle(carry.pendingTitles[uuid], RANK.summary);
       delete carry.pendingTitles[uuid];
     }
 
@@ -394,6 +422,10 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
         if (obj.isCompactSummary === true) meta.is_compact_summary = true;
       } else if (!sidechain && !isAgentFile && mapped.hasPromptText) {
         carry.round++;
+        // Until something better comes: the first prompt the user typed (not a command).
+        if (!carry.title && !MACHINE_TEXT.test(mapped.text)) {
+          setTitle(titleOf(mapped.text), RANK.first_prompt);
+        }
       }
     }
     message.parent_uuid = resolveParent(parent);
@@ -420,6 +452,14 @@ export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput
     metadata: metadataLines,
     skipped,
     issues,
+    totals: carry.conversationId
+      ? {
+        [carry.conversationId]: {
+          messages: carry.messageCount,
+          usage: { ...toUsage(carry.usage) },
+        },
+      }
+      : undefined,
   };
 }
 
@@ -443,9 +483,9 @@ function accountUsage(
   groupUsage.set(key, usage);
   carry.lastGroup = { key, usage };
   const first = groupFirst.get(key);
-  if (first) first.usage = { ...usage };
+  if (first) first.usage = toUsage(usage);
   else if (!previous) {
-    message.usage = { ...usage };
+    message.usage = toUsage(usage);
     groupFirst.set(key, message);
   }
 }
@@ -458,9 +498,14 @@ function buildConversation(
   hint: ClaudeCodeHint,
 ): Conversation {
   const created = carry.firstTs || messages[0]?.created_at || "1970-01-01T00:00:00.000Z";
-  const metadata: Json = { session_id: carry.conversationId };
+  // This file's counts; when sub-agent files add to the conversation, the pipeline sends the sum.
+  const metadata: Json = {
+    session_id: carry.conversationId,
+    message_count: carry.messageCount,
+    usage: toUsage(carry.usage),
+  };
   if (isAgentFile) {
-    // A sub-agent file must not overwrite the parent's title, counts or usage on the server.
+    // A sub-agent file must not overwrite the parent's title or project on the server.
     if (hint.agentId) metadata.last_agent_id = hint.agentId;
   } else {
     Object.assign(metadata, {
@@ -470,9 +515,8 @@ function buildConversation(
       model: carry.model,
       cli_version: carry.version,
       host,
-      message_count: carry.messageCount,
-      usage: { ...carry.usage },
     });
+    if (carry.title) metadata.title_source = TITLE_SOURCES[carry.titleRank - 1];
   }
   return {
     uuid: carry.conversationId,

@@ -31,6 +31,7 @@ import {
 } from "./json_lines.ts";
 import { changedMessages, type Fingerprints } from "./message_diff.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
+import { type Usage, usage } from "./usage.ts";
 
 /** Token counts as Codex reports them. */
 export interface CodexUsage {
@@ -122,6 +123,19 @@ function emptyUsage(): CodexUsage {
     reasoning_output_tokens: 0,
     total_tokens: 0,
   };
+}
+
+/**
+ * OpenAI's counts in the one usage shape: its `input_tokens` include the cached part, and its
+ * `output_tokens` include the reasoning.
+ */
+function toUsage(u: CodexUsage): Usage {
+  return usage({
+    input: Math.max(0, u.input_tokens - u.cached_input_tokens),
+    cache_read: u.cached_input_tokens,
+    output: u.output_tokens,
+    reasoning: u.reasoning_output_tokens,
+  });
 }
 
 function usageOf(raw: unknown): CodexUsage | null {
@@ -542,10 +556,13 @@ class CodexParse {
       originator: c.originator,
       host,
       message_count: c.messageCount,
-      usage: { ...c.usage },
-      usage_by_round: c.usageByRound,
+      usage: toUsage(c.usage),
+      usage_by_round: Object.fromEntries(
+        Object.entries(c.usageByRound).map(([round, u]) => [round, toUsage(u)]),
+      ),
       rollout_format: c.form,
     };
+    if (c.title) metadata.title_source = c.namedByCli ? "ai" : "first_prompt";
     if (c.forkedFrom) metadata.forked_from_id = c.forkedFrom;
     if (c.parentThread) metadata.parent_thread_id = c.parentThread;
     if (c.otherSessions.length > 0) metadata.other_session_ids = [...c.otherSessions];

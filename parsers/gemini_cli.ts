@@ -39,6 +39,8 @@ import {
 } from "./json_lines.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
 import { fingerprintBytes, fingerprintText } from "./message_diff.ts";
+import type { TitleSource } from "../common/types.ts";
+import { type Usage, usage } from "./usage.ts";
 
 /** Token counts as Gemini CLI records them on `gemini` messages. */
 export interface GeminiTokens {
@@ -70,6 +72,8 @@ export interface GeminiCarry {
   lastTs: string;
   /** `summary` from a patch or the document, else the first prompt. */
   title: string;
+  /** Where the title came from (`TITLE_SOURCES`). */
+  titleSource?: TitleSource;
   summary: string;
   model: string;
   round: number;
@@ -112,6 +116,19 @@ function isUuid(id: string): boolean {
   return id.length === 36 && id[8] === "-" && id[13] === "-" && UUID.test(id);
 }
 const MESSAGE_TYPES = new Set(["user", "gemini", "info", "error", "warning"]);
+
+/**
+ * Gemini's counts in the one usage shape: its prompt count includes the cached part and the
+ * tool-use prompt comes apart, and its thoughts are not in its output count.
+ */
+function toUsage(t: GeminiTokens): Usage {
+  return usage({
+    input: Math.max(0, t.input - t.cached) + t.tool,
+    cache_read: t.cached,
+    output: t.output + t.thoughts,
+    reasoning: t.thoughts,
+  });
+}
 
 function emptyTokens(): GeminiTokens {
   return { input: 0, output: 0, cached: 0, thoughts: 0, tool: 0, total: 0 };
@@ -313,7 +330,10 @@ class GeminiParse {
     if (!summary || summary === this.carry.summary) return;
     this.carry.summary = summary;
     // A sub-agent's summary is its result, not a title.
-    if (this.carry.kind !== "subagent") this.carry.title = summary;
+    if (this.carry.kind !== "subagent") {
+      this.carry.title = summary;
+      this.carry.titleSource = "ai";
+    }
     this.changed = true;
   }
 
@@ -362,6 +382,7 @@ class GeminiParse {
     let parent: string;
     if (mapped.prompt && !c.title) {
       c.title = titleOf(mapped.text);
+      c.titleSource = "first_prompt";
       this.changed = true;
     }
     if (known) {
@@ -389,16 +410,7 @@ class GeminiParse {
       c.model = model;
     }
     const tokens = tokensOf(record.tokens);
-    if (tokens) {
-      message.usage = {
-        input_tokens: tokens.input,
-        output_tokens: tokens.output,
-        cached_tokens: tokens.cached,
-        thoughts_tokens: tokens.thoughts,
-        tool_tokens: tokens.tool,
-        total_tokens: tokens.total,
-      };
-    }
+    if (tokens) message.usage = toUsage(tokens);
     message.metadata = { ...mapped.meta, gemini_id: id };
     addTokens(c.usage, known?.t, -1);
     addTokens(c.usage, tokens);
@@ -488,12 +500,13 @@ class GeminiParse {
       model: c.model,
       host: "",
       message_count: c.live.length,
-      usage: { ...c.usage },
+      usage: toUsage(c.usage),
       rewound_message_ids: c.rewound.map((id) => this.uuid(id)),
     };
     if (c.kind) metadata.kind = c.kind;
     if (hint.parentSessionId) metadata.parent_session_id = hint.parentSessionId;
     if (c.summary) metadata.summary = c.summary;
+    if (c.title) metadata.title_source = c.titleSource ?? "first_prompt";
     return {
       uuid: c.conversationId,
       title: c.title,
@@ -655,6 +668,7 @@ function parseLogs(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutpu
     parse.carry.kind = "prompt_log";
     // Delivered prompts are not mapped again, so the title comes from the first entry here.
     parse.carry.title = titleOf(str(entries[0].message));
+    parse.carry.titleSource = "first_prompt";
     parse.carry.known = Object.fromEntries(
       Object.entries(carry.known).filter(([id]) => id.startsWith(`${session}/`)),
     );
@@ -726,7 +740,10 @@ function parseCheckpoint(
     };
   });
   // The tag is what the user named the checkpoint; it beats the first prompt as a title.
-  if (!carry.title && hint.tag) carry.title = hint.tag;
+  if (!carry.title && hint.tag) {
+    carry.title = hint.tag;
+    carry.titleSource = "custom";
+  }
   parse.replaceAll(records, 1);
   const out = parse.output(input);
   for (const conversation of out.conversations) {

@@ -20,11 +20,29 @@ const USAGE = `usage: sync-server [--port N] [--hostname H] [--db FILE] [--token
                    [--max-body-bytes N] [--header-timeout S] [--wrapped]
   --port            port to listen on (default 8080; 0 picks a free one)
   --hostname        address to bind (default 127.0.0.1)
-  --db              SQLite file (default ./data/conversations.db)
+  --db              SQLite file (default ./data/conversations.db, its folder made if missing;
+                    a file named here must be in a folder that exists)
   --token           bearer token clients must send (or SYNC_SERVER_TOKEN)
   --max-body-bytes  largest request body, after gzip decoding (default ${DEFAULT_MAX_BODY_BYTES})
   --header-timeout  seconds a connection may take to send its request headers (default 10)
   --wrapped         answer batches as {"code":0,"message":"ok","data":{...}}`;
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function fail(message: string): never {
   console.error(`sync-server: ${message}\n${USAGE}`);
@@ -38,7 +56,7 @@ try {
     options: {
       port: { type: "string", default: "8080" },
       hostname: { type: "string", default: "127.0.0.1" },
-      db: { type: "string", default: "./data/conversations.db" },
+      db: { type: "string" },
       token: { type: "string" },
       "max-body-bytes": { type: "string", default: String(DEFAULT_MAX_BODY_BYTES) },
       "header-timeout": { type: "string", default: "10" },
@@ -65,8 +83,17 @@ const headerTimeout = Number(values["header-timeout"]);
 if (!(headerTimeout > 0)) fail("--header-timeout: expected a positive number of seconds");
 const token = values.token ?? Deno.env.get("SYNC_SERVER_TOKEN") ?? "";
 if (!token) fail("--token (or SYNC_SERVER_TOKEN) is required");
-if (values.db !== ":memory:") Deno.mkdirSync(dirname(values.db), { recursive: true });
-const store = new ConversationStore(values.db);
+/** The default database's folder is made when missing; a named one must be in a folder that exists. */
+const DEFAULT_DB = "./data/conversations.db";
+const db = values.db ?? DEFAULT_DB;
+if (db !== ":memory:") {
+  if (values.db === undefined) Deno.mkdirSync(dirname(db), { recursive: true });
+  else if (!isDirectory(dirname(db))) {
+    fail(`--db: the folder ${dirname(db)} does not exist (a typo?); create it first`);
+  }
+  if (!exists(db)) console.log(`creating a new, empty database at ${db}`);
+}
+const store = new ConversationStore(db);
 let front;
 try {
   front = await serveFront({
@@ -74,7 +101,7 @@ try {
     port,
     headerTimeoutMs: headerTimeout * 1000,
     onListen: ({ hostname, port }) =>
-      console.log(`listening on http://${hostname}:${port} (db ${values.db})`),
+      console.log(`listening on http://${hostname}:${port} (db ${db})`),
   }, createHandler({ store, token, maxBodyBytes, wrapped: values.wrapped }));
 } catch (error) {
   store.close();

@@ -6,7 +6,13 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { Batch, BatchResult, Conversation, Message } from "../common/types.ts";
+import {
+  type Batch,
+  type BatchResult,
+  type Conversation,
+  type Message,
+  titleRank,
+} from "../common/types.ts";
 
 /** A conversation as the read API returns it. */
 export interface StoredConversation {
@@ -248,10 +254,19 @@ export class ConversationStore {
       return;
     }
     const storedTitle = untext(row.title);
-    const title = c.title || storedTitle;
+    const stored = JSON.parse(row.metadata) as Record<string, unknown>;
+    // A title replaces one of the same or a weaker source: the best title sent is kept.
+    const better = c.title !== "" &&
+      (storedTitle === "" || titleRank(c.metadata.title_source) >= titleRank(stored.title_source));
+    const title = better ? c.title : storedTitle;
     const created = epochMs(c.created_at) < epochMs(row.created_at) ? c.created_at : row.created_at;
     const updated = epochMs(c.updated_at) > epochMs(row.updated_at) ? c.updated_at : row.updated_at;
-    const metadata = JSON.stringify({ ...JSON.parse(row.metadata), ...c.metadata });
+    const merged = { ...stored, ...c.metadata };
+    if (!better) {
+      if (stored.title_source === undefined) delete merged.title_source;
+      else merged.title_source = stored.title_source;
+    }
+    const metadata = JSON.stringify(merged);
     if (
       title !== storedTitle || created !== row.created_at || updated !== row.updated_at ||
       metadata !== row.metadata

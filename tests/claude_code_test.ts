@@ -72,13 +72,16 @@ Deno.test("claude_code parser: our session fixture", async (t) => {
 
   await t.step("usage is counted once per API response", () => {
     // msg_01 spans three lines with output 8 → 20 → 42: only 42 counts; the replayed msg_05 once.
+    const output = 42 + 5 + 7 + 3 + 30;
     assertEquals(conversation.metadata.usage, {
-      input_tokens: 50,
-      output_tokens: 42 + 5 + 7 + 3 + 30,
-      cache_creation_input_tokens: 500,
-      cache_read_input_tokens: 5000,
+      input: 50,
+      output,
+      cache_read: 5000,
+      cache_write: 500,
+      reasoning: 0,
+      total: 50 + output + 5000 + 500,
     });
-    assertEquals(m.get("a1")!.usage?.output_tokens, 42);
+    assertEquals(m.get("a1")!.usage?.output, 42);
     assertEquals(m.get("a2")!.usage, undefined);
     assertEquals(m.get("a3")!.usage, undefined);
     assertEquals(m.get("a1")!.metadata?.message_id, "msg_01");
@@ -180,7 +183,9 @@ Deno.test("claude_code parser: sub-agent files attach to the parent conversation
     const [c] = out.conversations;
     assertEquals(c.uuid, SESSION);
     assertEquals(c.title, "");
-    assertEquals(c.metadata.message_count, undefined); // must not overwrite the parent's
+    // Its own count: the pipeline adds it to the parent's (pipeline_test, "sub-agent files").
+    assertEquals(c.metadata.message_count, 2);
+    assertEquals(c.metadata.title_source, undefined, "a sub-agent never sets the title");
     assertEquals(c.messages.map((x) => x.metadata?.agent_id), ["a7c3", "a7c3"]);
     assertEquals(c.messages[0].metadata?.agent_type, "Explore");
     assertEquals(c.messages[0].round_index, 0);
@@ -321,4 +326,63 @@ Deno.test({
       });
     }
   },
+});
+
+Deno.test("claude_code parser: titles, strongest source first, the first real prompt last", async (t) => {
+  const line = (o: Record<string, unknown>) => JSON.stringify(o) + "\n";
+  const user = (uuid: string, content: unknown, extra: Record<string, unknown> = {}) =>
+    line({
+      type: "user",
+      uuid,
+      parentUuid: null,
+      sessionId: SESSION,
+      timestamp: "2025-01-01T00:00:00.000Z",
+      message: { role: "user", content },
+      ...extra,
+    });
+  const enc = (text: string) => new TextEncoder().encode(text);
+  const parse = (text: string, carry?: ClaudeCodeCarry) =>
+    parseClaudeCode({ bytes: enc(text), firstLine: 1, carry, file: sessionFile });
+
+  await t.step("no title line: the first prompt the user typed, not a command or caveat", () => {
+    const out = parse(
+      user("c1", "<local-command-caveat>Caveat: the messages below…</local-command-caveat>", {
+        isMeta: true,
+      }) +
+        user("c2", "<command-name>/model</command-name>\n<command-args>opus</command-args>") +
+        user("c3", [{ type: "tool_result", tool_use_id: "t", content: "ok" }]) +
+        user("c4", "Fix the rounding of the cart total\nthe tests fail") +
+        user("c5", "and then the coupons"),
+    );
+    const c = out.conversations[0];
+    assertEquals(c.title, "Fix the rounding of the cart total");
+    assertEquals(c.metadata.title_source, "first_prompt");
+  });
+
+  await t.step("a later ai-title replaces the fallback; a custom-title beats both", () => {
+    const first = parse(user("d1", "Fix the cart"));
+    const later = parse(
+      line({ type: "ai-title", sessionId: SESSION, aiTitle: "Cart rounding fix" }),
+      first.carry,
+    );
+    assertEquals(later.conversations[0].title, "Cart rounding fix");
+    assertEquals(later.conversations[0].metadata.title_source, "ai");
+    const custom = parse(
+      line({ type: "custom-title", sessionId: SESSION, customTitle: "Q4 cart bugs" }) +
+        line({ type: "ai-title", sessionId: SESSION, aiTitle: "Something else" }),
+      later.carry,
+    );
+    assertEquals(custom.conversations[0].title, "Q4 cart bugs");
+    assertEquals(custom.conversations[0].metadata.title_source, "custom");
+  });
+
+  await t.step("a summary whose leaf is in the conversation beats the first prompt", () => {
+    const out = parse(
+      user("e1", "Fix the cart") +
+        line({ type: "summary", summary: "Cart fix session", leafUuid: "e1" }) +
+        line({ type: "summary", summary: "Someone else's session", leafUuid: "elsewhere" }),
+    );
+    assertEquals(out.conversations[0].title, "Cart fix session");
+    assertEquals(out.conversations[0].metadata.title_source, "summary");
+  });
 });

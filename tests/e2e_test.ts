@@ -7,6 +7,7 @@ import {
   assertKillSafe,
   delay,
   eventually,
+  freePort,
   runWorker,
   scratch,
   serverUuids,
@@ -16,13 +17,6 @@ import {
 } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 /** What the parser makes of a whole file (the reference the server must match). */
 function expectedMessages(path: string, sessionId: string): Message[] {

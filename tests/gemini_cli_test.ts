@@ -86,7 +86,7 @@ Deno.test("gemini_cli parser: a 0.61 JSONL session", async (t) => {
     assertEquals(parts.map((p) => p.type), ["thinking", "tool_use", "tool_result"]);
     assertEquals(parts[1].name, "search_file_content");
     assertEquals(g1.model, "gemini-3-pro-preview");
-    assertEquals(g1.usage?.total_tokens, 115);
+    assertEquals(g1.usage?.total, 115);
     // The unchanged second copy of m-g2 is skipped; the checkpoint's edit replaces it.
     assertEquals(out.skipped["unchanged record appended again"], 1);
     assertEquals(m.get("m-g2")!.content_text, "One task: src/a.ts line 3. (edited)");
@@ -415,4 +415,16 @@ Deno.test({
       });
     }
   },
+});
+
+Deno.test("gemini_cli source: a file named unlike a session is passed over with a word", async () => {
+  const root = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/proj/chats`, { recursive: true });
+  await Deno.writeTextFile(`${root}/proj/chats/session-notes.jsonl`, "{}\n");
+  const skipped: string[] = [];
+  const refs = await geminiCliSource.discover(root, () => {}, undefined, (m) => skipped.push(m));
+  assertEquals(refs, []);
+  assertEquals(skipped, [
+    `${root}/proj/chats/session-notes.jsonl: skipped: not named like a Gemini CLI session, log or checkpoint`,
+  ]);
 });

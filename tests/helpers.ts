@@ -367,3 +367,11 @@ export async function peakRss(child: Deno.ChildProcess): Promise<number> {
   }
   return peak;
 }
+
+/** A port that was free a moment ago, on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}

@@ -216,3 +216,59 @@ Deno.test("pipeline: a batch recorded before a crash is re-sent with its key and
     await assertAllDelivered({ ...s, state }, fs);
     state.close();
   }));
+
+Deno.test("pipeline: a conversation spread over sub-agent files is sent with their summed counts", () =>
+  withFaults(async (fs) => {
+    const root = await Deno.makeTempDir();
+    const fixture = new URL("./fixtures/claude_code/", import.meta.url).pathname;
+    await new Deno.Command("cp", { args: ["-r", `${fixture}-home-dev-shop`, root] }).output();
+    const { state, worker } = rig(fs, claudeCodeSource, root, `${root}/state.db`);
+    const session = "11111111-1111-4111-8111-111111111111";
+    const agreed = () => {
+      const conversation = fs.store.listConversations().items.find((c) => c.uuid === session)!;
+      const messages = fs.store.listMessages(session, 1, 1000)!.items;
+      const usage = conversation.metadata.usage as Record<string, number>;
+      const sum = (key: string) =>
+        messages.reduce((n, m) => n + ((m.usage as Record<string, number>)?.[key] ?? 0), 0);
+      assertEquals(conversation.metadata.message_count, messages.length);
+      assertEquals(conversation.message_count, messages.length);
+      for (const key of ["input", "output", "cache_read", "cache_write", "total"]) {
+        assertEquals(usage[key], sum(key), `usage.${key}`);
+      }
+      assert(messages.some((m) => m.metadata?.agent_id), "sub-agent messages are there");
+      return messages.length;
+    };
+    await worker.check();
+    const before = agreed();
+    // A sub-agent file grows: the conversation's counts follow.
+    const agent = `${root}/-home-dev-shop/${session}/subagents/agent-a7c3.jsonl`;
+    await Deno.writeTextFile(
+      agent,
+      JSON.stringify({
+        isSidechain: true,
+        sessionId: "agent-a7c3",
+        agentId: "a7c3",
+        type: "assistant",
+        uuid: "sa-late",
+        parentUuid: "sa1",
+        requestId: "req_late",
+        timestamp: "2025-11-20T10:05:00.000Z",
+        message: {
+          id: "msg_late",
+          role: "assistant",
+          model: "claude-sonnet-4-5",
+          content: [{ type: "text", text: "done" }],
+          usage: { input_tokens: 7, output_tokens: 11 },
+        },
+      }) + "\n",
+      { append: true },
+    );
+    await worker.check();
+    assertEquals(agreed(), before + 1);
+    // A fresh start with the same state sends nothing new and keeps them agreeing.
+    state.close();
+    const again = rig(fs, claudeCodeSource, root, `${root}/state.db`);
+    await again.worker.check();
+    assertEquals(agreed(), before + 1);
+    again.state.close();
+  }));

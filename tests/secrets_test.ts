@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { sessionLines } from "../bench/corpus.ts";
 import { startFaultServer } from "./fault_server.ts";
-import { delay, eventually, runWorker, scratch, spawnWorker } from "./helpers.ts";
+import { delay, eventually, freePort, runWorker, scratch, spawnWorker } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -129,10 +129,3 @@ Deno.test({
     assertEquals(leaks, [], "secrets found");
   },
 });
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { procStatusBytes, startServer } from "./helpers.ts";
+import { procStatusBytes, REPO, startServer } from "./helpers.ts";
+import { ConversationStore } from "../server/store.ts";
 import type { Batch } from "../common/types.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -334,5 +335,58 @@ Deno.test({
     } finally {
       await server.stop();
     }
+  },
+});
+
+Deno.test("server: the best title sent is kept; a weaker one never replaces it", () => {
+  const store = new ConversationStore(":memory:");
+  const send = (title: string, source?: string) => {
+    const b = batch("titled", [], title);
+    if (source) b.conversations[0].metadata.title_source = source;
+    store.applyBatch(b);
+    return store.listConversations().items[0];
+  };
+  assertEquals(send("Fix the cart", "first_prompt").title, "Fix the cart");
+  assertEquals(send("Cart rounding fix", "ai").title, "Cart rounding fix");
+  const kept = send("Fix the cart", "first_prompt");
+  assertEquals([kept.title, kept.metadata.title_source], ["Cart rounding fix", "ai"]);
+  assertEquals(send("Q4 cart bugs", "custom").title, "Q4 cart bugs");
+  assertEquals(send("Another AI title", "ai").title, "Q4 cart bugs");
+  assertEquals(send("", "first_prompt").title, "Q4 cart bugs");
+  store.close();
+});
+
+Deno.test({
+  name: "server: a busy port and a mistyped --db are said plainly",
+  ...opts,
+  fn: async (t) => {
+    const serve = (args: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${REPO}/server/main.ts`, "--token", "t", ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const dir = await Deno.makeTempDir();
+    await t.step("a busy port: which port, and what to do; no stack trace", async () => {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (listener.addr as Deno.NetAddr).port;
+      try {
+        const out = await serve(["--port", String(port), "--db", `${dir}/a.db`]);
+        const stderr = new TextDecoder().decode(out.stderr);
+        assertEquals(out.code, 1);
+        assertStringIncludes(stderr, `127.0.0.1:${port} is already in use`);
+        assertStringIncludes(stderr, "--port 0 for a free one");
+        assert(!stderr.includes("    at "), stderr);
+      } finally {
+        listener.close();
+      }
+    });
+    await t.step("a --db in a folder that does not exist is refused, nothing created", async () => {
+      const out = await serve(["--port", "0", "--db", `${dir}/typo/conversations.db`]);
+      assertEquals(out.code, 2);
+      assertStringIncludes(new TextDecoder().decode(out.stderr), `${dir}/typo does not exist`);
+      const created = await Deno.stat(`${dir}/typo`).then(() => true, () => false);
+      assertEquals(created, false);
+    });
   },
 });

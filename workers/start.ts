@@ -1,44 +1,47 @@
 /**
- * `deno task start`: syncs every source detected on this machine, each by its own worker
- * process started exactly as its binary runs (the permission table's flags), into the embedded
- * store of the shared state directory (or the configured server), and keeps watching.
+ * `deno task start`: syncs every source found on this machine, each by its own worker process
+ * started exactly as its binary runs (the permission table's flags), into the embedded store of
+ * the shared state directory (or the configured server), and keeps watching.
  *
  * ```
- * deno task start [--config FILE] [--state-dir DIR] [--projects-dir DIR] [--once] ...
+ * deno task start [--config FILE] [--state-dir DIR] [--projects-dir DIR] [--once] [--json] ...
+ * deno task start --help | --version
  * ```
  *
- * Flags are passed to every worker; a source flag (`--projects-dir`, ...) also counts as
- * detecting that source. With nothing found, it says where it looked and how to point elsewhere.
+ * On a terminal it draws one progress line per worker (the workers report progress as JSON
+ * lines, so their bars never overwrite each other) with their logs above, and ends a `--once`
+ * run with one summary table; piped, it passes the logs through and prints each worker's JSON
+ * summary, labelled by source, in a stable order. Each worker gets its own status port: the
+ * base (`--status-port` or `status.port`) plus its place in the table.
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { configPathOf, dataDirOf, VERSION } from "../common/cli.ts";
+import { type Config, ConfigError, loadConfig } from "../common/config.ts";
+import { errorMessage, LOG_LEVELS } from "../common/log.ts";
 import { denoRunArgs, WORKER_SPECS, type WorkerSpec } from "../common/permissions.ts";
-import { defaultConfigFile } from "../common/cli.ts";
-import { loadConfig } from "../common/config.ts";
+import { progressLine, type ProgressState } from "../common/progress.ts";
+import { type RunSummary, summaryTable } from "../common/summary.ts";
+import {
+  removeService,
+  serviceDefinition,
+  startServiceCommand,
+  TransientDenoError,
+  writeService,
+} from "../common/service.ts";
 
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const env = (name: string) => Deno.env.get(name);
+const encoder = new TextEncoder();
 
-const sourceFlags = Object.fromEntries(
-  WORKER_SPECS.map((s) => [s.sourceFlag, { type: "string" as const }]),
-);
-let values: Record<string, string | boolean | undefined>;
-try {
-  ({ values } = parseArgs({
-    args: Deno.args,
-    options: {
-      ...sourceFlags,
-      config: { type: "string" },
-      "state-dir": { type: "string" },
-      once: { type: "boolean" },
-      "dry-run": { type: "boolean" },
-      "log-level": { type: "string" },
-    },
-  }));
-} catch (error) {
-  console.error(`start: ${(error as Error).message}`);
-  Deno.exit(2);
+/** A source with where its data would be and whether it is there. */
+interface Plan {
+  spec: WorkerSpec;
+  /** Its place in the table: its status port is the base plus this. */
+  index: number;
+  dir: string;
+  found: boolean;
 }
 
 function isDir(path: string): boolean {
@@ -49,65 +52,327 @@ function isDir(path: string): boolean {
   }
 }
 
-const common: string[] = [];
-for (const key of ["config", "state-dir", "log-level"]) {
-  if (typeof values[key] === "string") common.push(`--${key}`, values[key] as string);
-}
-if (values.once) common.push("--once");
-if (values["dry-run"]) common.push("--dry-run");
+function usage(plans: Plan[] | undefined): string {
+  const flags = WORKER_SPECS.map((s) => `--${s.sourceFlag} DIR (${s.name})`).join(", ");
+  const found = plans
+    ? plans.map((p) =>
+      `  ${p.spec.name.padEnd(12)} ${
+        p.found ? "found    " : "not found"
+      } ${p.dir}  (--${p.spec.sourceFlag})`
+    ).join("\n")
+    : "  (the config file could not be read)";
+  return `usage: deno task start [options]            (npx -y deno@2.9.6 task start [options])
+       deno task start install-service [--print] [options] | uninstall-service
+       deno task start --help | --version
 
-let sections: Record<string, Record<string, unknown>>;
-try {
-  const configPath = typeof values.config === "string" ? values.config : defaultConfigFile();
-  sections = await loadConfig(configPath || undefined) as unknown as typeof sections;
-} catch (error) {
-  console.error(`start: ${(error as Error).message}`);
-  Deno.exit(2);
+Finds the AI history on this machine and syncs each source with its own worker process, into
+the embedded store (or server.base_url), then keeps watching. --once does one pass and exits.
+
+sources on this machine, and the flag that points each elsewhere:
+${found}
+
+options, passed on to every worker:
+  --config FILE        config file (default: ~/.config/ai-sync/config.yaml when present)
+  --state-dir DIR      state directory, shared by the workers (default: ~/.local/state/ai-sync)
+  --once               one pass, then a summary table (a terminal) or JSON lines (piped)
+  --json               with --once: JSON lines, one per source, even on a terminal
+  --dry-run            print what would be sent; send and record nothing
+  --log-level LEVEL    ${LOG_LEVELS.join(", ")}
+  --status-port N      serve each worker's status on 127.0.0.1: ${
+    WORKER_SPECS.map((s, i) => `${s.name} on N${i ? `+${i}` : ""}`).join(", ")
+  }
+  source flags         ${flags}
+
+exit codes: 0 ok (malformed lines are counted and named, not failures), 1 a worker failed,
+2 usage or configuration error.`;
 }
 
-const detected: { spec: WorkerSpec; dir: string }[] = [];
-const looked: string[] = [];
-for (const spec of WORKER_SPECS) {
-  const flag = values[spec.sourceFlag];
-  const configured = sections[spec.name]?.[spec.configKey];
-  const dir = typeof flag === "string"
-    ? flag
-    : typeof configured === "string" && configured
-    ? configured
-    : spec.defaultDataDir(env);
-  if (isDir(dir)) detected.push({ spec, dir });
-  else {
-    looked.push(
-      `  ${spec.label}: ${dir} (point elsewhere with --${spec.sourceFlag} DIR or ${spec.name}.${spec.configKey} in the config file)`,
-    );
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function parse(args: string[]) {
+  const sourceFlags = Object.fromEntries(
+    WORKER_SPECS.map((s) => [s.sourceFlag, { type: "string" as const }]),
+  );
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        ...sourceFlags,
+        config: { type: "string" },
+        "state-dir": { type: "string" },
+        once: { type: "boolean", default: false },
+        "dry-run": { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        "log-level": { type: "string" },
+        "status-port": { type: "string" },
+        print: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", short: "V", default: false },
+      },
+    });
+    const command = positionals[0] ?? "run";
+    if (!["run", "install-service", "uninstall-service"].includes(command)) {
+      throw new UsageError(
+        `unknown command ${JSON.stringify(command)}: expected install-service or uninstall-service`,
+      );
+    }
+    if (positionals.length > 1) {
+      throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+    }
+    const level = values["log-level"] as string | undefined;
+    if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)) {
+      throw new UsageError(
+        `--log-level: expected one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`,
+      );
+    }
+    const port = values["status-port"] as string | undefined;
+    const statusPort = port === undefined ? undefined : Number(port);
+    if (
+      statusPort !== undefined &&
+      (!Number.isInteger(statusPort) || statusPort < 1 ||
+        statusPort + WORKER_SPECS.length - 1 > 65535)
+    ) {
+      throw new UsageError(
+        `--status-port: expected a port from 1 to ${65536 - WORKER_SPECS.length}, got ${
+          JSON.stringify(port)
+        }`,
+      );
+    }
+    if (values.once && values["dry-run"]) {
+      throw new UsageError("--once and --dry-run exclude each other");
+    }
+    return {
+      values: values as Record<string, string | boolean | undefined>,
+      statusPort,
+      command,
+    };
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(errorMessage(error));
   }
 }
 
-if (detected.length === 0) {
-  console.error(
-    `ai-sync: no AI conversation history found on this machine. Looked in:\n${looked.join("\n")}`,
-  );
-  Deno.exit(0);
-}
-for (const line of looked) console.error(`ai-sync: not found, skipped:${line.slice(1)}`);
+/** Progress lines, one per worker, kept at the bottom of a terminal with the logs above. */
+class Board {
+  #lines = new Map<string, string>();
+  #drawn = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
-const children = detected.map(({ spec, dir }) => {
-  console.error(`ai-sync: starting ${spec.binary} on ${dir}`);
-  return new Deno.Command(Deno.execPath(), {
-    args: [...denoRunArgs(spec, repo), ...common, `--${spec.sourceFlag}`, dir],
-    stdin: "null",
-  }).spawn();
-});
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, () => {
-    for (const child of children) {
-      try {
-        child.kill(signal);
-      } catch {
-        // Already exited.
-      }
-    }
+  constructor(readonly order: string[]) {
+    for (const name of order) this.#lines.set(name, `${name}  starting`);
+  }
+
+  set(name: string, text: string): void {
+    this.#lines.set(name, text);
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#redraw();
+    }, 100);
+  }
+
+  log(text: string): void {
+    this.#clear();
+    Deno.stderr.writeSync(encoder.encode(text + "\n"));
+    this.#redraw();
+  }
+
+  end(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#redraw();
+  }
+
+  #clear(): void {
+    if (this.#drawn > 0) Deno.stderr.writeSync(encoder.encode(`\x1b[${this.#drawn}F\x1b[J`));
+    this.#drawn = 0;
+  }
+
+  #redraw(): void {
+    this.#clear();
+    const columns = Deno.consoleSize?.().columns ?? 0;
+    const width = (columns >= 20 ? columns : 100) - 1;
+    const text = this.order.map((n) => this.#lines.get(n)!.slice(0, width)).join("\n");
+    Deno.stderr.writeSync(encoder.encode(text + "\n"));
+    this.#drawn = this.order.length;
+  }
+}
+
+/** The service of `start` (every source found, one unit), running `command`. */
+function startService(command: string[]) {
+  return serviceDefinition({
+    name: "ai-sync",
+    description: "every AI history source on this machine (deno task start)",
+    command,
   });
 }
-const codes = await Promise.all(children.map(async (c) => (await c.status).code));
-Deno.exit(Math.max(0, ...codes));
+
+/** Paths in flags are made absolute: a service does not run in this directory. */
+function resolveArg(key: string, value: string | boolean | undefined): string {
+  const text = String(value);
+  return key === "log-level" ? text : resolve(text);
+}
+
+async function eachLine(stream: ReadableStream<Uint8Array>, fn: (line: string) => void) {
+  const decoder = new TextDecoder();
+  let rest = "";
+  for await (const chunk of stream) {
+    rest += decoder.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = rest.indexOf("\n")) !== -1) {
+      fn(rest.slice(0, nl));
+      rest = rest.slice(nl + 1);
+    }
+  }
+  if (rest) fn(rest);
+}
+
+async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parse(args);
+  } catch (error) {
+    console.error(`start: ${errorMessage(error)}\n\n${usage(undefined)}`);
+    return 2;
+  }
+  const { values, statusPort, command } = parsed;
+  if (values.version) {
+    console.log(`ai-sync ${VERSION}`);
+    return 0;
+  }
+  if (command === "uninstall-service") {
+    return await removeService(startService([]), "start");
+  }
+  const configPath = configPathOf(values.config as string | undefined);
+  let config: Config;
+  try {
+    config = await loadConfig(configPath || undefined, {
+      SYNC_WORKER_TOKEN: Deno.env.get("SYNC_WORKER_TOKEN"),
+      SYNC_SERVER_URL: Deno.env.get("SYNC_SERVER_URL"),
+    });
+  } catch (error) {
+    console.error(`start: ${errorMessage(error)}`);
+    return error instanceof ConfigError ? 2 : 1;
+  }
+  const plans: Plan[] = WORKER_SPECS.map((spec, index) => {
+    const dir = dataDirOf(spec, values[spec.sourceFlag] as string | undefined, config, configPath);
+    return { spec, index, dir, found: isDir(dir) };
+  });
+  if (values.help) {
+    console.log(usage(plans));
+    return 0;
+  }
+  if (command === "install-service") {
+    // The service runs start on its own: a config, a state directory and source flags carry over.
+    const args: string[] = [];
+    if (configPath) args.push("--config", configPath);
+    for (const key of ["state-dir", "log-level", ...WORKER_SPECS.map((s) => s.sourceFlag)]) {
+      if (typeof values[key] === "string") args.push(`--${key}`, resolveArg(key, values[key]));
+    }
+    if (statusPort) args.push("--status-port", String(statusPort));
+    try {
+      return await writeService(
+        startService(startServiceCommand(repo, args)),
+        Boolean(values.print),
+        "start",
+      );
+    } catch (error) {
+      if (!(error instanceof TransientDenoError)) throw error;
+      console.error(`start: install-service: ${error.message}`);
+      return 1;
+    }
+  }
+  const detected = plans.filter((p) => p.found);
+  if (detected.length === 0) {
+    console.error(
+      `ai-sync: no AI conversation history found on this machine. Looked in:\n${
+        plans.map((p) =>
+          `  ${p.spec.label}: ${p.dir} (point elsewhere with --${p.spec.sourceFlag} DIR or ${p.spec.name}.${p.spec.configKey} in the config file)`
+        ).join("\n")
+      }`,
+    );
+    return 0;
+  }
+  for (const p of plans.filter((p) => !p.found)) {
+    console.error(
+      `ai-sync: not found, skipped: ${p.spec.label} in ${p.dir} (--${p.spec.sourceFlag})`,
+    );
+  }
+
+  const common: string[] = [];
+  if (configPath) common.push("--config", configPath);
+  for (const key of ["state-dir", "log-level"]) {
+    if (typeof values[key] === "string") common.push(`--${key}`, values[key] as string);
+  }
+  for (const key of ["once", "dry-run", "json"]) if (values[key]) common.push(`--${key}`);
+  const tty = Deno.stderr.isTerminal() && !values["dry-run"];
+  if (tty) common.push("--report", "json", "--log-format", "text");
+  const base = statusPort ?? (config.status.port || undefined);
+
+  const board = tty ? new Board(detected.map((p) => p.spec.name)) : undefined;
+  const summaries = new Map<string, RunSummary>();
+  const children = detected.map((p) => {
+    const port = base ? ["--status-port", String(base + p.index)] : [];
+    const line = `ai-sync: starting ${p.spec.binary} on ${p.dir}${
+      base ? `, status on 127.0.0.1:${base + p.index}` : ""
+    }`;
+    if (board) board.log(line);
+    else console.error(line);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...denoRunArgs(p.spec, repo), ...common, ...port, `--${p.spec.sourceFlag}`, p.dir],
+      stdin: "null",
+      stdout: values["dry-run"] ? "inherit" : "piped",
+      stderr: board ? "piped" : "inherit",
+    }).spawn();
+    const name = p.spec.name;
+    const done: Promise<void>[] = [];
+    if (!values["dry-run"]) {
+      done.push(eachLine(child.stdout, (text) => {
+        let event: ProgressState & { type?: string };
+        try {
+          event = JSON.parse(text);
+        } catch {
+          return board ? board.log(`[${name}] ${text}`) : console.log(text);
+        }
+        if (event.type === "progress") board?.set(name, progressLine(event, 200));
+        else {
+          const summary = event as unknown as RunSummary;
+          summaries.set(name, summary);
+          board?.set(
+            name,
+            `${name}  done: ${summary.conversations} conversations, ${summary.messages} messages`,
+          );
+        }
+      }));
+    }
+    if (board) done.push(eachLine(child.stderr, (text) => board.log(`[${name}] ${text}`)));
+    return { child, done: Promise.all(done) };
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      for (const { child } of children) {
+        try {
+          child.kill(signal);
+        } catch {
+          // Exited already.
+        }
+      }
+    });
+  }
+  const codes = await Promise.all(children.map(async ({ child, done }) => {
+    const status = await child.status;
+    await done.catch(() => {});
+    return status.code;
+  }));
+  board?.end();
+  if (values.once) {
+    const rows = detected.map((p) => summaries.get(p.spec.name)).filter((r) => r !== undefined);
+    if (Deno.stdout.isTerminal() && !values.json) console.log(summaryTable(rows));
+    else for (const row of rows) console.log(JSON.stringify(row));
+  }
+  return Math.max(0, ...codes);
+}
+
+Deno.exit(await main(Deno.args));

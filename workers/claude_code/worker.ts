@@ -79,7 +79,7 @@ export const claudeCodeSource: LineSource<ClaudeCodeCarry> = {
   label: "Claude Code sessions",
   parser: parseClaudeCode,
 
-  async discover(root, warn, files = new ReadScope([root])) {
+  async discover(root, warn, files = new ReadScope([root]), skip = () => {}) {
     const refs: FileRef[] = [];
     for (const project of await listDir(root, root, warn)) {
       if (!project.isDirectory) continue;
@@ -94,6 +94,9 @@ export const claudeCodeSource: LineSource<ClaudeCodeCarry> = {
         if (entry.isFile) {
           const ref = projectFileRef(entry.path);
           if (ref) refs.push(ref);
+          else if (!entry.name.endsWith(".meta.json")) {
+            skip(`${entry.path}: skipped: not a session file (.jsonl)`);
+          }
         } else if (entry.isDirectory) {
           const subagents = join(entry.path, "subagents");
           let agents;

@@ -52,6 +52,7 @@ async function walk(
   depth: number,
   refs: FileRef[],
   warn: (m: string) => void,
+  skip: (m: string) => void,
 ): Promise<void> {
   const entries = await listDir(dir, root, warn);
   const names = new Set(entries.map((e) => e.name));
@@ -61,9 +62,10 @@ async function walk(
       if (entry.name.endsWith(".zst") && names.has(entry.name.slice(0, -4))) continue;
       const ref = rolloutRef(entry.path, root);
       if (ref) refs.push(ref);
+      else skip(`${entry.path}: skipped: not named like a rollout (rollout-….jsonl)`);
     } else if (entry.isDirectory && depth < MAX_DEPTH) {
       try {
-        await walk(entry.path, root, depth + 1, refs, warn);
+        await walk(entry.path, root, depth + 1, refs, warn, skip);
       } catch (error) {
         warn(`${entry.path}: skipped: cannot list: ${(error as Error).message}`);
       }
@@ -87,9 +89,9 @@ export const codexSource: LineSource<CodexCarry> = {
   label: "Codex rollouts",
   parser: parseCodex,
 
-  async discover(root, warn, _files) {
+  async discover(root, warn, _files, skip = () => {}) {
     const refs: FileRef[] = [];
-    await walk(root, root, 0, refs, warn);
+    await walk(root, root, 0, refs, warn, skip);
     return refs;
   },
 

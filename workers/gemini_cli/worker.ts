@@ -192,7 +192,7 @@ export const geminiCliSource: LineSource<GeminiCarry> = {
   label: "Gemini CLI sessions",
   parser: parseGeminiCli,
 
-  async discover(root, warn, files = geminiCliScope(root)) {
+  async discover(root, warn, files = geminiCliScope(root), skip = () => {}) {
     const registry = await projectPaths(root, files, warn);
     const refs: FileRef[] = [];
     for (const project of await listDir(root, root, warn)) {
@@ -218,6 +218,9 @@ export const geminiCliSource: LineSource<GeminiCarry> = {
       for (const path of candidates) {
         const ref = await projectFileRef(path, root, registry, files, warn);
         if (ref) refs.push(ref);
+        else if (/\.jsonl?$/.test(path)) {
+          skip(`${path}: skipped: not named like a Gemini CLI session, log or checkpoint`);
+        }
       }
     }
     return refs;

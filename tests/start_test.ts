@@ -1,0 +1,143 @@
+/**
+ * `deno task start`: help and version, one status port per worker, summaries labelled by
+ * source in a stable order, and a service for all sources.
+ */
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { sessionLines } from "../bench/corpus.ts";
+import { delay, eventually, freePort, REPO } from "./helpers.ts";
+import { isTransientDeno } from "../common/service.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** A home with Claude Code, Codex and Gemini CLI history, as the tools keep it. */
+async function home(): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  const fixtures = `${REPO}/tests/fixtures`;
+  await Deno.mkdir(`${dir}/.claude/projects/-p`, { recursive: true });
+  const id = "05a40000-0000-4000-8000-000000000001";
+  await Deno.writeTextFile(
+    `${dir}/.claude/projects/-p/${id}.jsonl`,
+    sessionLines({ sessionId: id, turns: 2, seed: 5 }).join("\n") + "\n",
+  );
+  await Deno.mkdir(`${dir}/.codex/sessions`, { recursive: true });
+  const rollout = "rollout-2026-11-20T10-00-00-019a0000-0000-7000-8000-000000000171.jsonl";
+  await Deno.copyFile(`${fixtures}/codex/${rollout}`, `${dir}/.codex/sessions/${rollout}`);
+  await Deno.mkdir(`${dir}/.gemini/tmp/proj/chats`, { recursive: true });
+  const chat = "session-2026-11-22T15-00-5e551011.jsonl";
+  await Deno.copyFile(`${fixtures}/gemini_cli/${chat}`, `${dir}/.gemini/tmp/proj/chats/${chat}`);
+  return dir;
+}
+
+function start(args: string[], homeDir: string) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${REPO}/workers/start.ts`, ...args],
+    env: {
+      HOME: homeDir,
+      XDG_CONFIG_HOME: `${homeDir}/.config`,
+      XDG_STATE_HOME: `${homeDir}/.local/state`,
+      DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function run(args: string[], homeDir: string) {
+  const out = await start(args, homeDir).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "start: --help, -h and --version; flags are checked once",
+  ...opts,
+  fn: async () => {
+    const dir = await home();
+    for (const flag of ["--help", "-h"]) {
+      const out = await run([flag], dir);
+      assertEquals(out.code, 0, out.stderr);
+      assertStringIncludes(out.stdout, "usage: deno task start");
+      assertStringIncludes(out.stdout, `claude_code  found     ${dir}/.claude/projects`);
+      assertStringIncludes(out.stdout, "--sessions-dir");
+      assertStringIncludes(out.stdout, "claude_code on N, codex on N+1, gemini_cli on N+2");
+    }
+    const version = await run(["--version"], dir);
+    assertEquals(version.code, 0);
+    assert(/^ai-sync \d+\.\d+\.\d+/.test(version.stdout), version.stdout);
+    const bad = await run(["--log-level", "loud", "--once"], dir);
+    assertEquals(bad.code, 2);
+    assertEquals(bad.stderr.split("--log-level: expected").length - 1, 1, "said once");
+    const missing = await run(["--config", `${dir}/nope.yaml`, "--once"], dir);
+    assertEquals(missing.code, 2);
+    assertStringIncludes(missing.stderr, `${dir}/nope.yaml: no such file`);
+  },
+});
+
+Deno.test({
+  name: "start: --once piped prints one JSON line per source, labelled, in a stable order",
+  ...opts,
+  fn: async () => {
+    const dir = await home();
+    const out = await run(["--once"], dir);
+    assertEquals(out.code, 0, out.stderr);
+    const lines = out.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(lines.map((l) => l.source), ["claude_code", "codex", "gemini_cli"]);
+    for (const line of lines) {
+      assert(line.messages > 0, `${line.source} delivered messages`);
+      assertStringIncludes(line.target, `${dir}/.local/state/ai-sync/conversations.db`);
+    }
+  },
+});
+
+Deno.test({
+  name: "start: each worker gets its own status port",
+  ...opts,
+  fn: async () => {
+    const dir = await home();
+    const base = freePort();
+    const child = start(["--status-port", String(base)], dir).spawn();
+    let stderr = "";
+    const pump = child.stderr.pipeTo(
+      new WritableStream({ write: (c) => void (stderr += new TextDecoder().decode(c)) }),
+    );
+    child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    try {
+      const state = `${dir}/.local/state/ai-sync`;
+      for (const [i, worker] of ["claude_code", "codex", "gemini_cli"].entries()) {
+        const status = await eventually(
+          async () => {
+            const token = (await Deno.readTextFile(`${state}/${worker}.status-token`)).trim();
+            const response = await fetch(`http://127.0.0.1:${base + i}/status`, {
+              headers: { authorization: `Bearer ${token}` },
+            });
+            return response.ok ? await response.json() : undefined;
+          },
+          20_000,
+          `${worker}'s status on ${base + i}`,
+        );
+        assertEquals(status.worker, worker);
+      }
+      assert(!stderr.includes("in use"), stderr);
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await pump.catch(() => {});
+    }
+    await delay(0);
+  },
+});
+
+Deno.test({
+  name: "start: one service for every source; none from the npx cache",
+  ...opts,
+  fn: async () => {
+    const dir = await home();
+    const out = await run(["install-service", "--print", "--state-dir", `${dir}/st`], dir);
+    assertEquals(out.code, 0, out.stderr);
+    assertStringIncludes(out.stdout, `${REPO}/workers/start.ts --state-dir ${dir}/st`);
+    assertStringIncludes(out.stdout, "Restart=on-failure");
+    assert(isTransientDeno("/home/me/.npm/_npx/9f2e/node_modules/deno/deno"));
+    assert(!isTransientDeno("/usr/lib/node_modules/deno/deno"));
+    assert(!isTransientDeno("/home/me/.deno/bin/deno"));
+  },
+});
