@@ -8,8 +8,8 @@
  * deno task bench:ccusage [--projects DIR] [--mb 20]
  * ```
  *
- * Without `--projects`, a generated corpus of `--mb` megabytes is used, with our fixture and
- * the public fixtures (`../shared/fixtures/claude_code`) when present.
+ * Without `--projects`, a generated corpus of `--mb` megabytes is used, with the repo's own
+ * fixture; `--projects DIR` compares on any folder of real sessions instead.
  *
  * @module
  */
@@ -181,17 +181,10 @@ if (import.meta.main) {
     await copyProjects(values.projects, projects);
   } else {
     await writeCorpus(projects, Number(values.mb) * 1e6, { turnsPerSession: 40, seed: 3 });
-    const fixtures = [
+    await copyProjects(
       new URL("../tests/fixtures/claude_code", import.meta.url).pathname,
-      new URL("../../shared/fixtures/claude_code", import.meta.url).pathname,
-    ];
-    for (const dir of fixtures) {
-      try {
-        await copyProjects(dir, projects);
-      } catch {
-        console.log(`(${dir} not present)`);
-      }
-    }
+      projects,
+    );
   }
   const bin = await ensureCcusage();
   const ccusage = await runCcusage(bin, root);

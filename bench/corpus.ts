@@ -1,6 +1,6 @@
 /**
  * A Claude Code corpus generator for benchmarks and tests: sessions with the shapes real files
- * have (FORMATS §3 and §8: a prompt, an API response split over thinking/text/tool_use lines
+ * have (a prompt, an API response split over thinking/text/tool_use lines
  * sharing `message.id` with growing usage, a tool result with `toolUseResult`, a closing answer,
  * a metadata line now and then), with fresh, deterministic ids from a seed.
  *

@@ -1,6 +1,6 @@
 /**
  * Codex and Gemini CLI corpus generators for benchmarks and tests, with the shapes current CLIs
- * write (FORMATS §4, §6 and §8) and deterministic ids from a seed:
+ * write and deterministic ids from a seed:
  *
  * - a Codex 0.171 rollout: `session_meta`, `turn_context` per turn, the context messages, then
  *   per turn a prompt (and its `item_completed` mirror), a reasoning summary, a command call

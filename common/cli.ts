@@ -1,5 +1,5 @@
 /**
- * The command line shared by every worker binary (DESIGN §10):
+ * The command line shared by every worker binary:
  *
  * ```
  * <binary> [run] [--config FILE] [--state-dir DIR] [--<source-flag> DIR] [--once] [--dry-run]

@@ -1,5 +1,5 @@
 /**
- * Delivery targets (DESIGN §3-§4): the HTTP client of the batch API and the embedded store,
+ * Delivery targets: the HTTP client of the batch API and the embedded store,
  * both behind {@link Sink}. A send never throws for server or network trouble; it returns what
  * the pipeline should do next ({@link SendOutcome}).
  *

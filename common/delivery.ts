@@ -1,5 +1,5 @@
 /**
- * Delivering one recorded batch (DESIGN §4): send it, retry with full-jitter backoff, split on
+ * Delivering one recorded batch (docs/delivery.md): send it, retry with full-jitter backoff, split on
  * 413, pause on 401/403/404 and on redirects, and set aside (dead-letter) only what the server
  * refuses for a reason that lies in the conversation itself. A refusal is evidence against a
  * conversation only when the server names it, or when the batch was cut down to that one

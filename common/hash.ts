@@ -1,6 +1,6 @@
 /**
  * Deterministic hashing helpers: content fingerprints and UUID-shaped ids derived from stable
- * inputs (DESIGN §3: never a random id).
+ * inputs (never a random id: re-reading the same bytes must give the same ids).
  *
  * @module
  */

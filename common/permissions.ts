@@ -1,5 +1,5 @@
 /**
- * The one permission table (DESIGN §8). Each worker's entry says what it is and where its data
+ * The one permission table (docs/permissions.md). Each worker's entry says what it is and where its data
  * lives; from it come the flags of `deno run` (tests, `deno task start`), of `deno compile`, and
  * of generated service files, and the run-time set its engine is narrowed to.
  *

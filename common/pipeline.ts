@@ -1,5 +1,5 @@
 /**
- * The pipeline shared by every file worker (DESIGN §4): read complete lines from each file's
+ * The pipeline shared by every file worker (docs/delivery.md): read complete lines from each file's
  * checkpoint (through the guarded open, so nothing outside the worker's roots is read), parse
  * them, gather the pieces into batches bounded by count and bytes, record each batch before its
  * first send, hand it to {@link Delivery}, and only then move the checkpoints, in the
@@ -534,7 +534,7 @@ export class Pipeline<Carry> {
       // Compressed, not gone: the `.zst` copy continues from this file's checkpoint.
       this.#o.log.info(`${path}: compressed to ${path}.zst; reading continues there`);
     } else if (size !== undefined && size > reached) {
-      // Never silent: bytes nobody read are gone with the file (RELIABILITY T16).
+      // Never silent: bytes nobody read are gone with the file, and that is said and counted.
       const lost = size - reached;
       this.stats.lostBytes += lost;
       this.#o.state.addCounter("lost_bytes", lost);

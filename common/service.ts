@@ -1,6 +1,6 @@
 /**
  * `install-service` / `uninstall-service`: a systemd user unit on Linux or a launchd agent on
- * macOS that runs the worker with the same permission flags as its binary (DENO.md §6).
+ * macOS that runs the worker with the same permission flags as its binary.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * A worker's own state database (DESIGN §4): per-file checkpoints, batches with their
+ * A worker's own state database (docs/delivery.md): per-file checkpoints, batches with their
  * boundaries and Idempotency-Key, the dead-letter table and counters, on `node:sqlite` with WAL
  * and `synchronous=FULL`. A checkpoint moves only in {@link StateStore.commitBatch}, the same
  * transaction that records its batch as done.

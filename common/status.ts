@@ -1,5 +1,5 @@
 /**
- * The status endpoint on 127.0.0.1 (DESIGN §6): `/healthz`, `/status` (JSON) and `/metrics`
+ * The status endpoint on 127.0.0.1: `/healthz`, `/status` (JSON) and `/metrics`
  * (Prometheus text), and the client that `<binary> status` uses. `/status` and `/metrics` say
  * what the worker reads and where it delivers, so they need a bearer token (`status.token`, or
  * one the worker writes into its state directory at start, readable only by its user); `/healthz`

@@ -1,5 +1,5 @@
 /**
- * Reading append-only files safely (RELIABILITY §2, §3): file identity (device, inode, a hash of
+ * Reading append-only files safely (docs/delivery.md): file identity (device, inode, a hash of
  * the first bytes), the checks that decide whether a checkpoint still applies, and reading only
  * complete lines from an offset. Reads go through a {@link ByteSource}: a file opened by the
  * guarded open ({@link GuardedFile}), or the decompressed content of a `.zst` file as a

@@ -1,6 +1,6 @@
 /**
  * The canonical conversation schema shared by every parser, the delivery pipeline and the
- * reference server (DESIGN §3), as zod schemas with their inferred types.
+ * reference server (docs/delivery.md, "The batch contract"), as zod schemas with their inferred types.
  *
  * @module
  */

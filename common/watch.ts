@@ -1,5 +1,5 @@
 /**
- * Watching a directory tree (DESIGN §5, DENO.md §2.5): `Deno.watchFs` events are hints, gathered
+ * Watching a directory tree: `Deno.watchFs` events are hints, gathered
  * in a set and handed on after a debounce; an overflow (`rescan`) or a watcher error asks for a
  * full rescan. A root that does not exist yet is retried by {@link TreeWatcher.ensure}.
  *

@@ -1,6 +1,6 @@
 /**
  * Parser for Claude Code session files (`~/.claude/projects/<project>/<session>.jsonl`, the
- * sub-agent files beside them), FORMATS.md §3 and §8. Pure: complete lines and the carry of the
+ * sub-agent files beside them; docs/sources.md). Pure: complete lines and the carry of the
  * previous parse in, canonical conversations out. It reads a file incrementally, so everything
  * that spans lines (round numbers, usage groups, titles, re-parented ids) lives in the carry.
  *
@@ -235,7 +235,7 @@ const RANK = Object.fromEntries(TITLE_SOURCES.map((s) => [s, titleRank(s)])) as 
 /**
  * Parses complete lines of a Claude Code session or sub-agent file.
  *
- * Rules (FORMATS §3): every `user`, `assistant` and `system` line with a uuid becomes a message;
+ * Rules: every `user`, `assistant` and `system` line with a uuid becomes a message;
  * `summary`, `ai-title` and `custom-title` lines set the title (a summary only when its
  * `leafUuid` is in the same file); `attachment`/`progress` lines are skipped but their children
  * are re-parented to the nearest delivered ancestor; other known bookkeeping types and unknown

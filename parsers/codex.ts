@@ -1,5 +1,5 @@
 /**
- * Parser for OpenAI Codex CLI rollouts (FORMATS.md §4 and §8), pure: bytes and the carry of the
+ * Parser for OpenAI Codex CLI rollouts (docs/sources.md), pure: bytes and the carry of the
  * previous parse in, canonical conversations out.
  *
  * Three forms: the `{timestamp,type,payload}` envelope (Rust CLI from September 2025), the older

@@ -1,5 +1,5 @@
 /**
- * Parser for Gemini CLI files under `~/.gemini/tmp/<project>/` (FORMATS.md §6 and §8), pure:
+ * Parser for Gemini CLI files under `~/.gemini/tmp/<project>/` (docs/sources.md), pure:
  * bytes and the carry of the previous parse in, canonical conversations out. The worker says in
  * `hint.kind` which file it is:
  *

@@ -2,8 +2,7 @@
  * What changed in a message list that is written again (a Gemini CLI `.json` session rewritten
  * whole, a `$set.messages` checkpoint, an early Codex `.json` rollout, `logs.json`, a /chat
  * checkpoint): each delivered message is remembered by a fingerprint of its content, so a new
- * version sends only the messages that are new or differ (DESIGN §4, "a newer export sends only
- * what changed").
+ * version sends only the messages that are new or differ.
  *
  * Fingerprints are {@link fingerprint64} values (xxHash64): a message is fingerprinted every
  * time a document is read again, so the hash must cost little next to `JSON.parse`.

@@ -1,5 +1,5 @@
 /**
- * The reference sync server's HTTP handler (DESIGN §3, §7): the batch API with bearer auth, a
+ * The reference sync server's HTTP handler: the batch API with bearer auth, a
  * body limit (413, also after gzip decoding), validation errors that name the field path, and
  * the read API.
  *

@@ -1,5 +1,5 @@
 /**
- * The conversation store of the reference server (DESIGN §7) on `node:sqlite`: idempotent
+ * The conversation store of the reference server on `node:sqlite`: idempotent
  * upserts by uuid and the read queries. Used over HTTP by `server/main.ts` and in-process as a
  * worker's zero-config embedded store.
  *

@@ -1,5 +1,5 @@
 /**
- * The Claude Code source: where session files live and what each path means (FORMATS §3.1).
+ * The Claude Code source: where session files live and what each path means.
  *
  * ```
  * <projects>/<project>/<session>.jsonl                          a session

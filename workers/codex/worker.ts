@@ -1,5 +1,5 @@
 /**
- * The Codex source: where rollouts live and what each path means (FORMATS §4.1, §4.3).
+ * The Codex source: where rollouts live and what each path means.
  *
  * ```
  * <sessions>/YYYY/MM/DD/rollout-<local time>-<uuid>.jsonl       append-only (Rust CLI)

@@ -1,5 +1,5 @@
 /**
- * The Gemini CLI source: what each path under `~/.gemini/tmp` means (FORMATS §6, §8).
+ * The Gemini CLI source: what each path under `~/.gemini/tmp` means.
  *
  * ```
  * <tmp>/<project>/chats/session-<time>-<id8>.jsonl     a session, append-only (0.39+)
