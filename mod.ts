@@ -34,7 +34,7 @@ export {
 } from "./parsers/claude_code.ts";
 export { type CodexCarry, initialCodexCarry, parseCodex } from "./parsers/codex.ts";
 export { type GeminiCarry, initialGeminiCarry, parseGeminiCli } from "./parsers/gemini_cli.ts";
-export { decompressZstd, ZstdError } from "./common/zstd.ts";
+export { decompressZstd, ZstdError } from "./common/io/zstd.ts";
 export {
   backoffDelay,
   classifyStatus,
@@ -45,5 +45,5 @@ export {
   parseRetryAfter,
   type SendOutcome,
   type Sink,
-} from "./common/client.ts";
-export { ConversationStore } from "./server/store.ts";
+} from "./common/delivery/sinks.ts";
+export { ConversationStore } from "./store/store.ts";

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { parseDocument } from "yaml";
 import { formatIssues } from "./types.ts";
 import { LOG_LEVELS } from "./log.ts";
-import { ConfinementError, ReadScope } from "./guarded_file.ts";
+import { ConfinementError, ReadScope } from "./io/guarded_file.ts";
 
 /** Accepts a number, or a string of digits (as env-style YAML values often are). */
 function integer(min: 0 | 1, max = Number.MAX_SAFE_INTEGER, why = "") {

@@ -9,13 +9,13 @@
  */
 import { join } from "node:path";
 import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
-import { ChannelSink, HttpSink, type StoreReply, type StoreRequest } from "./client.ts";
-import { ReadScope } from "./guarded_file.ts";
-import { LineFileWorker, type LineSource } from "./line_worker.ts";
+import { ChannelSink, HttpSink, type StoreReply, type StoreRequest } from "./delivery/sinks.ts";
+import { ReadScope } from "./io/guarded_file.ts";
+import { LineFileWorker, type LineSource } from "./watch/source_worker.ts";
 import { errorMessage, Logger, type LogLevel } from "./log.ts";
-import { deliverySettings, Pipeline, StoppedError } from "./pipeline.ts";
+import { deliverySettings, Pipeline, StoppedError } from "./delivery/pipeline.ts";
 import { serveStatus, type StatusSnapshot } from "./status.ts";
-import { StateStore } from "./state.ts";
+import { StateStore } from "./state/state.ts";
 import { startProgress } from "./progress.ts";
 import { type RunSummary, summaryTable } from "./summary.ts";
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { bearerMatches } from "./bearer.ts";
-import { readCapped } from "./client.ts";
+import { readCapped } from "./delivery/sinks.ts";
 import { printable } from "./redact.ts";
 
 /** What `/status` reports. */

@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { dirname } from "node:path";
-import { ConversationStore } from "./store.ts";
+import { ConversationStore } from "../store/store.ts";
 import { createHandler, DEFAULT_MAX_BODY_BYTES } from "./server.ts";
 import { serveFront } from "./front.ts";
 

@@ -8,7 +8,7 @@
 import { type Batch, ConversationSchema, formatIssues, SourceTypeSchema } from "../common/types.ts";
 import { bearerMatches } from "../common/bearer.ts";
 import { sha256Hex } from "../common/hash.ts";
-import { type ConversationStore, IdempotencyConflictError } from "./store.ts";
+import { type ConversationStore, IdempotencyConflictError } from "../store/store.ts";
 
 /** How the handler behaves. */
 export interface ServerOptions {
@@ -139,7 +139,7 @@ function validateBatch(raw: unknown): Batch {
  *
  * @example Serve a store on a free port
  * ```ts
- * import { ConversationStore } from "./store.ts";
+ * import { ConversationStore } from "../store/store.ts";
  * import { createHandler } from "./server.ts";
  * const store = new ConversationStore(":memory:");
  * const server = Deno.serve({ port: 0, onListen() {} }, createHandler({ store, token: "t", maxBodyBytes: 1 << 20 }));

@@ -15,7 +15,7 @@ import {
   startServer,
   workerArgs,
 } from "./helpers.ts";
-import { StateStore } from "../common/state.ts";
+import { StateStore } from "../common/state/state.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

@@ -1,5 +1,10 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { backoffDelay, classifyStatus, HttpSink, parseRetryAfter } from "../common/client.ts";
+import {
+  backoffDelay,
+  classifyStatus,
+  HttpSink,
+  parseRetryAfter,
+} from "../common/delivery/sinks.ts";
 import type { Batch } from "../common/types.ts";
 
 Deno.test("client: Retry-After in both forms", async (t) => {

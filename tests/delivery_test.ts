@@ -4,7 +4,7 @@
  * everything or echo secrets.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
-import { DeliveryError } from "../common/delivery.ts";
+import { DeliveryError } from "../common/delivery/delivery.ts";
 import { assertAllDelivered, setup, withFaults } from "./rig.ts";
 import type { Setup } from "./rig.ts";
 

@@ -7,7 +7,7 @@ import { zstdCompressSync } from "node:zlib";
 import { assertEquals, assertStringIncludes } from "./assert.ts";
 import { parseCodex } from "../parsers/codex.ts";
 import { type GeminiCarry, parseGeminiCli } from "../parsers/gemini_cli.ts";
-import { StateStore } from "../common/state.ts";
+import { StateStore } from "../common/state/state.ts";
 import { derivedUuid } from "../common/hash.ts";
 import type { Message } from "../common/types.ts";
 import {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ConversationStore } from "../server/store.ts";
+import { ConversationStore } from "../store/store.ts";
 import { createHandler } from "../server/server.ts";
 
 /** One scripted answer. */

@@ -4,9 +4,9 @@
  */
 import { zstdCompressSync } from "node:zlib";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
-import type { LineSource } from "../common/line_worker.ts";
+import type { LineSource } from "../common/watch/source_worker.ts";
 import { Logger } from "../common/log.ts";
-import { checkZstdFrames, decompressZstd, ZstdError } from "../common/zstd.ts";
+import { checkZstdFrames, decompressZstd, ZstdError } from "../common/io/zstd.ts";
 import { codexSource } from "../workers/codex/worker.ts";
 import { geminiCliSource } from "../workers/gemini_cli/worker.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";

@@ -8,7 +8,7 @@ import {
   NotRegularFileError,
   OutsideRootsError,
   ReadScope,
-} from "../common/guarded_file.ts";
+} from "../common/io/guarded_file.ts";
 
 async function tree() {
   const dir = await Deno.makeTempDir();

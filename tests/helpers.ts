@@ -6,7 +6,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { denoRunArgs, workerSpec } from "../common/permissions.ts";
-import { StateStore } from "../common/state.ts";
+import { StateStore } from "../common/state/state.ts";
 
 /** The repository root. */
 export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

@@ -1,13 +1,13 @@
 import { dirname } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { sessionLines } from "../bench/corpus.ts";
-import { StateStore } from "../common/state.ts";
+import { StateStore } from "../common/state/state.ts";
 import { Logger } from "../common/log.ts";
-import { deliverySettings, Pipeline } from "../common/pipeline.ts";
+import { deliverySettings, Pipeline } from "../common/delivery/pipeline.ts";
 import { ConfigSchema } from "../common/config.ts";
-import { EmbeddedSink } from "../common/client.ts";
-import { ReadScope } from "../common/guarded_file.ts";
-import { ConversationStore } from "../server/store.ts";
+import { EmbeddedSink } from "../common/delivery/sinks.ts";
+import { ReadScope } from "../common/io/guarded_file.ts";
+import { ConversationStore } from "../store/store.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
 import { runWorker, spawnWorker } from "./helpers.ts";

@@ -5,13 +5,13 @@
  *
  * @module
  */
-import { HttpSink } from "../common/client.ts";
-import { LineFileWorker, type LineSource } from "../common/line_worker.ts";
+import { HttpSink } from "../common/delivery/sinks.ts";
+import { LineFileWorker, type LineSource } from "../common/watch/source_worker.ts";
 import { Logger } from "../common/log.ts";
-import { type DeliverySettings, deliverySettings, Pipeline } from "../common/pipeline.ts";
+import { type DeliverySettings, deliverySettings, Pipeline } from "../common/delivery/pipeline.ts";
 import { ConfigSchema } from "../common/config.ts";
-import { ReadScope } from "../common/guarded_file.ts";
-import { StateStore } from "../common/state.ts";
+import { ReadScope } from "../common/io/guarded_file.ts";
+import { StateStore } from "../common/state/state.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
 import { assertEquals } from "./assert.ts";
 import { sessionLines } from "../bench/corpus.ts";

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { procStatusBytes, REPO, startServer } from "./helpers.ts";
-import { ConversationStore } from "../server/store.ts";
+import { ConversationStore } from "../store/store.ts";
 import type { Batch } from "../common/types.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -5,7 +5,7 @@
  */
 import { zstdCompressSync } from "node:zlib";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import type { LineSource } from "../common/line_worker.ts";
+import type { LineSource } from "../common/watch/source_worker.ts";
 import { codexSource } from "../workers/codex/worker.ts";
 import { geminiCliSource } from "../workers/gemini_cli/worker.ts";
 import { geminiDocument, geminiJsonlLines, rolloutLines } from "../bench/sources_corpus.ts";

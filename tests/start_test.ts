@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { sessionLines } from "../bench/corpus.ts";
 import { delay, eventually, freePort, REPO } from "./helpers.ts";
-import { isTransientDeno } from "../common/service.ts";
+import { isTransientDeno } from "../common/cli/service.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

@@ -5,9 +5,9 @@ import {
   type ResumePoint,
   resumePoint as resumeFrom,
   statFile,
-} from "../common/tail.ts";
-import { ReadScope } from "../common/guarded_file.ts";
-import type { UnitState } from "../common/state.ts";
+} from "../common/units/lines.ts";
+import { ReadScope } from "../common/io/guarded_file.ts";
+import type { UnitState } from "../common/state/state.ts";
 
 const enc = new TextEncoder();
 

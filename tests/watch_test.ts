@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "./assert.ts";
-import { type ChangeSet, TreeWatcher } from "../common/watch.ts";
+import { type ChangeSet, TreeWatcher } from "../common/watch/tree_watcher.ts";
 import { Logger } from "../common/log.ts";
 import { delay, eventually } from "./helpers.ts";
 

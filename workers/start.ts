@@ -18,7 +18,7 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { configPathOf, dataDirOf, VERSION } from "../common/cli.ts";
+import { configPathOf, dataDirOf, VERSION } from "../common/cli/cli.ts";
 import { type Config, ConfigError, loadConfig } from "../common/config.ts";
 import { errorMessage, LOG_LEVELS } from "../common/log.ts";
 import { denoRunArgs, WORKER_SPECS, type WorkerSpec } from "../common/permissions.ts";
@@ -30,7 +30,7 @@ import {
   startServiceCommand,
   TransientDenoError,
   writeService,
-} from "../common/service.ts";
+} from "../common/cli/service.ts";
 
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const encoder = new TextEncoder();

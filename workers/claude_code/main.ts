@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { runCli } from "../../common/cli.ts";
+import { runCli } from "../../common/cli/cli.ts";
 import { workerSpec } from "../../common/permissions.ts";
 
 if (import.meta.main) {

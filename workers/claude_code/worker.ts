@@ -10,10 +10,10 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import type { LineSource } from "../../common/line_worker.ts";
-import { ReadScope } from "../../common/guarded_file.ts";
-import type { FileRef } from "../../common/pipeline.ts";
-import { isInside, listDir } from "../../common/walk.ts";
+import type { LineSource } from "../../common/watch/source_worker.ts";
+import { ReadScope } from "../../common/io/guarded_file.ts";
+import type { FileRef } from "../../common/delivery/pipeline.ts";
+import { isInside, listDir } from "../../common/watch/walk.ts";
 import { type ClaudeCodeCarry, parseClaudeCode } from "../../parsers/claude_code.ts";
 
 const AGENT_FILE = /^agent-(.+)\.jsonl$/;

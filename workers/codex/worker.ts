@@ -12,9 +12,9 @@
  * @module
  */
 import { basename } from "node:path";
-import type { LineSource } from "../../common/line_worker.ts";
-import type { FileRef } from "../../common/pipeline.ts";
-import { isInside, listDir } from "../../common/walk.ts";
+import type { LineSource } from "../../common/watch/source_worker.ts";
+import type { FileRef } from "../../common/delivery/pipeline.ts";
+import { isInside, listDir } from "../../common/watch/walk.ts";
 import { type CodexCarry, parseCodex } from "../../parsers/codex.ts";
 
 const ROLLOUT =

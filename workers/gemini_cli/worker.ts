@@ -16,11 +16,11 @@
  * @module
  */
 import { basename, dirname, join, relative } from "node:path";
-import { ReadScope } from "../../common/guarded_file.ts";
+import { ReadScope } from "../../common/io/guarded_file.ts";
 import { sha256Hex } from "../../common/hash.ts";
-import type { LineSource } from "../../common/line_worker.ts";
-import type { FileRef } from "../../common/pipeline.ts";
-import { isInside, listDir } from "../../common/walk.ts";
+import type { LineSource } from "../../common/watch/source_worker.ts";
+import type { FileRef } from "../../common/delivery/pipeline.ts";
+import { isInside, listDir } from "../../common/watch/walk.ts";
 import { type GeminiCarry, parseGeminiCli } from "../../parsers/gemini_cli.ts";
 
 const SESSION_FILE = /^session-.*-([0-9a-f]{8})\.(jsonl|json)$/i;

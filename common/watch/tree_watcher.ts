@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log.ts";
 
 /** Changed paths, or `"rescan"` when events were lost and everything must be looked at. */
 export type ChangeSet = Set<string> | "rescan";
@@ -15,8 +15,8 @@ export type ChangeSet = Set<string> | "rescan";
  *
  * @example Watch a temporary directory
  * ```ts
- * import { TreeWatcher } from "./watch.ts";
- * import { Logger } from "./log.ts";
+ * import { TreeWatcher } from "./tree_watcher.ts";
+ * import { Logger } from "../log.ts";
  * const dir = await Deno.makeTempDir();
  * const watcher = new TreeWatcher(dir, (changes) => console.log(changes), () => 100, new Logger("doc"));
  * watcher.ensure();

@@ -15,26 +15,26 @@
  */
 import { parseArgs } from "node:util";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import denoJson from "../deno.json" with { type: "json" };
-import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
-import { errorMessage, LOG_LEVELS, type LogLevel } from "./log.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { type Config, type ConfigEnv, ConfigError, loadConfig } from "../config.ts";
+import { errorMessage, LOG_LEVELS, type LogLevel } from "../log.ts";
 import {
   enginePermissions,
   mainPermissionFlags,
   netHost,
   siblingPaths,
   type WorkerSpec,
-} from "./permissions.ts";
-import { DeadLetterUsageError, runDeadLetters } from "./dead_letters.ts";
-import { StateLock, StateLockedError } from "./state_lock.ts";
-import { StateDatabaseError } from "./state.ts";
-import { fetchStatus, formatStatus } from "./status.ts";
-import type { EngineCommand, EngineInit, EngineReply } from "./engine.ts";
+} from "../permissions.ts";
+import { DeadLetterUsageError, runDeadLetters } from "../delivery/dead_letters.ts";
+import { StateLock, StateLockedError } from "../state/lock.ts";
+import { StateDatabaseError } from "../state/state.ts";
+import { fetchStatus, formatStatus } from "../status.ts";
+import type { EngineCommand, EngineInit, EngineReply } from "../engine.ts";
 import { runDoctor } from "./doctor.ts";
 import { installService, uninstallService } from "./service.ts";
-import { isInside } from "./walk.ts";
-import { applyStoreRequest } from "./client.ts";
-import { ConversationStore } from "../server/store.ts";
+import { isInside } from "../watch/walk.ts";
+import { applyStoreRequest } from "../delivery/sinks.ts";
+import { ConversationStore } from "../../store/store.ts";
 
 /** The version every binary reports. */
 export const VERSION: string = denoJson.version;
@@ -89,7 +89,7 @@ export interface CliContext {
  * @example Print usage
  * ```ts
  * import { usage } from "./cli.ts";
- * import { workerSpec } from "./permissions.ts";
+ * import { workerSpec } from "../permissions.ts";
  * console.log(usage(workerSpec("claude_code")));
  * ```
  */
@@ -165,7 +165,7 @@ function exists(path: string): boolean {
  * @example Parse a run
  * ```ts
  * import { parseCli } from "./cli.ts";
- * import { workerSpec } from "./permissions.ts";
+ * import { workerSpec } from "../permissions.ts";
  * const ctx = parseCli(workerSpec("claude_code"), ["--projects-dir", "/tmp/p", "--once"]);
  * console.log(ctx.subcommand, ctx.once); // run true
  * ```
@@ -274,8 +274,8 @@ export function parseCli(
  * @example The default of Claude Code
  * ```ts
  * import { dataDirOf } from "./cli.ts";
- * import { workerSpec } from "./permissions.ts";
- * import { ConfigSchema } from "./config.ts";
+ * import { workerSpec } from "../permissions.ts";
+ * import { ConfigSchema } from "../config.ts";
  * console.log(dataDirOf(workerSpec("claude_code"), undefined, ConfigSchema.parse({}), ""));
  * ```
  */

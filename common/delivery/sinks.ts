@@ -11,9 +11,9 @@ import {
   BatchResultSchema,
   BatchSchema,
   formatIssues,
-} from "./types.ts";
-import type { ConversationStore } from "../server/store.ts";
-import { printable, Redactor } from "./redact.ts";
+} from "../types.ts";
+import type { ConversationStore } from "../../store/store.ts";
+import { printable, Redactor } from "../redact.ts";
 
 /** The most of a server's answer kept for a message. */
 const MAX_REASON_CHARS = 500;
@@ -57,7 +57,7 @@ export interface Sink {
  *
  * @example Both forms
  * ```ts
- * import { parseRetryAfter } from "./client.ts";
+ * import { parseRetryAfter } from "./sinks.ts";
  * parseRetryAfter("3") === 3000;
  * parseRetryAfter(new Date(Date.now() + 5000).toUTCString()) !== undefined;
  * ```
@@ -78,7 +78,7 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
  *
  * @example The first retry waits under a second with base 1 s
  * ```ts
- * import { backoffDelay } from "./client.ts";
+ * import { backoffDelay } from "./sinks.ts";
  * backoffDelay(0, 1000, 60000) < 1000;
  * ```
  */
@@ -99,7 +99,7 @@ export function backoffDelay(
  *
  * @example Classify statuses
  * ```ts
- * import { classifyStatus } from "./client.ts";
+ * import { classifyStatus } from "./sinks.ts";
  * classifyStatus(503, "busy").kind === "retry";
  * classifyStatus(401, "no").kind === "pause";
  * ```
@@ -151,7 +151,7 @@ export const MAX_ANSWER_BYTES = 1024 * 1024;
  *
  * @example Read a short body
  * ```ts
- * import { readCapped } from "./client.ts";
+ * import { readCapped } from "./sinks.ts";
  * console.log(await readCapped(new Response("hello"), 3)); // { text: "hel", over: true }
  * ```
  */
@@ -201,7 +201,7 @@ export async function readCapped(
  *
  * @example A refusal in a 200 is not an acknowledgement
  * ```ts
- * import { interpretAnswer } from "./client.ts";
+ * import { interpretAnswer } from "./sinks.ts";
  * interpretAnswer(200, '{"success":false,"message":"db down"}').kind; // "retry"
  * ```
  */
@@ -268,7 +268,7 @@ export function interpretAnswer(status: number, text: string): SendOutcome {
  *
  * @example Send to a server
  * ```ts
- * import { HttpSink } from "./client.ts";
+ * import { HttpSink } from "./sinks.ts";
  * const sink = new HttpSink({
  *   baseUrl: "http://127.0.0.1:9", token: "t", timeoutMs: 1000, compress: false, userAgent: "x",
  * });
@@ -389,7 +389,7 @@ export class HttpSink implements Sink {
  *
  * @example A refused connection
  * ```ts
- * import { describeNetworkError } from "./client.ts";
+ * import { describeNetworkError } from "./sinks.ts";
  * const error = new TypeError("fetch failed", {
  *   cause: new Error("tcp connect error: Connection refused (os error 111)"),
  * });
@@ -432,11 +432,11 @@ export function describeNetworkError(error: unknown, url: string): string {
  *
  * @example Deliver into an in-memory store
  * ```ts
- * import { EmbeddedSink } from "./client.ts";
- * import { ConversationStore } from "../server/store.ts";
+ * import { EmbeddedSink } from "./sinks.ts";
+ * import { ConversationStore } from "../../store/store.ts";
  * const sink = new EmbeddedSink(new ConversationStore(":memory:"));
  * const batch = { source_type: "claude_code" as const, conversations: [] };
- * const outcome = await sink.send({ body: JSON.stringify(batch), batch, key: "k" }, new AbortController().signal);
+ * const outcome = await sink.send({ body: JSON.stringify(batch), batch, key: "k" });
  * console.log(outcome.kind); // ok
  * ```
  */
@@ -495,8 +495,8 @@ export interface StoreReply {
  *
  * @example Wire a channel to an owner in the same thread
  * ```ts
- * import { applyStoreRequest, ChannelSink } from "./client.ts";
- * import { ConversationStore } from "../server/store.ts";
+ * import { applyStoreRequest, ChannelSink } from "./sinks.ts";
+ * import { ConversationStore } from "../../store/store.ts";
  * const store = new ConversationStore(":memory:");
  * const sink: ChannelSink = new ChannelSink("embedded store :memory:", async (request) => {
  *   sink.receive(await applyStoreRequest(store, request));
@@ -534,8 +534,8 @@ export class ChannelSink implements Sink {
  *
  * @example Apply a request
  * ```ts
- * import { applyStoreRequest } from "./client.ts";
- * import { ConversationStore } from "../server/store.ts";
+ * import { applyStoreRequest } from "./sinks.ts";
+ * import { ConversationStore } from "../../store/store.ts";
  * const reply = await applyStoreRequest(new ConversationStore(":memory:"), {
  *   type: "store", id: 1, key: "k", body: '{"source_type":"claude_code","conversations":[]}',
  * });

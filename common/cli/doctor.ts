@@ -5,10 +5,10 @@
  * @module
  */
 import { join } from "node:path";
-import type { Config } from "./config.ts";
+import type { Config } from "../config.ts";
 import { type CliContext, engineLaunch } from "./cli.ts";
-import { errorMessage } from "./log.ts";
-import { HttpSink } from "./client.ts";
+import { errorMessage } from "../log.ts";
+import { HttpSink } from "../delivery/sinks.ts";
 
 interface Check {
   ok: boolean;

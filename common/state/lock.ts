@@ -24,7 +24,7 @@ export interface LockHolder {
  *
  * @example The message names the holder
  * ```ts
- * import { StateLockedError } from "./state_lock.ts";
+ * import { StateLockedError } from "./lock.ts";
  * const error = new StateLockedError("codex", "/s", {
  *   pid: 42, host: "laptop", startedAt: "2026-01-01T00:00:00Z", command: "codex-sync-worker",
  * });
@@ -50,7 +50,7 @@ export class StateLockedError extends Error {
  *
  * @example Take and release the lock
  * ```ts
- * import { StateLock } from "./state_lock.ts";
+ * import { StateLock } from "./lock.ts";
  * const dir = await Deno.makeTempDir();
  * const lock = StateLock.acquire(dir, "codex", "codex-sync-worker");
  * lock.release();

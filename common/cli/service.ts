@@ -7,8 +7,8 @@
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CliContext } from "./cli.ts";
-import { errorMessage } from "./log.ts";
-import { denoRunArgs } from "./permissions.ts";
+import { errorMessage } from "../log.ts";
+import { denoRunArgs } from "../permissions.ts";
 
 /** The file a service definition goes to, and its text. */
 export interface ServiceFile {
@@ -72,7 +72,7 @@ function durableDeno(): string {
  *
  * @example The command for a `deno run` setup
  * ```ts ignore
- * console.log(serviceCommand(ctx, new URL("../workers/claude_code/engine.ts", import.meta.url)));
+ * console.log(serviceCommand(ctx, new URL("../../workers/claude_code/engine.ts", import.meta.url)));
  * ```
  */
 export function serviceCommand(ctx: CliContext, engineUrl: URL): string[] {

@@ -15,14 +15,14 @@
  * @module
  */
 import { join } from "node:path";
-import { EmbeddedSink, HttpSink, type Sink } from "./client.ts";
-import type { Config } from "./config.ts";
+import { EmbeddedSink, HttpSink, type Sink } from "./sinks.ts";
+import type { Config } from "../config.ts";
 import { batchBody } from "./delivery.ts";
-import { sha256Hex } from "./hash.ts";
-import { printable } from "./redact.ts";
-import { StateStore } from "./state.ts";
-import type { Conversation, SourceType } from "./types.ts";
-import { ConversationStore } from "../server/store.ts";
+import { sha256Hex } from "../hash.ts";
+import { printable } from "../redact.ts";
+import { StateStore } from "../state/state.ts";
+import type { Conversation, SourceType } from "../types.ts";
+import { ConversationStore } from "../../store/store.ts";
 
 /** What the subcommand needs to know of the worker. */
 export interface DeadLetterContext {
@@ -86,7 +86,7 @@ function sinkFor(ctx: DeadLetterContext, config: Config): { sink: Sink; close():
  * @example List the dead letters of an empty state directory
  * ```ts
  * import { runDeadLetters } from "./dead_letters.ts";
- * import { ConfigSchema } from "./config.ts";
+ * import { ConfigSchema } from "../config.ts";
  * const stateDir = await Deno.makeTempDir();
  * await runDeadLetters({
  *   worker: "codex", sourceType: "codex", stateDir, operands: [], all: false, version: "0",

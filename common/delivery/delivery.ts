@@ -10,11 +10,11 @@
  *
  * @module
  */
-import { backoffDelay, type OutgoingBatch, type SendOutcome, type Sink } from "./client.ts";
-import type { Config } from "./config.ts";
-import type { Logger } from "./log.ts";
-import type { StateStore } from "./state.ts";
-import type { Conversation, SourceType } from "./types.ts";
+import { backoffDelay, type OutgoingBatch, type SendOutcome, type Sink } from "./sinks.ts";
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { StateStore } from "../state/state.ts";
+import type { Conversation, SourceType } from "../types.ts";
 
 /** Settings read from the config at each use, so a reload applies at once. */
 export interface DeliverySettings {
@@ -39,7 +39,7 @@ export interface DeliverySettings {
  *
  * @example The defaults
  * ```ts
- * import { ConfigSchema } from "./config.ts";
+ * import { ConfigSchema } from "../config.ts";
  * import { deliverySettings } from "./delivery.ts";
  * console.log(deliverySettings(ConfigSchema.parse({}), false).batchSize); // 100
  * ```
@@ -157,12 +157,12 @@ export function namesConversation(reason: string, uuid: string, index: number): 
  * @example Deliver into an in-memory store
  * ```ts
  * import { Delivery } from "./delivery.ts";
- * import { EmbeddedSink } from "./client.ts";
- * import { StateStore } from "./state.ts";
- * import { Logger } from "./log.ts";
- * import { ConfigSchema } from "./config.ts";
+ * import { EmbeddedSink } from "./sinks.ts";
+ * import { StateStore } from "../state/state.ts";
+ * import { Logger } from "../log.ts";
+ * import { ConfigSchema } from "../config.ts";
  * import { deliverySettings } from "./delivery.ts";
- * import { ConversationStore } from "../server/store.ts";
+ * import { ConversationStore } from "../../store/store.ts";
  * const delivery = new Delivery({
  *   sourceType: "claude_code", sink: new EmbeddedSink(new ConversationStore(":memory:")),
  *   state: new StateStore(":memory:"), log: new Logger("doc", "error"),

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Sink } from "./client.ts";
+import type { Sink } from "./sinks.ts";
 import { createHash } from "node:crypto";
 import {
   batchBody,
@@ -18,11 +18,16 @@ import {
   type Item,
   StoppedError,
 } from "./delivery.ts";
-import { ConfinementError, FileTooLargeError, type ReadScope } from "./guarded_file.ts";
-import { fingerprint64, sha256Hex } from "./hash.ts";
-import type { Logger } from "./log.ts";
-import type { ConversationTotals, LineParser, ParseOutput } from "./source.ts";
-import { type BatchRange, StateDatabaseError, type StateStore, type UnitState } from "./state.ts";
+import { ConfinementError, FileTooLargeError, type ReadScope } from "../io/guarded_file.ts";
+import { fingerprint64, sha256Hex } from "../hash.ts";
+import type { Logger } from "../log.ts";
+import type { ConversationTotals, LineParser, ParseOutput } from "../source.ts";
+import {
+  type BatchRange,
+  StateDatabaseError,
+  type StateStore,
+  type UnitState,
+} from "../state/state.ts";
 import {
   type ByteSource,
   countLines,
@@ -33,9 +38,9 @@ import {
   statFile,
   StreamSource,
   tailHashAt,
-} from "./tail.ts";
-import type { SourceType } from "./types.ts";
-import { checkZstdFrames, decompressZstdStream, ZstdError, ZstdLimitError } from "./zstd.ts";
+} from "../units/lines.ts";
+import type { SourceType } from "../types.ts";
+import { checkZstdFrames, decompressZstdStream, ZstdError, ZstdLimitError } from "../io/zstd.ts";
 
 export { DeliveryError, deliverySettings, StoppedError } from "./delivery.ts";
 export type { DeliverySettings } from "./delivery.ts";
@@ -130,14 +135,14 @@ function describe(error: unknown): string {
  * @example Sync one file into an in-memory store
  * ```ts
  * import { Pipeline } from "./pipeline.ts";
- * import { StateStore } from "./state.ts";
- * import { EmbeddedSink } from "./client.ts";
- * import { ReadScope } from "./guarded_file.ts";
- * import { Logger } from "./log.ts";
- * import { ConfigSchema } from "./config.ts";
+ * import { StateStore } from "../state/state.ts";
+ * import { EmbeddedSink } from "./sinks.ts";
+ * import { ReadScope } from "../io/guarded_file.ts";
+ * import { Logger } from "../log.ts";
+ * import { ConfigSchema } from "../config.ts";
  * import { deliverySettings } from "./delivery.ts";
- * import { ConversationStore } from "../server/store.ts";
- * import { parseClaudeCode } from "../parsers/claude_code.ts";
+ * import { ConversationStore } from "../../store/store.ts";
+ * import { parseClaudeCode } from "../../parsers/claude_code.ts";
  * const path = await Deno.makeTempFile({ suffix: ".jsonl" });
  * const pipeline = new Pipeline({
  *   sourceType: "claude_code", parser: parseClaudeCode, state: new StateStore(":memory:"),

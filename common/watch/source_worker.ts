@@ -5,15 +5,15 @@
  *
  * @module
  */
-import type { ReadScope } from "./guarded_file.ts";
-import type { Logger } from "./log.ts";
-import { type FileRef, type Pipeline, StoppedError } from "./pipeline.ts";
-import { StateDatabaseError } from "./state.ts";
-import type { LineParser } from "./source.ts";
-import type { SourceType } from "./types.ts";
-import { type FileStat, statFile } from "./tail.ts";
+import type { ReadScope } from "../io/guarded_file.ts";
+import type { Logger } from "../log.ts";
+import { type FileRef, type Pipeline, StoppedError } from "../delivery/pipeline.ts";
+import { StateDatabaseError } from "../state/state.ts";
+import type { LineParser } from "../source.ts";
+import type { SourceType } from "../types.ts";
+import { type FileStat, statFile } from "../units/lines.ts";
 import { isInside } from "./walk.ts";
-import { type ChangeSet, TreeWatcher } from "./watch.ts";
+import { type ChangeSet, TreeWatcher } from "./tree_watcher.ts";
 
 /** What a line source supplies: where its files are and how to read them. */
 export interface LineSource<Carry> {

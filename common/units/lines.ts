@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { sha256Hex } from "./hash.ts";
-import { type FileStat, NotRegularFileError } from "./guarded_file.ts";
-import type { UnitState } from "./state.ts";
+import { sha256Hex } from "../hash.ts";
+import { type FileStat, NotRegularFileError } from "../io/guarded_file.ts";
+import type { UnitState } from "../state/state.ts";
 
-export type { FileStat } from "./guarded_file.ts";
+export type { FileStat } from "../io/guarded_file.ts";
 
 /** How many leading bytes identify a file. */
 export const HEAD_BYTES = 1024;
@@ -29,7 +29,7 @@ export interface ByteSource {
  *
  * @example Stat a file
  * ```ts
- * import { statFile } from "./tail.ts";
+ * import { statFile } from "./lines.ts";
  * console.log(await statFile("/nonexistent")); // null
  * ```
  */
@@ -59,7 +59,7 @@ export async function statFile(path: string): Promise<FileStat | null> {
  *
  * @example Read a stream like a file
  * ```ts
- * import { StreamSource } from "./tail.ts";
+ * import { StreamSource } from "./lines.ts";
  * async function* chunks() {
  *   yield new TextEncoder().encode("a\nb");
  *   yield new TextEncoder().encode("c\n");
@@ -149,8 +149,8 @@ export interface ResumePoint {
  *
  * @example Resume a new file at 0
  * ```ts
- * import { ReadScope } from "./guarded_file.ts";
- * import { resumePoint } from "./tail.ts";
+ * import { ReadScope } from "../io/guarded_file.ts";
+ * import { resumePoint } from "./lines.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "{}\n");
  * await using file = await new ReadScope([path]).open(path);
@@ -208,7 +208,7 @@ export async function resumePoint(
  *
  * @example Hash the bytes before an offset
  * ```ts
- * import { tailHash } from "./tail.ts";
+ * import { tailHash } from "./lines.ts";
  * const hash = tailHash(new TextEncoder().encode("a\nb\n"), 4);
  * ```
  */
@@ -238,8 +238,8 @@ export interface LineChunk {
  *
  * @example Read the complete lines of a file
  * ```ts
- * import { ReadScope } from "./guarded_file.ts";
- * import { readCompleteLines } from "./tail.ts";
+ * import { ReadScope } from "../io/guarded_file.ts";
+ * import { readCompleteLines } from "./lines.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "a\nb\npartial");
  * await using file = await new ReadScope([path]).open(path);
@@ -308,7 +308,7 @@ export async function readCompleteLines(
  *
  * @example Two complete lines
  * ```ts
- * import { countLines } from "./tail.ts";
+ * import { countLines } from "./lines.ts";
  * countLines(new TextEncoder().encode("a\nb\n")); // 2
  * ```
  */
@@ -334,8 +334,8 @@ async function passOver(file: ByteSource, offset: number, end: number): Promise<
  *
  * @example Hash the bytes before an offset of an open file
  * ```ts
- * import { ReadScope } from "./guarded_file.ts";
- * import { tailHashAt } from "./tail.ts";
+ * import { ReadScope } from "../io/guarded_file.ts";
+ * import { tailHashAt } from "./lines.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "a\nb\n");
  * await using file = await new ReadScope([path]).open(path);
