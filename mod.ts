@@ -20,13 +20,7 @@
  * @module
  */
 export * from "./common/types.ts";
-export type {
-  FileContext,
-  LineIssue,
-  LineParser,
-  ParseInput,
-  ParseOutput,
-} from "./common/source.ts";
+export type { FileContext, LineIssue, ParseInput, ParseOutput, Parser } from "./common/source.ts";
 export {
   type ClaudeCodeCarry,
   initialCarry as initialClaudeCodeCarry,

@@ -16,7 +16,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
-import { claudeCodeSource } from "../workers/claude_code/worker.ts";
+import { claudeCodeSource } from "../workers/claude_code/source.ts";
 import { writeCorpus } from "./corpus.ts";
 import type { Usage } from "../parsers/usage.ts";
 
@@ -116,7 +116,7 @@ async function ourTotals(projects: string): Promise<{ delivered: Usage; firstLin
   const firstLine = { ...delivered };
   for (const path of await jsonlFiles(projects)) {
     const bytes = await Deno.readFile(path);
-    // The hints the Claude Code source gives (workers/claude_code/worker.ts).
+    // The hints the Claude Code source gives (workers/claude_code/source.ts).
     const ref = await claudeCodeSource.classify(path, projects);
     if (!ref) continue;
     const out = parseClaudeCode({

@@ -101,7 +101,7 @@ Deno.bench({
         bytes: Deno.readFileSync(path),
         firstLine: 1,
         carry: undefined,
-        file: { path, hint: { kind: "session", sessionId }, host: "bench" },
+        file: { path, hint: { kind: "session" as const, sessionId }, host: "bench" },
       });
       n += out.messages;
     }

@@ -40,7 +40,7 @@ const versions = Array.from({ length: UPDATES + 1 }, (_, i) => {
   const messages = full.messages.slice(0, (TURNS + i) * 4);
   return new TextEncoder().encode(JSON.stringify({ ...full, messages }, null, 2));
 });
-const hint = { kind: "json" };
+const hint = { kind: "json" as const };
 const first = parseGeminiCli({
   bytes: versions[0],
   firstLine: 1,
@@ -113,7 +113,7 @@ timed("gemini_cli", "gemini_cli parser (JSONL)", false, () => {
       bytes: Deno.readFileSync(path),
       firstLine: 1,
       carry: undefined as GeminiCarry | undefined,
-      file: { path, hint: { kind: "jsonl" }, host: "bench" },
+      file: { path, hint: { kind: "jsonl" as const }, host: "bench" },
     });
   }
 });

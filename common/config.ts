@@ -9,6 +9,8 @@ import { parseDocument } from "yaml";
 import { formatIssues } from "./types.ts";
 import { LOG_LEVELS } from "./log.ts";
 import { ConfinementError, ReadScope } from "./io/guarded_file.ts";
+import type { SourceSpec } from "./source_spec.ts";
+import { SOURCES } from "../workers/registry.ts";
 
 /** Accepts a number, or a string of digits (as env-style YAML values often are). */
 function integer(min: 0 | 1, max = Number.MAX_SAFE_INTEGER, why = "") {
@@ -87,12 +89,26 @@ export const ConfigSchema = z.strictObject({
     format: z.enum(["auto", "json", "text"]).default("auto"),
     file: z.string().default(""),
   }).prefault({}),
-  claude_code: z.strictObject({ projects_dir: z.string().default("") }).prefault({}),
-  codex: z.strictObject({ sessions_dir: z.string().default("") }).prefault({}),
-  gemini_cli: z.strictObject({ data_dir: z.string().default("") }).prefault({}),
+  // Each source's section, from its spec.
+  ...Object.fromEntries(SOURCES.map((s) => [s.name, s.config.prefault({})])),
 });
-/** A validated configuration. */
-export type Config = z.infer<typeof ConfigSchema>;
+/** A validated configuration: the common sections, and one section per source. */
+export type Config = z.infer<typeof ConfigSchema> & Record<string, unknown>;
+
+/**
+ * A source's section of a configuration (validated by its spec's schema when the config was).
+ *
+ * @example The Claude Code section's defaults
+ * ```ts
+ * import { ConfigSchema, sourceSection } from "./config.ts";
+ * import { sourceSpec } from "../workers/registry.ts";
+ * sourceSection(ConfigSchema.parse({}), sourceSpec("claude_code")).projects_dir === "";
+ * ```
+ */
+export function sourceSection(config: Config, spec: SourceSpec): Record<string, unknown> {
+  const section = config[spec.name];
+  return typeof section === "object" && section !== null ? section as Record<string, unknown> : {};
+}
 
 /**
  * A configuration that cannot be used; its message names the file, the key and what was

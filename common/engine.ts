@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { type Config, type ConfigEnv, ConfigError, loadConfig } from "./config.ts";
 import { ChannelSink, HttpSink, type StoreReply, type StoreRequest } from "./delivery/sinks.ts";
 import { ReadScope } from "./io/guarded_file.ts";
-import { LineFileWorker, type LineSource } from "./watch/source_worker.ts";
+import { type FileSource, SourceWorker } from "./watch/source_worker.ts";
 import { errorMessage, Logger, type LogLevel } from "./log.ts";
 import { deliverySettings, Pipeline, StoppedError } from "./delivery/pipeline.ts";
 import { serveStatus, type StatusSnapshot } from "./status.ts";
@@ -82,11 +82,11 @@ let channel: ChannelSink | undefined;
  * @example A worker's engine module
  * ```ts ignore
  * import { runEngine } from "../../common/engine.ts";
- * import { claudeCodeSource } from "./worker.ts";
+ * import { claudeCodeSource } from "./source.ts";
  * runEngine(claudeCodeSource);
  * ```
  */
-export function runEngine<Carry>(source: LineSource<Carry>): void {
+export function runEngine<Carry, Hint>(source: FileSource<Carry, Hint>): void {
   let stop: (() => void) | undefined;
   let stopRequested = false;
   scope.onmessage = (event) => {
@@ -111,8 +111,8 @@ export function runEngine<Carry>(source: LineSource<Carry>): void {
   post({ type: "ready" });
 }
 
-async function engine<Carry>(
-  source: LineSource<Carry>,
+async function engine<Carry, Hint>(
+  source: FileSource<Carry, Hint>,
   init: EngineInit,
   onStoppable: (stop: () => void) => void,
 ): Promise<number> {
@@ -166,7 +166,7 @@ async function engine<Carry>(
     settings: () => deliverySettings(config, init.once),
     dryRun: init.dryRun ? (body) => console.log(body) : undefined,
   });
-  const worker = new LineFileWorker(source, init.dataDir, pipeline, log, {
+  const worker = new SourceWorker(source, init.dataDir, pipeline, log, {
     debounceMs: () => config.worker.debounce_ms,
     checkIntervalMs: () => config.worker.check_interval * 1000,
     retryMs: () => config.worker.probe_interval * 1000,
@@ -342,7 +342,11 @@ async function engine<Carry>(
   return 0;
 }
 
-function reportNothingFound<Carry>(log: Logger, source: LineSource<Carry>, init: EngineInit): void {
+function reportNothingFound<Carry, Hint>(
+  log: Logger,
+  source: FileSource<Carry, Hint>,
+  init: EngineInit,
+): void {
   log.warn(
     `no ${source.label} found in ${init.dataDir}; if they are elsewhere, pass the directory flag ` +
       `or set the ${source.name} section of the config file`,

@@ -1,7 +1,7 @@
 /**
- * The one permission table (docs/permissions.md). Each worker's entry says what it is and where its data
- * lives; from it come the flags of `deno run` (tests, `deno task start`), of `deno compile`, and
- * of generated service files, and the run-time set its engine is narrowed to.
+ * The one permission table (docs/permissions.md): from each source's spec (the registry,
+ * `workers/registry.ts`) come the flags of `deno run` (tests, `deno task start`), of
+ * `deno compile`, and of generated service files, and the run-time set its engine is narrowed to.
  *
  * Two layers: the binary's own flags cannot name directories chosen at run time, so the main
  * thread gets read/write/net without paths but only the environment variables it needs, no
@@ -12,105 +12,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import type { SourceType } from "./types.ts";
-
-/** One worker's entry in the table. */
-export interface WorkerSpec {
-  /** Directory under `workers/` and config section name. */
-  name: string;
-  /** Compiled binary name. */
-  binary: string;
-  sourceType: SourceType;
-  /** The source directory flag, without dashes. */
-  sourceFlag: string;
-  /** The key of the source directory in the worker's config section. */
-  configKey: string;
-  /** What the source files are, for messages. */
-  label: string;
-  /** Environment variables that locate the default data directory. */
-  locatorEnv: string[];
-  /** The default data directory, from those variables. */
-  defaultDataDir(env: (name: string) => string | undefined): string;
-  /** `sys` names a library needs inside the engine (imapflow: hostname). */
-  sys: string[];
-  /**
-   * Paths beside the data directory (in its parent) the engine may also read: directories it
-   * watches as further roots (`watch: true`), or files it consults.
-   */
-  siblings?: readonly { name: string; watch: boolean }[];
-}
-
-/**
- * Every worker this build has.
- *
- * @example Find a worker's binary name
- * ```ts
- * import { WORKER_SPECS } from "./permissions.ts";
- * console.log(WORKER_SPECS.map((w) => w.binary));
- * ```
- */
-export const WORKER_SPECS: readonly WorkerSpec[] = [
-  {
-    name: "claude_code",
-    binary: "claude-code-sync-worker",
-    sourceType: "claude_code",
-    sourceFlag: "projects-dir",
-    configKey: "projects_dir",
-    label: "Claude Code sessions",
-    locatorEnv: ["CLAUDE_CONFIG_DIR"],
-    defaultDataDir: (env) => {
-      const configDir = env("CLAUDE_CONFIG_DIR");
-      return configDir ? `${configDir}/projects` : `${env("HOME") ?? "."}/.claude/projects`;
-    },
-    sys: [],
-  },
-  {
-    name: "codex",
-    binary: "codex-sync-worker",
-    sourceType: "codex",
-    sourceFlag: "sessions-dir",
-    configKey: "sessions_dir",
-    label: "Codex rollouts",
-    locatorEnv: ["CODEX_HOME"],
-    defaultDataDir: (env) => {
-      const home = env("CODEX_HOME");
-      return home ? `${home}/sessions` : `${env("HOME") ?? "."}/.codex/sessions`;
-    },
-    sys: [],
-    siblings: [{ name: "archived_sessions", watch: true }],
-  },
-  {
-    name: "gemini_cli",
-    binary: "gemini-cli-sync-worker",
-    sourceType: "gemini_cli",
-    sourceFlag: "data-dir",
-    configKey: "data_dir",
-    label: "Gemini CLI sessions",
-    locatorEnv: [],
-    defaultDataDir: (env) => `${env("HOME") ?? "."}/.gemini/tmp`,
-    sys: [],
-    siblings: [{ name: "projects.json", watch: false }],
-  },
-];
-
-/**
- * The table entry named `name`.
- *
- * @example Look up a worker
- * ```ts
- * import { workerSpec } from "./permissions.ts";
- * workerSpec("claude_code").sourceFlag === "projects-dir";
- * ```
- */
-export function workerSpec(name: string): WorkerSpec {
-  const spec = WORKER_SPECS.find((w) => w.name === name);
-  if (!spec) {
-    throw new Error(
-      `unknown worker ${name}: expected one of ${WORKER_SPECS.map((w) => w.name).join(", ")}`,
-    );
-  }
-  return spec;
-}
+import type { SourceSpec } from "./source_spec.ts";
 
 /** Variables every worker's main thread reads (homes, the two overrides, `yaml`'s debug probes). */
 const COMMON_ENV = [
@@ -141,11 +43,12 @@ export const ENGINE_ENV = ["LOG_TOKENS", "LOG_STREAM"];
  *
  * @example Flags of the Claude Code worker
  * ```ts
- * import { mainPermissionFlags, workerSpec } from "./permissions.ts";
- * console.log(mainPermissionFlags(workerSpec("claude_code")).join(" "));
+ * import { mainPermissionFlags } from "./permissions.ts";
+ * import { sourceSpec } from "../workers/registry.ts";
+ * console.log(mainPermissionFlags(sourceSpec("claude_code")).join(" "));
  * ```
  */
-export function mainPermissionFlags(spec: WorkerSpec): string[] {
+export function mainPermissionFlags(spec: SourceSpec): string[] {
   const env = [...COMMON_ENV, ...spec.locatorEnv];
   return [
     "--allow-read",
@@ -173,6 +76,8 @@ export interface EngineScope {
   baseUrl?: string;
   /** `status.port`, when the status endpoint is on. */
   statusPort?: number;
+  /** Further hosts the source may reach (`host:port`, from {@link SourceSpec.hosts}). */
+  hosts?: string[];
 }
 
 /**
@@ -194,8 +99,9 @@ export function netHost(baseUrl: string): string {
  *
  * @example Narrow to one projects directory, delivering to a local server
  * ```ts
- * import { enginePermissions, workerSpec } from "./permissions.ts";
- * const p = enginePermissions(workerSpec("claude_code"), {
+ * import { enginePermissions } from "./permissions.ts";
+ * import { sourceSpec } from "../workers/registry.ts";
+ * const p = enginePermissions(sourceSpec("claude_code"), {
  *   dataDir: "/home/me/.claude/projects", stateDir: "/home/me/.local/state/ai-sync",
  *   baseUrl: "http://127.0.0.1:8080",
  * });
@@ -203,7 +109,7 @@ export function netHost(baseUrl: string): string {
  * ```
  */
 export function enginePermissions(
-  spec: WorkerSpec,
+  spec: SourceSpec,
   scope: EngineScope,
 ): Deno.PermissionOptionsObject {
   const read = [
@@ -217,7 +123,7 @@ export function enginePermissions(
     read.push(scope.logFile);
     write.push(scope.logFile);
   }
-  const net: string[] = [];
+  const net: string[] = [...scope.hosts ?? []];
   if (scope.baseUrl) net.push(netHost(scope.baseUrl));
   if (scope.statusPort) net.push(`127.0.0.1:${scope.statusPort}`);
   return {
@@ -233,17 +139,18 @@ export function enginePermissions(
 }
 
 /**
- * The sibling paths of a worker's data directory (see {@link WorkerSpec.siblings}).
+ * The sibling paths of a worker's data directory (see {@link SourceSpec.siblings}).
  *
  * @example Codex's archived sessions
  * ```ts
- * import { siblingPaths, workerSpec } from "./permissions.ts";
- * siblingPaths(workerSpec("codex"), "/home/me/.codex/sessions")[0].path ===
+ * import { siblingPaths } from "./permissions.ts";
+ * import { sourceSpec } from "../workers/registry.ts";
+ * siblingPaths(sourceSpec("codex"), "/home/me/.codex/sessions")[0].path ===
  *   "/home/me/.codex/archived_sessions";
  * ```
  */
 export function siblingPaths(
-  spec: WorkerSpec,
+  spec: SourceSpec,
   dataDir: string,
 ): { path: string; watch: boolean }[] {
   const parent = dirname(dataDir);
@@ -255,11 +162,12 @@ export function siblingPaths(
  *
  * @example Build the run command
  * ```ts
- * import { denoRunArgs, workerSpec } from "./permissions.ts";
- * const args = denoRunArgs(workerSpec("claude_code"), "/repo");
+ * import { denoRunArgs } from "./permissions.ts";
+ * import { sourceSpec } from "../workers/registry.ts";
+ * const args = denoRunArgs(sourceSpec("claude_code"), "/repo");
  * ```
  */
-export function denoRunArgs(spec: WorkerSpec, repoRoot: string): string[] {
+export function denoRunArgs(spec: SourceSpec, repoRoot: string): string[] {
   return ["run", ...mainPermissionFlags(spec), `${repoRoot}/workers/${spec.name}/main.ts`];
 }
 
@@ -268,11 +176,12 @@ export function denoRunArgs(spec: WorkerSpec, repoRoot: string): string[] {
  *
  * @example Build the compile command
  * ```ts
- * import { compileArgs, workerSpec } from "./permissions.ts";
- * console.log(compileArgs(workerSpec("claude_code"), "/repo", "bin").join(" "));
+ * import { compileArgs } from "./permissions.ts";
+ * import { sourceSpec } from "../workers/registry.ts";
+ * console.log(compileArgs(sourceSpec("claude_code"), "/repo", "bin").join(" "));
  * ```
  */
-export function compileArgs(spec: WorkerSpec, repoRoot: string, outDir: string): string[] {
+export function compileArgs(spec: SourceSpec, repoRoot: string, outDir: string): string[] {
   return [
     "compile",
     ...mainPermissionFlags(spec),

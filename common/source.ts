@@ -15,11 +15,11 @@ export interface LineIssue {
 }
 
 /** What the pipeline knows about a file when it asks a parser to read it. */
-export interface FileContext {
+export interface FileContext<Hint = unknown> {
   /** The file's path, for messages only: ids never depend on it. */
   path: string;
-  /** Source-specific facts derived from the path (session id, agent id, ...). */
-  hint: Record<string, string>;
+  /** Facts the source derived from the path (session id, agent id, ...), typed by the source. */
+  hint: Hint;
   /** The machine's host name, added to conversation metadata. */
   host: string;
 }
@@ -29,7 +29,7 @@ export interface FileContext {
  * rewritten whole (`FileRef.form === "whole"`), the entire file with the carry of the version
  * delivered before it.
  */
-export interface ParseInput<Carry> {
+export interface ParseInput<Carry, Hint = unknown> {
   /** Complete lines (each ending in `\n`), starting at a line boundary. */
   bytes: Uint8Array;
   /** 1-based number of the first line in `bytes`. */
@@ -37,7 +37,7 @@ export interface ParseInput<Carry> {
   /** State carried from the previous parse of the same file, or `undefined` at offset 0. */
   carry: Carry | undefined;
   /** The file being parsed. */
-  file: FileContext;
+  file: FileContext<Hint>;
 }
 
 /** The output of one incremental parse. */
@@ -71,8 +71,8 @@ export interface ConversationTotals {
   usage: Record<string, number>;
 }
 
-/** A parser of append-only line files (JSONL). */
-export type LineParser<Carry> = (input: ParseInput<Carry>) => ParseOutput<Carry>;
+/** A source's parser: complete lines (or a whole document) and the carry in, conversations out. */
+export type Parser<Carry, Hint = unknown> = (input: ParseInput<Carry, Hint>) => ParseOutput<Carry>;
 
 /**
  * Adds `n` to `counts[key]`.

@@ -61,7 +61,7 @@ export interface ClaudeCodeCarry {
 /** Path facts the worker passes in `FileContext.hint`. */
 export interface ClaudeCodeHint {
   /** `session` for `<session>.jsonl`, `agent` for sub-agent transcripts. */
-  kind?: string;
+  kind?: "session" | "agent";
   /** The parent session id when the path names it (`<session>/subagents/agent-*.jsonl`). */
   sessionId?: string;
   /** The agent id from an `agent-<id>.jsonl` name. */
@@ -259,7 +259,9 @@ const RANK = Object.fromEntries(TITLE_SOURCES.map((s) => [s, titleRank(s)])) as 
  * console.log(out.conversations[0].messages.length); // 2
  * ```
  */
-export function parseClaudeCode(input: ParseInput<ClaudeCodeCarry>): ParseOutput<ClaudeCodeCarry> {
+export function parseClaudeCode(
+  input: ParseInput<ClaudeCodeCarry, ClaudeCodeHint>,
+): ParseOutput<ClaudeCodeCarry> {
   const hint: ClaudeCodeHint = input.file.hint;
   const isAgentFile = hint.kind === "agent";
   const carry: ClaudeCodeCarry = input.carry

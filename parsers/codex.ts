@@ -83,9 +83,9 @@ export interface CodexHint {
   /** The UUID at the end of the file name. */
   sessionId?: string;
   /** `json` for a whole-JSON rollout; absent for JSONL. */
-  form?: string;
-  /** `archived` for files under `archived_sessions/`. */
-  archived?: string;
+  form?: "json";
+  /** `"true"` for files under `archived_sessions/`. */
+  archived?: "true";
 }
 
 const CALL_LIMIT = 256;
@@ -581,7 +581,7 @@ class CodexParse {
 function finish(
   parse: CodexParse,
   messages: Message[],
-  input: ParseInput<CodexCarry>,
+  input: ParseInput<CodexCarry, CodexHint>,
 ): ParseOutput<CodexCarry> {
   const { carry, issues } = parse;
   const conversations: Conversation[] = [];
@@ -631,7 +631,7 @@ function finish(
  * console.log(out.conversations[0].messages[0].content_text); // hi
  * ```
  */
-export function parseCodex(input: ParseInput<CodexCarry>): ParseOutput<CodexCarry> {
+export function parseCodex(input: ParseInput<CodexCarry, CodexHint>): ParseOutput<CodexCarry> {
   const hint: CodexHint = input.file.hint;
   if (hint.form === "json") return parseJsonRollout(input, hint);
   const carry = input.carry
@@ -651,7 +651,10 @@ export function parseCodex(input: ParseInput<CodexCarry>): ParseOutput<CodexCarr
 }
 
 /** The early TypeScript CLI's rollout: `{session, items}`, rewritten whole. */
-function parseJsonRollout(input: ParseInput<CodexCarry>, hint: CodexHint): ParseOutput<CodexCarry> {
+function parseJsonRollout(
+  input: ParseInput<CodexCarry, CodexHint>,
+  hint: CodexHint,
+): ParseOutput<CodexCarry> {
   const previous = input.carry;
   const read = parseWholeJson(
     input,

@@ -91,7 +91,7 @@ export interface GeminiCarry {
 /** Path facts the worker passes in `FileContext.hint`. */
 export interface GeminiHint {
   /** `jsonl`, `json`, `logs` or `checkpoint`. */
-  kind?: string;
+  kind?: "jsonl" | "json" | "logs" | "checkpoint";
   /** The project folder's name under `tmp/` (a hash or a slug). */
   project?: string;
   /** The project's real path, from `projects.json`, when known. */
@@ -517,7 +517,7 @@ class GeminiParse {
     };
   }
 
-  output(input: ParseInput<GeminiCarry>): ParseOutput<GeminiCarry> {
+  output(input: ParseInput<GeminiCarry, GeminiHint>): ParseOutput<GeminiCarry> {
     const conversations: Conversation[] = [];
     if (!this.carry.conversationId && this.emitted.size > 0) {
       this.issues.push({
@@ -541,7 +541,7 @@ class GeminiParse {
   }
 }
 
-function startCarry(input: ParseInput<GeminiCarry>, hint: GeminiHint): GeminiCarry {
+function startCarry(input: ParseInput<GeminiCarry, GeminiHint>, hint: GeminiHint): GeminiCarry {
   const carry = input.carry ? structuredClone(input.carry) : initialGeminiCarry();
   if (!carry.firstSeen) carry.firstSeen = hint.mtime ?? EPOCH;
   return carry;
@@ -566,7 +566,9 @@ function startCarry(input: ParseInput<GeminiCarry>, hint: GeminiHint): GeminiCar
  * console.log(out.conversations[0].messages.length); // 2
  * ```
  */
-export function parseGeminiCli(input: ParseInput<GeminiCarry>): ParseOutput<GeminiCarry> {
+export function parseGeminiCli(
+  input: ParseInput<GeminiCarry, GeminiHint>,
+): ParseOutput<GeminiCarry> {
   const hint: GeminiHint = input.file.hint;
   switch (hint.kind) {
     case "json":
@@ -580,7 +582,10 @@ export function parseGeminiCli(input: ParseInput<GeminiCarry>): ParseOutput<Gemi
   }
 }
 
-function parseJsonl(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutput<GeminiCarry> {
+function parseJsonl(
+  input: ParseInput<GeminiCarry, GeminiHint>,
+  hint: GeminiHint,
+): ParseOutput<GeminiCarry> {
   const parse = new GeminiParse(startCarry(input, hint), hint);
   eachJsonLine(input.bytes, input.firstLine, parse.skipped, parse.issues, (obj, line, raw) => {
     if (isObject(obj.$set)) return parse.patch(obj.$set, line);
@@ -607,7 +612,7 @@ function parseJsonl(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutp
 }
 
 function parseLegacyJson(
-  input: ParseInput<GeminiCarry>,
+  input: ParseInput<GeminiCarry, GeminiHint>,
   hint: GeminiHint,
 ): ParseOutput<GeminiCarry> {
   const read = parseWholeJson(
@@ -630,7 +635,10 @@ function parseLegacyJson(
 }
 
 /** `logs.json`: prompts of sessions that have no chat recording, one conversation each. */
-function parseLogs(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutput<GeminiCarry> {
+function parseLogs(
+  input: ParseInput<GeminiCarry, GeminiHint>,
+  hint: GeminiHint,
+): ParseOutput<GeminiCarry> {
   const read = parseWholeJson(input, "an array of prompt log entries", initialGeminiCarry());
   if (!("doc" in read)) return read;
   const previous = input.carry ?? initialGeminiCarry();
@@ -698,7 +706,7 @@ function parseLogs(input: ParseInput<GeminiCarry>, hint: GeminiHint): ParseOutpu
 
 /** `checkpoint-<tag>.json`: a saved history, a bare `Content[]` or `{history, authType}`. */
 function parseCheckpoint(
-  input: ParseInput<GeminiCarry>,
+  input: ParseInput<GeminiCarry, GeminiHint>,
   hint: GeminiHint,
 ): ParseOutput<GeminiCarry> {
   const read = parseWholeJson(

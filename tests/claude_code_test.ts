@@ -1,5 +1,9 @@
 import { assert, assertEquals } from "./assert.ts";
-import { type ClaudeCodeCarry, parseClaudeCode } from "../parsers/claude_code.ts";
+import {
+  type ClaudeCodeCarry,
+  type ClaudeCodeHint,
+  parseClaudeCode,
+} from "../parsers/claude_code.ts";
 import type { FileContext, ParseOutput } from "../common/source.ts";
 import { BatchSchema, type Message } from "../common/types.ts";
 import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
@@ -7,9 +11,9 @@ import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
 const SESSION = "11111111-1111-4111-8111-111111111111";
 const DIR = new URL("./fixtures/claude_code/-home-dev-shop/", import.meta.url);
 const sessionBytes = Deno.readFileSync(new URL(`${SESSION}.jsonl`, DIR));
-const sessionFile: FileContext = {
+const sessionFile: FileContext<ClaudeCodeHint> = {
   path: `${SESSION}.jsonl`,
-  hint: { kind: "session", sessionId: SESSION },
+  hint: { kind: "session" as const, sessionId: SESSION },
   host: "laptop",
 };
 
@@ -177,7 +181,7 @@ Deno.test("claude_code parser: sub-agent files attach to the parent conversation
     const bytes = Deno.readFileSync(new URL(`${SESSION}/subagents/agent-a7c3.jsonl`, DIR));
     const out = parseAll(bytes, {
       path: "agent-a7c3.jsonl",
-      hint: { kind: "agent", sessionId: SESSION, agentId: "a7c3", agentType: "Explore" },
+      hint: { kind: "agent" as const, sessionId: SESSION, agentId: "a7c3", agentType: "Explore" },
       host: "laptop",
     });
     const [c] = out.conversations;
@@ -194,7 +198,7 @@ Deno.test("claude_code parser: sub-agent files attach to the parent conversation
     const bytes = Deno.readFileSync(new URL("agent-b9d1.jsonl", DIR));
     const out = parseAll(bytes, {
       path: "agent-b9d1.jsonl",
-      hint: { kind: "agent", agentId: "b9d1" },
+      hint: { kind: "agent" as const, agentId: "b9d1" },
       host: "h",
     });
     assertEquals(out.conversations[0].uuid, SESSION);
@@ -244,7 +248,7 @@ Deno.test("claude_code parser: ids are deterministic for lines without uuid", ()
     message: { content: "hi" },
   }) + "\n";
   const bytes = new TextEncoder().encode(line);
-  const file = { path: "s9.jsonl", hint: { kind: "session", sessionId: "s9" }, host: "h" };
+  const file = { path: "s9.jsonl", hint: { kind: "session" as const, sessionId: "s9" }, host: "h" };
   const a = parseClaudeCode({ bytes, firstLine: 1, carry: undefined, file });
   const b = parseClaudeCode({ bytes, firstLine: 1, carry: undefined, file });
   assertEquals(a.conversations[0].messages[0].uuid, b.conversations[0].messages[0].uuid);
@@ -256,7 +260,7 @@ Deno.test("claude_code parser: ids are deterministic for lines without uuid", ()
 });
 
 Deno.test("claude_code parser: bad input never throws", async (t) => {
-  const file = { path: "x.jsonl", hint: { kind: "session", sessionId: "x" }, host: "h" };
+  const file = { path: "x.jsonl", hint: { kind: "session" as const, sessionId: "x" }, host: "h" };
   const cases: [string, Uint8Array][] = [
     ["empty", new Uint8Array(0)],
     ["blank lines", new TextEncoder().encode("\n\n  \n")],
@@ -301,11 +305,11 @@ Deno.test({
         const agent = name.match(/^agent-(.+)\.jsonl$/);
         const hint: Record<string, string> = agent
           ? {
-            kind: "agent",
+            kind: "agent" as const,
             agentId: agent[1],
             ...(path.includes("/subagents/") ? { sessionId: path.split("/").at(-3)! } : {}),
           }
-          : { kind: "session", sessionId: name.replace(/\.jsonl$/, "") };
+          : { kind: "session" as const, sessionId: name.replace(/\.jsonl$/, "") };
         const out = parseClaudeCode({
           bytes,
           firstLine: 1,

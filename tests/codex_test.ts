@@ -3,7 +3,7 @@ import { type CodexCarry, parseCodex } from "../parsers/codex.ts";
 import type { ParseOutput } from "../common/source.ts";
 import { BatchSchema, type Message } from "../common/types.ts";
 import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
-import { rolloutRef } from "../workers/codex/worker.ts";
+import { rolloutRef } from "../workers/codex/source.ts";
 
 const DIR = new URL("./fixtures/codex/", import.meta.url).pathname;
 const V171 = "rollout-2026-11-20T10-00-00-019a0000-0000-7000-8000-000000000171.jsonl";

@@ -317,7 +317,7 @@ Deno.test({
         bytes: encoder.encode(JSON.stringify(full)),
         firstLine: 1,
         carry: undefined as GeminiCarry | undefined,
-        file: { path, hint: { kind: "json" }, host: "h" },
+        file: { path, hint: { kind: "json" as const }, host: "h" },
       }).conversations[0].messages as Message[];
       await eventually(() => serverUuids(server).length === want.length, 20_000, "all messages");
       await delay(500);

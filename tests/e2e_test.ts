@@ -25,7 +25,7 @@ function expectedMessages(path: string, sessionId: string): Message[] {
     bytes,
     firstLine: 1,
     carry: undefined,
-    file: { path, hint: { kind: "session", sessionId }, host: "h" },
+    file: { path, hint: { kind: "session" as const, sessionId }, host: "h" },
   });
   return out.conversations.flatMap((c) => c.messages);
 }
@@ -200,7 +200,7 @@ Deno.test({
             bytes: Deno.readFileSync(path).subarray(0, offset),
             firstLine: 1,
             carry: undefined,
-            file: { path, hint: { kind: "session", sessionId: id }, host: "h" },
+            file: { path, hint: { kind: "session" as const, sessionId: id }, host: "h" },
           });
           return out.conversations.flatMap((c) => c.messages.map((m) => m.uuid));
         },

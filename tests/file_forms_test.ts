@@ -4,11 +4,11 @@
  */
 import { zstdCompressSync } from "node:zlib";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
-import type { LineSource } from "../common/watch/source_worker.ts";
+import type { FileSource } from "../common/watch/source_worker.ts";
 import { Logger } from "../common/log.ts";
 import { checkZstdFrames, decompressZstd, ZstdError } from "../common/io/zstd.ts";
-import { codexSource } from "../workers/codex/worker.ts";
-import { geminiCliSource } from "../workers/gemini_cli/worker.ts";
+import { codexSource } from "../workers/codex/source.ts";
+import { geminiCliSource } from "../workers/gemini_cli/source.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
 import { type Rig, rig } from "./rig.ts";
 
@@ -41,13 +41,13 @@ class CapturingLogger extends Logger {
   }
 }
 
-function rigFor<Carry>(
+function rigFor<Carry, Hint>(
   fs: FaultServer,
-  source: LineSource<Carry>,
+  source: FileSource<Carry, Hint>,
   root: string,
   statePath: string,
   extraRoots: string[] = [],
-): Rig<Carry> & { log: CapturingLogger } {
+): Rig<Carry, Hint> & { log: CapturingLogger } {
   const log = new CapturingLogger();
   return { ...rig(fs, source, root, statePath, { log, extraRoots }), log };
 }

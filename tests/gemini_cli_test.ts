@@ -4,7 +4,7 @@ import type { ParseOutput } from "../common/source.ts";
 import { BatchSchema, type Conversation, type Message } from "../common/types.ts";
 import { derivedUuid, sha256Hex } from "../common/hash.ts";
 import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
-import { geminiCliSource } from "../workers/gemini_cli/worker.ts";
+import { geminiCliSource } from "../workers/gemini_cli/source.ts";
 
 const DIR = new URL("./fixtures/gemini_cli/", import.meta.url).pathname;
 const SESSION = "5e551011-aaaa-4bbb-8ccc-000000000061";
@@ -53,7 +53,7 @@ function upserted(conversations: Conversation[]): Map<string, Message> {
 
 Deno.test("gemini_cli parser: a 0.61 JSONL session", async (t) => {
   const bytes = fixture("session-2026-11-22T15-00-5e551011.jsonl");
-  const hint = { kind: "jsonl", sessionId: "5e551011", projectPath: "/home/dev/todo-app" };
+  const hint = { kind: "jsonl" as const, sessionId: "5e551011", projectPath: "/home/dev/todo-app" };
   const out = parse(bytes, hint);
   const [conversation] = out.conversations;
   const m = new Map(conversation.messages.map((x) => [x.metadata?.gemini_id as string, x]));
@@ -170,7 +170,7 @@ Deno.test("gemini_cli parser: a 0.61 JSONL session", async (t) => {
 
 Deno.test("gemini_cli parser: a sub-agent session", () => {
   const out = parse(fixture("subagent.jsonl"), {
-    kind: "jsonl",
+    kind: "jsonl" as const,
     sessionId: "5ab5e551-0000-4000-8000-000000000001",
     parentSessionId: SESSION,
   });
@@ -189,7 +189,7 @@ Deno.test("gemini_cli parser: a sub-agent session", () => {
 
 Deno.test("gemini_cli parser: a legacy JSON session rewritten whole", async (t) => {
   const text = new TextDecoder().decode(fixture("session-2025-12-01T08-00-1e9ac700.json"));
-  const hint = { kind: "json", sessionId: "1e9ac700" };
+  const hint = { kind: "json" as const, sessionId: "1e9ac700" };
   const first = parse(encoder.encode(text), hint);
 
   await t.step("the first version sends every message, tool results included", () => {
@@ -244,7 +244,7 @@ Deno.test("gemini_cli parser: a legacy JSON session rewritten whole", async (t) 
 });
 
 Deno.test("gemini_cli parser: logs.json only for sessions with no chat recording", () => {
-  const out = parse(fixture("logs.json"), { kind: "logs", recorded: "5e551011" });
+  const out = parse(fixture("logs.json"), { kind: "logs" as const, recorded: "5e551011" });
   assertEquals(out.conversations.length, 1);
   const [conversation] = out.conversations;
   assertEquals(conversation.uuid, "10600000-0000-4000-8000-000000000001");
@@ -255,14 +255,18 @@ Deno.test("gemini_cli parser: logs.json only for sessions with no chat recording
   assertEquals(conversation.metadata.prompts_only, true);
   assertEquals(conversation.title, "hello from before chat recording");
   assertEquals(out.skipped["prompt of a session with a chat recording (delivered from it)"], 1);
-  const again = parse(fixture("logs.json"), { kind: "logs", recorded: "5e551011" }, out.carry);
+  const again = parse(
+    fixture("logs.json"),
+    { kind: "logs" as const, recorded: "5e551011" },
+    out.carry,
+  );
   assertEquals(again.conversations, []);
 });
 
 Deno.test("gemini_cli parser: checkpoints in both forms", async (t) => {
   await t.step("before 0.16: a bare history array", () => {
     const hint = {
-      kind: "checkpoint",
+      kind: "checkpoint" as const,
       tag: "release",
       project: "p",
       mtime: "2025-10-01T00:00:00.000Z",
@@ -288,7 +292,7 @@ Deno.test("gemini_cli parser: checkpoints in both forms", async (t) => {
 
   await t.step("from 0.16: {history, authType}", () => {
     const out = parse(fixture("checkpoint-my%20tag.json"), {
-      kind: "checkpoint",
+      kind: "checkpoint" as const,
       tag: "my tag",
       project: "p",
     });
@@ -300,7 +304,7 @@ Deno.test("gemini_cli parser: checkpoints in both forms", async (t) => {
   });
 
   await t.step("neither form is a clear issue", () => {
-    const out = parse(encoder.encode('{"nope": 1}'), { kind: "checkpoint", tag: "x" });
+    const out = parse(encoder.encode('{"nope": 1}'), { kind: "checkpoint" as const, tag: "x" });
     assertEquals(out.issues[0].message, "expected a history array or {history: [...], authType}");
   });
 });
@@ -386,14 +390,14 @@ Deno.test({
       await t.step(name, () => {
         const bytes = Deno.readFileSync(`${root}/${name}`);
         if (name.endsWith(".json")) {
-          const out = parse(bytes, { kind: "json" });
+          const out = parse(bytes, { kind: "json" as const });
           const doc = JSON.parse(new TextDecoder().decode(bytes));
           assertEquals(out.issues, []);
           assertEquals(out.messages, doc.messages.length, "every message record is delivered");
           BatchSchema.parse({ source_type: "gemini_cli", conversations: out.conversations });
           return;
         }
-        const outputs = parseByLine(bytes, { kind: "jsonl" });
+        const outputs = parseByLine(bytes, { kind: "jsonl" as const });
         for (const [i, o] of outputs.entries()) {
           const skipped = Object.values(o.skipped).reduce((a, b) => a + b, 0);
           assert(
@@ -403,7 +407,7 @@ Deno.test({
           assertEquals(o.issues, []);
           assertEquals(o.warnings ?? [], []);
         }
-        const whole = parse(bytes, { kind: "jsonl" });
+        const whole = parse(bytes, { kind: "jsonl" as const });
         BatchSchema.parse({ source_type: "gemini_cli", conversations: whole.conversations });
         const records = new TextDecoder().decode(bytes).split("\n").filter(Boolean)
           .map((l) => JSON.parse(l)).filter((r) => r.id && r.type);

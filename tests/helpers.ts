@@ -5,7 +5,8 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { denoRunArgs, workerSpec } from "../common/permissions.ts";
+import { denoRunArgs } from "../common/permissions.ts";
+import { sourceSpec } from "../workers/registry.ts";
 import { StateStore } from "../common/state/state.ts";
 
 /** The repository root. */
@@ -113,7 +114,7 @@ export async function startServer(
 
 /** The argv that starts a worker (Claude Code by default) as its binary would run. */
 export function workerArgs(args: string[], worker = "claude_code"): string[] {
-  return [...denoRunArgs(workerSpec(worker), REPO), ...args];
+  return [...denoRunArgs(sourceSpec(worker), REPO), ...args];
 }
 
 /** Output of a finished worker process. */

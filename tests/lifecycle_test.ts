@@ -130,12 +130,12 @@ Deno.test("lifecycle: a file deleted between discovery and reading is not an err
   const path = `${dir}/gone.jsonl`;
   await Deno.writeTextFile(path, sessionLines({ sessionId: "s", turns: 1 }).join("\n") + "\n");
   const { pipeline, state, store } = embeddedPipeline();
-  await pipeline.syncFile({ path, hint: { kind: "session", sessionId: "s" } });
+  await pipeline.syncFile({ path, hint: { kind: "session" as const, sessionId: "s" } });
   await pipeline.flush();
   const delivered = store.stats().total_messages;
   assert(delivered > 0);
   await Deno.remove(path);
-  await pipeline.syncFile({ path, hint: { kind: "session", sessionId: "s" } });
+  await pipeline.syncFile({ path, hint: { kind: "session" as const, sessionId: "s" } });
   await pipeline.flush();
   assertEquals(pipeline.stats.errors, 0);
   assertEquals(state.getUnit(path)?.status, "deleted");
@@ -151,7 +151,7 @@ Deno.test("lifecycle: a file deleted before it was fully read is reported as a l
   // The writer never finished the last line.
   await Deno.writeTextFile(path, lines.slice(0, -1).join("\n") + "\n" + lines.at(-1)!.slice(0, 50));
   const { pipeline, state, store } = embeddedPipeline();
-  const ref = { path, hint: { kind: "session", sessionId: "s" } };
+  const ref = { path, hint: { kind: "session" as const, sessionId: "s" } };
   await pipeline.syncFile(ref);
   await pipeline.flush();
   assertEquals(store.stats().total_messages, lines.length - 2);
@@ -197,7 +197,7 @@ Deno.test("lifecycle: a file that reappears after a deletion is read from the st
   const first = sessionLines({ sessionId: "s", turns: 2, seed: 1 });
   await Deno.writeTextFile(path, first.join("\n") + "\n");
   const { pipeline, state, store } = embeddedPipeline();
-  const ref = { path, hint: { kind: "session", sessionId: "s" } };
+  const ref = { path, hint: { kind: "session" as const, sessionId: "s" } };
   await pipeline.syncFile(ref);
   await pipeline.flush();
   // Seen gone, then back on the same inode with the same first bytes (inode reuse, T14).

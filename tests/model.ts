@@ -17,10 +17,10 @@
  */
 import { zstdCompressSync } from "node:zlib";
 import { dirname } from "node:path";
-import { codexSource } from "../workers/codex/worker.ts";
+import { codexSource } from "../workers/codex/source.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
 import { type Rig, rig } from "./rig.ts";
-import type { CodexCarry } from "../parsers/codex.ts";
+import type { CodexCarry, CodexHint } from "../parsers/codex.ts";
 import { delay, spawnWorker, workerConfig } from "./helpers.ts";
 import { rng } from "../bench/corpus.ts";
 
@@ -90,9 +90,15 @@ export async function runModelSequence(opts: ModelOptions): Promise<{ steps: str
   const files: FileModel[] = [];
   let touched = new Set<string>();
   const settings = { chunkBytes: 300, batchSize: 3, batchMaxBytes: 4000 };
-  let worker: Rig<CodexCarry> = rig(fs, codexSource, root, `${stateDir}/codex.state.db`, {
-    settings,
-  });
+  let worker: Rig<CodexCarry, CodexHint> = rig(
+    fs,
+    codexSource,
+    root,
+    `${stateDir}/codex.state.db`,
+    {
+      settings,
+    },
+  );
 
   const pathOf = (f: FileModel) => `${root}/${f.name}${f.compressed ? ".zst" : ""}`;
   const textOf = (line: string) => /"text":"([^"]+)"/.exec(line)?.[1];

@@ -4,13 +4,13 @@ import {
   enginePermissions,
   mainPermissionFlags,
   netHost,
-  workerSpec,
 } from "../common/permissions.ts";
+import { sourceSpec } from "../workers/registry.ts";
 import { sessionLines } from "../bench/corpus.ts";
 import { delay, REPO, runWorker, spawnWorker, startServer } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const spec = workerSpec("claude_code");
+const spec = sourceSpec("claude_code");
 
 Deno.test("permissions: one table drives run, compile and the engine", async (t) => {
   await t.step("the main thread gets no subprocess, no FFI, only named variables", () => {
@@ -44,12 +44,12 @@ Deno.test("permissions: one table drives run, compile and the engine", async (t)
     assertEquals(enginePermissions(spec, { dataDir: "/d", stateDir: "/s" }).net, false);
   });
   await t.step("siblings of the data dir: Codex's archive, Gemini CLI's projects.json only", () => {
-    const codex = enginePermissions(workerSpec("codex"), {
+    const codex = enginePermissions(sourceSpec("codex"), {
       dataDir: "/h/.codex/sessions",
       stateDir: "/s",
     });
     assertEquals(codex.read, ["/h/.codex/sessions", "/h/.codex/archived_sessions", "/s"]);
-    const gemini = enginePermissions(workerSpec("gemini_cli"), {
+    const gemini = enginePermissions(sourceSpec("gemini_cli"), {
       dataDir: "/h/.gemini/tmp",
       stateDir: "/s",
     });
@@ -61,7 +61,7 @@ Deno.test("permissions: one table drives run, compile and the engine", async (t)
     const env = (name: string) => ({ HOME: "/h", CODEX_HOME: undefined }[name]);
     assertEquals(
       ["claude_code", "codex", "gemini_cli"].map((name) => {
-        const w = workerSpec(name);
+        const w = sourceSpec(name);
         return [w.binary, w.sourceFlag, w.defaultDataDir(env)];
       }),
       [
@@ -71,10 +71,10 @@ Deno.test("permissions: one table drives run, compile and the engine", async (t)
       ],
     );
     assertEquals(
-      workerSpec("codex").defaultDataDir((n) => n === "CODEX_HOME" ? "/ch" : "/h"),
+      sourceSpec("codex").defaultDataDir((n) => n === "CODEX_HOME" ? "/ch" : "/h"),
       "/ch/sessions",
     );
-    assertStringIncludes(mainPermissionFlags(workerSpec("codex")).join(" "), "CODEX_HOME");
+    assertStringIncludes(mainPermissionFlags(sourceSpec("codex")).join(" "), "CODEX_HOME");
   });
   await t.step("net hosts name the port", () => {
     assertEquals(netHost("http://127.0.0.1:8080/x"), "127.0.0.1:8080");

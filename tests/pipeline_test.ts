@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { claudeCodeSource } from "../workers/claude_code/worker.ts";
+import { claudeCodeSource } from "../workers/claude_code/source.ts";
 import { assertAllDelivered, rig, setup, withFaults } from "./rig.ts";
 
 Deno.test("pipeline: delivery through server faults", async (t) => {

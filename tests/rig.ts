@@ -1,12 +1,12 @@
 /**
- * An in-process worker over a real HTTP sink: one source's {@link LineFileWorker} and
+ * An in-process worker over a real HTTP sink: one source's {@link SourceWorker} and
  * {@link Pipeline} delivering to a (fault-injecting) server, with retry and probe timings fast
  * enough for tests.
  *
  * @module
  */
 import { HttpSink } from "../common/delivery/sinks.ts";
-import { LineFileWorker, type LineSource } from "../common/watch/source_worker.ts";
+import { type FileSource, SourceWorker } from "../common/watch/source_worker.ts";
 import { Logger } from "../common/log.ts";
 import { type DeliverySettings, deliverySettings, Pipeline } from "../common/delivery/pipeline.ts";
 import { ConfigSchema } from "../common/config.ts";
@@ -15,8 +15,8 @@ import { StateStore } from "../common/state/state.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
 import { assertEquals } from "./assert.ts";
 import { sessionLines } from "../bench/corpus.ts";
-import type { ClaudeCodeCarry } from "../parsers/claude_code.ts";
-import { claudeCodeSource } from "../workers/claude_code/worker.ts";
+import type { ClaudeCodeCarry, ClaudeCodeHint } from "../parsers/claude_code.ts";
+import { claudeCodeSource } from "../workers/claude_code/source.ts";
 
 /** The defaults, with retries and probes fast enough for tests. */
 export const TEST_SETTINGS: DeliverySettings = {
@@ -28,12 +28,12 @@ export const TEST_SETTINGS: DeliverySettings = {
 };
 
 /** A worker, its pipeline, sink and state. */
-export interface Rig<Carry> {
+export interface Rig<Carry, Hint = unknown> {
   state: StateStore;
   sink: HttpSink;
   log: Logger;
-  pipeline: Pipeline<Carry>;
-  worker: LineFileWorker<Carry>;
+  pipeline: Pipeline<Carry, Hint>;
+  worker: SourceWorker<Carry, Hint>;
 }
 
 /** Options of {@link rig}. */
@@ -44,13 +44,13 @@ export interface RigOptions {
 }
 
 /** Builds a worker for `source` over `root`, delivering to `fs`, with its state at `statePath`. */
-export function rig<Carry>(
+export function rig<Carry, Hint>(
   fs: FaultServer,
-  source: LineSource<Carry>,
+  source: FileSource<Carry, Hint>,
   root: string,
   statePath: string,
   opts: RigOptions = {},
-): Rig<Carry> {
+): Rig<Carry, Hint> {
   const state = new StateStore(statePath);
   const log = opts.log ?? new Logger("test", "error");
   const sink = new HttpSink({
@@ -60,7 +60,7 @@ export function rig<Carry>(
     compress: false,
     userAgent: "test",
   });
-  const pipeline = new Pipeline<Carry>({
+  const pipeline = new Pipeline<Carry, Hint>({
     sourceType: source.sourceType,
     parser: source.parser,
     state,
@@ -70,7 +70,7 @@ export function rig<Carry>(
     scope: new ReadScope([root, ...opts.extraRoots ?? []]),
     settings: () => ({ ...TEST_SETTINGS, ...opts.settings }),
   });
-  const worker = new LineFileWorker(source, root, pipeline, log, {
+  const worker = new SourceWorker(source, root, pipeline, log, {
     debounceMs: () => 50,
     checkIntervalMs: () => 60_000,
   }, opts.extraRoots);
@@ -82,8 +82,8 @@ export interface Setup {
   root: string;
   state: StateStore;
   sink: HttpSink;
-  pipeline: Pipeline<ClaudeCodeCarry>;
-  worker: LineFileWorker<ClaudeCodeCarry>;
+  pipeline: Pipeline<ClaudeCodeCarry, ClaudeCodeHint>;
+  worker: SourceWorker<ClaudeCodeCarry, ClaudeCodeHint>;
   files: string[];
   expected: number;
 }

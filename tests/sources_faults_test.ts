@@ -5,9 +5,9 @@
  */
 import { zstdCompressSync } from "node:zlib";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import type { LineSource } from "../common/watch/source_worker.ts";
-import { codexSource } from "../workers/codex/worker.ts";
-import { geminiCliSource } from "../workers/gemini_cli/worker.ts";
+import type { FileSource } from "../common/watch/source_worker.ts";
+import { codexSource } from "../workers/codex/source.ts";
+import { geminiCliSource } from "../workers/gemini_cli/source.ts";
 import { geminiDocument, geminiJsonlLines, rolloutLines } from "../bench/sources_corpus.ts";
 import { type Fault, type FaultServer, startFaultServer } from "./fault_server.ts";
 import { type Rig, rig } from "./rig.ts";
@@ -15,7 +15,7 @@ import { type Rig, rig } from "./rig.ts";
 interface SourceTree {
   name: string;
   // deno-lint-ignore no-explicit-any
-  source: LineSource<any>;
+  source: FileSource<any, any>;
   /** Writes the files; returns the uuid of one conversation to reject. */
   write(root: string): Promise<string>;
   /** A body limit that makes the server refuse whole batches but not single messages. */
@@ -62,8 +62,8 @@ const TREES: SourceTree[] = [
   },
 ];
 
-function run(fs: FaultServer, tree: SourceTree, root: string): Rig<unknown> {
-  return rig<unknown>(fs, tree.source, root, `${root}.state.db`, { settings: { batchSize: 2 } });
+function run(fs: FaultServer, tree: SourceTree, root: string): Rig<unknown, unknown> {
+  return rig(fs, tree.source, root, `${root}.state.db`, { settings: { batchSize: 2 } });
 }
 
 /** What the server holds: conversation uuid → message count. */

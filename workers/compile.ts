@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { compileArgs, serverCompileArgs, WORKER_SPECS } from "../common/permissions.ts";
+import { compileArgs, serverCompileArgs } from "../common/permissions.ts";
+import { SOURCES } from "./registry.ts";
 
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const print = Deno.args.includes("--print");
@@ -15,7 +16,7 @@ const outIndex = Deno.args.indexOf("--out");
 const out = outIndex >= 0 ? Deno.args[outIndex + 1] : `${repo}/bin`;
 
 const jobs = [
-  ...WORKER_SPECS.map((spec) => compileArgs(spec, repo, out)),
+  ...SOURCES.map((spec) => compileArgs(spec, repo, out)),
   serverCompileArgs(repo, out),
 ];
 for (const args of jobs) {

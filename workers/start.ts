@@ -21,7 +21,9 @@ import { resolve } from "node:path";
 import { configPathOf, dataDirOf, VERSION } from "../common/cli/cli.ts";
 import { type Config, ConfigError, loadConfig } from "../common/config.ts";
 import { errorMessage, LOG_LEVELS } from "../common/log.ts";
-import { denoRunArgs, WORKER_SPECS, type WorkerSpec } from "../common/permissions.ts";
+import { denoRunArgs } from "../common/permissions.ts";
+import type { SourceSpec } from "../common/source_spec.ts";
+import { SOURCES } from "./registry.ts";
 import { progressLine, type ProgressState } from "../common/progress.ts";
 import { type RunSummary, summaryTable } from "../common/summary.ts";
 import {
@@ -37,7 +39,7 @@ const encoder = new TextEncoder();
 
 /** A source with where its data would be and whether it is there. */
 interface Plan {
-  spec: WorkerSpec;
+  spec: SourceSpec;
   /** Its place in the table: its status port is the base plus this. */
   index: number;
   dir: string;
@@ -53,7 +55,7 @@ function isDir(path: string): boolean {
 }
 
 function usage(plans: Plan[] | undefined): string {
-  const flags = WORKER_SPECS.map((s) => `--${s.sourceFlag} DIR (${s.name})`).join(", ");
+  const flags = SOURCES.map((s) => `--${s.sourceFlag} DIR (${s.name})`).join(", ");
   const found = plans
     ? plans.map((p) =>
       `  ${p.spec.name.padEnd(12)} ${
@@ -79,7 +81,7 @@ options, passed on to every worker:
   --dry-run            print what would be sent; send and record nothing
   --log-level LEVEL    ${LOG_LEVELS.join(", ")}
   --status-port N      serve each worker's status on 127.0.0.1: ${
-    WORKER_SPECS.map((s, i) => `${s.name} on N${i ? `+${i}` : ""}`).join(", ")
+    SOURCES.map((s, i) => `${s.name} on N${i ? `+${i}` : ""}`).join(", ")
   }
   source flags         ${flags}
 
@@ -93,7 +95,7 @@ class UsageError extends Error {
 
 function parse(args: string[]) {
   const sourceFlags = Object.fromEntries(
-    WORKER_SPECS.map((s) => [s.sourceFlag, { type: "string" as const }]),
+    SOURCES.map((s) => [s.sourceFlag, { type: "string" as const }]),
   );
   try {
     const { values, positionals } = parseArgs({
@@ -133,10 +135,10 @@ function parse(args: string[]) {
     if (
       statusPort !== undefined &&
       (!Number.isInteger(statusPort) || statusPort < 1 ||
-        statusPort + WORKER_SPECS.length - 1 > 65535)
+        statusPort + SOURCES.length - 1 > 65535)
     ) {
       throw new UsageError(
-        `--status-port: expected a port from 1 to ${65536 - WORKER_SPECS.length}, got ${
+        `--status-port: expected a port from 1 to ${65536 - SOURCES.length}, got ${
           JSON.stringify(port)
         }`,
       );
@@ -256,7 +258,7 @@ async function main(args: string[]): Promise<number> {
     console.error(`start: ${errorMessage(error)}`);
     return error instanceof ConfigError ? 2 : 1;
   }
-  const plans: Plan[] = WORKER_SPECS.map((spec, index) => {
+  const plans: Plan[] = SOURCES.map((spec, index) => {
     const dir = dataDirOf(spec, values[spec.sourceFlag] as string | undefined, config, configPath);
     return { spec, index, dir, found: isDir(dir) };
   });
@@ -268,7 +270,7 @@ async function main(args: string[]): Promise<number> {
     // The service runs start on its own: a config, a state directory and source flags carry over.
     const args: string[] = [];
     if (configPath) args.push("--config", configPath);
-    for (const key of ["state-dir", "log-level", ...WORKER_SPECS.map((s) => s.sourceFlag)]) {
+    for (const key of ["state-dir", "log-level", ...SOURCES.map((s) => s.sourceFlag)]) {
       if (typeof values[key] === "string") args.push(`--${key}`, resolveArg(key, values[key]));
     }
     if (statusPort) args.push("--status-port", String(statusPort));

@@ -16,15 +16,10 @@
 import { parseArgs } from "node:util";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import denoJson from "../../deno.json" with { type: "json" };
-import { type Config, type ConfigEnv, ConfigError, loadConfig } from "../config.ts";
+import { type Config, type ConfigEnv, ConfigError, loadConfig, sourceSection } from "../config.ts";
 import { errorMessage, LOG_LEVELS, type LogLevel } from "../log.ts";
-import {
-  enginePermissions,
-  mainPermissionFlags,
-  netHost,
-  siblingPaths,
-  type WorkerSpec,
-} from "../permissions.ts";
+import { enginePermissions, mainPermissionFlags, netHost, siblingPaths } from "../permissions.ts";
+import type { SourceSpec } from "../source_spec.ts";
 import { DeadLetterUsageError, runDeadLetters } from "../delivery/dead_letters.ts";
 import { StateLock, StateLockedError } from "../state/lock.ts";
 import { StateDatabaseError } from "../state/state.ts";
@@ -59,7 +54,7 @@ export class UsageError extends Error {
 
 /** Parsed command line plus what it resolves to. */
 export interface CliContext {
-  spec: WorkerSpec;
+  spec: SourceSpec;
   subcommand: Subcommand;
   configPath: string;
   stateDir: string;
@@ -89,11 +84,11 @@ export interface CliContext {
  * @example Print usage
  * ```ts
  * import { usage } from "./cli.ts";
- * import { workerSpec } from "../permissions.ts";
- * console.log(usage(workerSpec("claude_code")));
+ * import { sourceSpec } from "../../workers/registry.ts";
+ * console.log(usage(sourceSpec("claude_code")));
  * ```
  */
-export function usage(spec: WorkerSpec): string {
+export function usage(spec: SourceSpec): string {
   return `usage: ${spec.binary} [run] [options]
        ${spec.binary} status [--json] | doctor | install-service [--print] | uninstall-service
        ${spec.binary} dead-letters [list | show ID | replay ID | replay --all]
@@ -165,13 +160,13 @@ function exists(path: string): boolean {
  * @example Parse a run
  * ```ts
  * import { parseCli } from "./cli.ts";
- * import { workerSpec } from "../permissions.ts";
- * const ctx = parseCli(workerSpec("claude_code"), ["--projects-dir", "/tmp/p", "--once"]);
+ * import { sourceSpec } from "../../workers/registry.ts";
+ * const ctx = parseCli(sourceSpec("claude_code"), ["--projects-dir", "/tmp/p", "--once"]);
  * console.log(ctx.subcommand, ctx.once); // run true
  * ```
  */
 export function parseCli(
-  spec: WorkerSpec,
+  spec: SourceSpec,
   args: string[],
 ): CliContext & { help: boolean; version: boolean } {
   let parsed;
@@ -274,22 +269,20 @@ export function parseCli(
  * @example The default of Claude Code
  * ```ts
  * import { dataDirOf } from "./cli.ts";
- * import { workerSpec } from "../permissions.ts";
+ * import { sourceSpec } from "../../workers/registry.ts";
  * import { ConfigSchema } from "../config.ts";
- * console.log(dataDirOf(workerSpec("claude_code"), undefined, ConfigSchema.parse({}), ""));
+ * console.log(dataDirOf(sourceSpec("claude_code"), undefined, ConfigSchema.parse({}), ""));
  * ```
  */
 export function dataDirOf(
-  spec: WorkerSpec,
+  spec: SourceSpec,
   flag: string | undefined,
   config: Config,
   configPath: string,
 ): string {
   if (flag) return resolve(flag);
-  const section = (config as unknown as Record<string, Record<string, unknown>>)[spec.name];
-  const fromConfig = typeof section?.[spec.configKey] === "string"
-    ? String(section[spec.configKey])
-    : "";
+  const configured = sourceSection(config, spec)[spec.configKey];
+  const fromConfig = typeof configured === "string" ? configured : "";
   if (fromConfig) {
     return isAbsolute(fromConfig) ? fromConfig : resolve(dirname(configPath || "."), fromConfig);
   }
@@ -320,10 +313,10 @@ export function configPathOf(flag: string | undefined): string {
  *
  * @example A worker's main module
  * ```ts ignore
- * await runCli(workerSpec("claude_code"), Deno.args, new URL("./engine.ts", import.meta.url));
+ * await runCli(sourceSpec("claude_code"), Deno.args, new URL("./engine.ts", import.meta.url));
  * ```
  */
-export async function runCli(spec: WorkerSpec, args: string[], engineUrl: URL): Promise<never> {
+export async function runCli(spec: SourceSpec, args: string[], engineUrl: URL): Promise<never> {
   try {
     return await runCommand(spec, args, engineUrl);
   } catch (error) {
@@ -341,7 +334,7 @@ export async function runCli(spec: WorkerSpec, args: string[], engineUrl: URL): 
   }
 }
 
-async function runCommand(spec: WorkerSpec, args: string[], engineUrl: URL): Promise<never> {
+async function runCommand(spec: SourceSpec, args: string[], engineUrl: URL): Promise<never> {
   let ctx;
   try {
     ctx = parseCli(spec, args);
@@ -474,6 +467,7 @@ export function engineLaunch(
     logFile,
     baseUrl,
     statusPort: statusPort || undefined,
+    hosts: ctx.spec.hosts?.(sourceSection(config, ctx.spec)),
   });
   const probeHost = baseUrl && netHost(baseUrl) === "192.0.2.1:9" ? "192.0.2.2:9" : "192.0.2.1:9";
   const init: EngineInit = {

@@ -21,7 +21,7 @@ import {
 import { ConfinementError, FileTooLargeError, type ReadScope } from "../io/guarded_file.ts";
 import { fingerprint64, sha256Hex } from "../hash.ts";
 import type { Logger } from "../log.ts";
-import type { ConversationTotals, LineParser, ParseOutput } from "../source.ts";
+import type { ConversationTotals, ParseOutput, Parser } from "../source.ts";
 import {
   type BatchRange,
   StateDatabaseError,
@@ -58,9 +58,10 @@ export type { DeliverySettings } from "./delivery.ts";
 export type FileForm = "lines" | "zstd" | "whole";
 
 /** A file the source found, with the facts its path gives the parser. */
-export interface FileRef {
+export interface FileRef<Hint = unknown> {
   path: string;
-  hint: Record<string, string>;
+  /** Facts about the file for its parser, typed by the source. */
+  hint: Hint;
   /** How the file is written; `lines` when absent. */
   form?: FileForm;
 }
@@ -89,9 +90,9 @@ export interface PipelineStats {
 }
 
 /** Options of a pipeline. */
-export interface PipelineOptions<Carry> {
+export interface PipelineOptions<Carry, Hint = unknown> {
   sourceType: SourceType;
-  parser: LineParser<Carry>;
+  parser: Parser<Carry, Hint>;
   state: StateStore;
   sink: Sink;
   log: Logger;
@@ -103,9 +104,9 @@ export interface PipelineOptions<Carry> {
   dryRun?: (body: string) => void;
 }
 
-interface Piece {
+interface Piece<Hint> {
   range: BatchRange & { oversized?: boolean; form?: FileForm };
-  ref: FileRef;
+  ref: FileRef<Hint>;
   cursor: UnitState;
   items: Item[];
   messages: number;
@@ -153,7 +154,7 @@ function describe(error: unknown): string {
  * await pipeline.flush();
  * ```
  */
-export class Pipeline<Carry> {
+export class Pipeline<Carry, Hint = unknown> {
   /** Counters since start. */
   readonly stats: PipelineStats = {
     conversations: 0,
@@ -174,13 +175,13 @@ export class Pipeline<Carry> {
   };
   /** Conversation uuids touched by this process. */
   readonly touched: Set<string> = new Set();
-  readonly #o: PipelineOptions<Carry>;
+  readonly #o: PipelineOptions<Carry, Hint>;
   readonly #delivery: Delivery;
   /** The options the pipeline was made with. */
-  get options(): PipelineOptions<Carry> {
+  get options(): PipelineOptions<Carry, Hint> {
     return this.#o;
   }
-  #pieces: Piece[] = [];
+  #pieces: Piece<Hint>[] = [];
   #batchBytes = 0;
   #batchConversations = 0;
   /** Cursors ahead of the committed state: read and batched, not yet acknowledged. */
@@ -195,7 +196,7 @@ export class Pipeline<Carry> {
   #failed = new Map<string, string>();
 
   /** Creates a pipeline. */
-  constructor(options: PipelineOptions<Carry>) {
+  constructor(options: PipelineOptions<Carry, Hint>) {
     this.#o = options;
     this.#delivery = new Delivery({
       sourceType: options.sourceType,
@@ -237,7 +238,7 @@ export class Pipeline<Carry> {
    * may not be (a link out of the roots, a FIFO), is reported and left; only delivery and state
    * failures, which concern every file, are thrown.
    */
-  async syncFile(ref: FileRef, statNow?: FileStat | null): Promise<void> {
+  async syncFile(ref: FileRef<Hint>, statNow?: FileStat | null): Promise<void> {
     let stat = statNow;
     try {
       if (stat === undefined) stat = await statFile(ref.path);
@@ -270,7 +271,7 @@ export class Pipeline<Carry> {
   }
 
   /** An append-only file: the lines after its checkpoint. */
-  async #syncLines(ref: FileRef, stat: FileStat): Promise<void> {
+  async #syncLines(ref: FileRef<Hint>, stat: FileStat): Promise<void> {
     const { state } = this.#o;
     let cursor = this.#cursors.get(ref.path);
     const known = cursor ? undefined : state.getUnit(ref.path);
@@ -318,7 +319,7 @@ export class Pipeline<Carry> {
    * compressed from (same bytes), else the start; says why it starts over when it does.
    */
   async #resume(
-    ref: FileRef,
+    ref: FileRef<Hint>,
     source: ByteSource,
     identity: FileStat,
     size: number | undefined,
@@ -373,7 +374,7 @@ export class Pipeline<Carry> {
    * A compressed copy (`.jsonl.zst`): decompressed as a stream, at most
    * `worker.max_decompressed_bytes`, and read from its checkpoint like the file it was.
    */
-  async #syncCompressed(ref: FileRef, stat: FileStat): Promise<void> {
+  async #syncCompressed(ref: FileRef<Hint>, stat: FileStat): Promise<void> {
     const { state } = this.#o;
     let cursor = this.#cursors.get(ref.path);
     const known = cursor ? undefined : state.getUnit(ref.path);
@@ -455,7 +456,7 @@ export class Pipeline<Carry> {
    * parser with the carry of the version delivered before (the parser sends what changed). The
    * content hash spares the parse when only the mtime moved.
    */
-  async #syncWhole(ref: FileRef, stat: FileStat): Promise<void> {
+  async #syncWhole(ref: FileRef<Hint>, stat: FileStat): Promise<void> {
     const { state } = this.#o;
     const known = this.#cursors.get(ref.path) ?? state.getUnit(ref.path);
     if (known?.status === "active" && sameFile(known, stat)) return;
@@ -558,14 +559,19 @@ export class Pipeline<Carry> {
     if (known) this.#o.state.putUnit({ ...known, status: "deleted" });
   }
 
-  #buildPiece(ref: FileRef, cursor: UnitState, chunk: LineChunk, replay: boolean): Piece {
+  #buildPiece(
+    ref: FileRef<Hint>,
+    cursor: UnitState,
+    chunk: LineChunk,
+    replay: boolean,
+  ): Piece<Hint> {
     const whole = ref.form === "whole";
     const range = {
       unit: ref.path,
       from: whole ? 0 : cursor.offset,
       to: chunk.end,
       fromLine: whole ? 0 : cursor.line,
-    } as Piece["range"];
+    } as Piece<Hint>["range"];
     if (ref.form && ref.form !== "lines") range.form = ref.form;
     const next: UnitState = {
       ...cursor,
@@ -620,7 +626,7 @@ export class Pipeline<Carry> {
 
   /** Parses lines and serialises what came out; throws whatever hostile input makes them throw. */
   #parse(
-    ref: FileRef,
+    ref: FileRef<Hint>,
     cursor: UnitState,
     bytes: Uint8Array,
     firstLine: number,
@@ -642,7 +648,7 @@ export class Pipeline<Carry> {
 
   /** After a chunk failed as a whole: each line on its own, so only the culprit is lost. */
   #parseLineByLine(
-    ref: FileRef,
+    ref: FileRef<Hint>,
     cursor: UnitState,
     bytes: Uint8Array,
     firstLine: number,
@@ -732,7 +738,7 @@ export class Pipeline<Carry> {
     };
   }
 
-  async #add(piece: Piece): Promise<void> {
+  async #add(piece: Piece<Hint>): Promise<void> {
     const { batchSize, batchMaxBytes } = this.#o.settings();
     if (
       this.#pieces.length > 0 &&
@@ -804,7 +810,7 @@ export class Pipeline<Carry> {
   }
 
   async #send(
-    pieces: Piece[],
+    pieces: Piece<Hint>[],
     items: Item[],
     ranges: BatchRange[],
     body: string,
@@ -842,7 +848,7 @@ export class Pipeline<Carry> {
     return `b_${sha256Hex(`${this.#o.sourceType}|${JSON.stringify(ranges)}|${payload}`)}`;
   }
 
-  #count(pieces: Piece[]): void {
+  #count(pieces: Piece<Hint>[]): void {
     for (const p of pieces) {
       this.stats.messages += p.messages;
       for (const i of p.items) {
@@ -873,13 +879,13 @@ export class Pipeline<Carry> {
    * Idempotency-Key and ids go out again; a batch whose files changed since is abandoned (the
    * data is then read again normally, with the same deterministic ids).
    */
-  async recoverPending(refs: Map<string, FileRef>): Promise<void> {
+  async recoverPending(refs: Map<string, FileRef<Hint>>): Promise<void> {
     const { state, log } = this.#o;
     for (const pending of state.pendingBatches()) {
-      const pieces: Piece[] = [];
+      const pieces: Piece<Hint>[] = [];
       const cursors = new Map<string, UnitState>();
       let why = "";
-      for (const range of pending.ranges as Piece["range"][]) {
+      for (const range of pending.ranges as Piece<Hint>["range"][]) {
         if (range.form) {
           // Whole and compressed files are simply read again: their ids are deterministic and
           // their carry did not move, so the same messages go out again.
@@ -938,10 +944,10 @@ export class Pipeline<Carry> {
 
   /** The piece a recorded range holds, read again; or why it can no longer be replayed. */
   async #replayRange(
-    ref: FileRef,
-    range: Piece["range"],
+    ref: FileRef<Hint>,
+    range: Piece<Hint>["range"],
     before: UnitState | undefined,
-  ): Promise<Piece | string> {
+  ): Promise<Piece<Hint> | string> {
     await using file = await this.#o.scope.open(range.unit);
     const size = file.stat.size;
     let cursor = before ?? this.#o.state.getUnit(range.unit);

@@ -9,20 +9,20 @@ import type { ReadScope } from "../io/guarded_file.ts";
 import type { Logger } from "../log.ts";
 import { type FileRef, type Pipeline, StoppedError } from "../delivery/pipeline.ts";
 import { StateDatabaseError } from "../state/state.ts";
-import type { LineParser } from "../source.ts";
+import type { Parser } from "../source.ts";
 import type { SourceType } from "../types.ts";
 import { type FileStat, statFile } from "../units/lines.ts";
 import { isInside } from "./walk.ts";
 import { type ChangeSet, TreeWatcher } from "./tree_watcher.ts";
 
 /** What a line source supplies: where its files are and how to read them. */
-export interface LineSource<Carry> {
+export interface FileSource<Carry, Hint = unknown> {
   /** Worker name (`claude_code`). */
   name: string;
   sourceType: SourceType;
   /** What the files are, for messages ("Claude Code sessions"). */
   label: string;
-  parser: LineParser<Carry>;
+  parser: Parser<Carry, Hint>;
   /**
    * Every file of the source under `root`; `warn` reports what was passed over and why, and
    * side files (metadata beside a session) are read only through `files` (by default the
@@ -34,9 +34,9 @@ export interface LineSource<Carry> {
     files?: ReadScope,
     /** Told of files passed over on purpose (a name that is not the source's), for debug logs. */
     skip?: (message: string) => void,
-  ): Promise<FileRef[]>;
+  ): Promise<FileRef<Hint>[]>;
   /** The file at `path`, if it is one of the source's; `null` otherwise. */
-  classify(path: string, root: string, files?: ReadScope): Promise<FileRef | null>;
+  classify(path: string, root: string, files?: ReadScope): Promise<FileRef<Hint> | null>;
   /**
    * Other paths to look at when `path` changes: a `.jsonl` rollout that disappears may have
    * just been compressed, and its `.zst` is then ready.
@@ -66,7 +66,7 @@ export interface CheckResult {
 }
 
 /** Timing settings, read at each use so a config reload applies. */
-export interface LineWorkerTiming {
+export interface SourceWorkerTiming {
   debounceMs: () => number;
   checkIntervalMs: () => number;
   /** How soon a check that failed on the state database is tried again (30 s by default). */
@@ -78,11 +78,11 @@ export interface LineWorkerTiming {
  *
  * @example Run one check
  * ```ts ignore
- * const worker = new LineFileWorker(source, "/home/me/.claude/projects", pipeline, log, timing);
+ * const worker = new SourceWorker(source, "/home/me/.claude/projects", pipeline, log, timing);
  * await worker.check();
  * ```
  */
-export class LineFileWorker<Carry> implements SyncWorker {
+export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
   /** The last check's time (ISO), or ''. */
   lastCheck = "";
   /** Bytes behind at the last check. */
@@ -91,7 +91,7 @@ export class LineFileWorker<Carry> implements SyncWorker {
   files = 0;
   /** Calls made for every check, after it ends. */
   onCheck: ((result: CheckResult) => void) | undefined;
-  #refs = new Map<string, FileRef>();
+  #refs = new Map<string, FileRef<Hint>>();
   /** One watcher per root. */
   #watchers: TreeWatcher[];
   #running: Promise<void> | undefined;
@@ -109,11 +109,11 @@ export class LineFileWorker<Carry> implements SyncWorker {
    * `archived_sessions`), which are watched too but may be missing without a warning.
    */
   constructor(
-    readonly source: LineSource<Carry>,
+    readonly source: FileSource<Carry, Hint>,
     readonly root: string,
-    readonly pipeline: Pipeline<Carry>,
+    readonly pipeline: Pipeline<Carry, Hint>,
     readonly log: Logger,
-    readonly timing: LineWorkerTiming,
+    readonly timing: SourceWorkerTiming,
     readonly extraRoots: readonly string[] = [],
   ) {
     this.#watchers = [root, ...extraRoots].map((r) =>
@@ -178,8 +178,8 @@ export class LineFileWorker<Carry> implements SyncWorker {
     return result;
   }
 
-  async #discover(): Promise<Map<string, FileRef>> {
-    const refs = new Map<string, FileRef>();
+  async #discover(): Promise<Map<string, FileRef<Hint>>> {
+    const refs = new Map<string, FileRef<Hint>>();
     const warn = (m: string) => this.log.warn(m);
     try {
       const skip = (m: string) => this.log.debug(m);
@@ -225,7 +225,7 @@ export class LineFileWorker<Carry> implements SyncWorker {
       await this.check();
       return;
     }
-    const refs: FileRef[] = [];
+    const refs: FileRef<Hint>[] = [];
     const paths = new Set(changes);
     for (const path of changes) {
       for (const other of this.source.related?.(path) ?? []) paths.add(other);

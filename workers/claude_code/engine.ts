@@ -4,6 +4,6 @@
  * @module
  */
 import { runEngine } from "../../common/engine.ts";
-import { claudeCodeSource } from "./worker.ts";
+import { claudeCodeSource } from "./source.ts";
 
 runEngine(claudeCodeSource);

@@ -8,8 +8,8 @@
  * @module
  */
 import { runCli } from "../../common/cli/cli.ts";
-import { workerSpec } from "../../common/permissions.ts";
+import { claudeCodeSpec } from "./spec.ts";
 
 if (import.meta.main) {
-  await runCli(workerSpec("claude_code"), Deno.args, new URL("./engine.ts", import.meta.url));
+  await runCli(claudeCodeSpec, Deno.args, new URL("./engine.ts", import.meta.url));
 }

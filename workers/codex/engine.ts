@@ -4,6 +4,6 @@
  * @module
  */
 import { runEngine } from "../../common/engine.ts";
-import { codexSource } from "./worker.ts";
+import { codexSource } from "./source.ts";
 
 runEngine(codexSource);

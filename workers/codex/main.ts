@@ -9,8 +9,8 @@
  * @module
  */
 import { runCli } from "../../common/cli/cli.ts";
-import { workerSpec } from "../../common/permissions.ts";
+import { codexSpec } from "./spec.ts";
 
 if (import.meta.main) {
-  await runCli(workerSpec("codex"), Deno.args, new URL("./engine.ts", import.meta.url));
+  await runCli(codexSpec, Deno.args, new URL("./engine.ts", import.meta.url));
 }

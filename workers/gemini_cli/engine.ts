@@ -4,6 +4,6 @@
  * @module
  */
 import { runEngine } from "../../common/engine.ts";
-import { geminiCliSource } from "./worker.ts";
+import { geminiCliSource } from "./source.ts";
 
 runEngine(geminiCliSource);

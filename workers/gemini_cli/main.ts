@@ -8,8 +8,8 @@
  * @module
  */
 import { runCli } from "../../common/cli/cli.ts";
-import { workerSpec } from "../../common/permissions.ts";
+import { geminiCliSpec } from "./spec.ts";
 
 if (import.meta.main) {
-  await runCli(workerSpec("gemini_cli"), Deno.args, new URL("./engine.ts", import.meta.url));
+  await runCli(geminiCliSpec, Deno.args, new URL("./engine.ts", import.meta.url));
 }

@@ -10,11 +10,15 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import type { LineSource } from "../../common/watch/source_worker.ts";
+import type { FileSource } from "../../common/watch/source_worker.ts";
 import { ReadScope } from "../../common/io/guarded_file.ts";
 import type { FileRef } from "../../common/delivery/pipeline.ts";
 import { isInside, listDir } from "../../common/watch/walk.ts";
-import { type ClaudeCodeCarry, parseClaudeCode } from "../../parsers/claude_code.ts";
+import {
+  type ClaudeCodeCarry,
+  type ClaudeCodeHint,
+  parseClaudeCode,
+} from "../../parsers/claude_code.ts";
 
 const AGENT_FILE = /^agent-(.+)\.jsonl$/;
 
@@ -45,17 +49,17 @@ async function subagentRef(
   path: string,
   files: ReadScope,
   warn: (message: string) => void,
-): Promise<FileRef | null> {
+): Promise<FileRef<ClaudeCodeHint> | null> {
   const match = basename(path).match(AGENT_FILE);
   if (!match) return null;
   const sessionId = basename(dirname(dirname(path)));
-  const hint: Record<string, string> = { kind: "agent", sessionId, agentId: match[1] };
+  const hint: ClaudeCodeHint = { kind: "agent", sessionId, agentId: match[1] };
   const type = await agentType(path.replace(/\.jsonl$/, ".meta.json"), files, warn);
   if (type) hint.agentType = type;
   return { path, hint };
 }
 
-function projectFileRef(path: string): FileRef | null {
+function projectFileRef(path: string): FileRef<ClaudeCodeHint> | null {
   const name = basename(path);
   if (!name.endsWith(".jsonl")) return null;
   const agent = name.match(AGENT_FILE);
@@ -68,19 +72,19 @@ function projectFileRef(path: string): FileRef | null {
  *
  * @example Discover sessions
  * ```ts
- * import { claudeCodeSource } from "./worker.ts";
+ * import { claudeCodeSource } from "./source.ts";
  * const root = await Deno.makeTempDir();
  * console.log(await claudeCodeSource.discover(root, console.warn)); // []
  * ```
  */
-export const claudeCodeSource: LineSource<ClaudeCodeCarry> = {
+export const claudeCodeSource: FileSource<ClaudeCodeCarry, ClaudeCodeHint> = {
   name: "claude_code",
   sourceType: "claude_code",
   label: "Claude Code sessions",
   parser: parseClaudeCode,
 
   async discover(root, warn, files = new ReadScope([root]), skip = () => {}) {
-    const refs: FileRef[] = [];
+    const refs: FileRef<ClaudeCodeHint>[] = [];
     for (const project of await listDir(root, root, warn)) {
       if (!project.isDirectory) continue;
       let entries;

@@ -12,10 +12,10 @@
  * @module
  */
 import { basename } from "node:path";
-import type { LineSource } from "../../common/watch/source_worker.ts";
+import type { FileSource } from "../../common/watch/source_worker.ts";
 import type { FileRef } from "../../common/delivery/pipeline.ts";
 import { isInside, listDir } from "../../common/watch/walk.ts";
-import { type CodexCarry, parseCodex } from "../../parsers/codex.ts";
+import { type CodexCarry, type CodexHint, parseCodex } from "../../parsers/codex.ts";
 
 const ROLLOUT =
   /^rollout-.*?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?\.(jsonl|jsonl\.zst|json)$/i;
@@ -27,15 +27,15 @@ const MAX_DEPTH = 3;
  *
  * @example Classify a compressed rollout
  * ```ts
- * import { rolloutRef } from "./worker.ts";
+ * import { rolloutRef } from "./source.ts";
  * rolloutRef("/s/rollout-2025-09-19T11-02-12-01996135-afde-7911-97f0-d863511eca56.jsonl.zst", "/s")
  *   ?.form === "zstd";
  * ```
  */
-export function rolloutRef(path: string, root: string): FileRef | null {
+export function rolloutRef(path: string, root: string): FileRef<CodexHint> | null {
   const match = basename(path).match(ROLLOUT);
   if (!match) return null;
-  const hint: Record<string, string> = {};
+  const hint: CodexHint = {};
   if (match[1]) hint.sessionId = match[1].toLowerCase();
   if (basename(root) === "archived_sessions") hint.archived = "true";
   const extension = match[2].toLowerCase();
@@ -50,7 +50,7 @@ async function walk(
   dir: string,
   root: string,
   depth: number,
-  refs: FileRef[],
+  refs: FileRef<CodexHint>[],
   warn: (m: string) => void,
   skip: (m: string) => void,
 ): Promise<void> {
@@ -78,19 +78,19 @@ async function walk(
  *
  * @example Discover rollouts
  * ```ts
- * import { codexSource } from "./worker.ts";
+ * import { codexSource } from "./source.ts";
  * const root = await Deno.makeTempDir();
  * console.log(await codexSource.discover(root, console.warn)); // []
  * ```
  */
-export const codexSource: LineSource<CodexCarry> = {
+export const codexSource: FileSource<CodexCarry, CodexHint> = {
   name: "codex",
   sourceType: "codex",
   label: "Codex rollouts",
   parser: parseCodex,
 
   async discover(root, warn, _files, skip = () => {}) {
-    const refs: FileRef[] = [];
+    const refs: FileRef<CodexHint>[] = [];
     await walk(root, root, 0, refs, warn, skip);
     return refs;
   },

@@ -18,10 +18,10 @@
 import { basename, dirname, join, relative } from "node:path";
 import { ReadScope } from "../../common/io/guarded_file.ts";
 import { sha256Hex } from "../../common/hash.ts";
-import type { LineSource } from "../../common/watch/source_worker.ts";
+import type { FileSource } from "../../common/watch/source_worker.ts";
 import type { FileRef } from "../../common/delivery/pipeline.ts";
 import { isInside, listDir } from "../../common/watch/walk.ts";
-import { type GeminiCarry, parseGeminiCli } from "../../parsers/gemini_cli.ts";
+import { type GeminiCarry, type GeminiHint, parseGeminiCli } from "../../parsers/gemini_cli.ts";
 
 const SESSION_FILE = /^session-.*-([0-9a-f]{8})\.(jsonl|json)$/i;
 const SUBAGENT_FILE = /^(.+)\.jsonl$/;
@@ -34,7 +34,7 @@ const HASH_DIR = /^[0-9a-f]{64}$/;
  *
  * @example The default scope
  * ```ts
- * import { geminiCliScope } from "./worker.ts";
+ * import { geminiCliScope } from "./source.ts";
  * console.log(geminiCliScope("/home/me/.gemini/tmp").roots);
  * ```
  */
@@ -47,7 +47,7 @@ export function geminiCliScope(root: string): ReadScope {
  *
  * @example No registry yet
  * ```ts
- * import { projectPaths } from "./worker.ts";
+ * import { projectPaths } from "./source.ts";
  * const root = await Deno.makeTempDir();
  * console.log((await projectPaths(root)).size); // 0
  * ```
@@ -128,11 +128,11 @@ async function projectFileRef(
   registry: Map<string, string>,
   files: ReadScope,
   warn: (message: string) => void,
-): Promise<FileRef | null> {
+): Promise<FileRef<GeminiHint> | null> {
   const parts = relative(root, path).split("/");
   const project = parts[0];
   const projectDir = join(root, project);
-  const hint: Record<string, string> = { project };
+  const hint: GeminiHint = { project };
   const projectPathValue = await projectPath(projectDir, registry, files, warn);
   if (projectPathValue) hint.projectPath = projectPathValue;
   const name = parts.at(-1) ?? "";
@@ -181,12 +181,12 @@ function safeDecode(tag: string): string {
  *
  * @example Discover sessions
  * ```ts
- * import { geminiCliSource } from "./worker.ts";
+ * import { geminiCliSource } from "./source.ts";
  * const root = await Deno.makeTempDir();
  * console.log(await geminiCliSource.discover(root, console.warn)); // []
  * ```
  */
-export const geminiCliSource: LineSource<GeminiCarry> = {
+export const geminiCliSource: FileSource<GeminiCarry, GeminiHint> = {
   name: "gemini_cli",
   sourceType: "gemini_cli",
   label: "Gemini CLI sessions",
@@ -194,7 +194,7 @@ export const geminiCliSource: LineSource<GeminiCarry> = {
 
   async discover(root, warn, files = geminiCliScope(root), skip = () => {}) {
     const registry = await projectPaths(root, files, warn);
-    const refs: FileRef[] = [];
+    const refs: FileRef<GeminiHint>[] = [];
     for (const project of await listDir(root, root, warn)) {
       if (!project.isDirectory) continue;
       const candidates: string[] = [];
