@@ -158,6 +158,7 @@ async function engine<Carry, Hint>(
   const pipeline = new Pipeline({
     sourceType: source.sourceType,
     parser: source.parser,
+    rules: source,
     state,
     sink,
     log,

@@ -63,6 +63,7 @@ export function rig<Carry, Hint>(
   const pipeline = new Pipeline<Carry, Hint>({
     sourceType: source.sourceType,
     parser: source.parser,
+    rules: source,
     state,
     sink,
     log,

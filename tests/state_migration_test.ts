@@ -8,7 +8,8 @@
 import { DatabaseSync } from "node:sqlite";
 import { dirname } from "node:path";
 import { zstdCompressSync } from "node:zlib";
-import { assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertThrows } from "./assert.ts";
+import { StateDatabaseError, StateStore } from "../common/state/state.ts";
 import { startFaultServer } from "./fault_server.ts";
 import { REPO, runWorker, workerConfig } from "./helpers.ts";
 
@@ -141,4 +142,120 @@ Deno.test({
       await fs.close();
     }
   },
+});
+
+/** A copy of a v1 fixture database, to open without touching the checked-in one. */
+async function copyOfV1(worker: string): Promise<string> {
+  const path = `${await Deno.makeTempDir()}/${worker}.state.db`;
+  await Deno.copyFile(`${FIXTURES}/state_v1/${worker}.state.db`, path);
+  return path;
+}
+
+function readV1(path: string): { units: Record<string, unknown>[]; counters: unknown[] } {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return {
+      units: db.prepare("SELECT * FROM units ORDER BY key").all() as Record<string, unknown>[],
+      counters: db.prepare("SELECT * FROM counters ORDER BY name").all(),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+function userVersion(path: string): number {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return Number(
+      (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+    );
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("state migration: each v1 unit gets its kind and cursor, carry and counters kept", async (t) => {
+  const expected: Record<string, Record<string, string>> = {
+    claude_code: {
+      "11111111-1111-4111-8111-111111111111.jsonl": "appended",
+      "agent-a7c3.jsonl": "appended",
+      "agent-b9d1.jsonl": "appended",
+    },
+    codex: {
+      "rollout-2025-04-20-0d0e0f00-aaaa-4bbb-8ccc-000000000001.json": "snapshot",
+      "rollout-2025-10-20T10-00-00-5c0a0047-0000-4000-8000-000000000047.jsonl.zst": "compressed",
+      "rollout-2026-11-20T10-00-00-019a0000-0000-7000-8000-000000000171.jsonl": "appended",
+    },
+    gemini_cli: {
+      "checkpoint-release.json": "snapshot",
+      "logs.json": "snapshot",
+      "session-2025-12-01T08-00-1e9ac700.json": "snapshot",
+      "session-2026-11-22T15-00-5e551011.jsonl": "appended",
+    },
+  };
+  for (const [worker, kinds] of Object.entries(expected)) {
+    await t.step(worker, async () => {
+      const path = await copyOfV1(worker);
+      const v1 = readV1(path);
+      assertEquals(userVersion(path), 0, "the fixture is unnumbered");
+      const state = new StateStore(path);
+      try {
+        const units = state.listUnits();
+        assertEquals(
+          Object.fromEntries(units.map((u) => [u.path.split("/").pop(), u.kind])),
+          kinds,
+        );
+        for (const old of v1.units) {
+          const unit = units.find((u) => u.key === old.key)!;
+          assertEquals(unit.carry, old.carry, `${old.key}: carry kept byte for byte`);
+          assertEquals(unit.offset, old.offset);
+          assertEquals([unit.dev, unit.ino], [old.dev, old.ino]);
+          assertEquals([unit.fileSize, unit.mtimeMs], [old.file_size, old.mtime_ms]);
+          assertEquals(unit.totals, old.totals);
+          if (unit.kind === "snapshot") assertEquals(unit.hash, old.tail_hash);
+          else {
+            assertEquals(
+              [unit.headLen, unit.headHash, unit.line, unit.tailHash],
+              [old.head_len, old.head_hash, old.line, old.tail_hash],
+            );
+          }
+        }
+        assertEquals(Object.entries(state.counters()).length, v1.counters.length);
+      } finally {
+        state.close();
+      }
+      assertEquals(userVersion(path), 2);
+      // A second open finds nothing to do and changes nothing.
+      const again = new StateStore(path);
+      assertEquals(again.listUnits().length, v1.units.length);
+      again.close();
+    });
+  }
+
+  await t.step("a dry run migrates a copy in memory and leaves the file as it was", async () => {
+    const path = await copyOfV1("codex");
+    const bytes = await Deno.readFile(path);
+    const state = StateStore.copyInMemory(path);
+    assertEquals(state.listUnits().map((u) => u.kind).sort(), [
+      "appended",
+      "compressed",
+      "snapshot",
+    ]);
+    state.close();
+    assertEquals(await Deno.readFile(path), bytes);
+    assertEquals(userVersion(path), 0);
+  });
+
+  await t.step("a database from a newer version is refused, untouched", async () => {
+    const path = await copyOfV1("codex");
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA user_version = 7");
+    db.close();
+    const bytes = await Deno.readFile(path);
+    const error = assertThrows(() => new StateStore(path));
+    assert(error instanceof StateDatabaseError);
+    assertEquals(error.fault, "newer");
+    assert(error.message.includes(path) && error.message.includes("schema version 7"));
+    assertEquals(await Deno.readFile(path), bytes);
+  });
 });

@@ -14,6 +14,7 @@ import { backoffDelay, type OutgoingBatch, type SendOutcome, type Sink } from ".
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { StateStore } from "../state/state.ts";
+import { StateDatabaseError } from "../state/errors.ts";
 import type { Conversation, SourceType } from "../types.ts";
 
 /** Settings read from the config at each use, so a reload applies at once. */
@@ -90,6 +91,21 @@ export class StoppedError extends Error {
  */
 export class DeliveryError extends Error {
   override name = "DeliveryError";
+}
+
+/**
+ * Whether an error is one of delivery or of the state database, which concern every unit, not
+ * the one being read (they stop the check; any other error is reported with its unit).
+ *
+ * @example A stop is a delivery failure
+ * ```ts
+ * import { isDeliveryFailure, StoppedError } from "./delivery.ts";
+ * console.log(isDeliveryFailure(new StoppedError())); // true
+ * ```
+ */
+export function isDeliveryFailure(error: unknown): boolean {
+  return error instanceof StoppedError || error instanceof DeliveryError ||
+    error instanceof StateDatabaseError;
 }
 
 /** One conversation of a batch, with its JSON. */

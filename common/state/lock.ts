@@ -9,7 +9,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { StateDatabaseError } from "./state.ts";
+import { StateDatabaseError } from "./errors.ts";
 
 /** Who holds a lock. */
 export interface LockHolder {

@@ -9,7 +9,7 @@
  */
 import { sha256Hex } from "../hash.ts";
 import { type FileStat, NotRegularFileError } from "../io/guarded_file.ts";
-import type { UnitState } from "../state/state.ts";
+import { isLineUnit, type LineUnit, type UnitState } from "./cursor.ts";
 
 export type { FileStat } from "../io/guarded_file.ts";
 
@@ -136,7 +136,7 @@ export class StreamSource implements ByteSource {
 /** Where reading of a file should resume, and why it starts over if it does. */
 export interface ResumePoint {
   /** The unit state to continue from (offset 0 and no carry when starting over). */
-  unit: UnitState;
+  unit: LineUnit;
   /** Why the old checkpoint was dropped, when it was. */
   resetReason?: string;
 }
@@ -145,7 +145,8 @@ export interface ResumePoint {
  * Decides where to resume a file: the stored checkpoint if the file is still the same file and
  * unchanged before it, else offset 0 (ids are deterministic, so re-reading sends nothing twice
  * to an idempotent server). `size` is the content's length when known (a stream's is not: the
- * tail read then tells whether the content reaches the checkpoint).
+ * tail read then tells whether the content reaches the checkpoint). `kind` is the kind of unit
+ * read: an appended file, or the content of a compressed one.
  *
  * @example Resume a new file at 0
  * ```ts
@@ -164,11 +165,13 @@ export async function resumePoint(
   identity: { dev: number; ino: number },
   size: number | undefined,
   known: UnitState | undefined,
+  kind: LineUnit["kind"] = "appended",
 ): Promise<ResumePoint> {
   const head = await source.read(0, size === undefined ? HEAD_BYTES : Math.min(size, HEAD_BYTES));
-  const fresh: UnitState = {
+  const fresh: LineUnit = {
     key: path,
     path,
+    kind,
     dev: identity.dev,
     ino: identity.ino,
     headLen: head.length,
@@ -180,6 +183,9 @@ export async function resumePoint(
     status: "active",
   };
   if (!known) return { unit: fresh };
+  if (!isLineUnit(known)) {
+    return { unit: fresh, resetReason: "it was read as a whole document before" };
+  }
   let reason: string | undefined;
   if (known.dev !== identity.dev || known.ino !== identity.ino) {
     reason = "the file was replaced (new inode)";
@@ -199,7 +205,14 @@ export async function resumePoint(
   if (reason) return { unit: fresh, resetReason: reason };
   // The head hash grows with the file until it covers HEAD_BYTES.
   return {
-    unit: { ...known, path, status: "active", headLen: fresh.headLen, headHash: fresh.headHash },
+    unit: {
+      ...known,
+      kind,
+      path,
+      status: "active",
+      headLen: fresh.headLen,
+      headHash: fresh.headHash,
+    },
   };
 }
 

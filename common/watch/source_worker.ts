@@ -7,7 +7,8 @@
  */
 import type { ReadScope } from "../io/guarded_file.ts";
 import type { Logger } from "../log.ts";
-import { type FileRef, type Pipeline, StoppedError } from "../delivery/pipeline.ts";
+import { type Pipeline, StoppedError } from "../delivery/pipeline.ts";
+import type { FileRef, UnitRules } from "../units/unit.ts";
 import { StateDatabaseError } from "../state/state.ts";
 import type { Parser } from "../source.ts";
 import type { SourceType } from "../types.ts";
@@ -15,8 +16,11 @@ import { type FileStat, statFile } from "../units/lines.ts";
 import { isInside } from "./walk.ts";
 import { type ChangeSet, TreeWatcher } from "./tree_watcher.ts";
 
-/** What a line source supplies: where its files are and how to read them. */
-export interface FileSource<Carry, Hint = unknown> {
+/**
+ * What a file source supplies: where its files are, how to read them, and which of its units
+ * continue others.
+ */
+export interface FileSource<Carry, Hint = unknown> extends UnitRules<Hint> {
   /** Worker name (`claude_code`). */
   name: string;
   sourceType: SourceType;
@@ -156,11 +160,7 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
       }
       stats.set(ref.path, stat);
       const unit = known.get(ref.path);
-      if (!stat) continue;
-      if (ref.form === "whole" || ref.form === "zstd") {
-        // Read whole when changed: all of it is to read, or nothing.
-        if (unit?.fileSize !== stat.size || unit.mtimeMs !== stat.mtimeMs) backlog += stat.size;
-      } else backlog += Math.max(0, stat.size - (unit?.offset ?? 0));
+      if (stat) backlog += this.pipeline.backlog(ref, stat, unit);
     }
     this.backlogBytes = backlog;
     for (const ref of refs.values()) {

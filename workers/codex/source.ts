@@ -113,11 +113,24 @@ export const codexSource: FileSource<CodexCarry, CodexHint> = {
   },
 
   related(path) {
-    if (!path.endsWith(".jsonl")) return [];
+    const copy = compressedCopyOf(path);
+    if (!copy) return [];
     try {
-      return Deno.statSync(`${path}.zst`).isFile ? [`${path}.zst`] : [];
+      return Deno.statSync(copy).isFile ? [copy] : [];
     } catch {
       return [];
     }
   },
+
+  // Codex compresses an old rollout to `<name>.jsonl.zst`: the copy continues the rollout.
+  continues(ref) {
+    return ref.form === "zstd" ? ref.path.slice(0, -".zst".length) : undefined;
+  },
+
+  successor: compressedCopyOf,
 };
+
+/** Where Codex puts the compressed copy of a rollout. */
+function compressedCopyOf(path: string): string | undefined {
+  return path.endsWith(".jsonl") ? `${path}.zst` : undefined;
+}

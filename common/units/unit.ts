@@ -1,0 +1,185 @@
+/**
+ * What the core knows of a unit of work and how one is read: a source hands the core
+ * {@link FileRef}s; a {@link UnitReader}, one per kind of unit, reads what is new in one and
+ * turns it into {@link Piece}s through a {@link ReadContext}, and reads a recorded piece again
+ * after a restart. The core (`common/delivery/pipeline.ts`) only batches, records, delivers and
+ * commits.
+ *
+ * @module
+ */
+import type { ReadScope } from "../io/guarded_file.ts";
+import type { Logger } from "../log.ts";
+import type { Item } from "../delivery/delivery.ts";
+import type { BatchRange, StateStore } from "../state/state.ts";
+import type { UnitState } from "./cursor.ts";
+import type { FileStat } from "./lines.ts";
+
+/**
+ * How a file is written, which decides its reader:
+ * - `lines`: appended line by line; read from the checkpoint's byte offset (the default);
+ * - `zstd`: a compressed copy of such a file (`.jsonl.zst`), decompressed as a stream and read
+ *   like one; it continues from the checkpoint of the unit its source says it continues
+ *   ({@link UnitRules.continues}), so a delivered file that gets compressed sends nothing new;
+ * - `whole`: rewritten whole; read again entirely when its size, mtime or inode changes and
+ *   handed to the parser with the carry of the version delivered before it, so the parser can
+ *   send only what changed.
+ */
+export type FileForm = "lines" | "zstd" | "whole";
+
+/** A file the source found, with the facts its path gives the parser. */
+export interface FileRef<Hint = unknown> {
+  path: string;
+  /** Facts about the file for its parser, typed by the source. */
+  hint: Hint;
+  /** How the file is written; `lines` when absent. */
+  form?: FileForm;
+}
+
+/** The rules of a source about how its units follow each other. */
+export interface UnitRules<Hint = unknown> {
+  /**
+   * The key of the unit `ref` continues when it has no state of its own: a compressed copy
+   * continues the file it was compressed from.
+   */
+  continues?(ref: FileRef<Hint>): string | undefined;
+  /** Where reading goes on when the file at `path` disappears (its compressed copy). */
+  successor?(path: string): string | undefined;
+}
+
+/** A recorded range of a unit, as the pending batch keeps it. */
+export type PieceRange = BatchRange & {
+  /** The line at `from` was too long and skipped: the range holds no data. */
+  oversized?: boolean;
+  /** The unit's form when it is not `lines` (such ranges are read again, not replayed). */
+  form?: FileForm;
+};
+
+/** One unit's part of a batch: what was read, the conversations it made, the cursor after it. */
+export interface Piece<Hint = unknown> {
+  range: PieceRange;
+  ref: FileRef<Hint>;
+  cursor: UnitState;
+  items: Item[];
+  messages: number;
+  bytes: number;
+}
+
+/** What a reader asks the parser to read. */
+export interface ParseRequest {
+  bytes: Uint8Array;
+  /** 1-based number of the first line in `bytes`. */
+  firstLine: number;
+  /** A whole document rather than lines (a failure then costs the document). */
+  whole?: boolean;
+}
+
+/** What a parse made: the conversations as JSON, and the carry and totals after it. */
+export interface Parsed {
+  items: Item[];
+  messages: number;
+  /** The parser's carry after these bytes, as JSON. */
+  carry: string;
+  /** This unit's totals after these bytes, as JSON, when its parser reports them. */
+  totals?: string;
+  /** Bytes of JSON in `items`. */
+  bytes: number;
+}
+
+/** What the delivery settings say about reading. */
+export interface ReadLimits {
+  chunkBytes: number;
+  maxLineBytes: number;
+  maxDecompressedBytes: number;
+}
+
+/** What a reader may use of the core while it reads one unit. */
+export interface ReadContext<Hint = unknown> {
+  state: StateStore;
+  /** Where files may be read from; every read goes through it. */
+  scope: ReadScope;
+  log: Logger;
+  limits(): ReadLimits;
+  rules: UnitRules<Hint>;
+  /** Whether the worker is stopping (a reader stops between pieces). */
+  stopping(): boolean;
+  /** The cursor of a unit read and batched but not acknowledged yet. */
+  pending(key: string): UnitState | undefined;
+  /**
+   * Parses what was read at `cursor` (complete lines from `firstLine`, or a whole document) and
+   * reports what the parser found, unless `replay` (read again after a restart: reported then).
+   * Input that makes the parser throw costs only itself: a line, or the document.
+   */
+  parse(ref: FileRef<Hint>, cursor: UnitState, input: ParseRequest, replay?: boolean): Parsed;
+  /** Reports a problem with the input: skipped, counted and named. */
+  problem(message: string): void;
+  /** Adds a piece to the batch; its cursor becomes the unit's pending cursor. */
+  add(piece: Piece<Hint>): Promise<void>;
+  /**
+   * Notes the size of a file of lines when it was last seen, so that its deletion can tell
+   * what it took with it unread.
+   */
+  sizeSeen(path: string, size: number): void;
+  /** Counts bytes of the file as read, for progress. */
+  countRead(bytes: number): void;
+  /** Reports a unit that cannot or may not be read, once per version of it. */
+  failOnce(path: string, stat: FileStat | undefined, message: string): void;
+}
+
+/** What the state says of a unit in its cheap scan ({@link StateStore.offsets}). */
+export interface UnitSummary {
+  offset: number;
+  fileSize: number;
+  mtimeMs: number;
+}
+
+/** A reader of one kind of unit. */
+export interface UnitReader {
+  /** Bytes still to read in the file, from its committed state (for progress). */
+  backlog(stat: FileStat, known: UnitSummary | undefined): number;
+  /** Reads what is new in the unit and adds it to the batch through `ctx`. */
+  read<Hint>(ref: FileRef<Hint>, stat: FileStat, ctx: ReadContext<Hint>): Promise<void>;
+  /**
+   * The piece a recorded range holds, read again after a restart from `before` (the cursor the
+   * batch's earlier ranges of the unit reached), or why it can no longer be.
+   */
+  replay<Hint>(
+    ref: FileRef<Hint>,
+    range: PieceRange,
+    before: UnitState | undefined,
+    ctx: ReadContext<Hint>,
+  ): Promise<Piece<Hint> | string>;
+}
+
+/**
+ * Whether a unit was last read from a file with exactly this stat (a unit read whole when
+ * changed needs no reading then).
+ *
+ * @example Same size, mtime and inode
+ * ```ts
+ * import { sameVersion } from "./unit.ts";
+ * const stat = { dev: 1, ino: 2, size: 10, mtimeMs: 5 };
+ * console.log(sameVersion({ dev: 1, ino: 2, fileSize: 10, mtimeMs: 5 }, stat)); // true
+ * ```
+ */
+export function sameVersion(
+  unit: { fileSize?: number; mtimeMs?: number; dev: number; ino: number },
+  stat: FileStat,
+): boolean {
+  return unit.fileSize === stat.size && unit.mtimeMs === stat.mtimeMs && unit.dev === stat.dev &&
+    unit.ino === stat.ino;
+}
+
+/**
+ * The backlog of a unit read whole when it changed: all of it, or nothing when the state says
+ * this version was read.
+ *
+ * @example A changed file is all to read
+ * ```ts
+ * import { wholeBacklog } from "./unit.ts";
+ * const stat = { dev: 1, ino: 2, size: 10, mtimeMs: 6 };
+ * console.log(wholeBacklog(stat, { offset: 9, fileSize: 9, mtimeMs: 5 })); // 10
+ * ```
+ */
+export function wholeBacklog(stat: FileStat, known: UnitSummary | undefined): number {
+  return known?.fileSize === stat.size && known.mtimeMs === stat.mtimeMs ? 0 : stat.size;
+}
