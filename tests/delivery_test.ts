@@ -121,6 +121,12 @@ Deno.test("delivery: setting data aside needs evidence about the conversation", 
         const running = s.worker.check();
         await until(() => s.pipeline.stats.pausedReason.includes("accepts nothing"), "the pause");
         await new Promise((r) => setTimeout(r, 300)); // a few probes
+        // The server is fixed while the worker waits after a refused probe, not between a
+        // refusal and its probe (a server that accepts the probe then says the data is at fault).
+        await until(() => {
+          const last = fs.requests.at(-1);
+          return last?.conversations.length === 0 && last.answered === 400;
+        }, "a refused probe");
         assertEquals(s.state.deadLetters(), []);
         assertNothingMoved(s);
         fs.rejectAll = false;
