@@ -64,6 +64,7 @@ const workerSchema = z.strictObject({
     " (16 MiB): a longer line would not fit the worker's memory budget",
   ).default(16 * MIB),
   max_decompressed_bytes: positiveInt.default(1024 * MIB),
+  max_document_bytes: positiveInt.default(1024 * MIB),
   chunk_bytes: positiveInt.default(1024 * 1024),
 }).prefault({});
 

@@ -39,6 +39,33 @@ export function fingerprint64(data: string | Uint8Array): string {
 }
 
 /**
+ * {@link fingerprint64} of content that comes in pieces: the same fingerprint as of the pieces
+ * joined.
+ *
+ * @example Two pieces, one fingerprint
+ * ```ts
+ * import { Fingerprint64, fingerprint64 } from "./hash.ts";
+ * const enc = new TextEncoder();
+ * const print = new Fingerprint64().update(enc.encode("ab")).update(enc.encode("c")).digest();
+ * console.log(print === fingerprint64("abc")); // true
+ * ```
+ */
+export class Fingerprint64 {
+  readonly #state = hasher.create64();
+
+  /** Adds the next piece. */
+  update(bytes: Uint8Array): this {
+    this.#state.update(bytes);
+    return this;
+  }
+
+  /** The fingerprint of everything added. */
+  digest(): string {
+    return this.#state.digest().toString(36);
+  }
+}
+
+/**
  * A UUID-shaped id (version 5 layout) derived from the given parts; the same parts always
  * give the same id.
  *

@@ -1,6 +1,14 @@
 /**
- * The contract between the shared pipeline and a source's parser: complete lines of one file
- * in, canonical conversations and an updated carry out. Parsers implement it without I/O.
+ * The contract between the shared pipeline and a source's parser: complete lines of one file,
+ * or a document as records, in; canonical conversations and an updated carry out. Parsers
+ * implement it without I/O.
+ *
+ * A document (a file rewritten whole) reaches its parser in parts ({@link DocumentPart}): its
+ * records, the elements of its record array, a few at a time, so that a document of any size
+ * is never held whole. The parts of one reading make a pass: the first starts it, the last ends
+ * it, and the carry goes from each part to the next. Parsing a document in parts must give
+ * what parsing it in one part gives: the union of the messages, and from the last part the
+ * conversations' final metadata.
  *
  * @module
  */
@@ -24,18 +32,53 @@ export interface FileContext<Hint = unknown> {
   host: string;
 }
 
+/** How a document holds its records, which decides how it is read. */
+export interface DocumentShape {
+  /** Top-level keys whose array holds the records (a root array's elements always are). */
+  recordKeys: readonly string[];
+  /** Whether its parser takes it in parts; if not, all its records come in one part. */
+  inParts: boolean;
+}
+
+/** A part of a document: some of its records, in document order, and its other fields. */
+export interface DocumentPart {
+  /** The root's kind (`other`: neither an object nor an array). */
+  root: "object" | "array" | "other";
+  /** The root object's fields other than its records (`{}` for an array), in every part. */
+  header: Record<string, unknown>;
+  /** The key of the array the records come from (`""`: the root array), `null` if none. */
+  recordsKey: string | null;
+  /** The records, parsed. */
+  records: unknown[];
+  /** The index in the document of `records[0]`. */
+  index: number;
+  /** The first part of a pass: the parser starts one (its carry holds the previous version). */
+  first: boolean;
+  /** The last part: the parser ends the pass (what the document no longer holds is gone). */
+  last: boolean;
+}
+
 /**
- * The input of one parse: whole lines of an append-only file from a checkpoint, or, for a file
- * rewritten whole (`FileRef.form === "whole"`), the entire file with the carry of the version
- * delivered before it.
+ * The input of one parse: whole lines of an append-only file from a checkpoint, or a part of a
+ * document rewritten whole (`FileRef.form === "whole"`), with the carry of the parse before (for
+ * a document's first part, that of the version delivered before it). A document may also come
+ * as `bytes`, the whole of it, which is one part.
  */
 export interface ParseInput<Carry, Hint = unknown> {
-  /** Complete lines (each ending in `\n`), starting at a line boundary. */
+  /** Complete lines (each ending in `\n`), starting at a line boundary; or a whole document. */
   bytes: Uint8Array;
+  /** A part of a document, read as records (then `bytes` is empty). */
+  document?: DocumentPart;
   /** 1-based number of the first line in `bytes`. */
   firstLine: number;
   /** State carried from the previous parse of the same file, or `undefined` at offset 0. */
   carry: Carry | undefined;
+  /**
+   * The carry is this parse's own: nobody else holds it, and the parser may change it instead
+   * of copying it (the pipeline gives every parse a carry of its own; a caller that keeps the
+   * carry it passes leaves this unset).
+   */
+  carryOwned?: boolean;
   /** The file being parsed. */
   file: FileContext<Hint>;
 }
@@ -73,6 +116,24 @@ export interface ConversationTotals {
 
 /** A source's parser: complete lines (or a whole document) and the carry in, conversations out. */
 export type Parser<Carry, Hint = unknown> = (input: ParseInput<Carry, Hint>) => ParseOutput<Carry>;
+
+/**
+ * The carry a parse works on: the input's own when the caller gave it up (`carryOwned`), else a
+ * copy, so that a parser never changes what a caller keeps; `fresh` when there is none.
+ *
+ * @example Work on a copy
+ * ```ts
+ * import { carryOf } from "./source.ts";
+ * const kept = { seen: 1 };
+ * const carry = carryOf({ bytes: new Uint8Array(0), firstLine: 1, carry: kept, file: { path: "f", hint: {}, host: "h" } }, () => ({ seen: 0 }));
+ * carry.seen++;
+ * console.log(kept.seen); // 1
+ * ```
+ */
+export function carryOf<Carry>(input: ParseInput<Carry, unknown>, fresh: () => Carry): Carry {
+  if (input.carry === undefined) return fresh();
+  return input.carryOwned ? input.carry : structuredClone(input.carry);
+}
 
 /**
  * Adds `n` to `counts[key]`.

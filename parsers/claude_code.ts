@@ -7,7 +7,13 @@
  * @module
  */
 import { derivedUuid, sha256Hex } from "../common/hash.ts";
-import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
+import {
+  bump,
+  carryOf,
+  type LineIssue,
+  type ParseInput,
+  type ParseOutput,
+} from "../common/source.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
 import { baseName, eachJsonLine, isObject, type Json, num, str, titleOf } from "./json_lines.ts";
 import {
@@ -264,9 +270,7 @@ export function parseClaudeCode(
 ): ParseOutput<ClaudeCodeCarry> {
   const hint: ClaudeCodeHint = input.file.hint;
   const isAgentFile = hint.kind === "agent";
-  const carry: ClaudeCodeCarry = input.carry
-    ? structuredClone(input.carry)
-    : initialCarry(hint.sessionId ?? "");
+  const carry: ClaudeCodeCarry = carryOf(input, () => initialCarry(hint.sessionId ?? ""));
   const messages: Message[] = [];
   const skipped: Record<string, number> = {};
   const issues: LineIssue[] = [];

@@ -15,7 +15,14 @@
  * @module
  */
 import { sha256Hex, UuidSeries } from "../common/hash.ts";
-import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
+import {
+  bump,
+  carryOf,
+  type DocumentShape,
+  type LineIssue,
+  type ParseInput,
+  type ParseOutput,
+} from "../common/source.ts";
 import type { Conversation, Message } from "../common/types.ts";
 import {
   baseName,
@@ -23,13 +30,13 @@ import {
   isObject,
   type Json,
   num,
-  parseWholeJson,
   seenTime,
   str,
   titleOf,
   unreadableDocument,
 } from "./json_lines.ts";
 import { changedMessages, type Fingerprints } from "./message_diff.ts";
+import { documentPart, isPart } from "./document.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
 import { type Usage, usage } from "./usage.ts";
 
@@ -76,7 +83,15 @@ export interface CodexCarry {
   usageByRound: Record<string, CodexUsage>;
   /** Fingerprints of delivered messages (whole-JSON form only). */
   fingerprints: Fingerprints;
+  /**
+   * While a whole-JSON rollout is read in parts: whether a part sent the conversation (the last
+   * part sends it again, with the final counts).
+   */
+  passSent?: boolean;
 }
+
+/** How the whole-JSON rollout holds its records: `items`, read in parts. */
+export const CODEX_JSON_ROLLOUT: DocumentShape = { recordKeys: ["items"], inParts: true };
 
 /** Path facts the worker passes in `FileContext.hint`. */
 export interface CodexHint {
@@ -634,9 +649,7 @@ function finish(
 export function parseCodex(input: ParseInput<CodexCarry, CodexHint>): ParseOutput<CodexCarry> {
   const hint: CodexHint = input.file.hint;
   if (hint.form === "json") return parseJsonRollout(input, hint);
-  const carry = input.carry
-    ? structuredClone(input.carry)
-    : initialCodexCarry(hint.sessionId ?? "");
+  const carry = carryOf(input, () => initialCodexCarry(hint.sessionId ?? ""));
   const parse = new CodexParse(carry, hint);
   eachJsonLine(input.bytes, input.firstLine, parse.skipped, parse.issues, (obj, line) => {
     if (line === 1 && obj.type === "session_meta" && isObject(obj.payload)) {
@@ -650,42 +663,54 @@ export function parseCodex(input: ParseInput<CodexCarry, CodexHint>): ParseOutpu
   return finish(parse, parse.messages, input);
 }
 
-/** The early TypeScript CLI's rollout: `{session, items}`, rewritten whole. */
+/**
+ * The early TypeScript CLI's rollout: `{session, items}`, rewritten whole, read in parts; each
+ * version is parsed afresh and only messages whose fingerprint changed are sent.
+ */
 function parseJsonRollout(
   input: ParseInput<CodexCarry, CodexHint>,
   hint: CodexHint,
 ): ParseOutput<CodexCarry> {
   const previous = input.carry;
-  const read = parseWholeJson(
+  const part = documentPart(
     input,
+    CODEX_JSON_ROLLOUT,
     "a whole rollout document {session, items}",
     initialCodexCarry(),
   );
-  if (!("doc" in read)) return read;
-  const doc = read.doc;
-  if (!isObject(doc) || !Array.isArray(doc.items)) {
+  if (!isPart(part)) return part;
+  if (part.recordsKey !== "items") {
     return unreadableDocument(
       previous ?? initialCodexCarry(),
       "expected a rollout document {session, items} with an items array",
     );
   }
-  const session = isObject(doc.session) ? doc.session : {};
-  // The TypeScript CLI drew a new session id at every save, so the file name's id is the stable one.
-  const carry = initialCodexCarry(hint.sessionId || str(session.id));
-  carry.form = "json";
-  carry.fingerprints = previous?.fingerprints ?? {};
+  const session = isObject(part.header.session) ? part.header.session : {};
+  let carry: CodexCarry;
+  if (part.first || !previous) {
+    // The TypeScript CLI drew a new session id at every save, so the file name's id is the stable one.
+    carry = initialCodexCarry(hint.sessionId || str(session.id));
+    carry.form = "json";
+    carry.fingerprints = previous?.fingerprints ?? {};
+    carry.passSent = false;
+  } else carry = carryOf(input, () => previous);
   const parse = new CodexParse(carry, hint);
   parse.time(session.timestamp);
-  if (str(session.instructions)) parse.metadata++;
-  doc.items.forEach((item, index) => {
+  if (part.first && str(session.instructions)) parse.metadata++;
+  part.records.forEach((item, i) => {
+    const index = part.index + i;
     if (isObject(item)) parse.item(item, index + 1, parse.time(item.timestamp));
     else parse.issues.push({ line: 1, message: `items[${index}]: expected an object` });
   });
-  carry.messageCount = parse.messages.length;
+  carry.messageCount += parse.messages.length;
   const { changed, fingerprints } = changedMessages(parse.messages, carry.fingerprints);
   carry.fingerprints = fingerprints;
-  parse.changed = false; // Sent only with changed messages: a rewrite alone changes nothing.
+  // Sent only with changed messages (a rewrite alone changes nothing), and by the last part of
+  // a pass that sent it before.
+  parse.changed = part.last && carry.passSent === true;
   const out = finish(parse, changed, input);
   out.messages = changed.length;
+  if (out.conversations.length > 0) carry.passSent = true;
+  if (part.last) delete carry.passSent;
   return out;
 }

@@ -23,7 +23,15 @@
  * @module
  */
 import { derivedUuid, sha256Hex } from "../common/hash.ts";
-import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
+import {
+  bump,
+  carryOf,
+  type DocumentPart,
+  type DocumentShape,
+  type LineIssue,
+  type ParseInput,
+  type ParseOutput,
+} from "../common/source.ts";
 import type { Conversation, Message } from "../common/types.ts";
 import {
   baseName,
@@ -31,7 +39,6 @@ import {
   isObject,
   type Json,
   num,
-  parseWholeJson,
   seenTime,
   str,
   titleOf,
@@ -39,6 +46,7 @@ import {
 } from "./json_lines.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
 import { fingerprintBytes, fingerprintText } from "./message_diff.ts";
+import { documentPart, isPart } from "./document.ts";
 import type { TitleSource } from "../common/types.ts";
 import { type Usage, usage } from "./usage.ts";
 
@@ -86,7 +94,28 @@ export interface GeminiCarry {
   usage: GeminiTokens;
   /** When this file was first read (checkpoints have no times of their own). */
   firstSeen: string;
+  /** The pass through a document read in parts, while one is under way. */
+  pass?: DocumentPass;
 }
+
+/** What a pass through a document read in parts keeps from one part to the next. */
+export interface DocumentPass {
+  /** The ids of the document's records so far, in order. */
+  ids: string[];
+  /** Whether a part sent the conversation (the last part sends it again, with final counts). */
+  sent: boolean;
+}
+
+/**
+ * How Gemini CLI's documents hold their records: a session's `messages`, a checkpoint's
+ * history (a root array or `history`), both read in parts; the prompt log, a root array read
+ * in one part (its prompts are grouped by session across the whole file).
+ */
+export const GEMINI_DOCUMENTS: Readonly<Record<"json" | "checkpoint" | "logs", DocumentShape>> = {
+  json: { recordKeys: ["messages"], inParts: true },
+  checkpoint: { recordKeys: ["history"], inParts: true },
+  logs: { recordKeys: [], inParts: false },
+};
 
 /** Path facts the worker passes in `FileContext.hint`. */
 export interface GeminiHint {
@@ -463,19 +492,33 @@ class GeminiParse {
     this.changed = true;
   }
 
-  /** A full message list (a `$set.messages` checkpoint, or a whole `.json` document). */
+  /** A full message list (a `$set.messages` checkpoint). */
   replaceAll(records: unknown[], line: number): void {
-    const ids = new Set<string>();
-    for (const [index, record] of records.entries()) {
+    this.replacePart(records, 0, { ids: [], sent: false }, true, line);
+  }
+
+  /**
+   * Records of a full message list from index `index` (a document's part); after the last, the
+   * messages the list no longer holds are rewound, and the list's order is the thread's order.
+   */
+  replacePart(
+    records: unknown[],
+    index: number,
+    pass: DocumentPass,
+    last: boolean,
+    line: number,
+  ): void {
+    for (const [i, record] of records.entries()) {
       if (!isObject(record)) {
-        this.issues.push({ line, message: `messages[${index}]: expected a message object` });
+        this.issues.push({ line, message: `messages[${index + i}]: expected a message object` });
         continue;
       }
-      ids.add(str(record.id));
+      pass.ids.push(str(record.id));
       this.record(record, line, true);
     }
+    if (!last) return;
+    const ids = new Set(pass.ids);
     this.drop(this.carry.live.filter((id) => !ids.has(id)));
-    // The list's order is the thread's order.
     this.carry.live = [...ids].filter((id) => this.#live.has(id));
   }
 
@@ -517,14 +560,17 @@ class GeminiParse {
     };
   }
 
-  output(input: ParseInput<GeminiCarry, GeminiHint>): ParseOutput<GeminiCarry> {
+  /** The output; `resend`: send the conversation even when nothing changed in this parse. */
+  output(input: ParseInput<GeminiCarry, GeminiHint>, resend = false): ParseOutput<GeminiCarry> {
     const conversations: Conversation[] = [];
     if (!this.carry.conversationId && this.emitted.size > 0) {
       this.issues.push({
         line: input.firstLine,
         message: "no session id found (expected a header line with sessionId)",
       });
-    } else if (this.emitted.size > 0 || (this.changed && this.carry.conversationId)) {
+    } else if (
+      this.emitted.size > 0 || ((this.changed || resend) && this.carry.conversationId)
+    ) {
       const conversation = this.conversation();
       conversation.metadata.host = input.file.host;
       conversations.push(conversation);
@@ -542,7 +588,7 @@ class GeminiParse {
 }
 
 function startCarry(input: ParseInput<GeminiCarry, GeminiHint>, hint: GeminiHint): GeminiCarry {
-  const carry = input.carry ? structuredClone(input.carry) : initialGeminiCarry();
+  const carry = carryOf(input, initialGeminiCarry);
   if (!carry.firstSeen) carry.firstSeen = hint.mtime ?? EPOCH;
   return carry;
 }
@@ -615,23 +661,46 @@ function parseLegacyJson(
   input: ParseInput<GeminiCarry, GeminiHint>,
   hint: GeminiHint,
 ): ParseOutput<GeminiCarry> {
-  const read = parseWholeJson(
+  const part = documentPart(
     input,
+    GEMINI_DOCUMENTS.json,
     "a session document {sessionId, messages}",
     initialGeminiCarry(),
   );
-  if (!("doc" in read)) return read;
-  const doc = read.doc;
-  if (!isObject(doc) || !Array.isArray(doc.messages)) {
+  if (!isPart(part)) return part;
+  if (part.recordsKey !== "messages") {
     return unreadableDocument(
       input.carry ?? initialGeminiCarry(),
       "expected a session document {sessionId, messages: [...]}",
     );
   }
   const parse = new GeminiParse(startCarry(input, hint), hint);
-  parse.header(doc);
-  parse.replaceAll(doc.messages, 1);
-  return parse.output(input);
+  const pass = passOf(parse.carry, part);
+  if (part.first) parse.header(part.header);
+  parse.replacePart(part.records, part.index, pass, part.last, 1);
+  return endPart(parse, input, part, pass);
+}
+
+/** The pass a part belongs to: a new one at the first part. */
+function passOf(carry: GeminiCarry, part: DocumentPart): DocumentPass {
+  if (part.first || !carry.pass) carry.pass = { ids: [], sent: false };
+  return carry.pass;
+}
+
+/**
+ * The output of a document's part. The last part of a pass sends the conversation again if a
+ * part before sent it, so the server ends with the counts of the whole document.
+ */
+function endPart(
+  parse: GeminiParse,
+  input: ParseInput<GeminiCarry, GeminiHint>,
+  part: DocumentPart,
+  pass: DocumentPass,
+): ParseOutput<GeminiCarry> {
+  const out = parse.output(input, part.last && pass.sent);
+  if (out.conversations.length > 0) pass.sent = true;
+  if (part.last) delete parse.carry.pass;
+  return out;
 }
 
 /** `logs.json`: prompts of sessions that have no chat recording, one conversation each. */
@@ -639,10 +708,15 @@ function parseLogs(
   input: ParseInput<GeminiCarry, GeminiHint>,
   hint: GeminiHint,
 ): ParseOutput<GeminiCarry> {
-  const read = parseWholeJson(input, "an array of prompt log entries", initialGeminiCarry());
-  if (!("doc" in read)) return read;
+  const part = documentPart(
+    input,
+    GEMINI_DOCUMENTS.logs,
+    "an array of prompt log entries",
+    initialGeminiCarry(),
+  );
+  if (!isPart(part)) return part;
   const previous = input.carry ?? initialGeminiCarry();
-  if (!Array.isArray(read.doc)) {
+  if (part.root !== "array") {
     return unreadableDocument(
       previous,
       "expected an array of {sessionId, messageId, timestamp, type, message}",
@@ -652,7 +726,7 @@ function parseLogs(
   const bySession = new Map<string, Json[]>();
   const skipped: Record<string, number> = {};
   const issues: LineIssue[] = [];
-  read.doc.forEach((entry, index) => {
+  part.records.forEach((entry, index) => {
     if (!isObject(entry) || !str(entry.sessionId)) {
       issues.push({
         line: 1,
@@ -709,19 +783,14 @@ function parseCheckpoint(
   input: ParseInput<GeminiCarry, GeminiHint>,
   hint: GeminiHint,
 ): ParseOutput<GeminiCarry> {
-  const read = parseWholeJson(
+  const part = documentPart(
     input,
+    GEMINI_DOCUMENTS.checkpoint,
     "a checkpoint (a history array or {history, authType})",
     initialGeminiCarry(),
   );
-  if (!("doc" in read)) return read;
-  const doc = read.doc;
-  const history = Array.isArray(doc)
-    ? doc
-    : isObject(doc) && Array.isArray(doc.history)
-    ? doc.history
-    : null;
-  if (!history) {
+  if (!isPart(part)) return part;
+  if (part.recordsKey === null) {
     return unreadableDocument(
       input.carry ?? initialGeminiCarry(),
       "expected a history array or {history: [...], authType}",
@@ -737,10 +806,11 @@ function parseCheckpoint(
   );
   carry.kind = "checkpoint";
   const parse = new GeminiParse(carry, hint);
-  const records = history.map((content, index) => {
+  const pass = passOf(carry, part);
+  const records = part.records.map((content, i) => {
     const c = isObject(content) ? content : {};
     return {
-      id: `checkpoint/${index}`,
+      id: `checkpoint/${part.index + i}`,
       type: str(c.role) === "model" ? "gemini" : "user",
       // Checkpoints keep no times: every message takes the time the file was first read.
       timestamp: carry.firstSeen,
@@ -752,8 +822,8 @@ function parseCheckpoint(
     carry.title = hint.tag;
     carry.titleSource = "custom";
   }
-  parse.replaceAll(records, 1);
-  const out = parse.output(input);
+  parse.replacePart(records, part.index, pass, part.last, 1);
+  const out = endPart(parse, input, part, pass);
   for (const conversation of out.conversations) {
     conversation.metadata.checkpoint_tag = hint.tag ?? "";
   }

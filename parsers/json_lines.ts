@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { bump, type LineIssue, type ParseInput, type ParseOutput } from "../common/source.ts";
+import { bump, type LineIssue, type ParseOutput } from "../common/source.ts";
 
 /** A JSON object whose shape is not known yet. */
 export type Json = Record<string, unknown>;
@@ -151,37 +151,6 @@ export function unreadableDocument<Carry>(carry: Carry, message: string): ParseO
     skipped: {},
     issues: [{ line: 1, message }],
   };
-}
-
-/**
- * Parses a whole JSON document, or returns the {@link unreadableDocument} output that says it
- * is not valid JSON (a file rewritten in place may be read half-written; it is read again when
- * it changes).
- *
- * @example A half-written document
- * ```ts
- * import { parseWholeJson } from "./json_lines.ts";
- * const read = parseWholeJson({
- *   bytes: new TextEncoder().encode('{"messages": ['), firstLine: 1, carry: undefined,
- *   file: { path: "s.json", hint: {}, host: "h" },
- * }, "a session document", {});
- * console.log("doc" in read); // false
- * ```
- */
-export function parseWholeJson<Carry>(
-  input: ParseInput<Carry>,
-  expected: string,
-  fallback: Carry,
-): { doc: unknown } | ParseOutput<Carry> {
-  try {
-    return { doc: JSON.parse(decoder.decode(input.bytes)) };
-  } catch (error) {
-    return unreadableDocument(
-      input.carry ?? fallback,
-      `invalid JSON (${(error as Error).message}); expected ${expected} ` +
-        "(a file rewritten in place may be caught half-written: it is read again when it changes)",
-    );
-  }
 }
 
 /** The first and last times a parse has seen, kept in a carry. */

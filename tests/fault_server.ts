@@ -25,6 +25,8 @@ export interface SeenRequest {
   key: string;
   bytes: number;
   conversations: string[];
+  /** The uuids of the messages the batch carried. */
+  messages: string[];
   answered: number | "reset" | "slow" | "huge" | "echo";
   method: string;
   path: string;
@@ -79,8 +81,14 @@ export function startFaultServer(
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const text = await req.clone().text();
     let conversations: string[] = [];
+    let messages: string[] = [];
     try {
-      conversations = (JSON.parse(text).conversations as { uuid: string }[]).map((c) => c.uuid);
+      const batch = JSON.parse(text).conversations as {
+        uuid: string;
+        messages?: { uuid: string }[];
+      }[];
+      conversations = batch.map((c) => c.uuid);
+      messages = batch.flatMap((c) => (c.messages ?? []).map((m) => m.uuid));
     } catch {
       // Compressed or broken: leave empty.
     }
@@ -92,6 +100,7 @@ export function startFaultServer(
         key: "",
         bytes: 0,
         conversations: [],
+        messages: [],
         answered: 200,
         method: req.method,
         path: url.pathname,
@@ -112,6 +121,7 @@ export function startFaultServer(
       key: req.headers.get("idempotency-key") ?? "",
       bytes: text.length,
       conversations,
+      messages,
       answered: 0,
     };
     fs.requests.push(seen);

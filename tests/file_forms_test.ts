@@ -279,13 +279,14 @@ Deno.test("file forms: a document over the size limit is reported once and read 
     const log = new CapturingLogger();
     const r = rig(fs, geminiCliSource, root, `${root}/../state-${crypto.randomUUID()}.db`, {
       log,
-      settings: { maxLineBytes: 500 },
+      // Documents are read record by record: their own limit is max_document_bytes.
+      settings: { maxDocumentBytes: 500 },
     });
     await r.worker.check();
     await r.worker.check();
     assertEquals(r.pipeline.stats.problems, 1, "once while the file does not change");
     assertStringIncludes(r.pipeline.stats.lastProblem, `${path}: `);
-    assertStringIncludes(r.pipeline.stats.lastProblem, "exceeds worker.max_line_bytes (500)");
+    assertStringIncludes(r.pipeline.stats.lastProblem, "exceeds worker.max_document_bytes (500)");
     assertEquals(messageCount(fs), 0);
     doc.messages = [{
       id: "s1",

@@ -25,6 +25,8 @@ export interface DeliverySettings {
   maxLineBytes: number;
   /** The most a `.zst` file may decompress to. */
   maxDecompressedBytes: number;
+  /** The largest document rewritten whole that is read. */
+  maxDocumentBytes: number;
   retryBaseMs: number;
   retryMaxMs: number;
   probeIntervalMs: number;
@@ -53,6 +55,7 @@ export function deliverySettings(config: Config, once: boolean): DeliverySetting
     chunkBytes: w.chunk_bytes,
     maxLineBytes: w.max_line_bytes,
     maxDecompressedBytes: w.max_decompressed_bytes,
+    maxDocumentBytes: w.max_document_bytes,
     retryBaseMs: w.retry_base_ms,
     retryMaxMs: w.retry_max_ms,
     probeIntervalMs: w.probe_interval * 1000,

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import type { ConversationTotals, ParseOutput, Parser } from "../source.ts";
+import type { ConversationTotals, DocumentPart, ParseOutput, Parser } from "../source.ts";
 import type { StateStore } from "../state/state.ts";
 import type { UnitState } from "../units/cursor.ts";
 import type { FileRef, Parsed, ParseRequest } from "../units/unit.ts";
@@ -30,19 +30,31 @@ export interface ParseStepOptions<Carry, Hint> {
   problem(message: string): void;
 }
 
-/** Bytes to parse, read from a unit at a cursor. */
+/** What to parse, read from a unit at a cursor: lines, or a part of a document. */
 interface Chunk<Hint> {
   ref: FileRef<Hint>;
   cursor: UnitState;
   bytes: Uint8Array;
   firstLine: number;
+  document?: DocumentPart;
 }
 
-/** A parse with its output, before its carry and totals are serialised. */
+/** A parse with its output, before its carry and totals are written out. */
 interface Outcome<Carry> {
   out: ParseOutput<Carry>;
   items: Item[];
-  carry: string;
+  /** The carry after it: as JSON when known (`json`), else as a value to write out when asked. */
+  value: unknown;
+  json?: string;
+  failed?: boolean;
+}
+
+/** The carry a parse starts from: JSON to read, or the value the parse before made. */
+type CarryIn = { json: string } | { value: unknown };
+
+/** The JSON of an outcome's carry. */
+function jsonOf<Carry>(outcome: Outcome<Carry>): string {
+  return outcome.json ??= JSON.stringify(outcome.value);
 }
 
 function describe(error: unknown): string {
@@ -85,20 +97,23 @@ export class ParseStep<Carry, Hint> {
 
   /**
    * Parses what was read at `cursor` and reports what the parser found, unless `replay` (read
-   * again after a restart, reported the first time).
+   * again after a restart, reported the first time). Input that makes the parser throw costs
+   * only itself: a chunk of lines is parsed again line by line, and a document (a part of one)
+   * is reported and `failed`.
    */
   parse(ref: FileRef<Hint>, cursor: UnitState, input: ParseRequest, replay = false): Parsed {
+    const chunk: Chunk<Hint> = { ref, cursor, ...input };
+    const carry: CarryIn = "carryValue" in input
+      ? { value: input.carryValue }
+      : { json: cursor.carry };
     let outcome: Outcome<Carry>;
     try {
-      outcome = this.#parse(
-        { ref, cursor, bytes: input.bytes, firstLine: input.firstLine },
-        cursor.carry,
-      );
+      outcome = this.#parse(chunk, carry);
     } catch (error) {
       // Hostile input (a line nested 100,000 deep, say) must cost only itself.
-      outcome = input.whole
+      outcome = input.whole || input.document
         ? unprocessable(input.firstLine, cursor.carry, "the document", error)
-        : this.#parseLineByLine({ ref, cursor, bytes: input.bytes, firstLine: input.firstLine });
+        : this.#parseOneByOne(chunk, linesOf(chunk));
     }
     const { out, items } = outcome;
     if (!replay) {
@@ -116,19 +131,33 @@ export class ParseStep<Carry, Hint> {
     const parsed: Parsed = {
       items,
       messages: out.messages,
-      carry: outcome.carry,
+      // Written out only when asked for: the parts of a document hand the value on instead.
+      get carry() {
+        return jsonOf(outcome);
+      },
+      carryValue: outcome.value,
       bytes: items.reduce((n, i) => n + i.json.length, 0),
     };
+    if (outcome.failed) parsed.failed = true;
     if (out.totals) parsed.totals = JSON.stringify(out.totals);
     return parsed;
   }
 
   /** Parses and serialises what came out; throws whatever hostile input makes them throw. */
-  #parse({ ref, cursor, bytes, firstLine }: Chunk<Hint>, carry: string): Outcome<Carry> {
+  #parse({ ref, cursor, bytes, firstLine, document }: Chunk<Hint>, carry: CarryIn): Outcome<Carry> {
+    const value = "value" in carry
+      ? carry.value as Carry
+      : carry.json
+      ? JSON.parse(carry.json) as Carry
+      : undefined;
     const out = this.#o.parser({
       bytes,
       firstLine,
-      carry: carry ? JSON.parse(carry) as Carry : undefined,
+      document,
+      // Made for this parse alone (read from JSON, or handed on by the part before): the
+      // parser may change it.
+      carry: value,
+      carryOwned: true,
       file: { path: ref.path, hint: ref.hint, host: this.#o.host },
     });
     if (out.totals) this.#rollUp(cursor, out);
@@ -136,12 +165,11 @@ export class ParseStep<Carry, Hint> {
       conversation,
       json: JSON.stringify(conversation),
     }));
-    return { out, items, carry: JSON.stringify(out.carry) };
+    return { out, items, value: out.carry };
   }
 
-  /** After a chunk failed as a whole: each line on its own, so only the culprit is lost. */
-  #parseLineByLine(chunk: Chunk<Hint>): Outcome<Carry> {
-    const { bytes, firstLine } = chunk;
+  /** After a chunk of lines failed as a whole: each line on its own, so only the culprit is lost. */
+  #parseOneByOne(chunk: Chunk<Hint>, pieces: OnePiece<Hint>[]): Outcome<Carry> {
     let carry = chunk.cursor.carry;
     const out: ParseOutput<Carry> = {
       conversations: [],
@@ -153,19 +181,14 @@ export class ParseStep<Carry, Hint> {
       warnings: [],
     };
     const items: Item[] = [];
-    let start = 0;
-    let line = firstLine;
-    for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, start)) {
+    for (const piece of pieces) {
       let one: Outcome<Carry>;
       try {
-        one = this.#parse(
-          { ...chunk, bytes: bytes.subarray(start, nl + 1), firstLine: line },
-          carry,
-        );
+        one = this.#parse(piece.chunk, { json: carry });
       } catch (error) {
-        one = unprocessable(line, carry, "this line", error);
+        one = unprocessable(piece.chunk.firstLine, carry, piece.what, error);
       }
-      carry = one.carry;
+      carry = jsonOf(one);
       items.push(...one.items);
       out.messages += one.out.messages;
       out.metadata += one.out.metadata;
@@ -175,10 +198,8 @@ export class ParseStep<Carry, Hint> {
       out.issues.push(...one.out.issues);
       out.warnings!.push(...one.out.warnings ?? []);
       if (one.out.totals) out.totals = one.out.totals;
-      start = nl + 1;
-      line++;
     }
-    return { out, items, carry };
+    return { out, items, value: undefined, json: carry };
   }
 
   /**
@@ -215,7 +236,10 @@ export class ParseStep<Carry, Hint> {
   }
 }
 
-/** The result of input that made the parser or the serialiser throw: an issue, nothing else. */
+/**
+ * The result of input that made the parser or the serialiser throw: an issue, nothing else,
+ * and the carry as it was.
+ */
 function unprocessable<Carry>(
   line: number,
   carry: string,
@@ -233,6 +257,31 @@ function unprocessable<Carry>(
       issues: [{ line, message: `cannot process ${what} (${describe(error)}); ${again}` }],
     },
     items: [],
-    carry,
+    value: undefined,
+    json: carry,
+    failed: true,
   };
+}
+
+/** One line of a chunk that failed, with what to call it if it fails alone. */
+interface OnePiece<Hint> {
+  chunk: Chunk<Hint>;
+  what: string;
+}
+
+/** The lines of a chunk, each on its own. */
+function linesOf<Hint>(chunk: Chunk<Hint>): OnePiece<Hint>[] {
+  const pieces: OnePiece<Hint>[] = [];
+  const { bytes } = chunk;
+  let start = 0;
+  let line = chunk.firstLine;
+  for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, start)) {
+    pieces.push({
+      chunk: { ...chunk, bytes: bytes.subarray(start, nl + 1), firstLine: line },
+      what: "this line",
+    });
+    start = nl + 1;
+    line++;
+  }
+  return pieces;
 }

@@ -14,6 +14,7 @@ import {
 } from "../types.ts";
 import type { ConversationStore } from "../../store/store.ts";
 import { printable, Redactor } from "../redact.ts";
+import { concatBytes } from "../io/bytes.ts";
 
 /** The most of a server's answer kept for a message. */
 const MAX_REASON_CHARS = 500;
@@ -179,15 +180,7 @@ export async function readCapped(
     if (over) await reader.cancel().catch(() => {});
     reader.releaseLock();
   }
-  const bytes = new Uint8Array(Math.min(size, limit));
-  let at = 0;
-  for (const chunk of chunks) {
-    const part = chunk.subarray(0, Math.min(chunk.byteLength, bytes.length - at));
-    bytes.set(part, at);
-    at += part.byteLength;
-    if (at >= bytes.length) break;
-  }
-  return { text: new TextDecoder().decode(bytes), over };
+  return { text: new TextDecoder().decode(concatBytes(chunks, limit)), over };
 }
 
 /**

@@ -169,9 +169,16 @@ export class GuardedFile implements AsyncDisposable {
 
   /** Reads up to `length` bytes at `offset` (fewer at the end of the file). */
   async read(offset: number, length: number): Promise<Uint8Array> {
+    return await this.readInto(new Uint8Array(Math.max(0, length)), offset);
+  }
+
+  /**
+   * Fills `buffer` from `offset` (less of it at the end of the file) and returns the part
+   * filled: a reader that goes through a file chunk by chunk reuses one buffer.
+   */
+  async readInto(buffer: Uint8Array, offset: number): Promise<Uint8Array> {
     const handle = this.#handle;
     if (!handle) throw new Error(`${this.path}: read after close`);
-    const buffer = new Uint8Array(Math.max(0, length));
     let filled = 0;
     while (filled < buffer.length) {
       const { bytesRead } = await handle.read(

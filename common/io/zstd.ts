@@ -10,6 +10,7 @@
  * @module
  */
 import { createZstdDecompress, zstdDecompressSync } from "node:zlib";
+import { concatBytes } from "./bytes.ts";
 
 const ZSTD_MAGIC = 0xfd2fb528;
 
@@ -162,16 +163,7 @@ export function decompressZstd(bytes: Uint8Array, limit = 1 << 30): Uint8Array {
       throw new ZstdError(`corrupt: ${(error as Error).message}`);
     }
   });
-  if (parts.length === 1) {
-    return new Uint8Array(parts[0].buffer, parts[0].byteOffset, parts[0].byteLength);
-  }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
+  return concatBytes(parts.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength)));
 }
 
 /**

@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import type { Item } from "../delivery/delivery.ts";
 import type { BatchRange, StateStore } from "../state/state.ts";
 import type { UnitState } from "./cursor.ts";
+import type { DocumentPart, DocumentShape } from "../source.ts";
 import type { FileStat } from "./lines.ts";
 
 /**
@@ -33,6 +34,11 @@ export interface FileRef<Hint = unknown> {
   hint: Hint;
   /** How the file is written; `lines` when absent. */
   form?: FileForm;
+  /**
+   * For a document (`whole`): how it holds its records, as its parser declares; absent, it is
+   * read in one part.
+   */
+  shape?: DocumentShape;
 }
 
 /** The rules of a source about how its units follow each other. */
@@ -71,14 +77,28 @@ export interface ParseRequest {
   firstLine: number;
   /** A whole document rather than lines (a failure then costs the document). */
   whole?: boolean;
+  /** A part of a document read as records. */
+  document?: DocumentPart;
+  /**
+   * The carry the parse of the part before made (its {@link Parsed.carryValue}), handed on
+   * within one pass through a document instead of being written out and read back.
+   */
+  carryValue?: unknown;
 }
 
 /** What a parse made: the conversations as JSON, and the carry and totals after it. */
 export interface Parsed {
   items: Item[];
   messages: number;
-  /** The parser's carry after these bytes, as JSON. */
-  carry: string;
+  /** The parser's carry after these bytes, as JSON (written when first asked for). */
+  readonly carry: string;
+  /** The parser's carry as it is, for the next part of the same pass (see `carryValue`). */
+  carryValue: unknown;
+  /**
+   * The parser failed on this input (a fault of the parser, reported as a problem): nothing came
+   * of it, and the carry is the one it was given.
+   */
+  failed?: boolean;
   /** This unit's totals after these bytes, as JSON, when its parser reports them. */
   totals?: string;
   /** Bytes of JSON in `items`. */
@@ -90,6 +110,7 @@ export interface ReadLimits {
   chunkBytes: number;
   maxLineBytes: number;
   maxDecompressedBytes: number;
+  maxDocumentBytes: number;
 }
 
 /** What a reader may use of the core while it reads one unit. */

@@ -12,7 +12,7 @@
 import { basename, dirname, join } from "node:path";
 import type { FileSource } from "../../common/watch/source_worker.ts";
 import { ReadScope } from "../../common/io/guarded_file.ts";
-import type { FileRef } from "../../common/delivery/pipeline.ts";
+import type { FileRef } from "../../common/units/unit.ts";
 import { isInside, listDir } from "../../common/watch/walk.ts";
 import {
   type ClaudeCodeCarry,

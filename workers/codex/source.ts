@@ -13,9 +13,14 @@
  */
 import { basename } from "node:path";
 import type { FileSource } from "../../common/watch/source_worker.ts";
-import type { FileRef } from "../../common/delivery/pipeline.ts";
+import type { FileRef } from "../../common/units/unit.ts";
 import { isInside, listDir } from "../../common/watch/walk.ts";
-import { type CodexCarry, type CodexHint, parseCodex } from "../../parsers/codex.ts";
+import {
+  CODEX_JSON_ROLLOUT,
+  type CodexCarry,
+  type CodexHint,
+  parseCodex,
+} from "../../parsers/codex.ts";
 
 const ROLLOUT =
   /^rollout-.*?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?\.(jsonl|jsonl\.zst|json)$/i;
@@ -41,7 +46,7 @@ export function rolloutRef(path: string, root: string): FileRef<CodexHint> | nul
   const extension = match[2].toLowerCase();
   if (extension === "json") {
     hint.form = "json";
-    return { path, hint, form: "whole" };
+    return { path, hint, form: "whole", shape: CODEX_JSON_ROLLOUT };
   }
   return { path, hint, form: extension === "jsonl.zst" ? "zstd" : "lines" };
 }

@@ -19,9 +19,14 @@ import { basename, dirname, join, relative } from "node:path";
 import { ReadScope } from "../../common/io/guarded_file.ts";
 import { sha256Hex } from "../../common/hash.ts";
 import type { FileSource } from "../../common/watch/source_worker.ts";
-import type { FileRef } from "../../common/delivery/pipeline.ts";
+import type { FileRef } from "../../common/units/unit.ts";
 import { isInside, listDir } from "../../common/watch/walk.ts";
-import { type GeminiCarry, type GeminiHint, parseGeminiCli } from "../../parsers/gemini_cli.ts";
+import {
+  GEMINI_DOCUMENTS,
+  type GeminiCarry,
+  type GeminiHint,
+  parseGeminiCli,
+} from "../../parsers/gemini_cli.ts";
 
 const SESSION_FILE = /^session-.*-([0-9a-f]{8})\.(jsonl|json)$/i;
 const SUBAGENT_FILE = /^(.+)\.jsonl$/;
@@ -139,14 +144,14 @@ async function projectFileRef(
   if (parts.length === 2 && name === "logs.json") {
     hint.kind = "logs";
     hint.recorded = await recordedSessions(projectDir, root);
-    return { path, hint, form: "whole" };
+    return { path, hint, form: "whole", shape: GEMINI_DOCUMENTS.logs };
   }
   const checkpoint = parts.length === 2 ? name.match(CHECKPOINT_FILE) : null;
   if (checkpoint) {
     hint.kind = "checkpoint";
     hint.tag = safeDecode(checkpoint[1]);
     hint.mtime = await mtimeIso(path);
-    return { path, hint, form: "whole" };
+    return { path, hint, form: "whole", shape: GEMINI_DOCUMENTS.checkpoint };
   }
   if (parts.length === 3 && parts[1] === "chats") {
     const session = name.match(SESSION_FILE);
@@ -154,7 +159,7 @@ async function projectFileRef(
     hint.sessionId = session[1].toLowerCase();
     if (session[2].toLowerCase() === "json") {
       hint.kind = "json";
-      return { path, hint, form: "whole" };
+      return { path, hint, form: "whole", shape: GEMINI_DOCUMENTS.json };
     }
     hint.kind = "jsonl";
     return { path, hint, form: "lines" };
