@@ -32,12 +32,11 @@ export { decompressZstd, ZstdError } from "./common/io/zstd.ts";
 export {
   backoffDelay,
   classifyStatus,
-  EmbeddedSink,
-  HttpSink,
-  type HttpSinkOptions,
   type OutgoingBatch,
   parseRetryAfter,
   type SendOutcome,
   type Sink,
-} from "./common/delivery/sinks.ts";
+} from "./common/delivery/sink.ts";
+export { EmbeddedSink } from "./common/delivery/store_sinks.ts";
+export { HttpSink, type HttpSinkOptions } from "./common/delivery/http_sink.ts";
 export { ConversationStore } from "./store/store.ts";

@@ -26,9 +26,12 @@ export const CCUSAGE_VERSION = "20.0.24";
 /**
  * The ccusage binary, installed with npm into `~/.cache/ai-sync-bench/ccusage` if not there yet.
  *
- * @example Find or install ccusage
- * ```ts ignore
- * const bin = await ensureCcusage();
+ * @example Find or install ccusage (defined here, not run: it may install it)
+ * ```ts
+ * import { ensureCcusage } from "./ccusage.ts";
+ * async function ccusage(): Promise<string> {
+ *   return await ensureCcusage();
+ * }
  * ```
  */
 export async function ensureCcusage(): Promise<string> {
@@ -78,9 +81,12 @@ export interface CcusageTotals {
 /**
  * Runs `ccusage daily --json --offline` on `configDir` (a folder with `projects/` in it).
  *
- * @example Totals of a folder
- * ```ts ignore
- * const totals = await runCcusage(await ensureCcusage(), "/tmp/claude");
+ * @example Totals of a folder (defined here, not run: it needs ccusage)
+ * ```ts
+ * import { runCcusage } from "./ccusage.ts";
+ * async function totals(bin: string) {
+ *   return await runCcusage(bin, "/tmp/claude");
+ * }
  * ```
  */
 export async function runCcusage(bin: string, configDir: string): Promise<CcusageTotals> {

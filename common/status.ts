@@ -8,7 +8,7 @@
  * @module
  */
 import { bearerMatches } from "./bearer.ts";
-import { readCapped } from "./delivery/sinks.ts";
+import { readCapped } from "./delivery/answer.ts";
 import { printable } from "./redact.ts";
 
 /** What `/status` reports. */
@@ -52,7 +52,15 @@ export interface StatusSnapshot {
  * Prometheus text for a snapshot.
  *
  * @example Render metrics
- * ```ts ignore
+ * ```ts
+ * import { metricsText } from "./status.ts";
+ * const snapshot = {
+ *   worker: "codex", source_type: "codex", version: "0", running: true, started_at: "",
+ *   last_check: "", last_sync_count: 0, total_synced: 3, synced_since_start: 3,
+ *   conversations_since_start: 1, files: 1, skipped: 0, error_count: 0, problems: 0,
+ *   last_problem: "", last_error: "", last_error_at: "", dead_lettered: 0, lost_bytes: 0,
+ *   backlog_bytes: 0, bytes_read: 10, paused_reason: "", retrying: "", target: "t",
+ * };
  * console.log(metricsText(snapshot));
  * ```
  */
@@ -116,9 +124,21 @@ export function metricsText(s: StatusSnapshot): string {
  * Serves the endpoint on 127.0.0.1; `snapshot` is called per request, and `/status` and
  * `/metrics` answer only requests with `Authorization: Bearer <token>`.
  *
- * @example Serve status on a free port
- * ```ts ignore
- * const server = serveStatus(0, () => snapshot, "status-token");
+ * @example Serve status, and ask it
+ * ```ts
+ * import { fetchStatus, serveStatus } from "./status.ts";
+ * const snapshot = {
+ *   worker: "codex", source_type: "codex", version: "0", running: true, started_at: "",
+ *   last_check: "", last_sync_count: 0, total_synced: 3, synced_since_start: 3,
+ *   conversations_since_start: 1, files: 1, skipped: 0, error_count: 0, problems: 0,
+ *   last_problem: "", last_error: "", last_error_at: "", dead_lettered: 0, lost_bytes: 0,
+ *   backlog_bytes: 0, bytes_read: 10, paused_reason: "", retrying: "", target: "t",
+ * };
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const port = (listener.addr as Deno.NetAddr).port;
+ * listener.close();
+ * const server = serveStatus(port, () => snapshot, "status-token");
+ * console.log((await fetchStatus(port, "status-token")).total_synced); // 3
  * await server.shutdown();
  * ```
  */
@@ -171,9 +191,12 @@ export class StatusUnavailableError extends Error {
 /**
  * Reads a running worker's status.
  *
- * @example Ask a worker
- * ```ts ignore
- * const status = await fetchStatus(9464, "status-token");
+ * @example Ask a worker (see {@link serveStatus} for one that runs)
+ * ```ts
+ * import { fetchStatus } from "./status.ts";
+ * async function ask(port: number, token: string) {
+ *   return await fetchStatus(port, token);
+ * }
  * ```
  */
 export async function fetchStatus(
@@ -209,8 +232,16 @@ export async function fetchStatus(
  * A status as a few readable lines.
  *
  * @example Format for a terminal
- * ```ts ignore
- * console.log(formatStatus(await fetchStatus(9464)));
+ * ```ts
+ * import { formatStatus } from "./status.ts";
+ * const snapshot = {
+ *   worker: "codex", source_type: "codex", version: "0", running: true, started_at: "",
+ *   last_check: "", last_sync_count: 0, total_synced: 3, synced_since_start: 3,
+ *   conversations_since_start: 1, files: 1, skipped: 0, error_count: 0, problems: 0,
+ *   last_problem: "", last_error: "", last_error_at: "", dead_lettered: 0, lost_bytes: 0,
+ *   backlog_bytes: 0, bytes_read: 10, paused_reason: "", retrying: "", target: "t",
+ * };
+ * console.log(formatStatus(snapshot));
  * ```
  */
 export function formatStatus(s: StatusSnapshot): string {

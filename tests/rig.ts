@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { HttpSink } from "../common/delivery/sinks.ts";
+import { HttpSink } from "../common/delivery/http_sink.ts";
 import { type FileSource, SourceWorker } from "../common/watch/source_worker.ts";
 import { Logger } from "../common/log.ts";
-import { type DeliverySettings, deliverySettings, Pipeline } from "../common/delivery/pipeline.ts";
+import { type DeliverySettings, Pipeline } from "../common/delivery/pipeline.ts";
+import { deliverySettings } from "../common/engine/settings.ts";
 import { ConfigSchema } from "../common/config.ts";
 import { ReadScope } from "../common/io/guarded_file.ts";
 import { StateStore } from "../common/state/state.ts";

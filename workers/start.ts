@@ -18,7 +18,7 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { configPathOf, dataDirOf, VERSION } from "../common/cli/cli.ts";
+import { configPathOf, dataDirOf, VERSION } from "../common/cli/context.ts";
 import { type Config, ConfigError, loadConfig } from "../common/config.ts";
 import { errorMessage, LOG_LEVELS } from "../common/log.ts";
 import { denoRunArgs } from "../common/permissions.ts";

@@ -6,9 +6,10 @@
  */
 import { join } from "node:path";
 import type { Config } from "../config.ts";
-import { type CliContext, engineLaunch } from "./cli.ts";
+import type { CliContext } from "./context.ts";
+import { engineLaunch } from "./launch.ts";
 import { errorMessage } from "../log.ts";
-import { HttpSink } from "../delivery/sinks.ts";
+import { HttpSink } from "../delivery/http_sink.ts";
 
 interface Check {
   ok: boolean;
@@ -82,9 +83,15 @@ async function checkServer(ctx: CliContext, config: Config): Promise<Check> {
 /**
  * Runs the checks and prints one line each; returns 0 when all pass, else 1.
  *
- * @example Run the checks
- * ```ts ignore
- * const code = await runDoctor(ctx, config, dataDir);
+ * @example Run the checks on a fresh folder
+ * ```ts
+ * import { runDoctor } from "./doctor.ts";
+ * import { parseCli } from "./context.ts";
+ * import { ConfigSchema } from "../config.ts";
+ * import { sourceSpec } from "../../workers/registry.ts";
+ * const dir = await Deno.makeTempDir();
+ * const ctx = parseCli(sourceSpec("codex"), ["--state-dir", `${dir}/state`]);
+ * console.log(await runDoctor(ctx, ConfigSchema.parse({}), dir)); // 1: no rollouts there yet
  * ```
  */
 export async function runDoctor(ctx: CliContext, config: Config, dataDir: string): Promise<number> {

@@ -6,7 +6,7 @@
  */
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { CliContext } from "./cli.ts";
+import type { CliContext } from "./context.ts";
 import { errorMessage } from "../log.ts";
 import { denoRunArgs } from "../permissions.ts";
 
@@ -70,9 +70,13 @@ function durableDeno(): string {
 /**
  * The command a service runs: the compiled binary itself, or `deno run` with the table's flags.
  *
- * @example The command for a `deno run` setup
- * ```ts ignore
- * console.log(serviceCommand(ctx, new URL("../../workers/claude_code/engine.ts", import.meta.url)));
+ * @example The command for a `deno run` setup (not under npx: it refuses a temporary Deno)
+ * ```ts
+ * import { serviceCommand } from "./service.ts";
+ * import type { CliContext } from "./context.ts";
+ * function command(ctx: CliContext): string[] {
+ *   return serviceCommand(ctx, new URL("../../workers/codex/engine.ts", import.meta.url));
+ * }
  * ```
  */
 export function serviceCommand(ctx: CliContext, engineUrl: URL): string[] {
@@ -91,9 +95,12 @@ export function serviceCommand(ctx: CliContext, engineUrl: URL): string[] {
  * The command of the service that runs `deno task start` (every source found): the repo's
  * `workers/start.ts` under a durable Deno, with `args` (config, state dir, source flags).
  *
- * @example The command
- * ```ts ignore
- * console.log(startServiceCommand("/src/ai-sync", ["--state-dir", "/s"]));
+ * @example The command (not under npx: it refuses a temporary Deno)
+ * ```ts
+ * import { startServiceCommand } from "./service.ts";
+ * function command(): string[] {
+ *   return startServiceCommand("/src/ai-sync", ["--state-dir", "/s"]);
+ * }
  * ```
  */
 export function startServiceCommand(repoRoot: string, args: string[]): string[] {
@@ -186,9 +193,13 @@ WantedBy=default.target
 /**
  * The service definition of a worker.
  *
- * @example Render the unit without writing it
- * ```ts ignore
- * console.log(serviceFile(ctx, engineUrl).text);
+ * @example Render the unit without writing it (not under npx: it refuses a temporary Deno)
+ * ```ts
+ * import { serviceFile } from "./service.ts";
+ * import type { CliContext } from "./context.ts";
+ * function unit(ctx: CliContext, engineUrl: URL): string {
+ *   return serviceFile(ctx, engineUrl).text;
+ * }
  * ```
  */
 export function serviceFile(ctx: CliContext, engineUrl: URL, os = Deno.build.os): ServiceFile {
@@ -203,7 +214,9 @@ export function serviceFile(ctx: CliContext, engineUrl: URL, os = Deno.build.os)
  * Writes (or with `print` prints) a service definition; returns the exit code.
  *
  * @example Print a unit
- * ```ts ignore
+ * ```ts
+ * import { serviceDefinition, writeService } from "./service.ts";
+ * const file = serviceDefinition({ name: "codex-sync-worker", description: "d", command: ["x"] });
  * await writeService(file, true, "codex-sync-worker");
  * ```
  */
@@ -230,9 +243,11 @@ export async function writeService(
 /**
  * Removes a service definition written by {@link writeService}; returns the exit code.
  *
- * @example Remove a unit
- * ```ts ignore
- * await removeService(file, "codex-sync-worker");
+ * @example Remove a unit that is not there
+ * ```ts
+ * import { removeService } from "./service.ts";
+ * const file = { path: "/nonexistent/x.service", text: "", enable: "", disable: "" };
+ * console.log(await removeService(file, "codex-sync-worker")); // 0: nothing to remove
  * ```
  */
 export async function removeService(file: ServiceFile, who: string): Promise<number> {
@@ -253,9 +268,14 @@ export async function removeService(file: ServiceFile, who: string): Promise<num
 /**
  * `install-service` of a worker: writes (or with `--print` prints) its service definition.
  *
- * @example Install
- * ```ts ignore
- * Deno.exit(await installService(ctx, engineUrl));
+ * @example Print what would be installed
+ * ```ts
+ * import { installService } from "./service.ts";
+ * import type { CliContext } from "./context.ts";
+ * // With `print`, nothing is written (defined here, not run: the unit names this machine's Deno).
+ * async function print(ctx: CliContext, engineUrl: URL): Promise<number> {
+ *   return await installService({ ...ctx, print: true }, engineUrl);
+ * }
  * ```
  */
 export async function installService(ctx: CliContext, engineUrl: URL): Promise<number> {
@@ -273,9 +293,13 @@ export async function installService(ctx: CliContext, engineUrl: URL): Promise<n
 /**
  * `uninstall-service` of a worker.
  *
- * @example Uninstall
- * ```ts ignore
- * Deno.exit(await uninstallService(ctx));
+ * @example Uninstall (defined here, not run: it removes this user's service file)
+ * ```ts
+ * import { uninstallService } from "./service.ts";
+ * import type { CliContext } from "./context.ts";
+ * async function uninstall(ctx: CliContext): Promise<number> {
+ *   return await uninstallService(ctx);
+ * }
  * ```
  */
 export async function uninstallService(ctx: CliContext): Promise<number> {

@@ -44,8 +44,9 @@ export interface BatcherOptions {
  * @example Commit a batch of nothing
  * ```ts
  * import { Batcher } from "./batcher.ts";
- * import { Delivery, deliverySettings } from "./delivery.ts";
- * import { EmbeddedSink } from "./sinks.ts";
+ * import { Delivery } from "./delivery.ts";
+ * import { deliverySettings } from "../engine/settings.ts";
+ * import { EmbeddedSink } from "./store_sinks.ts";
  * import { newStats } from "./stats.ts";
  * import { StateStore } from "../state/state.ts";
  * import { ConversationStore } from "../../store/store.ts";

@@ -15,7 +15,9 @@
  * @module
  */
 import { join } from "node:path";
-import { EmbeddedSink, HttpSink, type Sink } from "./sinks.ts";
+import { EmbeddedSink } from "./store_sinks.ts";
+import { HttpSink } from "./http_sink.ts";
+import { type Sink } from "./sink.ts";
 import type { Config } from "../config.ts";
 import { batchBody } from "./delivery.ts";
 import { sha256Hex } from "../hash.ts";

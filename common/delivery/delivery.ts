@@ -10,8 +10,7 @@
  *
  * @module
  */
-import { backoffDelay, type OutgoingBatch, type SendOutcome, type Sink } from "./sinks.ts";
-import type { Config } from "../config.ts";
+import { backoffDelay, type OutgoingBatch, type SendOutcome, type Sink } from "./sink.ts";
 import type { Logger } from "../log.ts";
 import type { StateStore } from "../state/state.ts";
 import { StateDatabaseError } from "../state/errors.ts";
@@ -35,34 +34,6 @@ export interface DeliverySettings {
   maxAttempts?: number;
   /** A pause is a failure at once (`--once`: nobody is there to fix it while it waits). */
   failOnPause?: boolean;
-}
-
-/**
- * The delivery settings of a configuration; `once` limits attempts per batch (`--once`).
- *
- * @example The defaults
- * ```ts
- * import { ConfigSchema } from "../config.ts";
- * import { deliverySettings } from "./delivery.ts";
- * console.log(deliverySettings(ConfigSchema.parse({}), false).batchSize); // 100
- * ```
- */
-export function deliverySettings(config: Config, once: boolean): DeliverySettings {
-  const w = config.worker;
-  return {
-    batchSize: w.batch_size,
-    batchMaxBytes: w.batch_max_bytes,
-    chunkBytes: w.chunk_bytes,
-    maxLineBytes: w.max_line_bytes,
-    maxDecompressedBytes: w.max_decompressed_bytes,
-    maxDocumentBytes: w.max_document_bytes,
-    retryBaseMs: w.retry_base_ms,
-    retryMaxMs: w.retry_max_ms,
-    probeIntervalMs: w.probe_interval * 1000,
-    shutdownTimeoutMs: w.shutdown_timeout * 1000,
-    maxAttempts: once ? 5 : undefined,
-    failOnPause: once,
-  };
 }
 
 /**
@@ -176,11 +147,11 @@ export function namesConversation(reason: string, uuid: string, index: number): 
  * @example Deliver into an in-memory store
  * ```ts
  * import { Delivery } from "./delivery.ts";
- * import { EmbeddedSink } from "./sinks.ts";
+ * import { EmbeddedSink } from "./store_sinks.ts";
  * import { StateStore } from "../state/state.ts";
  * import { Logger } from "../log.ts";
  * import { ConfigSchema } from "../config.ts";
- * import { deliverySettings } from "./delivery.ts";
+ * import { deliverySettings } from "../engine/settings.ts";
  * import { ConversationStore } from "../../store/store.ts";
  * const delivery = new Delivery({
  *   sourceType: "claude_code", sink: new EmbeddedSink(new ConversationStore(":memory:")),

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Sink } from "./sinks.ts";
+import type { Sink } from "./sink.ts";
 import { Delivery, type DeliverySettings, isDeliveryFailure } from "./delivery.ts";
 import { Batcher } from "./batcher.ts";
 import { ParseStep } from "./parse_step.ts";
@@ -34,7 +34,7 @@ import type {
   UnitSummary,
 } from "../units/unit.ts";
 
-export { DeliveryError, deliverySettings, StoppedError } from "./delivery.ts";
+export { DeliveryError, StoppedError } from "./delivery.ts";
 export type { DeliverySettings } from "./delivery.ts";
 export type { FileForm, FileRef } from "../units/unit.ts";
 export type { PipelineStats } from "./stats.ts";
@@ -78,11 +78,11 @@ function describe(error: unknown): string {
  * ```ts
  * import { Pipeline } from "./pipeline.ts";
  * import { StateStore } from "../state/state.ts";
- * import { EmbeddedSink } from "./sinks.ts";
+ * import { EmbeddedSink } from "./store_sinks.ts";
  * import { ReadScope } from "../io/guarded_file.ts";
  * import { Logger } from "../log.ts";
  * import { ConfigSchema } from "../config.ts";
- * import { deliverySettings } from "./delivery.ts";
+ * import { deliverySettings } from "../engine/settings.ts";
  * import { ConversationStore } from "../../store/store.ts";
  * import { parseClaudeCode } from "../../parsers/claude_code.ts";
  * const path = await Deno.makeTempFile({ suffix: ".jsonl" });

@@ -104,11 +104,7 @@ function isSpace(b: number): boolean {
  */
 export class JsonRecordSplitter {
   readonly #keys: ReadonlySet<string>;
-  readonly #maxRecord: number;
-  readonly #maxDepth: number;
-  readonly #maxField: number;
-  readonly #keepRecords: boolean;
-  readonly #keepFields: boolean;
+  readonly #o: Required<Omit<SplitterOptions, "recordKeys">>;
   #state = S.BeforeRoot;
   /** Bytes of the document before the current chunk. */
   #base = 0;
@@ -133,11 +129,14 @@ export class JsonRecordSplitter {
   /** Creates a splitter. */
   constructor(options: SplitterOptions) {
     this.#keys = new Set(options.recordKeys);
-    this.#maxRecord = options.maxRecordBytes ?? Infinity;
-    this.#maxDepth = options.maxRecordDepth ?? Infinity;
-    this.#maxField = options.maxFieldBytes ?? Infinity;
-    this.#keepRecords = options.keepRecords ?? true;
-    this.#keepFields = options.keepFields ?? true;
+    this.#o = {
+      maxRecordBytes: Infinity,
+      maxRecordDepth: Infinity,
+      maxFieldBytes: Infinity,
+      keepRecords: true,
+      keepFields: true,
+      ...options,
+    };
   }
 
   /** Feeds the next bytes of the document; returns what they completed. */
@@ -159,7 +158,7 @@ export class JsonRecordSplitter {
         i++;
         continue;
       }
-      i = this.#structure(b, chunk, i);
+      i = this.#structure(b, i);
     }
     this.#base += n;
     return this.#events;
@@ -182,7 +181,7 @@ export class JsonRecordSplitter {
   }
 
   /** One structural byte outside values; returns where to go on. */
-  #structure(b: number, chunk: Uint8Array, i: number): number {
+  #structure(b: number, i: number): number {
     const fail = (expected: string): never => {
       throw new JsonStructureError(
         `expected ${expected}, found ${JSON.stringify(String.fromCharCode(b))}`,
@@ -225,7 +224,7 @@ export class JsonRecordSplitter {
           this.#state = S.ArrayValueOrEnd;
           return i + 1;
         }
-        this.#startValue(false, chunk, i);
+        this.#startValue(false, b);
         return i;
       case S.ObjectCommaOrEnd:
         if (b === 0x2c) this.#state = S.ObjectKey;
@@ -239,7 +238,7 @@ export class JsonRecordSplitter {
           return i + 1;
         }
         if (b === 0x5d || b === 0x2c) fail("a value");
-        this.#startValue(true, chunk, i);
+        this.#startValue(true, b);
         return i;
       case S.ArrayCommaOrEnd:
         if (b === 0x2c) this.#state = S.ArrayValue;
@@ -287,8 +286,7 @@ export class JsonRecordSplitter {
     }
   }
 
-  #startValue(isRecord: boolean, chunk: Uint8Array, i: number): void {
-    const b = chunk[i];
+  #startValue(isRecord: boolean, b: number): void {
     this.#isRecord = isRecord;
     this.#depth = 0;
     this.#deepest = 0;
@@ -352,8 +350,8 @@ export class JsonRecordSplitter {
 
   #keep(part: Uint8Array): void {
     this.#size += part.length;
-    const limit = this.#isRecord ? this.#maxRecord : this.#maxField;
-    const keep = this.#isRecord ? this.#keepRecords : this.#keepFields;
+    const limit = this.#isRecord ? this.#o.maxRecordBytes : this.#o.maxFieldBytes;
+    const keep = this.#isRecord ? this.#o.keepRecords : this.#o.keepFields;
     if (part.length === 0) return;
     if (!keep || this.#size > limit) {
       this.#parts = [];
@@ -367,38 +365,25 @@ export class JsonRecordSplitter {
     if (this.#isRecord) {
       const index = this.#recordIndex++;
       const size = this.#size;
-      if (size > this.#maxRecord) {
-        this.#events.push({
-          type: "refused",
-          index,
-          size,
-          why: `of ${size} bytes exceeds the limit of ${this.#maxRecord}`,
-        });
-      } else if (this.#deepest > this.#maxDepth) {
-        this.#events.push({
-          type: "refused",
-          index,
-          size,
-          why: `is nested ${this.#deepest} levels deep, deeper than ${this.#maxDepth}`,
-        });
-      } else {
-        this.#events.push({
-          type: "record",
-          index,
-          bytes: this.#keepRecords ? concatBytes(this.#parts) : new Uint8Array(0),
-          size: this.#size,
-        });
-      }
+      const why = size > this.#o.maxRecordBytes
+        ? `of ${size} bytes exceeds the limit of ${this.#o.maxRecordBytes}`
+        : this.#deepest > this.#o.maxRecordDepth
+        ? `is nested ${this.#deepest} levels deep, deeper than ${this.#o.maxRecordDepth}`
+        : "";
+      const bytes = this.#o.keepRecords ? concatBytes(this.#parts) : new Uint8Array(0);
+      this.#events.push(
+        why ? { type: "refused", index, size, why } : { type: "record", index, bytes, size },
+      );
       this.#state = S.ArrayCommaOrEnd;
     } else {
-      if (this.#size > this.#maxField) {
+      if (this.#size > this.#o.maxFieldBytes) {
         throw new JsonStructureError(
           `field ${JSON.stringify(this.#key)} of ${this.#size} bytes is over the limit of ` +
-            `${this.#maxField}`,
+            `${this.#o.maxFieldBytes}`,
           this.#base,
         );
       }
-      if (this.#keepFields) {
+      if (this.#o.keepFields) {
         this.#events.push({ type: "field", key: this.#key, value: concatBytes(this.#parts) });
       }
       this.#state = S.ObjectCommaOrEnd;

@@ -25,11 +25,11 @@ import type { FileRef, Piece, PieceRange, ReadContext, UnitReader, UnitSummary }
  * ```ts
  * import { Pipeline } from "../delivery/pipeline.ts";
  * import { StateStore } from "../state/state.ts";
- * import { EmbeddedSink } from "../delivery/sinks.ts";
+ * import { EmbeddedSink } from "../delivery/store_sinks.ts";
  * import { ReadScope } from "../io/guarded_file.ts";
  * import { Logger } from "../log.ts";
  * import { ConfigSchema } from "../config.ts";
- * import { deliverySettings } from "../delivery/delivery.ts";
+ * import { deliverySettings } from "../engine/settings.ts";
  * import { ConversationStore } from "../../store/store.ts";
  * import { parseClaudeCode } from "../../parsers/claude_code.ts";
  * const path = await Deno.makeTempFile({ suffix: ".jsonl" });

@@ -14,9 +14,14 @@ import type { FileRef, Piece, ReadContext } from "./unit.ts";
  * continues (a compressed copy, as the source's rules say) or was moved from (same inode, the
  * old path gone), if the bytes agree; else the start. Says why it starts over when it does.
  *
- * @example Start a new file
- * ```ts ignore
- * const cursor = await resumeLines(ref, file, file.stat, file.stat.size, undefined, "appended", ctx);
+ * @example Where a new file starts, as a reader asks it
+ * ```ts
+ * import { resumeLines } from "./line_reading.ts";
+ * import type { FileRef, ReadContext } from "./unit.ts";
+ * import type { GuardedFile } from "../io/guarded_file.ts";
+ * async function start(ref: FileRef, file: GuardedFile, ctx: ReadContext) {
+ *   return await resumeLines(ref, file, file.stat, file.stat.size, undefined, "appended", ctx);
+ * }
  * ```
  */
 export async function resumeLines<Hint>(
@@ -78,11 +83,17 @@ export async function resumeLines<Hint>(
  * The piece that a chunk of complete lines read at `cursor` makes: parsed, or, for a line over
  * `worker.max_line_bytes`, reported and skipped (the cursor moves past it either way).
  *
- * @example Parse the lines after a cursor
- * ```ts ignore
- * const piece = linePiece(ref, cursor, chunk, ctx);
- * ctx.countRead(chunk.end - cursor.offset);
- * await ctx.add(piece);
+ * @example Parse the lines after a cursor and batch them, as a reader does
+ * ```ts
+ * import { linePiece } from "./line_reading.ts";
+ * import type { FileRef, ReadContext } from "./unit.ts";
+ * import type { LineUnit } from "./cursor.ts";
+ * import type { LineChunk } from "./lines.ts";
+ * async function batch(ref: FileRef, cursor: LineUnit, chunk: LineChunk, ctx: ReadContext) {
+ *   const piece = linePiece(ref, cursor, chunk, ctx);
+ *   ctx.countRead(chunk.end - cursor.offset);
+ *   await ctx.add(piece);
+ * }
  * ```
  */
 export function linePiece<Hint>(

@@ -80,10 +80,28 @@ export interface SourceWorkerTiming {
 /**
  * A worker over append-only line files.
  *
- * @example Run one check
- * ```ts ignore
- * const worker = new SourceWorker(source, "/home/me/.claude/projects", pipeline, log, timing);
- * await worker.check();
+ * @example Run one check over a folder
+ * ```ts
+ * import { SourceWorker } from "./source_worker.ts";
+ * import { Pipeline } from "../delivery/pipeline.ts";
+ * import { EmbeddedSink } from "../delivery/store_sinks.ts";
+ * import { StateStore } from "../state/state.ts";
+ * import { ReadScope } from "../io/guarded_file.ts";
+ * import { Logger } from "../log.ts";
+ * import { ConfigSchema } from "../config.ts";
+ * import { deliverySettings, watchTiming } from "../engine/settings.ts";
+ * import { ConversationStore } from "../../store/store.ts";
+ * import { claudeCodeSource } from "../../workers/claude_code/source.ts";
+ * const root = await Deno.makeTempDir();
+ * const config = ConfigSchema.parse({});
+ * const log = new Logger("doc", "error");
+ * const pipeline = new Pipeline({
+ *   sourceType: "claude_code", parser: claudeCodeSource.parser, state: new StateStore(":memory:"),
+ *   sink: new EmbeddedSink(new ConversationStore(":memory:")), log, host: "h",
+ *   scope: new ReadScope([root]), settings: () => deliverySettings(config, true),
+ * });
+ * const worker = new SourceWorker(claudeCodeSource, root, pipeline, log, watchTiming(() => config));
+ * console.log(await worker.check()); // { files: 0, backlogBytes: 0 }
  * ```
  */
 export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {

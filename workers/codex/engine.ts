@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { runEngine } from "../../common/engine.ts";
+import { runEngine } from "../../common/engine/run.ts";
 import { codexSource } from "./source.ts";
 
 runEngine(codexSource);

@@ -1,10 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import {
-  backoffDelay,
-  classifyStatus,
-  HttpSink,
-  parseRetryAfter,
-} from "../common/delivery/sinks.ts";
+import { backoffDelay, classifyStatus, parseRetryAfter } from "../common/delivery/sink.ts";
+import { HttpSink } from "../common/delivery/http_sink.ts";
 import type { Batch } from "../common/types.ts";
 
 Deno.test("client: Retry-After in both forms", async (t) => {

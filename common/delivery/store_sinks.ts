@@ -1,0 +1,152 @@
+/**
+ * Delivery into the embedded store: in this thread ({@link EmbeddedSink}), or through the main
+ * thread that owns it ({@link ChannelSink}, {@link applyStoreRequest}), so that parsing and
+ * writing use two cores.
+ *
+ * @module
+ */
+import { type Batch, BatchSchema, formatIssues } from "../types.ts";
+import type { ConversationStore } from "../../store/store.ts";
+import type { OutgoingBatch, SendOutcome, Sink } from "./sink.ts";
+
+/**
+ * Delivers into a {@link ConversationStore} in this process: the zero-config embedded store.
+ * Validation failures are rejections, as the server would answer 400.
+ *
+ * @example Deliver into an in-memory store
+ * ```ts
+ * import { EmbeddedSink } from "./store_sinks.ts";
+ * import { ConversationStore } from "../../store/store.ts";
+ * const sink = new EmbeddedSink(new ConversationStore(":memory:"));
+ * const batch = { source_type: "claude_code" as const, conversations: [] };
+ * const outcome = await sink.send({ body: JSON.stringify(batch), batch, key: "k" });
+ * console.log(outcome.kind); // ok
+ * ```
+ */
+export class EmbeddedSink implements Sink {
+  /** Wraps `store`. */
+  constructor(readonly store: ConversationStore) {}
+
+  /** The store's file. */
+  get target(): string {
+    return `embedded store ${this.store.path}`;
+  }
+
+  /** Applies the batch to the store. */
+  send(out: OutgoingBatch): Promise<SendOutcome> {
+    const parsed = BatchSchema.safeParse(out.batch);
+    if (!parsed.success) {
+      return Promise.resolve({
+        kind: "rejected",
+        status: 400,
+        reason: formatIssues(parsed.error.issues),
+      });
+    }
+    try {
+      // The batch is stored as given (zod's validated copy is dropped at once, sparing memory);
+      // no key fingerprint: in-process, the pipeline's key already commits to the payload hash.
+      return Promise.resolve({ kind: "ok", result: this.store.applyBatch(out.batch) });
+    } catch (error) {
+      return Promise.resolve({
+        kind: "retry",
+        status: 0,
+        reason: `store error: ${(error as Error).message}`,
+      });
+    }
+  }
+}
+
+/** A batch the engine hands to the thread that owns the embedded store. */
+export interface StoreRequest {
+  type: "store";
+  id: number;
+  body: string;
+  key: string;
+}
+
+/** The owner's answer to a {@link StoreRequest}. */
+export interface StoreReply {
+  type: "stored";
+  id: number;
+  outcome: SendOutcome;
+}
+
+/**
+ * Delivers into an embedded store owned by another thread (the worker's main thread), so that
+ * parsing in the engine and writing the store run on two cores at once. The owner answers each
+ * {@link StoreRequest} with {@link applyStoreRequest}.
+ *
+ * @example Wire a channel to an owner in the same thread
+ * ```ts
+ * import { applyStoreRequest, ChannelSink } from "./store_sinks.ts";
+ * import { ConversationStore } from "../../store/store.ts";
+ * const store = new ConversationStore(":memory:");
+ * const sink: ChannelSink = new ChannelSink("embedded store :memory:", async (request) => {
+ *   sink.receive(await applyStoreRequest(store, request));
+ * });
+ * const batch = { source_type: "claude_code" as const, conversations: [] };
+ * await sink.send({ body: JSON.stringify(batch), batch, key: "k" });
+ * ```
+ */
+export class ChannelSink implements Sink {
+  #next = 1;
+  #waiting = new Map<number, (outcome: SendOutcome) => void>();
+
+  /** `post` carries requests to the store's owner. */
+  constructor(readonly target: string, readonly post: (request: StoreRequest) => void) {}
+
+  /** Hands the batch over and waits for the owner's answer. */
+  send(out: OutgoingBatch): Promise<SendOutcome> {
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      this.post({ type: "store", id, body: out.body, key: out.key });
+    });
+  }
+
+  /** Delivers an answer from the owner. */
+  receive(reply: StoreReply): void {
+    this.#waiting.get(reply.id)?.(reply.outcome);
+    this.#waiting.delete(reply.id);
+  }
+}
+
+/**
+ * Applies a {@link StoreRequest} to a store, as the server would: an unreadable or invalid body
+ * is a rejection (400).
+ *
+ * @example Apply a request
+ * ```ts
+ * import { applyStoreRequest } from "./store_sinks.ts";
+ * import { ConversationStore } from "../../store/store.ts";
+ * const reply = await applyStoreRequest(new ConversationStore(":memory:"), {
+ *   type: "store", id: 1, key: "k", body: '{"source_type":"claude_code","conversations":[]}',
+ * });
+ * console.log(reply.outcome.kind); // ok
+ * ```
+ */
+export async function applyStoreRequest(
+  store: ConversationStore,
+  request: StoreRequest,
+): Promise<StoreReply> {
+  let batch: Batch;
+  try {
+    batch = JSON.parse(request.body);
+  } catch (error) {
+    return {
+      type: "stored",
+      id: request.id,
+      outcome: {
+        kind: "rejected",
+        status: 400,
+        reason: `invalid JSON: ${(error as Error).message}`,
+      },
+    };
+  }
+  const outcome = await new EmbeddedSink(store).send({
+    body: request.body,
+    batch,
+    key: request.key,
+  });
+  return { type: "stored", id: request.id, outcome };
+}

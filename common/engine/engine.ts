@@ -1,0 +1,357 @@
+/**
+ * A worker's engine, built once from the configuration: its log, state, sink, pipeline and
+ * source worker, and the one way to change them while it runs ({@link Engine.reconfigure}).
+ * It backfills with progress, then watches and serves status, or does one pass (`--once`).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config } from "../config.ts";
+import type { Sink } from "../delivery/sink.ts";
+import { HttpSink, type HttpSinkOptions } from "../delivery/http_sink.ts";
+import type { ChannelSink } from "../delivery/store_sinks.ts";
+import { Pipeline, StoppedError } from "../delivery/pipeline.ts";
+import { ReadScope } from "../io/guarded_file.ts";
+import { errorMessage, Logger } from "../log.ts";
+import { startProgress } from "../progress.ts";
+import { StateStore } from "../state/state.ts";
+import { serveStatus, type StatusSnapshot } from "../status.ts";
+import { type RunSummary, summaryTable } from "../summary.ts";
+import { type FileSource, SourceWorker } from "../watch/source_worker.ts";
+import { watchConfig } from "./config_watch.ts";
+import type { EngineInit } from "./protocol.ts";
+import { deliverySettings, watchTiming } from "./settings.ts";
+import { checkSandbox } from "./sandbox.ts";
+
+/** The HTTP sink's settings in a configuration. */
+function httpOptions(config: Config, source: string, version: string): HttpSinkOptions {
+  return {
+    baseUrl: config.server.base_url,
+    token: config.security.worker_token,
+    timeoutMs: config.server.timeout * 1000,
+    compress: config.server.compress,
+    userAgent: `ai-sync-${source}/${version}`,
+  };
+}
+
+/**
+ * An engine for one source.
+ *
+ * @example Build an engine over an empty folder and run one pass into a store
+ * ```ts
+ * import { Engine } from "./engine.ts";
+ * import { applyStoreRequest, ChannelSink } from "../delivery/store_sinks.ts";
+ * import { ConfigSchema } from "../config.ts";
+ * import { ConversationStore } from "../../store/store.ts";
+ * import { codexSource } from "../../workers/codex/source.ts";
+ * const dir = await Deno.makeTempDir();
+ * const store = new ConversationStore(":memory:");
+ * const channel: ChannelSink = new ChannelSink("embedded store", async (request) => {
+ *   channel.receive(await applyStoreRequest(store, request));
+ * });
+ * const engine = Engine.open(codexSource, {
+ *   config: ConfigSchema.parse({}), configPath: "", env: {}, dataDir: dir, extraRoots: [],
+ *   readRoots: [dir], stateDir: dir, once: true, dryRun: false, logLevel: "error",
+ *   statusPort: 0, statusToken: "", host: "h", version: "0", tty: false, stdoutTty: false,
+ *   json: true, report: "", sandboxProbe: { outsidePath: "/", outsideHost: "192.0.2.1:9" },
+ * }, channel);
+ * if (typeof engine !== "number") console.log(await engine.once()); // 0, after a summary line
+ * ```
+ */
+export class Engine<Carry, Hint> {
+  readonly log: Logger;
+  readonly state: StateStore;
+  readonly sink: Sink;
+  readonly pipeline: Pipeline<Carry, Hint>;
+  readonly worker: SourceWorker<Carry, Hint>;
+  #config: Config;
+  /** The HTTP sink, when delivering to a server (a reload changes its settings). */
+  readonly #http: HttpSink | undefined;
+  #backfilled = false;
+
+  private constructor(
+    readonly source: FileSource<Carry, Hint>,
+    readonly init: EngineInit,
+    log: Logger,
+    state: StateStore,
+    channel: ChannelSink | undefined,
+  ) {
+    this.#config = init.config;
+    this.log = log;
+    this.state = state;
+    // Without a server, the main thread owns the embedded store: it writes while this one parses.
+    this.#http = channel
+      ? undefined
+      : new HttpSink(httpOptions(init.config, source.name, init.version));
+    this.sink = channel ?? this.#http!;
+    const current = () => this.#config;
+    this.pipeline = new Pipeline({
+      sourceType: source.sourceType,
+      parser: source.parser,
+      rules: source,
+      state,
+      sink: this.sink,
+      log,
+      host: init.host,
+      scope: new ReadScope(init.readRoots),
+      settings: () => deliverySettings(current(), init.once),
+      dryRun: init.dryRun ? (body) => console.log(body) : undefined,
+    });
+    this.worker = new SourceWorker(
+      source,
+      init.dataDir,
+      this.pipeline,
+      log,
+      watchTiming(current),
+      init.extraRoots,
+    );
+  }
+
+  /**
+   * Builds the engine of `source` from `init` (its `channel` when delivering into the embedded
+   * store); the exit code instead when its state database cannot be opened (reported).
+   */
+  static open<Carry, Hint>(
+    source: FileSource<Carry, Hint>,
+    init: EngineInit,
+    channel: ChannelSink | undefined,
+  ): Engine<Carry, Hint> | number {
+    const config = init.config;
+    const log = new Logger(source.name, init.logLevel ?? config.log.level);
+    if (config.log.file) log.setFile(config.log.file);
+    // A person at a terminal reads text; services, pipes and log files get JSON lines.
+    const format = init.logFormat ?? config.log.format;
+    log.format = format === "auto" ? (init.tty && !config.log.file ? "text" : "json") : format;
+    log.addSecret(config.security.worker_token);
+    log.addSecret(init.statusToken);
+    checkSandbox(log, init);
+    const statePath = join(init.stateDir, `${source.name}.state.db`);
+    let state: StateStore;
+    try {
+      // A dry run records nothing: it works on a copy of the state in memory.
+      state = init.dryRun ? StateStore.copyInMemory(statePath) : new StateStore(statePath);
+    } catch (error) {
+      log.error(errorMessage(error));
+      log.close();
+      return 1;
+    }
+    const engine = new Engine(
+      source,
+      init,
+      log,
+      state,
+      config.server.base_url ? undefined : channel,
+    );
+    log.info(`syncing ${source.label} from ${init.dataDir}`, {
+      target: engine.#target,
+      state_dir: init.stateDir,
+    });
+    return engine;
+  }
+
+  /** The configuration in force. */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /**
+   * Applies a reloaded configuration: delivery and watching read it from now on, the HTTP sink
+   * takes its token, timeout and compression, the log its level, and a wait ends at once.
+   */
+  reconfigure(next: Config): void {
+    this.#config = next;
+    if (this.#http) this.#http.options = httpOptions(next, this.source.name, this.init.version);
+    this.log.addSecret(next.security.worker_token);
+    if (!this.init.logLevel) this.log.level = next.log.level;
+    this.pipeline.wake();
+  }
+
+  get #target(): string {
+    return this.init.dryRun ? "nowhere (dry run)" : this.sink.target;
+  }
+
+  /** Progress of the backfill: a bar on a terminal, log lines, or JSON lines for `start`. */
+  #progress(): { mode: string; end(): void } {
+    const { init, pipeline, worker } = this;
+    const mode = init.report === "json"
+      ? "json"
+      : init.tty && !this.#config.log.file
+      ? "bar"
+      : init.once
+      ? "none"
+      : "log";
+    const progress = startProgress(mode, () => ({
+      watching: this.#backfilled,
+      source: this.source.name,
+      state: pipeline.stats.pausedReason
+        ? "paused"
+        : pipeline.stats.retrying
+        ? "retrying"
+        : "running",
+      reason: pipeline.stats.pausedReason || pipeline.stats.retrying,
+      done: pipeline.stats.bytesRead,
+      total: worker.backlogBytes,
+      conversations: pipeline.stats.conversations,
+      messages: pipeline.stats.messages,
+    }), this.log);
+    return { mode, end: () => progress.end() };
+  }
+
+  /** One full pass (`--once`, `--dry-run`), then the summary; returns the exit code. */
+  async once(): Promise<number> {
+    const { pipeline, worker, init, log } = this;
+    const progress = this.#progress();
+    let failure: unknown;
+    try {
+      const result = await worker.check();
+      if (result.files === 0) this.#reportNothingFound();
+    } catch (error) {
+      failure = error;
+    }
+    progress.end();
+    const s = pipeline.stats;
+    if (failure && !(failure instanceof StoppedError)) pipeline.recordError(errorMessage(failure));
+    const summary: RunSummary = {
+      source: this.source.name,
+      conversations: s.conversations,
+      messages: s.messages,
+      skipped: s.skipped,
+      errors: s.errors,
+      tokens: s.tokens,
+      target: this.#target,
+    };
+    if (s.problems > 0) {
+      log.warn(`${s.problems} input problem(s) skipped and named above; nothing else was lost`);
+    }
+    if (init.dryRun) log.info("dry run: nothing was sent or recorded", { ...summary });
+    else if (init.stdoutTty && !init.json && init.report !== "json") {
+      console.log(summaryTable([summary]));
+    } else console.log(JSON.stringify(summary));
+    this.close();
+    return failure || s.errors > 0 ? 1 : 0;
+  }
+
+  /**
+   * Backfills, then watches until `stopped` resolves, serving status and reloading the config;
+   * returns the exit code.
+   */
+  async watch(stopped: Promise<void>): Promise<number> {
+    const { pipeline, worker, init, log } = this;
+    if (!this.#config.server.base_url) {
+      log.info(
+        `no server.base_url configured: delivering into the embedded store ${
+          join(init.stateDir, "conversations.db")
+        }`,
+      );
+    }
+    let statusServer: Deno.HttpServer | undefined;
+    if (init.statusPort) {
+      try {
+        statusServer = serveStatus(init.statusPort, this.#snapshot(), init.statusToken);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+        log.error(
+          `the status port 127.0.0.1:${init.statusPort} is already in use (another worker or ` +
+            `program); give this ${this.source.name} worker another status.port or --status-port`,
+        );
+        this.close();
+        return 1;
+      }
+      log.info(`status on http://127.0.0.1:${init.statusPort}/status`);
+    }
+    const progress = this.#progress();
+    const reloader = watchConfig(init, log, () => this.#config, (next) => this.reconfigure(next));
+    const t0 = performance.now();
+    const backfill = worker.start().then((failure) => {
+      this.#backfilled = true;
+      // A bar or log lines are for the backfill; `start` draws JSON progress while it runs.
+      if (progress.mode !== "json") progress.end();
+      const s = pipeline.stats;
+      if (pipeline.stopping) return; // Cut short by a stop: neither done nor failed.
+      if (worker.files === 0) this.#reportNothingFound();
+      if (failure) {
+        log.warn(
+          `backfill incomplete: ${errorMessage(failure)}; it goes on by itself once that is fixed`,
+        );
+        return;
+      }
+      log.info(
+        `backfill done: ${s.conversations} conversations, ${s.messages} messages from ` +
+          `${worker.files} files in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
+          `watching for changes`,
+        { skipped: s.skipped, errors: s.errors, target: this.sink.target },
+      );
+    });
+    await Promise.race([backfill, stopped]);
+    await stopped;
+    log.info(pipeline.busy ? "stopping: finishing the in-flight batch" : "stopping");
+    progress.end();
+    clearInterval(reloader);
+    await worker.stop();
+    await backfill.catch(() => {});
+    await statusServer?.shutdown();
+    log.info("stopped", { messages: pipeline.stats.messages });
+    this.close();
+    return 0;
+  }
+
+  /** Stops delivery at once (a pass in progress ends without committing more). */
+  stop(): void {
+    this.pipeline.stop();
+  }
+
+  /** What `/status` and `/metrics` report, as a function of now. */
+  #snapshot(): () => StatusSnapshot {
+    const { pipeline, worker, init, state } = this;
+    const startedAt = new Date().toISOString();
+    let lastSyncCount = 0;
+    let lastMessages = 0;
+    worker.onCheck = () => {
+      lastSyncCount = pipeline.stats.messages - lastMessages;
+      lastMessages = pipeline.stats.messages;
+    };
+    return () => {
+      const counters = state.counters();
+      const s = pipeline.stats;
+      return {
+        worker: this.source.name,
+        source_type: this.source.sourceType,
+        version: init.version,
+        running: !pipeline.stopping,
+        started_at: startedAt,
+        last_check: worker.lastCheck,
+        last_sync_count: lastSyncCount,
+        total_synced: counters.messages ?? 0,
+        synced_since_start: s.messages,
+        conversations_since_start: s.conversations,
+        files: worker.files,
+        skipped: s.skipped,
+        error_count: s.errors,
+        problems: s.problems,
+        last_problem: s.lastProblem,
+        last_error: s.lastError,
+        last_error_at: s.lastErrorAt,
+        dead_lettered: s.deadLettered,
+        lost_bytes: counters.lost_bytes ?? 0,
+        backlog_bytes: worker.backlogBytes,
+        bytes_read: s.bytesRead,
+        paused_reason: s.pausedReason,
+        retrying: s.retrying,
+        target: this.sink.target,
+      };
+    };
+  }
+
+  #reportNothingFound(): void {
+    this.log.warn(
+      `no ${this.source.label} found in ${this.init.dataDir}; if they are elsewhere, pass the ` +
+        `directory flag or set the ${this.source.name} section of the config file`,
+    );
+  }
+
+  /** Closes the state database and the log. */
+  close(): void {
+    this.state.close();
+    this.log.close();
+  }
+}
