@@ -350,39 +350,48 @@ Deno.test({
   ...opts,
   fn: async () => {
     const s = await scratch(null, { flag: "data-dir" });
-    const chats = `${s.data}/proj/chats`;
-    await Deno.mkdir(chats, { recursive: true });
-    const path = `${chats}/session-2026-11-22T15-00-5e55b16e.json`;
-    // 20,000 messages of about 5 KB, written in pieces (the test keeps no 100 MB string).
-    const file = await Deno.open(path, { write: true, create: true, truncate: true });
-    const enc = new TextEncoder();
-    const head = bigSession("5e55b16e-0000-4000-8000-000000000001", 0, 0);
-    await file.write(enc.encode(JSON.stringify(head, null, 2).replace(/\[\]\s*\}\s*$/, "[\n")));
-    const n = 20_000;
-    for (let from = 0; from < n; from += 500) {
-      const part = bigSession(head.sessionId, 500, 5000, from).messages
-        .map((m) => JSON.stringify(m, null, 2)).join(",\n");
-      await file.write(enc.encode((from > 0 ? ",\n" : "") + part));
+    try {
+      await readBigDocument(s);
+    } finally {
+      // 100 MB of document and 200 MB of store: not left behind.
+      await Deno.remove(s.dir, { recursive: true });
     }
-    await file.write(enc.encode("\n]\n}\n"));
-    file.close();
-    const size = (await Deno.stat(path)).size;
-    assert(size > 100_000_000, `${size} bytes`);
-
-    const child = new Deno.Command(Deno.execPath(), {
-      args: workerArgs([...s.base, "--once"], "gemini_cli"),
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const [out, rss] = await Promise.all([child.output(), peakRss(child)]);
-    const stderr = new TextDecoder().decode(out.stderr);
-    assertEquals(out.code, 0, stderr);
-    console.log(
-      `peak RSS ${(rss / 1e6).toFixed(0)} MB for a ${(size / 1e6).toFixed(0)} MB document`,
-    );
-    assert(rss < 300e6, `peak RSS ${rss} bytes`);
-    const store = new ConversationStore(`${s.dir}/state/conversations.db`);
-    assertEquals(store.stats().total_messages, n);
-    store.close();
   },
 });
+
+async function readBigDocument(s: Awaited<ReturnType<typeof scratch>>): Promise<void> {
+  const chats = `${s.data}/proj/chats`;
+  await Deno.mkdir(chats, { recursive: true });
+  const path = `${chats}/session-2026-11-22T15-00-5e55b16e.json`;
+  // 20,000 messages of about 5 KB, written in pieces (the test keeps no 100 MB string).
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const enc = new TextEncoder();
+  const head = bigSession("5e55b16e-0000-4000-8000-000000000001", 0, 0);
+  await file.write(enc.encode(JSON.stringify(head, null, 2).replace(/\[\]\s*\}\s*$/, "[\n")));
+  const n = 20_000;
+  for (let from = 0; from < n; from += 500) {
+    const part = bigSession(head.sessionId, 500, 5000, from).messages
+      .map((m) => JSON.stringify(m, null, 2)).join(",\n");
+    await file.write(enc.encode((from > 0 ? ",\n" : "") + part));
+  }
+  await file.write(enc.encode("\n]\n}\n"));
+  file.close();
+  const size = (await Deno.stat(path)).size;
+  assert(size > 100_000_000, `${size} bytes`);
+
+  const child = new Deno.Command(Deno.execPath(), {
+    args: workerArgs([...s.base, "--once"], "gemini_cli"),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const [out, rss] = await Promise.all([child.output(), peakRss(child)]);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 0, stderr);
+  console.log(
+    `peak RSS ${(rss / 1e6).toFixed(0)} MB for a ${(size / 1e6).toFixed(0)} MB document`,
+  );
+  assert(rss < 300e6, `peak RSS ${rss} bytes`);
+  const store = new ConversationStore(`${s.dir}/state/conversations.db`);
+  assertEquals(store.stats().total_messages, n);
+  store.close();
+}
