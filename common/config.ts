@@ -65,6 +65,8 @@ const workerSchema = z.strictObject({
   ).default(16 * MIB),
   max_decompressed_bytes: positiveInt.default(1024 * MIB),
   max_document_bytes: positiveInt.default(1024 * MIB),
+  max_export_member_bytes: positiveInt.default(4096 * MIB),
+  export_settle_seconds: nonNegativeInt.default(5),
   chunk_bytes: positiveInt.default(1024 * 1024),
 }).prefault({});
 

@@ -78,6 +78,8 @@ export interface EngineScope {
   statusPort?: number;
   /** Further hosts the source may reach (`host:port`, from {@link SourceSpec.hosts}). */
   hosts?: string[];
+  /** Further folders it reads (from {@link SourceSpec.extraDirs}). */
+  extraDirs?: string[];
 }
 
 /**
@@ -115,6 +117,7 @@ export function enginePermissions(
   const read = [
     scope.dataDir,
     ...siblingPaths(spec, scope.dataDir).map((s) => s.path),
+    ...scope.extraDirs ?? [],
     scope.stateDir,
   ];
   const write = [scope.stateDir];

@@ -136,6 +136,28 @@ export function carryOf<Carry>(input: ParseInput<Carry, unknown>, fresh: () => C
 }
 
 /**
+ * A parse's output with nothing found yet, for a parser to fill.
+ *
+ * @example Start an output
+ * ```ts
+ * import { emptyOutput } from "./source.ts";
+ * const out = emptyOutput(null);
+ * out.messages++;
+ * ```
+ */
+export function emptyOutput<Carry>(carry: Carry): ParseOutput<Carry> {
+  return {
+    conversations: [],
+    carry,
+    messages: 0,
+    metadata: 0,
+    skipped: {},
+    issues: [],
+    warnings: [],
+  };
+}
+
+/**
  * Adds `n` to `counts[key]`.
  *
  * @example Count a skipped line

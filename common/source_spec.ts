@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { z } from "zod";
+import { z } from "zod";
 import type { SourceType } from "./types.ts";
 
 /** One source: its names, where its data is, its config section and what it may touch. */
@@ -17,10 +17,17 @@ export interface SourceSpec {
   sourceType: SourceType;
   /** The compiled binary's name. */
   binary: string;
+  /** Its parser's module under `parsers/` when not named as the source (`chatgpt`). */
+  parser?: string;
   /** What its data is, for messages ("Claude Code sessions"). */
   label: string;
   /** The flag that names its data folder, without dashes (`projects-dir`). */
   sourceFlag: string;
+  /**
+   * The flag `deno task start` takes for its data folder when `sourceFlag` is another
+   * source's too (`openai-dir` for the openai worker's `--data-dir`); `sourceFlag` when absent.
+   */
+  startFlag?: string;
   /** The key of its data folder in its config section (`projects_dir`). */
   configKey: string;
   /** Environment variables that locate its default data folder. */
@@ -41,4 +48,46 @@ export interface SourceSpec {
   siblings?: readonly { name: string; watch: boolean }[];
   /** Hosts besides the API host its engine may reach (`host:port`), from its config section. */
   hosts?(section: Record<string, unknown>): string[];
+  /**
+   * Further folders its config section lists (`extra_dirs`: `~/Downloads`), watched and read
+   * besides its data folder; only files named like its own are touched there.
+   */
+  extraDirs?(section: Record<string, unknown>): string[];
+}
+
+/** What differs between export sources (see {@link exportSpec}). */
+export type ExportSpecFields = Pick<SourceSpec, "name" | "sourceType" | "binary" | "label"> & {
+  /** Its drop folder under `~/ai-sync-exports/`. */
+  folder: string;
+  /** Its parser's module under `parsers/`, when not named as the source. */
+  parser?: string;
+};
+
+/**
+ * The spec of a source of exports: a drop folder (`--data-dir`, `--<name>-dir` under `start`)
+ * under `~/ai-sync-exports/`, and a config section with `data_dir` and `extra_dirs`.
+ *
+ * @example A source of exports
+ * ```ts
+ * import { exportSpec } from "./source_spec.ts";
+ * const spec = exportSpec({ name: "demo", sourceType: "gpt", binary: "demo-sync-worker", label: "demo exports", folder: "demo" });
+ * console.log(spec.startFlag); // demo-dir
+ * ```
+ */
+export function exportSpec(fields: ExportSpecFields): SourceSpec {
+  const { folder, ...rest } = fields;
+  return {
+    ...rest,
+    sourceFlag: "data-dir",
+    startFlag: `${fields.name}-dir`,
+    configKey: "data_dir",
+    locatorEnv: [],
+    defaultDataDir: (env) => `${env("HOME") ?? "."}/ai-sync-exports/${folder}`,
+    config: z.strictObject({
+      data_dir: z.string().default(""),
+      extra_dirs: z.array(z.string()).default([]),
+    }),
+    sys: [],
+    extraDirs: (section) => section.extra_dirs as string[],
+  };
 }

@@ -18,6 +18,8 @@ export interface RunSummary {
   tokens: number;
   /** Where the data went. */
   target: string;
+  /** For an export source: one line per export imported (what it held, what was sent). */
+  exports?: string[];
 }
 
 /**
@@ -50,5 +52,6 @@ export function summaryTable(rows: readonly RunSummary[]): string {
     line(header),
     ...cells.map(line),
     ...targets.map((t) => `delivered to ${t}`),
+    ...rows.flatMap((r) => r.exports ?? []),
   ].join("\n");
 }

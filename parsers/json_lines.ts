@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { bump, type LineIssue, type ParseOutput } from "../common/source.ts";
+import { bump, emptyOutput, type LineIssue, type ParseOutput } from "../common/source.ts";
 
 /** A JSON object whose shape is not known yet. */
 export type Json = Record<string, unknown>;
@@ -143,14 +143,21 @@ export function eachJsonLine(
  * ```
  */
 export function unreadableDocument<Carry>(carry: Carry, message: string): ParseOutput<Carry> {
-  return {
-    conversations: [],
-    carry,
-    messages: 0,
-    metadata: 0,
-    skipped: {},
-    issues: [{ line: 1, message }],
-  };
+  return { ...emptyOutput(carry), issues: [{ line: 1, message }] };
+}
+
+/**
+ * The latest `created_at` of `messages`, or `floor` when none is later.
+ *
+ * @example The last message's time
+ * ```ts
+ * import { latestTime } from "./json_lines.ts";
+ * const m = (t: string) => ({ created_at: t });
+ * console.log(latestTime([m("2025-01-02T00:00:00Z"), m("2025-01-01T00:00:00Z")], "")); // 2025-01-02T00:00:00Z
+ * ```
+ */
+export function latestTime(messages: readonly { created_at: string }[], floor: string): string {
+  return messages.reduce((t, m) => m.created_at > t ? m.created_at : t, floor);
 }
 
 /** The first and last times a parse has seen, kept in a carry. */

@@ -33,10 +33,13 @@ Deno.test("registry: every source has everything a source needs", async (t) => {
   const startHelp = new TextDecoder().decode(start.stdout);
 
   await t.step("names, binaries, flags and source types are distinct", () => {
-    for (const key of ["name", "binary", "sourceFlag", "sourceType"] as const) {
+    for (const key of ["name", "binary", "sourceType"] as const) {
       const values = SOURCES.map((s) => s[key]);
       assertEquals(new Set(values).size, values.length, key);
     }
+    // `start` takes every source's folder flag at once.
+    const startFlags = SOURCES.map((s) => s.startFlag ?? s.sourceFlag);
+    assertEquals(new Set(startFlags).size, startFlags.length, "start flags");
     for (const spec of SOURCES) assert(SOURCE_TYPES.includes(spec.sourceType), spec.sourceType);
   });
 
@@ -45,7 +48,10 @@ Deno.test("registry: every source has everything a source needs", async (t) => {
       for (const file of ["spec.ts", "source.ts", "main.ts", "engine.ts"]) {
         assert(exists(`workers/${spec.name}/${file}`), `workers/${spec.name}/${file}`);
       }
-      assert(exists(`parsers/${spec.name}.ts`), `parsers/${spec.name}.ts`);
+      assert(
+        exists(`parsers/${spec.parser ?? spec.name}.ts`),
+        `parsers/${spec.parser ?? spec.name}.ts`,
+      );
       // A binary, built from its own main with its engine embedded.
       const compile = compileArgs(spec, "/r", "/r/bin");
       assertEquals(compile.slice(-3), [
@@ -69,7 +75,7 @@ Deno.test("registry: every source has everything a source needs", async (t) => {
       const engine = enginePermissions(spec, { dataDir: "/d", stateDir: "/s" });
       assert((engine.read as string[]).includes("/d"));
       // `start` offers it, and a service runs its binary.
-      assertStringIncludes(startHelp, `--${spec.sourceFlag}`);
+      assertStringIncludes(startHelp, `--${spec.startFlag ?? spec.sourceFlag}`);
       const ctx = parseCli(spec, ["--state-dir", "/s"]);
       const service = serviceFile(ctx, new URL(`file:///r/workers/${spec.name}/engine.ts`));
       assertStringIncludes(service.path, spec.binary);

@@ -10,6 +10,7 @@ import { dirname } from "node:path";
 import { zstdCompressSync } from "node:zlib";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { StateDatabaseError, StateStore } from "../common/state/state.ts";
+import { SCHEMA_VERSION } from "../common/state/schema.ts";
 import { startFaultServer } from "./fault_server.ts";
 import { REPO, runWorker, workerConfig } from "./helpers.ts";
 
@@ -224,7 +225,7 @@ Deno.test("state migration: each v1 unit gets its kind and cursor, carry and cou
       } finally {
         state.close();
       }
-      assertEquals(userVersion(path), 2);
+      assertEquals(userVersion(path), SCHEMA_VERSION);
       // A second open finds nothing to do and changes nothing.
       const again = new StateStore(path);
       assertEquals(again.listUnits().length, v1.units.length);

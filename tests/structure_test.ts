@@ -139,11 +139,12 @@ Deno.test("structure: the import graph has the layers it should", async (t) => {
   });
 
   await t.step("each worker binary loads only its own parser", () => {
-    const sourceParsers = new Set(SOURCES.map((s) => `parsers/${s.name}.ts`));
+    const parserOf = (s: (typeof SOURCES)[number]) => `parsers/${s.parser ?? s.name}.ts`;
+    const sourceParsers = new Set(SOURCES.map(parserOf));
     for (const spec of SOURCES) {
       for (const entry of [`workers/${spec.name}/main.ts`, `workers/${spec.name}/engine.ts`]) {
         const parsers = [...reach(graph, entry)].filter((f) => sourceParsers.has(f));
-        const own = entry.endsWith("engine.ts") ? [`parsers/${spec.name}.ts`] : [];
+        const own = entry.endsWith("engine.ts") ? [parserOf(spec)] : [];
         assertEquals(parsers, own, entry);
       }
     }

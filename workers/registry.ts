@@ -8,6 +8,9 @@ import type { SourceSpec } from "../common/source_spec.ts";
 import { claudeCodeSpec } from "./claude_code/spec.ts";
 import { codexSpec } from "./codex/spec.ts";
 import { geminiCliSpec } from "./gemini_cli/spec.ts";
+import { openaiSpec } from "./openai/spec.ts";
+import { claudeSpec } from "./claude/spec.ts";
+import { geminiSpec } from "./gemini/spec.ts";
 
 /**
  * The sources, in the order `start` numbers them (status ports: the base plus the index).
@@ -18,7 +21,14 @@ import { geminiCliSpec } from "./gemini_cli/spec.ts";
  * console.log(SOURCES.map((s) => s.binary));
  * ```
  */
-export const SOURCES: readonly SourceSpec[] = [claudeCodeSpec, codexSpec, geminiCliSpec];
+export const SOURCES: readonly SourceSpec[] = [
+  claudeCodeSpec,
+  codexSpec,
+  geminiCliSpec,
+  openaiSpec,
+  claudeSpec,
+  geminiSpec,
+];
 
 /**
  * The source named `name`.

@@ -46,6 +46,11 @@ interface Plan {
   found: boolean;
 }
 
+/** The flag `start` takes for a source's data folder. */
+function startFlag(spec: SourceSpec): string {
+  return spec.startFlag ?? spec.sourceFlag;
+}
+
 function isDir(path: string): boolean {
   try {
     return Deno.statSync(path).isDirectory;
@@ -55,12 +60,12 @@ function isDir(path: string): boolean {
 }
 
 function usage(plans: Plan[] | undefined): string {
-  const flags = SOURCES.map((s) => `--${s.sourceFlag} DIR (${s.name})`).join(", ");
+  const flags = SOURCES.map((s) => `--${startFlag(s)} DIR (${s.name})`).join(", ");
   const found = plans
     ? plans.map((p) =>
-      `  ${p.spec.name.padEnd(12)} ${
-        p.found ? "found    " : "not found"
-      } ${p.dir}  (--${p.spec.sourceFlag})`
+      `  ${p.spec.name.padEnd(12)} ${p.found ? "found    " : "not found"} ${p.dir}  (--${
+        startFlag(p.spec)
+      })`
     ).join("\n")
     : "  (the config file could not be read)";
   return `usage: deno task start [options]            (npx -y deno@2.9.6 task start [options])
@@ -95,7 +100,7 @@ class UsageError extends Error {
 
 function parse(args: string[]) {
   const sourceFlags = Object.fromEntries(
-    SOURCES.map((s) => [s.sourceFlag, { type: "string" as const }]),
+    SOURCES.map((s) => [startFlag(s), { type: "string" as const }]),
   );
   try {
     const { values, positionals } = parseArgs({
@@ -259,7 +264,7 @@ async function main(args: string[]): Promise<number> {
     return error instanceof ConfigError ? 2 : 1;
   }
   const plans: Plan[] = SOURCES.map((spec, index) => {
-    const dir = dataDirOf(spec, values[spec.sourceFlag] as string | undefined, config, configPath);
+    const dir = dataDirOf(spec, values[startFlag(spec)] as string | undefined, config, configPath);
     return { spec, index, dir, found: isDir(dir) };
   });
   if (values.help) {
@@ -270,7 +275,7 @@ async function main(args: string[]): Promise<number> {
     // The service runs start on its own: a config, a state directory and source flags carry over.
     const args: string[] = [];
     if (configPath) args.push("--config", configPath);
-    for (const key of ["state-dir", "log-level", ...SOURCES.map((s) => s.sourceFlag)]) {
+    for (const key of ["state-dir", "log-level", ...SOURCES.map(startFlag)]) {
       if (typeof values[key] === "string") args.push(`--${key}`, resolveArg(key, values[key]));
     }
     if (statusPort) args.push("--status-port", String(statusPort));
@@ -291,7 +296,9 @@ async function main(args: string[]): Promise<number> {
     console.error(
       `ai-sync: no AI conversation history found on this machine. Looked in:\n${
         plans.map((p) =>
-          `  ${p.spec.label}: ${p.dir} (point elsewhere with --${p.spec.sourceFlag} DIR or ${p.spec.name}.${p.spec.configKey} in the config file)`
+          `  ${p.spec.label}: ${p.dir} (point elsewhere with --${
+            startFlag(p.spec)
+          } DIR or ${p.spec.name}.${p.spec.configKey} in the config file)`
         ).join("\n")
       }`,
     );
@@ -299,7 +306,7 @@ async function main(args: string[]): Promise<number> {
   }
   for (const p of plans.filter((p) => !p.found)) {
     console.error(
-      `ai-sync: not found, skipped: ${p.spec.label} in ${p.dir} (--${p.spec.sourceFlag})`,
+      `ai-sync: not found, skipped: ${p.spec.label} in ${p.dir} (--${startFlag(p.spec)})`,
     );
   }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import denoJson from "../../deno.json" with { type: "json" };
 import { type Config, type ConfigEnv, sourceSection } from "../config.ts";
 import { errorMessage, LOG_LEVELS, type LogLevel } from "../log.ts";
@@ -266,6 +266,29 @@ export function dataDirOf(
     return isAbsolute(fromConfig) ? fromConfig : resolve(dirname(configPath || "."), fromConfig);
   }
   return resolve(spec.defaultDataDir((name) => Deno.env.get(name)));
+}
+
+/**
+ * The further folders a source's config section lists (`extra_dirs`), `~/` expanded and a
+ * relative path taken relative to the config file.
+ *
+ * @example None by default
+ * ```ts
+ * import { extraDirsOf } from "./context.ts";
+ * import { sourceSpec } from "../../workers/registry.ts";
+ * import { ConfigSchema } from "../config.ts";
+ * console.log(extraDirsOf(sourceSpec("openai"), ConfigSchema.parse({}), "")); // []
+ * ```
+ */
+export function extraDirsOf(spec: SourceSpec, config: Config, configPath: string): string[] {
+  const home = Deno.env.get("HOME") ?? ".";
+  return (spec.extraDirs?.(sourceSection(config, spec)) ?? []).map((dir) =>
+    dir === "~" || dir.startsWith("~/")
+      ? join(home, dir.slice(1))
+      : isAbsolute(dir)
+      ? dir
+      : resolve(dirname(configPath || "."), dir)
+  );
 }
 
 /**

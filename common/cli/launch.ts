@@ -15,7 +15,7 @@ import type { EngineCommand, EngineInit, EngineReply } from "../engine/protocol.
 import { isInside } from "../watch/walk.ts";
 import { applyStoreRequest } from "../delivery/store_sinks.ts";
 import { ConversationStore } from "../../store/store.ts";
-import { type CliContext, resolveDataDir, VERSION } from "./context.ts";
+import { type CliContext, extraDirsOf, resolveDataDir, VERSION } from "./context.ts";
 
 /** Signals closer together than this count as one (see {@link runWorker}). */
 const SIGNAL_REPEAT_MS = 250;
@@ -85,6 +85,7 @@ export function engineLaunch(
 ): { init: EngineInit; permissions: Deno.PermissionOptionsObject } {
   const dataDir = resolveDataDir(ctx, config);
   const siblings = siblingPaths(ctx.spec, dataDir);
+  const extraDirs = extraDirsOf(ctx.spec, config, ctx.configPath);
   const statusPort = ctx.statusPort ?? config.status.port;
   const logFile = config.log.file && !isInside(resolve(config.log.file), ctx.stateDir)
     ? resolve(config.log.file)
@@ -98,6 +99,7 @@ export function engineLaunch(
     baseUrl,
     statusPort: statusPort || undefined,
     hosts: ctx.spec.hosts?.(sourceSection(config, ctx.spec)),
+    extraDirs,
   });
   const probeHost = baseUrl && netHost(baseUrl) === "192.0.2.1:9" ? "192.0.2.2:9" : "192.0.2.1:9";
   const init: EngineInit = {
@@ -105,8 +107,8 @@ export function engineLaunch(
     configPath: ctx.configPath,
     env: ctx.env,
     dataDir,
-    extraRoots: siblings.filter((s) => s.watch).map((s) => s.path),
-    readRoots: [dataDir, ...siblings.map((s) => s.path)],
+    extraRoots: [...siblings.filter((s) => s.watch).map((s) => s.path), ...extraDirs],
+    readRoots: [dataDir, ...siblings.map((s) => s.path), ...extraDirs],
     stateDir: ctx.stateDir,
     once: ctx.once,
     dryRun: ctx.dryRun,

@@ -33,6 +33,8 @@ export interface BatcherOptions {
   touched: Set<string>;
   /** Cursors read and batched but not acknowledged yet, by unit key (shared with readers). */
   pending: Map<string, UnitState>;
+  /** Fingerprints of pieces read but not acknowledged yet (see {@link Piece.marks}). */
+  marks?: Map<string, string>;
   log: Logger;
   /** With `--dry-run`: receives each batch body instead of sending it; nothing is committed. */
   dryRun?: (body: string) => void;
@@ -95,6 +97,7 @@ export class Batcher<Hint = unknown> {
         this.#batchBytes + piece.bytes > batchMaxBytes)
     ) await this.#dispatch();
     this.#pieces.push(piece);
+    for (const [key, value] of piece.marks ?? []) this.#o.marks?.set(key, value);
     this.#batchConversations += piece.items.length;
     this.#batchBytes += piece.bytes;
     if (this.#batchConversations >= batchSize || this.#batchBytes >= batchMaxBytes) {
@@ -182,6 +185,7 @@ export class Batcher<Hint = unknown> {
     } catch (error) {
       // The next check starts again from the checkpoints.
       this.#o.pending.clear();
+      this.#o.marks?.clear();
       this.#pieces = [];
       this.#batchBytes = 0;
       this.#batchConversations = 0;
@@ -204,12 +208,16 @@ export class Batcher<Hint = unknown> {
     }
     const finals = new Map<string, UnitState>();
     for (const p of pieces) finals.set(p.range.unit, p.cursor);
+    const marks = pieces.flatMap((p) => p.marks ?? []);
     state.commitBatch(key, [...finals.values()], {
       messages: pieces.reduce((n, p) => n + p.messages, 0),
       batches: items.length > 0 ? 1 : 0,
-    });
+    }, marks);
     for (const [key, cursor] of finals) {
       if (pending.get(key) === cursor) pending.delete(key);
+    }
+    for (const [key, value] of marks) {
+      if (this.#o.marks?.get(key) === value) this.#o.marks.delete(key);
     }
     this.#count(pieces);
     if (items.length > 0) this.#o.stats.batches++;

@@ -26,6 +26,10 @@ export interface DeliverySettings {
   maxDecompressedBytes: number;
   /** The largest document rewritten whole that is read. */
   maxDocumentBytes: number;
+  /** The largest export member (inflated) that is read; larger is refused as a zip bomb. */
+  maxMemberBytes: number;
+  /** How long an export's size and mtime must stay the same before it is read. */
+  settleMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
   probeIntervalMs: number;

@@ -139,6 +139,7 @@ export class ParseStep<Carry, Hint> {
       bytes: items.reduce((n, i) => n + i.json.length, 0),
     };
     if (outcome.failed) parsed.failed = true;
+    if (Object.keys(out.skipped).length > 0) parsed.skipped = out.skipped;
     if (out.totals) parsed.totals = JSON.stringify(out.totals);
     return parsed;
   }

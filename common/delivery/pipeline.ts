@@ -11,7 +11,7 @@ import type { Sink } from "./sink.ts";
 import { Delivery, type DeliverySettings, isDeliveryFailure } from "./delivery.ts";
 import { Batcher } from "./batcher.ts";
 import { ParseStep } from "./parse_step.ts";
-import { newStats, type PipelineStats } from "./stats.ts";
+import { MAX_REPORTS, newStats, type PipelineStats } from "./stats.ts";
 import { ConfinementError, type ReadScope } from "../io/guarded_file.ts";
 import type { Logger } from "../log.ts";
 import type { Parser } from "../source.ts";
@@ -23,6 +23,7 @@ import { isFile } from "../units/line_reading.ts";
 import { appendedFileReader } from "../units/appended_file.ts";
 import { compressedFileReader } from "../units/compressed_file.ts";
 import { documentReader } from "../units/document.ts";
+import { exportReader } from "../units/export.ts";
 import type {
   FileForm,
   FileRef,
@@ -44,6 +45,7 @@ const READERS: Record<FileForm, UnitReader> = {
   lines: appendedFileReader,
   zstd: compressedFileReader,
   whole: documentReader,
+  export: exportReader,
 };
 
 function readerOf(form: FileForm | undefined): UnitReader {
@@ -105,6 +107,8 @@ export class Pipeline<Carry, Hint = unknown> {
   readonly #batcher: Batcher<Hint>;
   /** Cursors ahead of the committed state: read and batched, not yet acknowledged. */
   readonly #cursors = new Map<string, UnitState>();
+  /** Export fingerprints ahead of the committed state, likewise. */
+  readonly #marks = new Map<string, string>();
   /** The size each file of lines had when last seen, to tell what a deletion took with it. */
   readonly #sizes = new Map<string, number>();
   /** Files that could not be read, by path, with the stat they had then (not retried until it changes). */
@@ -132,6 +136,7 @@ export class Pipeline<Carry, Hint = unknown> {
       stats: this.stats,
       touched: this.touched,
       pending: this.#cursors,
+      marks: this.#marks,
       log: options.log,
       dryRun: options.dryRun,
     });
@@ -152,6 +157,11 @@ export class Pipeline<Carry, Hint = unknown> {
       rules: options.rules ?? {},
       stopping: () => this.stopping,
       pending: (key) => this.#cursors.get(key),
+      exportDone: (report) => {
+        this.stats.exports.push(report);
+        if (this.stats.exports.length > MAX_REPORTS) this.stats.exports.shift();
+      },
+      fingerprint: (key) => this.#marks.get(key) ?? options.state.fingerprint(key),
       parse: (ref, cursor, input, replay) => parseStep.parse(ref, cursor, input, replay),
       problem: (message) => this.recordProblem(message),
       add: (piece) => {

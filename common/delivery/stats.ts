@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { ExportReport } from "../units/export_delta.ts";
 
 /** What the pipeline has done in this process. */
 export interface PipelineStats {
@@ -25,7 +26,12 @@ export interface PipelineStats {
   lastProblem: string;
   pausedReason: string;
   retrying: string;
+  /** The exports imported in this process, the latest last (at most {@link MAX_REPORTS}). */
+  exports: ExportReport[];
 }
+
+/** How many export reports status keeps. */
+export const MAX_REPORTS = 20;
 
 /**
  * Counters at zero.
@@ -54,5 +60,6 @@ export function newStats(): PipelineStats {
     lastProblem: "",
     pausedReason: "",
     retrying: "",
+    exports: [],
   };
 }

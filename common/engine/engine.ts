@@ -17,6 +17,7 @@ import { startProgress } from "../progress.ts";
 import { StateStore } from "../state/state.ts";
 import { serveStatus, type StatusSnapshot } from "../status.ts";
 import { type RunSummary, summaryTable } from "../summary.ts";
+import { describeReport } from "../units/export_delta.ts";
 import { type FileSource, SourceWorker } from "../watch/source_worker.ts";
 import { watchConfig } from "./config_watch.ts";
 import type { EngineInit } from "./protocol.ts";
@@ -220,6 +221,7 @@ export class Engine<Carry, Hint> {
       tokens: s.tokens,
       target: this.#target,
     };
+    if (s.exports.length > 0) summary.exports = s.exports.map(describeReport);
     if (s.problems > 0) {
       log.warn(`${s.problems} input problem(s) skipped and named above; nothing else was lost`);
     }
@@ -338,6 +340,7 @@ export class Engine<Carry, Hint> {
         paused_reason: s.pausedReason,
         retrying: s.retrying,
         target: this.sink.target,
+        ...(s.exports.length > 0 ? { exports: s.exports } : {}),
       };
     };
   }

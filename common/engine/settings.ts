@@ -27,6 +27,8 @@ export function deliverySettings(config: Config, once: boolean): DeliverySetting
     maxLineBytes: w.max_line_bytes,
     maxDecompressedBytes: w.max_decompressed_bytes,
     maxDocumentBytes: w.max_document_bytes,
+    maxMemberBytes: w.max_export_member_bytes,
+    settleMs: w.export_settle_seconds * 1000,
     retryBaseMs: w.retry_base_ms,
     retryMaxMs: w.retry_max_ms,
     probeIntervalMs: w.probe_interval * 1000,

@@ -8,6 +8,8 @@
  * - 2: each unit has a `kind` and its cursor as JSON ({@link Cursor}); the columns beside it
  *   (`dev`, `ino`, `offset`, `file_size`, `mtime_ms`) are copies kept for lookups by inode and
  *   for the cheap scan that skips unchanged files.
+ * - 3: `fingerprints`, what exports delivered (an export's content hash, each conversation's and
+ *   message's fingerprint), so that the same content under any file name sends nothing again.
  *
  * A migration runs in one transaction on first open: either the whole database is converted or
  * nothing is. A database from a newer version is refused, untouched.
@@ -19,7 +21,7 @@ import { NewerSchemaError } from "./errors.ts";
 import type { Cursor, UnitState } from "../units/cursor.ts";
 
 /** The schema version this code writes. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const UNITS_V2 = `
   CREATE TABLE units (
@@ -40,7 +42,9 @@ const SHARED_TABLES = `
     replayed_at TEXT NOT NULL DEFAULT '');
   CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS conversation_units (
-    conversation TEXT NOT NULL, unit TEXT NOT NULL, PRIMARY KEY (conversation, unit));`;
+    conversation TEXT NOT NULL, unit TEXT NOT NULL, PRIMARY KEY (conversation, unit));
+  CREATE TABLE IF NOT EXISTS fingerprints (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+    WITHOUT ROWID;`;
 
 /**
  * The cursor of a version 1 row, as SQL: a row with an empty `head_hash` was a document read
@@ -65,7 +69,7 @@ const V1_CURSOR = `
  * import { DatabaseSync } from "node:sqlite";
  * import { migrate, SCHEMA_VERSION } from "./schema.ts";
  * const db = new DatabaseSync(":memory:");
- * console.log(migrate(db), SCHEMA_VERSION); // 0 2
+ * console.log(migrate(db), SCHEMA_VERSION); // 0 3
  * ```
  */
 export function migrate(db: DatabaseSync): number {
@@ -75,7 +79,8 @@ export function migrate(db: DatabaseSync): number {
   db.exec("BEGIN IMMEDIATE");
   try {
     if (found === 1) fromVersion1(db);
-    else db.exec(UNITS_V2);
+    else if (found === 0) db.exec(UNITS_V2);
+    // Version 2 to 3 adds a table: the shared tables below create it.
     db.exec(SHARED_TABLES);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec("COMMIT");

@@ -7,13 +7,19 @@
  *
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { StateDatabaseError } from "./errors.ts";
 import { copyDatabase, cursorColumns, migrate, unitFromRow } from "./schema.ts";
 import { cursorOf, type UnitState } from "../units/cursor.ts";
 
 export { NewerSchemaError, StateDatabaseError, type StateFault } from "./errors.ts";
 export type { UnitState } from "../units/cursor.ts";
+
+/**
+ * A fingerprint to record when a batch is acknowledged: `[key, value]` (an export's content
+ * hash, a conversation's or a message's fingerprint).
+ */
+export type Mark = readonly [key: string, value: string];
 
 /** One file's part of a batch: the bytes `[from, to)` and what the checkpoint becomes. */
 export interface BatchRange {
@@ -59,6 +65,7 @@ export interface DeadLetter {
  */
 export class StateStore {
   readonly #db: DatabaseSync;
+  #lookup: StatementSync | undefined;
 
   /** Opens (creating or migrating if needed) the database at `path`; {@link StateDatabaseError} if it cannot. */
   constructor(readonly path: string, seed?: (db: DatabaseSync) => void) {
@@ -204,16 +211,32 @@ export class StateStore {
   }
 
   /**
-   * After the server acknowledged batch `key`: moves the checkpoints of its files and retires
-   * the batch record, adding `counts` to the counters, all in one transaction.
+   * After the server acknowledged batch `key`: moves the checkpoints of its files, records its
+   * `marks` (what it delivered of an export) and retires the batch record, adding `counts` to
+   * the counters, all in one transaction.
    */
-  commitBatch(key: string, units: UnitState[], counts: Record<string, number>): void {
+  commitBatch(
+    key: string,
+    units: UnitState[],
+    counts: Record<string, number>,
+    marks: readonly Mark[] = [],
+  ): void {
     this.#transaction(() => {
       for (const unit of units) this.#putUnit(unit);
+      const put = this.#db.prepare("INSERT OR REPLACE INTO fingerprints VALUES (?, ?)");
+      for (const [name, value] of marks) put.run(name, value);
       // Only pending batches matter after a crash; a done one is dropped with its commit.
       this.#db.prepare("DELETE FROM pending_batches WHERE key = ?").run(key);
       for (const [name, n] of Object.entries(counts)) this.#add(name, n);
     });
+  }
+
+  /** What was recorded under `key` when a batch that carried it was acknowledged. */
+  fingerprint(key: string): string | undefined {
+    // Asked once per message of an export: the statement is prepared once.
+    this.#lookup ??= this.#db.prepare("SELECT value FROM fingerprints WHERE key = ?");
+    const lookup = this.#lookup;
+    return this.#guard(() => (lookup.get(key) as { value: string } | undefined)?.value);
   }
 
   /** Keeps a conversation the server refused for good. */

@@ -32,13 +32,46 @@ import {
 /**
  * Records nested deeper than this are passed over: nothing real nests so deep, and parsers
  * walk records recursively.
+ *
+ * @example The splitter's depth limit
+ * ```ts
+ * import { MAX_RECORD_DEPTH } from "./document.ts";
+ * import { JsonRecordSplitter } from "../io/json_records.ts";
+ * new JsonRecordSplitter({ recordKeys: [], maxRecordDepth: MAX_RECORD_DEPTH });
+ * ```
  */
-const MAX_RECORD_DEPTH = 1000;
+export const MAX_RECORD_DEPTH = 1000;
 
 /** A document whose source says nothing of its records: one part, its root array's elements. */
 const ONE_PART: DocumentShape = { recordKeys: [], inParts: false };
 const NO_BYTES = new Uint8Array(0);
 const decoder = new TextDecoder();
+
+/**
+ * The cursor of a unit read whole, for the version open as `opened`, its content hash to fill.
+ *
+ * @example A new document's cursor
+ * ```ts
+ * import { snapshotOf } from "./document.ts";
+ * const cursor = snapshotOf("/d/a.json", { dev: 1, ino: 2, size: 10, mtimeMs: 5 }, "");
+ * console.log(cursor.offset); // 10
+ * ```
+ */
+export function snapshotOf(path: string, opened: FileStat, carry: string): SnapshotUnit {
+  return {
+    key: path,
+    path,
+    kind: "snapshot",
+    dev: opened.dev,
+    ino: opened.ino,
+    offset: opened.size,
+    hash: "",
+    carry,
+    status: "active",
+    fileSize: opened.size,
+    mtimeMs: opened.mtimeMs,
+  };
+}
 
 /** What the first pass learns of a document. */
 interface Survey {
@@ -80,20 +113,9 @@ export const documentReader: UnitReader = {
       );
       return;
     }
-    const base: SnapshotUnit = {
-      key: ref.path,
-      path: ref.path,
-      kind: "snapshot",
-      dev: opened.dev,
-      ino: opened.ino,
-      offset: opened.size,
-      hash: "",
-      // Kept across rewrites, replacements and deletions: it says what the server already has.
-      carry: known?.carry ?? "",
-      status: "active",
-      fileSize: opened.size,
-      mtimeMs: opened.mtimeMs,
-    };
+    // The carry is kept across rewrites, replacements and deletions: it says what the server
+    // already has.
+    const base = snapshotOf(ref.path, opened, known?.carry ?? "");
     const survey = await surveyDocument(file, shape, limits);
     if (known?.kind === "snapshot" && known.hash === survey.hash) {
       if (!ctx.pending(ref.path)) ctx.state.putUnit({ ...known, ...base, hash: survey.hash });
@@ -292,8 +314,20 @@ async function readParts<Hint>(
  * The file's content in chunks of `size` bytes, from its start to its size when it was opened
  * (a file that keeps growing is read up to there, and again at its next change). Each chunk is
  * read into the same buffer: it is valid until the next one is asked for.
+ *
+ * @example Count a file's bytes
+ * ```ts
+ * import { chunks } from "./document.ts";
+ * import { ReadScope } from "../io/guarded_file.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/f`, "hello");
+ * await using file = await new ReadScope([dir]).open(`${dir}/f`);
+ * let n = 0;
+ * for await (const bytes of chunks(file, 2)) n += bytes.length;
+ * console.log(n); // 5
+ * ```
  */
-async function* chunks(file: GuardedFile, size: number): AsyncGenerator<Uint8Array> {
+export async function* chunks(file: GuardedFile, size: number): AsyncGenerator<Uint8Array> {
   const end = file.stat.size;
   const buffer = new Uint8Array(Math.min(size, end));
   for (let offset = 0; offset < end;) {

@@ -10,10 +10,11 @@
 import type { ReadScope } from "../io/guarded_file.ts";
 import type { Logger } from "../log.ts";
 import type { Item } from "../delivery/delivery.ts";
-import type { BatchRange, StateStore } from "../state/state.ts";
+import type { BatchRange, Mark, StateStore } from "../state/state.ts";
 import type { UnitState } from "./cursor.ts";
 import type { DocumentPart, DocumentShape } from "../source.ts";
 import type { FileStat } from "./lines.ts";
+import type { ExportReport } from "./export_delta.ts";
 
 /**
  * How a file is written, which decides its reader:
@@ -23,9 +24,11 @@ import type { FileStat } from "./lines.ts";
  *   ({@link UnitRules.continues}), so a delivered file that gets compressed sends nothing new;
  * - `whole`: rewritten whole; read again entirely when its size, mtime or inode changes and
  *   handed to the parser with the carry of the version delivered before it, so the parser can
- *   send only what changed.
+ *   send only what changed;
+ * - `export`: a whole export (a zip archive, or a JSON or HTML file of one); read once complete,
+ *   member by member, sending only conversations and messages no export delivered before.
  */
-export type FileForm = "lines" | "zstd" | "whole";
+export type FileForm = "lines" | "zstd" | "whole" | "export";
 
 /** A file the source found, with the facts its path gives the parser. */
 export interface FileRef<Hint = unknown> {
@@ -41,6 +44,26 @@ export interface FileRef<Hint = unknown> {
   shape?: DocumentShape;
 }
 
+/** A member of an export to parse: a file in the archive (or the export file itself). */
+export interface ExportMember<Hint = unknown> {
+  /** Its name in the archive (`""`: the export file itself). */
+  name: string;
+  hint: Hint;
+  /** Its records, for JSON; absent, it is read whole (HTML), up to `worker.max_line_bytes`. */
+  shape?: DocumentShape;
+}
+
+/** What a source reads of an export, from the names it holds. */
+export interface ExportPlan<Hint = unknown> {
+  members: ExportMember<Hint>[];
+  /** Files the export says it holds and does not (a shard its manifest lists). */
+  missing: string[];
+  /** Why this is not the source's export, when it is not (nothing is read then). */
+  notExport?: string;
+  /** Side files that could not be used (the conversations are read without them). */
+  warnings?: string[];
+}
+
 /** The rules of a source about how its units follow each other. */
 export interface UnitRules<Hint = unknown> {
   /**
@@ -50,6 +73,15 @@ export interface UnitRules<Hint = unknown> {
   continues?(ref: FileRef<Hint>): string | undefined;
   /** Where reading goes on when the file at `path` disappears (its compressed copy). */
   successor?(path: string): string | undefined;
+  /**
+   * For an export: the members to read, given the names it holds and a reader of small members
+   * (a manifest, a list of asset names).
+   */
+  exportPlan?(
+    ref: FileRef<Hint>,
+    names: readonly string[],
+    readText: (name: string) => Promise<string>,
+  ): Promise<ExportPlan<Hint>>;
 }
 
 /** A recorded range of a unit, as the pending batch keeps it. */
@@ -68,6 +100,8 @@ export interface Piece<Hint = unknown> {
   items: Item[];
   messages: number;
   bytes: number;
+  /** Fingerprints recorded with the checkpoint when the piece's batch is acknowledged. */
+  marks?: Mark[];
 }
 
 /** What a reader asks the parser to read. */
@@ -99,6 +133,8 @@ export interface Parsed {
    * of it, and the carry is the one it was given.
    */
   failed?: boolean;
+  /** What the parser passed over on purpose, by reason. */
+  skipped?: Record<string, number>;
   /** This unit's totals after these bytes, as JSON, when its parser reports them. */
   totals?: string;
   /** Bytes of JSON in `items`. */
@@ -111,6 +147,10 @@ export interface ReadLimits {
   maxLineBytes: number;
   maxDecompressedBytes: number;
   maxDocumentBytes: number;
+  /** An export member (inflated) larger than this is refused. */
+  maxMemberBytes: number;
+  /** An export is read once its size and mtime have not changed for this long. */
+  settleMs: number;
 }
 
 /** What a reader may use of the core while it reads one unit. */
@@ -133,6 +173,13 @@ export interface ReadContext<Hint = unknown> {
   parse(ref: FileRef<Hint>, cursor: UnitState, input: ParseRequest, replay?: boolean): Parsed;
   /** Reports a problem with the input: skipped, counted and named. */
   problem(message: string): void;
+  /**
+   * The fingerprint recorded under `key`: by a batch read but not acknowledged yet, or by an
+   * acknowledged one.
+   */
+  fingerprint(key: string): string | undefined;
+  /** Reports what an export held and what of it was sent. */
+  exportDone?(report: ExportReport): void;
   /** Adds a piece to the batch; its cursor becomes the unit's pending cursor. */
   add(piece: Piece<Hint>): Promise<void>;
   /**

@@ -38,9 +38,19 @@ export interface FileSource<Carry, Hint = unknown> extends UnitRules<Hint> {
     files?: ReadScope,
     /** Told of files passed over on purpose (a name that is not the source's), for debug logs. */
     skip?: (message: string) => void,
+    /**
+     * Whether `root` is the source's own folder (`false`: a further folder the config lists,
+     * such as `~/Downloads`, where only files named like the source's are touched).
+     */
+    own?: boolean,
   ): Promise<FileRef<Hint>[]>;
   /** The file at `path`, if it is one of the source's; `null` otherwise. */
-  classify(path: string, root: string, files?: ReadScope): Promise<FileRef<Hint> | null>;
+  classify(
+    path: string,
+    root: string,
+    files?: ReadScope,
+    own?: boolean,
+  ): Promise<FileRef<Hint> | null>;
   /**
    * Other paths to look at when `path` changes: a `.jsonl` rollout that disappears may have
    * just been compressed, and its `.zst` is then ready.
@@ -201,13 +211,13 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
     const warn = (m: string) => this.log.warn(m);
     try {
       const skip = (m: string) => this.log.debug(m);
-      for (const ref of await this.source.discover(this.root, warn, this.#files, skip)) {
+      for (const ref of await this.source.discover(this.root, warn, this.#files, skip, true)) {
         refs.set(ref.path, ref);
       }
       this.#rootWarned = "";
       for (const extra of this.extraRoots) {
         try {
-          for (const ref of await this.source.discover(extra, warn, this.#files, skip)) {
+          for (const ref of await this.source.discover(extra, warn, this.#files, skip, false)) {
             refs.set(ref.path, ref);
           }
         } catch (error) {
@@ -250,7 +260,8 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
     }
     for (const path of paths) {
       const root = [this.root, ...this.extraRoots].find((r) => isInside(path, r)) ?? this.root;
-      const ref = this.#refs.get(path) ?? await this.source.classify(path, root, this.#files);
+      const ref = this.#refs.get(path) ??
+        await this.source.classify(path, root, this.#files, root === this.root);
       if (ref) {
         refs.push(ref);
         this.#refs.set(ref.path, ref);

@@ -1,0 +1,251 @@
+/**
+ * Claude.ai data exports: `conversations.json`, an array of conversations with their
+ * `chat_messages`. 2024 exports hold text only (artifacts and thinking as `<antArtifact>` and
+ * `<antThinking>` tags in it); 2025 and later add `content[]` blocks (text with citations,
+ * thinking, tool_use, artifacts as tool_use, tool_result), which are preferred when present.
+ * Messages keep the export's uuids; `parent_message_uuid` gives the tree (the sentinel root
+ * `00000000-0000-4000-8000-000000000000` is the top), else the list order does. Attachments
+ * come with their extracted text, files as references, and the project's knowledge from
+ * `projects.json` (or `projects/<uuid>.json`) where the conversation names its project.
+ *
+ * @module
+ */
+import type { Conversation, Message } from "../common/types.ts";
+import {
+  type DocumentShape,
+  emptyOutput,
+  type LineIssue,
+  type ParseInput,
+  type ParseOutput,
+} from "../common/source.ts";
+import { blockText, fromBlocks } from "./blocks.ts";
+import { isObject, type Json, latestTime, str, timestamp, titleOf } from "./json_lines.ts";
+
+/** A Claude.ai project as `projects.json` describes it. */
+export interface ClaudeProject {
+  uuid: string;
+  name: string;
+  description?: string;
+  prompt_template?: string;
+  docs?: { filename: string; content: string }[];
+}
+
+/** What the source knows of an export member: the export's projects, by uuid. */
+export interface ClaudeHint {
+  projects?: Record<string, ClaudeProject>;
+}
+
+/** `conversations.json`: a root array of conversations, read in parts. */
+export const CLAUDE_SHAPE: DocumentShape = { recordKeys: [], inParts: true };
+
+const SENTINEL_ROOT = "00000000-0000-4000-8000-000000000000";
+const EPOCH = "1970-01-01T00:00:00.000Z";
+const TAG = /<(antThinking|antArtifact)\b([^>]*)>([\s\S]*?)<\/\1>/g;
+
+/**
+ * Parses a part of a Claude.ai `conversations.json`.
+ *
+ * @example A 2024 message with an artifact
+ * ```ts
+ * import { parseClaude } from "./claude.ts";
+ * const conversation = {
+ *   uuid: "c0000000-0000-4000-8000-000000000001", name: "Plot", created_at: "2024-10-01T10:00:00.000000Z",
+ *   updated_at: "2024-10-01T10:01:00.000000Z", chat_messages: [
+ *     { uuid: "m1", sender: "human", text: "plot it", created_at: "2024-10-01T10:00:00.000000Z" },
+ *     { uuid: "m2", sender: "assistant", created_at: "2024-10-01T10:00:30.000000Z",
+ *       text: 'Here: <antArtifact identifier="p" type="application/vnd.ant.code" title="plot.py">print(1)</antArtifact>' },
+ *   ],
+ * };
+ * const out = parseClaude({
+ *   bytes: new Uint8Array(0), firstLine: 1, carry: undefined, file: { path: "c.json", hint: {}, host: "h" },
+ *   document: { root: "array", header: {}, recordsKey: "", records: [conversation], index: 0, first: true, last: true },
+ * });
+ * console.log(out.conversations[0].messages[1].content_type); // multipart
+ * ```
+ */
+export function parseClaude(input: ParseInput<null, ClaudeHint>): ParseOutput<null> {
+  const out = emptyOutput(null);
+  const part = input.document;
+  if (!part) {
+    out.issues.push({ line: 1, message: "expected conversations.json records" });
+    return out;
+  }
+  part.records.forEach((record, i) => {
+    const line = part.index + i + 1;
+    const conversation = isObject(record)
+      ? conversationOf(record, input.file.hint, input.file.host, out.issues, line)
+      : null;
+    if (!conversation) {
+      if (!isObject(record)) {
+        out.issues.push({ line, message: "conversation: expected an object; skipped" });
+      }
+      return;
+    }
+    out.messages += conversation.messages.length;
+    out.conversations.push(conversation);
+  });
+  return out;
+}
+
+function conversationOf(
+  c: Json,
+  hint: ClaudeHint,
+  host: string,
+  issues: LineIssue[],
+  line: number,
+): Conversation | null {
+  const id = str(c.uuid);
+  if (!id || !Array.isArray(c.chat_messages)) {
+    issues.push({ line, message: "conversation: expected `uuid` and `chat_messages`; skipped" });
+    return null;
+  }
+  const created = timestamp(c.created_at) || EPOCH;
+  const raw = c.chat_messages.filter(isObject).filter((m) => str(m.uuid));
+  const rounds = new Map<string, number>();
+  const messages: Message[] = [];
+  let previous = "";
+  for (const m of raw) {
+    const uuid = str(m.uuid);
+    const declared = str(m.parent_message_uuid);
+    const parent = declared === SENTINEL_ROOT ? "" : declared || previous;
+    const role: Message["role"] = str(m.sender) === "human" ? "user" : "assistant";
+    const { blocks, text } = blocksOf(m);
+    const mapped = fromBlocks(blocks);
+    const prompt = role === "user" && blocks.some((b) => b.type === "text");
+    const round = (rounds.get(parent) ?? 0) + (prompt ? 1 : 0);
+    rounds.set(uuid, round);
+    const metadata: Json = {};
+    if (str(m.sender) && str(m.sender) !== "human" && str(m.sender) !== "assistant") {
+      metadata.sender = m.sender;
+    }
+    messages.push({
+      uuid,
+      parent_uuid: parent,
+      round_index: round,
+      role,
+      content_type: mapped.contentType,
+      content: mapped.content,
+      content_text: text || mapped.text,
+      created_at: timestamp(m.created_at) || created,
+      ...(Object.keys(metadata).length ? { metadata } : {}),
+    });
+    previous = uuid;
+  }
+  const metadata: Json = { host, message_count: messages.length };
+  const summary = str(c.summary);
+  if (summary) metadata.summary = summary;
+  if (isObject(c.account) && str(c.account.uuid)) metadata.account_uuid = c.account.uuid;
+  const projectId = str(c.project_uuid) || (isObject(c.project) ? str(c.project.uuid) : "");
+  const project = projectId ? hint.projects?.[projectId] : undefined;
+  if (projectId) metadata.project_uuid = projectId;
+  if (project) {
+    metadata.project_name = project.name;
+    metadata.project = project;
+  }
+  let title = str(c.name);
+  let titleSource = "ai";
+  if (!title && summary) {
+    title = titleOf(summary);
+    titleSource = "summary";
+  }
+  if (!title) {
+    const first = messages.find((m) => m.role === "user" && m.content_text.trim());
+    title = first ? titleOf(first.content_text) : "";
+    titleSource = "first_prompt";
+  }
+  if (title) metadata.title_source = titleSource;
+  const last = latestTime(messages, created);
+  return {
+    uuid: id,
+    title,
+    created_at: created,
+    updated_at: timestamp(c.updated_at) || last,
+    metadata,
+    messages,
+  };
+}
+
+/** A message's blocks (from `content[]`, else from its text and tags) and extra search text. */
+function blocksOf(m: Json): { blocks: Json[]; text: string } {
+  const blocks: Json[] = Array.isArray(m.content) && m.content.length > 0
+    ? m.content.filter(isObject).map(blockOf)
+    : textBlocks(str(m.text));
+  const extra: string[] = [];
+  for (const a of Array.isArray(m.attachments) ? m.attachments.filter(isObject) : []) {
+    blocks.push({
+      type: "attachment",
+      file_name: str(a.file_name),
+      file_type: str(a.file_type),
+      file_size: a.file_size,
+      extracted_content: str(a.extracted_content),
+    });
+    if (str(a.extracted_content)) extra.push(str(a.extracted_content));
+  }
+  for (const f of Array.isArray(m.files) ? m.files.filter(isObject) : []) {
+    blocks.push({ type: "file", file_name: str(f.file_name), file_uuid: str(f.file_uuid) });
+  }
+  const text = [...blocks.map(blockText).filter(Boolean), ...extra].join("\n");
+  return { blocks, text };
+}
+
+/** A 2025+ content block in the canonical shape. */
+function blockOf(b: Json): Json {
+  const times = { start_timestamp: b.start_timestamp, stop_timestamp: b.stop_timestamp };
+  switch (str(b.type)) {
+    case "text":
+      return {
+        type: "text",
+        text: str(b.text),
+        ...(Array.isArray(b.citations) && b.citations.length ? { citations: b.citations } : {}),
+      };
+    case "thinking":
+      return {
+        type: "thinking",
+        thinking: str(b.thinking),
+        ...(Array.isArray(b.summaries) ? { summaries: b.summaries } : {}),
+        ...times,
+      };
+    case "tool_use":
+      return { type: "tool_use", id: str(b.id), name: str(b.name), input: b.input ?? {}, ...times };
+    case "tool_result": {
+      const content = Array.isArray(b.content)
+        ? b.content.filter(isObject).map((c) =>
+          isObject(c) && c.type === "text" ? str(c.text) : JSON.stringify(c)
+        ).join("\n")
+        : b.content;
+      return {
+        type: "tool_result",
+        tool_use_id: str(b.tool_use_id),
+        name: str(b.name),
+        content,
+        is_error: b.is_error === true,
+      };
+    }
+    default:
+      return { type: str(b.type) || "unknown", raw: b };
+  }
+}
+
+/** A 2024 message's text: `<antThinking>` as thinking, `<antArtifact>` as an artifact call. */
+function textBlocks(text: string): Json[] {
+  const blocks: Json[] = [];
+  let at = 0;
+  for (const match of text.matchAll(TAG)) {
+    const before = text.slice(at, match.index).trim();
+    if (before) blocks.push({ type: "text", text: before });
+    if (match[1] === "antThinking") blocks.push({ type: "thinking", thinking: match[3].trim() });
+    else {
+      const attrs: Json = {};
+      for (const a of match[2].matchAll(/(\w+)="([^"]*)"/g)) attrs[a[1]] = a[2];
+      blocks.push({
+        type: "tool_use",
+        name: "artifacts",
+        input: { command: "create", id: str(attrs.identifier), ...attrs, content: match[3] },
+      });
+    }
+    at = match.index + match[0].length;
+  }
+  const rest = text.slice(at).trim();
+  if (rest || blocks.length === 0) blocks.push({ type: "text", text: rest });
+  return blocks;
+}

@@ -1,0 +1,9 @@
+/**
+ * The claude worker's engine, run in a narrowed Web Worker by `main.ts`.
+ *
+ * @module
+ */
+import { runEngine } from "../../common/engine/run.ts";
+import { claudeSource } from "./source.ts";
+
+runEngine(claudeSource);

@@ -1,0 +1,116 @@
+/**
+ * The Claude.ai export source: what a Claude.ai data export holds and which of it is read.
+ *
+ * ```
+ * data-*.zip                      the export as downloaded
+ *   conversations.json            every conversation with its messages
+ *   projects.json                 projects with their knowledge (2025)
+ *   projects/<uuid>.json          the same, one file per project (2026)
+ *   users.json, memories.json     not conversations: not read
+ * ```
+ *
+ * The same files extracted into a folder are read as they lie.
+ *
+ * @module
+ */
+import { basename } from "node:path";
+import { exportSource } from "../../common/watch/export_source.ts";
+import { claudeSpec } from "./spec.ts";
+import type { ExportPlan } from "../../common/units/unit.ts";
+import {
+  CLAUDE_SHAPE,
+  type ClaudeHint,
+  type ClaudeProject,
+  parseClaude,
+} from "../../parsers/claude.ts";
+
+const EXPORT_ZIP = /^data-.*\.zip$/;
+const PROJECT_FILE = /(^|\/)projects\/[0-9a-f-]{36}\.json$/;
+
+/** Projects by uuid, from `projects.json` (an array) or a project file (one object). */
+function addProjects(into: Record<string, ClaudeProject>, text: string): void {
+  const value = JSON.parse(text);
+  for (const p of Array.isArray(value) ? value : [value]) {
+    if (typeof p?.uuid !== "string") continue;
+    into[p.uuid] = {
+      uuid: p.uuid,
+      name: typeof p.name === "string" ? p.name : "",
+      ...(typeof p.description === "string" ? { description: p.description } : {}),
+      ...(typeof p.prompt_template === "string" ? { prompt_template: p.prompt_template } : {}),
+      docs: (Array.isArray(p.docs) ? p.docs : []).map((d: Record<string, unknown>) => ({
+        filename: String(d?.filename ?? ""),
+        content: String(d?.content ?? ""),
+      })),
+    };
+  }
+}
+
+async function planClaude(
+  names: readonly string[],
+  readText: (name: string) => Promise<string>,
+  single: boolean,
+  warn: string[],
+): Promise<ExportPlan<ClaudeHint>> {
+  const conversations = names.filter((n) => basename(n) === "conversations.json").sort();
+  if (conversations.length === 0) {
+    return { members: [], missing: [], notExport: "no conversations.json: not a Claude.ai export" };
+  }
+  if (
+    names.some((n) =>
+      ["chat.html", "message_feedback.json", "export_manifest.json"].includes(basename(n))
+    )
+  ) {
+    return { members: [], missing: [], notExport: "a ChatGPT export (chat.html beside it)" };
+  }
+  const prefix = conversations[0].slice(0, conversations[0].length - "conversations.json".length);
+  const projects: Record<string, ClaudeProject> = {};
+  const sources = single
+    ? ["projects.json"]
+    : names.filter((n) => n === `${prefix}projects.json` || PROJECT_FILE.test(n));
+  for (const name of sources) {
+    try {
+      addProjects(projects, await readText(name));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        warn.push(`${name}: projects not read: ${(error as Error).message}`);
+      }
+    }
+  }
+  const hint: ClaudeHint = Object.keys(projects).length > 0 ? { projects } : {};
+  return {
+    members: conversations.map((name) => ({ name: single ? "" : name, hint, shape: CLAUDE_SHAPE })),
+    missing: [],
+  };
+}
+
+/**
+ * The Claude.ai export source.
+ *
+ * @example An extracted export's conversations are read in the drop folder
+ * ```ts
+ * import { claudeSource } from "./source.ts";
+ * const drop = await Deno.makeTempDir();
+ * console.log((await claudeSource.classify(`${drop}/conversations.json`, drop))?.form); // export
+ * ```
+ */
+export const claudeSource = exportSource<null, ClaudeHint>({
+  spec: claudeSpec,
+  parser: parseClaude,
+  accepts: (rel, own) => {
+    const name = basename(rel);
+    if (!own) return EXPORT_ZIP.test(name);
+    return name.endsWith(".zip") || name === "conversations.json";
+  },
+  plan: async (ref, names, readText) => {
+    const warnings: string[] = [];
+    const single = !ref.path.endsWith(".zip");
+    const plan = await planClaude(
+      single ? [basename(ref.path)] : names,
+      readText,
+      single,
+      warnings,
+    );
+    return warnings.length ? { ...plan, warnings } : plan;
+  },
+  hint: () => ({}),
+});
