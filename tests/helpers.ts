@@ -376,3 +376,26 @@ export function freePort(): number {
   listener.close();
   return port;
 }
+
+/**
+ * A test against a fresh reference server, stopped when it ends (sanitizers off: workers run as
+ * processes).
+ */
+export function serverTest(
+  name: string,
+  fn: (server: ServerProcess, t: Deno.TestContext) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async (t) => {
+      const server = await startServer();
+      try {
+        await fn(server, t);
+      } finally {
+        await server.stop();
+      }
+    },
+  });
+}

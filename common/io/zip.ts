@@ -11,6 +11,7 @@
  */
 import { crc32 } from "node:zlib";
 import type { GuardedFile } from "./guarded_file.ts";
+import { concatBytes } from "./bytes.ts";
 
 /** The archive cannot be read as a zip, or a member is not what its directory says. */
 export class ZipError extends Error {
@@ -278,11 +279,5 @@ export async function readZipText(
 ): Promise<string> {
   const parts: Uint8Array[] = [];
   for await (const chunk of readZipMember(file, entry, limit)) parts.push(chunk.slice());
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return utf8.decode(all);
+  return utf8.decode(concatBytes(parts));
 }

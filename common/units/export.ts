@@ -23,6 +23,7 @@ import { JsonRecordSplitter } from "../io/json_records.ts";
 import { readZipDirectory, readZipMember, readZipText, type ZipEntry } from "../io/zip.ts";
 import { SIDE_FILE_MAX_BYTES } from "../io/guarded_file.ts";
 import type { DocumentPart } from "../source.ts";
+import { concatBytes } from "../io/bytes.ts";
 import type { SnapshotUnit } from "./cursor.ts";
 import { chunks, MAX_RECORD_DEPTH, snapshotOf } from "./document.ts";
 import type { FileStat } from "./lines.ts";
@@ -235,7 +236,9 @@ async function checkMembers<Hint>(
       }
       splitter?.end();
     } catch (error) {
-      throw new Error(`${label}: ${(error as Error).message}`);
+      const message = (error as Error).message;
+      // Zip errors name their member already.
+      throw new Error(message.startsWith(`${label}:`) ? message : `${label}: ${message}`);
     }
   }
 }
@@ -291,7 +294,7 @@ async function readMember<Hint>(
   if (!member.shape) {
     const parts: Uint8Array[] = [];
     for await (const chunk of source.stream(member.name, limits)) parts.push(chunk.slice());
-    await deliver({ bytes: concat(parts) });
+    await deliver({ bytes: concatBytes(parts) });
     return index;
   }
   const splitter = new JsonRecordSplitter({
@@ -343,14 +346,4 @@ async function readMember<Hint>(
   splitter.end();
   await flush(true);
   return index;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return all;
 }

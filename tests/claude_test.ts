@@ -1,0 +1,148 @@
+/**
+ * The Claude.ai export parser: 2024 text with tags, 2025 content blocks, trees with the sentinel
+ * root, attachments, files and projects; conformance over ../shared/fixtures/claude when present.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { type ClaudeHint, parseClaude } from "../parsers/claude.ts";
+import { ConversationSchema } from "../common/types.ts";
+import { claudeConversation } from "../bench/export_corpus.ts";
+import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
+
+function parse(records: unknown[], hint: ClaudeHint = {}) {
+  return parseClaude({
+    bytes: new Uint8Array(0),
+    firstLine: 1,
+    carry: undefined,
+    file: { path: "conversations.json", hint, host: "h" },
+    document: {
+      root: "array",
+      header: {},
+      recordsKey: "",
+      records,
+      index: 0,
+      first: true,
+      last: true,
+    },
+  });
+}
+
+const ID = "c0000000-0000-4000-8000-000000000001";
+
+Deno.test("claude: 2024 text with antThinking and antArtifact tags", () => {
+  const text =
+    'Sure.<antThinking>A plot is best.</antThinking>Here it is: <antArtifact identifier="plot" type="application/vnd.ant.code" language="python" title="plot.py">import matplotlib</antArtifact> Enjoy.';
+  const out = parse([{
+    uuid: ID,
+    name: "",
+    created_at: "2024-10-01T10:00:00.000000Z",
+    updated_at: "2024-10-01T10:01:00.000000Z",
+    chat_messages: [
+      {
+        uuid: "m1",
+        sender: "human",
+        text: "plot sales",
+        created_at: "2024-10-01T10:00:00.000000Z",
+      },
+      { uuid: "m2", sender: "assistant", text, created_at: "2024-10-01T10:00:30.000000Z" },
+    ],
+  }]);
+  const [c] = out.conversations;
+  ConversationSchema.parse(c);
+  assertEquals(c.title, "plot sales");
+  assertEquals(c.metadata.title_source, "first_prompt");
+  const parts = c.messages[1].content.parts as Record<string, unknown>[];
+  assertEquals(parts.map((p) => p.type), ["text", "thinking", "text", "tool_use", "text"]);
+  assertEquals((parts[3].input as Record<string, unknown>).title, "plot.py");
+  assertEquals((parts[3].input as Record<string, unknown>).content, "import matplotlib");
+  assertEquals(c.messages[1].parent_uuid, "m1");
+  assertEquals(c.messages.map((m) => m.round_index), [1, 1]);
+});
+
+Deno.test("claude: 2025 blocks, a tree from the sentinel root, attachments, files, projects", () => {
+  const conversation = claudeConversation(ID, 2) as Record<string, unknown>;
+  const messages = conversation.chat_messages as Record<string, unknown>[];
+  messages[0].parent_message_uuid = "00000000-0000-4000-8000-000000000000";
+  messages[0].attachments = [{
+    file_name: "notes.txt",
+    file_size: 5,
+    file_type: "txt",
+    extracted_content: "milk eggs",
+  }];
+  messages[0].files = [{ file_uuid: "f1", file_name: "photo.png" }];
+  messages[1].parent_message_uuid = messages[0].uuid;
+  messages[1].content = [
+    {
+      type: "tool_use",
+      id: "t1",
+      name: "artifacts",
+      input: { command: "create", id: "a1", content: "x" },
+    },
+    {
+      type: "tool_result",
+      tool_use_id: "t1",
+      name: "artifacts",
+      content: [{ type: "text", text: "ok" }],
+      is_error: false,
+    },
+    { type: "text", text: "done", citations: [{ url: "https://x" }] },
+  ];
+  // A retry: a second answer under the same prompt.
+  messages.push({
+    ...messages[1],
+    uuid: "retry",
+    text: "again",
+    content: [{ type: "text", text: "again" }],
+  });
+  conversation.project = { uuid: "p1" };
+  const out = parse([conversation], {
+    projects: {
+      p1: { uuid: "p1", name: "Shop", docs: [{ filename: "spec.md", content: "rules" }] },
+    },
+  });
+  const [c] = out.conversations;
+  ConversationSchema.parse(c);
+  assertEquals(c.messages[0].parent_uuid, "");
+  assertEquals(c.messages[1].parent_uuid, messages[0].uuid);
+  assertEquals(c.messages[2].parent_uuid, messages[0].uuid);
+  assert(c.messages[0].content_text.includes("milk eggs"), c.messages[0].content_text);
+  const first = c.messages[0].content.parts as Record<string, unknown>[];
+  assertEquals(first.map((p) => p.type), ["text", "attachment", "file"]);
+  const second = c.messages[1].content.parts as Record<string, unknown>[];
+  assertEquals(second.map((p) => p.type), ["tool_use", "tool_result", "text"]);
+  assertEquals(second[1].content, "ok");
+  assertEquals(c.metadata.project_name, "Shop");
+  assertEquals(c.title, `Chat ${ID.slice(-4)}`);
+});
+
+Deno.test("claude: records that are not conversations are named and skipped", () => {
+  const out = parse([{ uuid: ID }, 7, claudeConversation(ID, 1)]);
+  assertEquals(out.conversations.length, 1);
+  assertEquals(out.issues.map((i) => i.line), [1, 2]);
+});
+
+Deno.test("claude: conformance over the public fixtures", async (t) => {
+  if (!sharedFixturesPresent("claude")) return;
+  for (
+    const name of [
+      "anthropic-data_2025-07_conversations.json",
+      "claude-to-sqlite_2024-10_artifacts.json",
+      "claude-to-sqlite_2024-10_example.json",
+    ]
+  ) {
+    await t.step(name, async () => {
+      const value = JSON.parse(await Deno.readTextFile(`${SHARED_FIXTURES}/claude/${name}`));
+      const records = Array.isArray(value) ? value : [value];
+      const out = parse(records);
+      assertEquals(out.issues, []);
+      assertEquals(out.conversations.length, records.length);
+      records.forEach((record, i) => {
+        const c = out.conversations[i];
+        ConversationSchema.parse(c);
+        assertEquals(
+          c.messages.map((m) => m.uuid),
+          record.chat_messages.map((m: { uuid: string }) => m.uuid),
+        );
+      });
+    });
+  }
+});

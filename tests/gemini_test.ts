@@ -1,0 +1,223 @@
+/**
+ * The Gemini Takeout parser: conversations grouped by link or time gap with ids that stay when a
+ * later Takeout adds newer records, non-prompt activity counted, Canvas kept, drafts, other
+ * languages, the HTML form, browser exporters' files; conformance over ../shared/fixtures/gemini.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { type GeminiCarry, type GeminiHint, parseGemini } from "../parsers/gemini.ts";
+import { takeoutTime } from "../parsers/gemini_html.ts";
+import { ConversationSchema } from "../common/types.ts";
+import { geminiRecord } from "../bench/export_corpus.ts";
+import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
+
+const activity: GeminiHint = { kind: "activity" };
+
+function parse(records: unknown[], parts = 1, hint: GeminiHint = activity) {
+  const size = Math.ceil(records.length / parts);
+  let carry: GeminiCarry | undefined;
+  const out = {
+    conversations: [] as ReturnType<typeof parseGemini>["conversations"],
+    skipped: {} as Record<string, number>,
+    issues: 0,
+  };
+  for (let i = 0; i < parts; i++) {
+    const slice = records.slice(i * size, (i + 1) * size);
+    const got = parseGemini({
+      bytes: new Uint8Array(0),
+      firstLine: 1,
+      carry,
+      file: { path: "MyActivity.json", hint, host: "h" },
+      document: {
+        root: "array",
+        header: {},
+        recordsKey: "",
+        records: slice,
+        index: i * size,
+        first: i === 0,
+        last: i === parts - 1,
+      },
+    });
+    carry = got.carry;
+    out.conversations.push(...got.conversations);
+    for (const [k, v] of Object.entries(got.skipped)) out.skipped[k] = (out.skipped[k] ?? 0) + v;
+    out.issues += got.issues.length;
+  }
+  return out;
+}
+
+/** Records newest first, as Takeout writes them. */
+const older = [
+  geminiRecord("2026-03-10T18:12:00.000Z", "Weather in Paris?"),
+  geminiRecord("2026-03-10T18:14:00.000Z", "and in Rome?"),
+  geminiRecord("2026-03-11T09:00:00.000Z", "A pasta recipe"),
+].reverse();
+
+Deno.test("gemini: records grouped by a time gap, ids stable when newer records come on top", () => {
+  const first = parse(older);
+  assertEquals(first.conversations.length, 2);
+  const [recipe, weather] = first.conversations;
+  assertEquals(recipe.messages.length, 2);
+  assertEquals(recipe.title, "A pasta recipe");
+  assertEquals(weather.messages.map((m) => m.role), ["user", "assistant", "user", "assistant"]);
+  assertEquals(weather.messages[2].parent_uuid, weather.messages[1].uuid);
+  assertEquals(weather.messages[2].round_index, 2);
+  assertEquals(weather.created_at, "2026-03-10T18:12:00.000Z");
+  for (const c of first.conversations) ConversationSchema.parse(c);
+  // A later Takeout: a follow-up to the pasta chat and a new chat, on top.
+  const later = [
+    geminiRecord("2026-03-12T08:00:00.000Z", "Something new"),
+    geminiRecord("2026-03-11T09:05:00.000Z", "without eggs?"),
+    ...older,
+  ];
+  const second = parse(later);
+  assertEquals(second.conversations.length, 3);
+  const grown = second.conversations.find((c) => c.uuid === recipe.uuid)!;
+  assertEquals(grown.messages.slice(0, 2), recipe.messages);
+  assertEquals(grown.messages.length, 4);
+  assertEquals(
+    second.conversations.find((c) => c.uuid === weather.uuid)!.messages,
+    weather.messages,
+  );
+});
+
+Deno.test("gemini: parts give what the whole gives", () => {
+  const records = [
+    geminiRecord("2026-03-12T08:00:00.000Z", "Something new"),
+    geminiRecord("2026-03-11T09:05:00.000Z", "without eggs?"),
+    ...older,
+  ];
+  assertEquals(parse(records, 3).conversations, parse(records).conversations);
+  assertEquals(parse(records, 5).conversations, parse(records).conversations);
+});
+
+Deno.test("gemini: links, other activity, Canvas, drafts and other languages", () => {
+  const link = (r: Record<string, unknown>, id: string) => ({
+    ...r,
+    titleUrl: `https://gemini.google.com/app/${id}`,
+  });
+  const records = [
+    {
+      header: "Gemini Apps",
+      title: "Gave feedback: Bad response (Unspecified)",
+      time: "2026-03-10T18:30:00.000Z",
+    },
+    { header: "Gemini Apps", title: "Answered survey question", time: "2026-03-10T18:29:00.000Z" },
+    {
+      header: "Gemini Apps",
+      title: "Created Gemini Canvas titled Plan",
+      time: "2026-03-10T18:28:00.000Z",
+      subtitles: [{ name: "Day 1: Paris" }],
+    },
+    link({
+      ...geminiRecord("2026-03-10T18:20:00.000Z", "two drafts"),
+      safeHtmlItem: [{ html: "<p>A</p>" }, { html: "<p>B</p>" }],
+    }, "aaaa1111bbbb2222"),
+    link(geminiRecord("2026-03-10T18:19:00.000Z", "linked"), "aaaa1111bbbb2222"),
+    {
+      ...geminiRecord("2026-03-10T18:18:00.000Z", ""),
+      title: "Eingegebener Prompt: Wie spät ist es?",
+    },
+    { ...geminiRecord("2026-03-10T18:17:00.000Z", ""), title: "Prompt saisi : Quelle heure ?" },
+  ];
+  const out = parse(records);
+  assertEquals(out.skipped, {
+    "not a prompt: Gave feedback": 1,
+    "not a prompt: Answered survey question": 1,
+  });
+  const linked = out.conversations.find((c) => c.metadata.gemini_id === "aaaa1111bbbb2222")!;
+  assertEquals(linked.messages.length, 5);
+  assertEquals(linked.messages.filter((m) => m.metadata?.draft === 1).length, 1);
+  const canvas = out.conversations.flatMap((c) => c.messages).find((m) => m.metadata?.canvas);
+  assertEquals(canvas?.content_text, "Day 1: Paris");
+  const texts = out.conversations.flatMap((c) => c.messages).filter((m) => m.role === "user").map((
+    m,
+  ) => m.content_text);
+  assert(texts.includes("Wie spät ist es?"), texts.join("|"));
+  assert(texts.includes("Quelle heure ?"), texts.join("|"));
+  for (const c of out.conversations) ConversationSchema.parse(c);
+});
+
+Deno.test("gemini: MyActivity.html reads like the JSON", () => {
+  const cell = (title: string, date: string, response: string, link = "") =>
+    `<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid"><div class="header-cell mdl-cell mdl-cell--12-col"><p class="mdl-typography--title">Gemini Apps<br></p></div><div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">${title}<br>${date}<br>${response}</div><div class="content-cell mdl-cell mdl-cell--12-col mdl-typography--caption"><b>Products:</b><br>&emsp;Gemini Apps<br>${
+      link ? `<b>Details:</b><br>&emsp;<a href="${link}">${link}</a><br>` : ""
+    }</div></div></div>`;
+  const html = `<html><body><div class="mdl-grid">${
+    cell(
+      "Prompted&nbsp;and in Rome?",
+      "Mar 10, 2026, 7:14:00 PM CET",
+      "<div><p>Sunny &amp; warm.</p></div>",
+    ) +
+    cell("Prompted&nbsp;Weather in Paris?", "Mar 10, 2026, 7:12:00 PM CET", "<p>Rain.</p>") +
+    cell("Eingegebener Prompt: Hallo", "not a date", "<p>x</p>")
+  }</div></body></html>`;
+  const out = parseGemini({
+    bytes: new TextEncoder().encode(html),
+    firstLine: 1,
+    carry: undefined,
+    file: { path: "MyActivity.html", hint: activity, host: "h" },
+  });
+  assertEquals(out.conversations.length, 1);
+  const [c] = out.conversations;
+  assertEquals(c.messages.map((m) => m.content_text), [
+    "Weather in Paris?",
+    "Rain.",
+    "and in Rome?",
+    "Sunny & warm.",
+  ]);
+  assertEquals(c.created_at, "2026-03-10T18:12:00.000Z");
+  assertEquals(out.issues.length, 1);
+  assertEquals(takeoutTime("10.03.2026, 19:12:00 MEZ"), "2026-03-10T18:12:00.000Z");
+});
+
+Deno.test("gemini: a browser exporter's conversation file", () => {
+  const out = parseGemini({
+    bytes: new Uint8Array(0),
+    firstLine: 1,
+    carry: undefined,
+    file: {
+      path: "chat.json",
+      hint: { kind: "conversation", mtime: "2026-05-01T10:00:00.000Z" },
+      host: "h",
+    },
+    document: {
+      root: "object",
+      header: { title: "Trip" },
+      recordsKey: "data",
+      records: [
+        { role: "user", content_type: "text", content: "Plan a trip", files: ["map.png"] },
+        {
+          role: "model",
+          content_type: "markdown",
+          content: "**Day 1**",
+          model_thoughts: "short trip",
+          model: "2.5 Pro",
+        },
+      ],
+      index: 0,
+      first: true,
+      last: true,
+    },
+  });
+  const [c] = out.conversations;
+  ConversationSchema.parse(c);
+  assertEquals(c.title, "Trip");
+  assertEquals(c.messages[1].model, "2.5 Pro");
+  assertEquals((c.messages[1].content.parts as Record<string, unknown>[])[0].type, "thinking");
+});
+
+Deno.test("gemini: conformance over the public fixture", async () => {
+  if (!sharedFixturesPresent("gemini")) return;
+  const records = JSON.parse(
+    await Deno.readTextFile(`${SHARED_FIXTURES}/gemini/chatlore_MyActivity.json`),
+  );
+  const out = parse(records);
+  const skipped = Object.values(out.skipped).reduce((a, b) => a + b, 0);
+  const users =
+    out.conversations.flatMap((c) => c.messages).filter((m) => m.role === "user").length;
+  // Every record is a prompt, a Canvas, skipped by its kind, or named as malformed.
+  const canvases =
+    out.conversations.flatMap((c) => c.messages).filter((m) => m.metadata?.canvas).length;
+  assertEquals(users + canvases + skipped + out.issues, records.length);
+  for (const c of out.conversations) ConversationSchema.parse(c);
+});

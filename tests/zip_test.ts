@@ -1,0 +1,111 @@
+/**
+ * The zip reader: members streamed and checked, and archives that lie (a bomb, a wrong CRC, a
+ * cut-short file, names that climb out) refused with what is wrong.
+ */
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
+import { zipBytes, type ZipMember } from "../bench/zip_writer.ts";
+import { ReadScope } from "../common/io/guarded_file.ts";
+import {
+  readZipDirectory,
+  readZipMember,
+  type ZipEntry,
+  ZipError,
+  ZipLimitError,
+} from "../common/io/zip.ts";
+
+const decoder = new TextDecoder();
+
+async function withZip<T>(
+  bytes: Uint8Array,
+  fn: (file: Awaited<ReturnType<ReadScope["open"]>>) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/a.zip`, bytes);
+    await using file = await new ReadScope([dir]).open(`${dir}/a.zip`);
+    return await fn(file);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function readAll(
+  file: Awaited<ReturnType<ReadScope["open"]>>,
+  entry: ZipEntry,
+  limit = 1 << 30,
+): Promise<string> {
+  let out = "";
+  for await (const chunk of readZipMember(file, entry, limit, 1024)) out += decoder.decode(chunk);
+  return out;
+}
+
+Deno.test("zip: members are listed and read as streams, stored or deflated", async () => {
+  const big = "x".repeat(300_000) + "end";
+  const members: ZipMember[] = [
+    { name: "a.json", data: "[1,2]", store: true },
+    { name: "dir/b.json", data: big },
+    { name: "../../etc/evil", data: "only a name" },
+  ];
+  await withZip(zipBytes(members), async (file) => {
+    const entries = await readZipDirectory(file);
+    assertEquals(entries.map((e) => e.name), ["a.json", "dir/b.json", "../../etc/evil"]);
+    assertEquals(await readAll(file, entries[0]), "[1,2]");
+    assertEquals(await readAll(file, entries[1]), big);
+    // A name that climbs out of a folder is only a name: nothing is ever extracted.
+    assertEquals(await readAll(file, entries[2]), "only a name");
+  });
+});
+
+Deno.test("zip: archives that lie are refused with what is wrong", async (t) => {
+  await t.step("a wrong CRC-32 is found when the member ends", async () => {
+    await withZip(zipBytes([{ name: "a.json", data: "[1,2,3]", crc: 1234 }]), async (file) => {
+      const [entry] = await readZipDirectory(file);
+      const error = await assertRejects(() => readAll(file, entry));
+      assert(error instanceof ZipError);
+      assertStringIncludes(error.message, "CRC-32 mismatch");
+    });
+  });
+  await t.step("a member declaring more than the limit is not read at all", async () => {
+    const bytes = zipBytes([{ name: "bomb.json", data: "[]", declaredSize: 5_000_000_000 }]);
+    await withZip(bytes, async (file) => {
+      const [entry] = await readZipDirectory(file);
+      const error = await assertRejects(() => readAll(file, entry, 1 << 20));
+      assert(error instanceof ZipLimitError, error.message);
+      assertStringIncludes(error.message, "worker.max_export_member_bytes");
+    });
+  });
+  await t.step("a member inflating beyond what it declares is stopped there", async () => {
+    // 50 MB of zeros in a few KB, declaring 1 KB: a zip bomb that lies about its size.
+    const bomb = new Uint8Array(50_000_000);
+    await withZip(
+      zipBytes([{ name: "bomb.json", data: bomb, declaredSize: 1024 }]),
+      async (file) => {
+        const [entry] = await readZipDirectory(file);
+        assert(file.stat.size < 100_000, `${file.stat.size}`);
+        const error = await assertRejects(() => readAll(file, entry, 1 << 20));
+        assertStringIncludes(error.message, "inflates beyond its declared 1024 bytes");
+      },
+    );
+  });
+  await t.step("a cut-short archive has no directory", async () => {
+    const whole = zipBytes([{ name: "a.json", data: "x".repeat(10_000) }]);
+    await withZip(whole.subarray(0, whole.length - 30), async (file) => {
+      const error = await assertRejects(() => readZipDirectory(file));
+      assertStringIncludes(error.message, "no end of central directory");
+    });
+  });
+  await t.step("a directory pointing past the end of the file is refused", async () => {
+    const bytes = zipBytes([{ name: "a.json", data: "[]" }]);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(bytes.length - 6, 0x7fffffff, true);
+    await withZip(bytes, async (file) => {
+      const error = await assertRejects(() => readZipDirectory(file));
+      assertStringIncludes(error.message, "out of bounds");
+    });
+  });
+  await t.step("not a zip at all", async () => {
+    await withZip(new TextEncoder().encode("just text, no archive"), async (file) => {
+      assert((await assertRejects(() => readZipDirectory(file))) instanceof ZipError);
+    });
+  });
+});
