@@ -27,9 +27,34 @@ export interface GptOptions {
   words?: number;
   /** The 2026 shape: no `children`, a `client-created-root` root. */
   sharded?: boolean;
+  /** Varied text from this seed (compresses as real text does) instead of a fixed phrase. */
+  seed?: number;
 }
 
 const WORDS = "the cart total tax rounding receipt line item price discount basket test".split(" ");
+/** Pseudo-words enough to make text compress about as prose does (3-4 times). */
+const VOCABULARY = Array.from({ length: 4096 }, (_, i) => {
+  const letters = "etaoinshrdlcumwfgypbvkjxqz";
+  let word = "";
+  for (let n = i + 7, len = 2 + (i % 9); word.length < len; n = (n * 1103515245 + 12345) >>> 8) {
+    word += letters[n % (word.length === 0 ? 26 : 12)];
+  }
+  return word;
+});
+
+/** Words picked by a seeded generator (xorshift), the same for the same seed. */
+function varied(seed: number, words: number): string {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  const out: string[] = [];
+  for (let i = 0; i < words; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out.push(VOCABULARY[x % VOCABULARY.length]);
+  }
+  return out.join(" ");
+}
 
 function text(seed: number, words: number): string {
   const out: string[] = [];
@@ -76,7 +101,11 @@ export function gptConversation(id: string, o: GptOptions): Record<string, unkno
   let current = parent;
   for (let i = 0; i < o.turns; i++) {
     const role = i % 2 === 0 ? "user" : "assistant";
-    const body = { content_type: "text", parts: [text(i, o.words ?? 12)] };
+    const words = o.words ?? 12;
+    const body = {
+      content_type: "text",
+      parts: [o.seed === undefined ? text(i, words) : varied(o.seed * 1000 + i, words)],
+    };
     const nodeId = `${id.slice(0, 8)}-${String(i).padStart(4, "0")}`;
     if (o.regenerated && i === 1) {
       add(`${id.slice(0, 8)}-regen`, "assistant", start + i + 0.5, {

@@ -19,12 +19,31 @@ export interface ZipMember {
 
 const encoder = new TextEncoder();
 
-/** The bytes of a zip archive holding `members`. */
-export function zipBytes(members: readonly ZipMember[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let offset = 0;
-  for (const m of members) {
+/**
+ * Writes a zip archive member by member through `write` (a file, or memory): each member's
+ * local header and data at once, the central directory at the end. Members are 32-bit (the
+ * archive may be larger than 4 GiB only in its count of bytes, not per member).
+ */
+export class ZipWriter {
+  #central: Uint8Array[] = [];
+  #offset = 0;
+  #count = 0;
+
+  /** Creates a writer that hands its bytes to `write`, in order. */
+  constructor(readonly write: (bytes: Uint8Array) => Promise<void> | void) {}
+
+  /** Adds a member. */
+  async add(m: ZipMember): Promise<void> {
+    for (const bytes of this.member(m)) await this.write(bytes);
+  }
+
+  /** Writes the central directory. */
+  async close(): Promise<void> {
+    for (const bytes of this.end()) await this.write(bytes);
+  }
+
+  /** A member's local header and data, its directory entry kept for {@link end}. */
+  member(m: ZipMember): Uint8Array[] {
     const data = typeof m.data === "string" ? encoder.encode(m.data) : m.data;
     const body = m.store ? data : new Uint8Array(deflateRawSync(data));
     const name = encoder.encode(m.name);
@@ -39,7 +58,6 @@ export function zipBytes(members: readonly ZipMember[]): Uint8Array {
     local.setUint32(18, body.length, true);
     local.setUint32(22, size, true);
     local.setUint16(26, name.length, true);
-    parts.push(new Uint8Array(local.buffer), name, body);
     const entry = new DataView(new ArrayBuffer(46));
     entry.setUint32(0, 0x02014b50, true);
     entry.setUint16(4, 20, true);
@@ -50,16 +68,28 @@ export function zipBytes(members: readonly ZipMember[]): Uint8Array {
     entry.setUint32(20, body.length, true);
     entry.setUint32(24, size, true);
     entry.setUint16(28, name.length, true);
-    entry.setUint32(42, offset, true);
-    central.push(new Uint8Array(entry.buffer), name);
-    offset += 30 + name.length + body.length;
+    entry.setUint32(42, this.#offset, true);
+    this.#central.push(new Uint8Array(entry.buffer), name);
+    this.#offset += 30 + name.length + body.length;
+    this.#count++;
+    return [new Uint8Array(local.buffer), name, body];
   }
-  const directorySize = central.reduce((n, p) => n + p.length, 0);
-  const end = new DataView(new ArrayBuffer(22));
-  end.setUint32(0, 0x06054b50, true);
-  end.setUint16(8, members.length, true);
-  end.setUint16(10, members.length, true);
-  end.setUint32(12, directorySize, true);
-  end.setUint32(16, offset, true);
-  return concatBytes([...parts, ...central, new Uint8Array(end.buffer)]);
+
+  /** The central directory and its end record. */
+  end(): Uint8Array[] {
+    const directorySize = this.#central.reduce((n, p) => n + p.length, 0);
+    const end = new DataView(new ArrayBuffer(22));
+    end.setUint32(0, 0x06054b50, true);
+    end.setUint16(8, this.#count, true);
+    end.setUint16(10, this.#count, true);
+    end.setUint32(12, directorySize, true);
+    end.setUint32(16, this.#offset, true);
+    return [...this.#central, new Uint8Array(end.buffer)];
+  }
+}
+
+/** The bytes of a zip archive holding `members`. */
+export function zipBytes(members: readonly ZipMember[]): Uint8Array {
+  const writer = new ZipWriter(() => {});
+  return concatBytes([...members.flatMap((m) => writer.member(m)), ...writer.end()]);
 }

@@ -35,6 +35,14 @@ const COMMON_ENV = [
  */
 export const HEAP_LIMIT_MB = 192;
 
+/**
+ * The most each thread's young generation may take (`--max-semi-space-size`, MiB). V8 sizes it
+ * up to 64 MiB per semi-space under a high allocation rate, which a backfill or an export import
+ * is; 8 MiB keeps both threads' peak about 80 MB lower (an export of 133 MB: 324 MB against
+ * 401 MB) for a few percent more time in scavenges.
+ */
+export const SEMI_SPACE_MB = 8;
+
 /** Environment variables the engine may read: only the `yaml` library's debug probes. */
 export const ENGINE_ENV = ["LOG_TOKENS", "LOG_STREAM"];
 
@@ -60,7 +68,7 @@ export function mainPermissionFlags(spec: SourceSpec): string[] {
     "--deny-ffi",
     "--unstable-worker-options",
     "--no-prompt",
-    `--v8-flags=--max-old-space-size=${HEAP_LIMIT_MB}`,
+    `--v8-flags=--max-old-space-size=${HEAP_LIMIT_MB},--max-semi-space-size=${SEMI_SPACE_MB}`,
   ];
 }
 

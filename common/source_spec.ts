@@ -46,6 +46,11 @@ export interface SourceSpec {
    * roots (`watch: true`), or single files it consults.
    */
   siblings?: readonly { name: string; watch: boolean }[];
+  /**
+   * Its data folder is one the user drops files into (exports), not one a tool writes: `doctor`
+   * then says to create it and put the files there.
+   */
+  dropFolder?: boolean;
   /** Hosts besides the API host its engine may reach (`host:port`), from its config section. */
   hosts?(section: Record<string, unknown>): string[];
   /**
@@ -80,6 +85,7 @@ export function exportSpec(fields: ExportSpecFields): SourceSpec {
     ...rest,
     sourceFlag: "data-dir",
     startFlag: `${fields.name}-dir`,
+    dropFolder: true,
     configKey: "data_dir",
     locatorEnv: [],
     defaultDataDir: (env) => `${env("HOME") ?? "."}/ai-sync-exports/${folder}`,

@@ -16,6 +16,7 @@ import {
   assertKillSafe,
   delay,
   eventually,
+  freePort,
   runWorker,
   scratch,
   type ServerProcess,
@@ -172,32 +173,52 @@ serverTest(
   },
 );
 
-serverTest("exports e2e: a zip copied in slowly is read only once complete", async (server) => {
-  const s = await scratch(server, { flag: "data-dir", extra: "  export_settle_seconds: 2\n" });
-  const convs = [1, 2, 3].map((n) => gptConversation(gptId(n), { turns: 40, words: 200 }));
-  const zip = gptExportZip(convs);
-  const worker = spawnWorker(s.base, {}, "openai");
-  try {
-    await worker.waitFor("syncing");
-    const path = `${s.data}/${HEX}-2026-11-01-10-00-00.zip`;
-    const file = await Deno.open(path, { write: true, create: true });
-    const step = Math.ceil(zip.length / 8);
-    for (let at = 0; at < zip.length; at += step) {
-      await file.write(zip.subarray(at, at + step));
-      await delay(300);
+serverTest(
+  "exports e2e: a zip copied in slowly is read only once complete; status reports it",
+  async (server) => {
+    const s = await scratch(server, { flag: "data-dir", extra: "  export_settle_seconds: 2\n" });
+    const convs = [1, 2, 3].map((n) => gptConversation(gptId(n), { turns: 40, words: 200 }));
+    const zip = gptExportZip(convs);
+    const port = freePort();
+    const worker = spawnWorker([...s.base, "--status-port", String(port)], {}, "openai");
+    try {
+      await worker.waitFor("syncing");
+      const path = `${s.data}/${HEX}-2026-11-01-10-00-00.zip`;
+      const file = await Deno.open(path, { write: true, create: true });
+      const step = Math.ceil(zip.length / 8);
+      for (let at = 0; at < zip.length; at += step) {
+        await file.write(zip.subarray(at, at + step));
+        await delay(300);
+      }
+      file.close();
+      await eventually(
+        () => serverUuids(server).length === 120 || undefined,
+        20_000,
+        "the export",
+      );
+      assert(!worker.stderr().includes("not imported"), worker.stderr());
+      assertExactly(server, uuidsOf(convs));
+      const token = (await Deno.readTextFile(`${s.state}/openai.status-token`)).trim();
+      const status = await eventually(
+        async () => {
+          const response = await fetch(`http://127.0.0.1:${port}/status`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+          const body = await response.json();
+          return body.exports?.length ? body : undefined;
+        },
+        10_000,
+        "status",
+      );
+      assertEquals(
+        [status.exports[0].conversations, status.exports[0].new, status.exports[0].complete],
+        [3, 3, true],
+      );
+    } finally {
+      await worker.stop();
     }
-    file.close();
-    await eventually(
-      () => serverUuids(server).length === 120 || undefined,
-      20_000,
-      "the export",
-    );
-    assert(!worker.stderr().includes("not imported"), worker.stderr());
-    assertExactly(server, uuidsOf(convs));
-  } finally {
-    await worker.stop();
-  }
-});
+  },
+);
 
 serverTest(
   "exports e2e: SIGKILL in the middle of an import, then restart: each message once",

@@ -110,8 +110,9 @@ export async function runDoctor(ctx: CliContext, config: Config, dataDir: string
       n > 0 ? { ok: true, what: `data: ${dataDir} is readable (${n} files)` } : {
         ok: false,
         what: `data: ${dataDir} has no files yet`,
-        fix:
-          `if your ${ctx.spec.label} are elsewhere, pass --${ctx.spec.sourceFlag} or set ${ctx.spec.name}.${ctx.spec.configKey}`,
+        fix: ctx.spec.dropFolder
+          ? `drop your ${ctx.spec.label} (the zip as downloaded, or its files) into it`
+          : `if your ${ctx.spec.label} are elsewhere, pass --${ctx.spec.sourceFlag} or set ${ctx.spec.name}.${ctx.spec.configKey}`,
       },
     );
   } catch (error) {
@@ -120,7 +121,9 @@ export async function runDoctor(ctx: CliContext, config: Config, dataDir: string
       what: `data: ${dataDir}: ${
         error instanceof Deno.errors.NotFound ? "does not exist" : errorMessage(error)
       }`,
-      fix:
+      fix: (ctx.spec.dropFolder
+        ? `create it (mkdir -p '${dataDir}') and drop your ${ctx.spec.label} into it, or `
+        : "") +
         `pass --${ctx.spec.sourceFlag} DIR or set ${ctx.spec.name}.${ctx.spec.configKey} in the config file`,
     });
   }

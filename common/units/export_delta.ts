@@ -74,7 +74,10 @@ export function exportKey(hash: string): string {
 /**
  * The items of a parse reduced to what is new, with the marks that record them: a conversation
  * whose fingerprint was delivered is dropped; one that changed keeps only the messages whose
- * fingerprint differs (none when only its title or metadata changed).
+ * fingerprint was not delivered with it (none when only its title or metadata changed).
+ *
+ * A conversation's mark holds its fingerprint and those of its messages (`<print> <m1>,<m2>,…`):
+ * one row per conversation, not per message, to write and to look up.
  *
  * @example A conversation seen before sends nothing
  * ```ts
@@ -103,18 +106,16 @@ export function selectNew(
     const print = conversationPrint(conversation, prints);
     const key = `c:${conversation.uuid}`;
     const before = fingerprint(key);
-    if (before === print) {
+    const space = before?.indexOf(" ") ?? -1;
+    if (before !== undefined && (space < 0 ? before : before.slice(0, space)) === print) {
       report.unchanged++;
       continue;
     }
     if (before === undefined) report.new++;
     else report.changed++;
-    const fresh = conversation.messages.filter((m, i) => {
-      if (fingerprint(`m:${m.uuid}`) === prints[i]) return false;
-      marks.push([`m:${m.uuid}`, prints[i]]);
-      return true;
-    });
-    marks.push([key, print]);
+    const delivered = new Set(space < 0 ? [] : before!.slice(space + 1).split(","));
+    const fresh = conversation.messages.filter((_, i) => !delivered.has(prints[i]));
+    marks.push([key, `${print} ${prints.join(",")}`]);
     messages += fresh.length;
     report.sent += fresh.length;
     if (fresh.length === conversation.messages.length) out.push(item);

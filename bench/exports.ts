@@ -1,0 +1,142 @@
+/**
+ * A ChatGPT export imported whole, as a user's first import would be, against a baseline measured
+ * in the same run: a bare `JSON.parse` of the same conversations files (read from disk, one shard
+ * at a time), the least any importer must do.
+ *
+ * 1. cold import: the openai worker's `--once` into the embedded store, its binary's permission
+ *    flags, wall time and peak RSS (VmHWM) of the whole process; the throughput ratio is the
+ *    baseline's time over the import's (≥ 0.5: at least half the speed of a bare parse);
+ * 2. the same export again (nothing new): its time against the first import's.
+ *
+ * ```
+ * deno task bench:exports [--mb 1000] [--shard 100]
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { gptConversation } from "./export_corpus.ts";
+import { ZipWriter } from "./zip_writer.ts";
+import { peakRss, workerArgs } from "../tests/helpers.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { mb: { type: "string", default: "1000" }, shard: { type: "string", default: "100" } },
+});
+const targetBytes = Number(values.mb) * 1e6;
+const shardSize = Number(values.shard);
+
+const root = await Deno.makeTempDir({ prefix: "ai-sync-exports-bench-" });
+const drop = `${root}/drop`;
+const shards = `${root}/shards`;
+await Deno.mkdir(drop);
+await Deno.mkdir(shards);
+
+/** Writes the export: shards of `shardSize` conversations, in a zip and beside it for the baseline. */
+async function writeExport(): Promise<{ bytes: number; conversations: number; messages: number }> {
+  const zipPath = `${drop}/${"b".repeat(64)}-2026-11-29-10-00-00.zip`;
+  const file = await Deno.open(zipPath, { write: true, create: true, truncate: true });
+  const zip = new ZipWriter(async (bytes) => {
+    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+  });
+  let bytes = 0;
+  let conversations = 0;
+  let messages = 0;
+  const files: { path: string }[] = [];
+  for (let shard = 0; bytes < targetBytes; shard++) {
+    const list = [];
+    for (let i = 0; i < shardSize; i++, conversations++) {
+      // Realistic shapes: most conversations short, some long, a third with a regenerated answer.
+      const turns = 4 + (conversations * 7919) % 37;
+      messages += turns + (conversations % 3 === 0 ? 1 : 0);
+      list.push(gptConversation(
+        `6925e174-${String(conversations).padStart(4, "0").slice(-4)}-8000-8000-${
+          String(conversations).padStart(12, "0")
+        }`,
+        {
+          turns,
+          sharded: true,
+          regenerated: conversations % 3 === 0,
+          words: 60,
+          seed: conversations,
+        },
+      ));
+    }
+    const name = `conversations-${String(shard).padStart(3, "0")}.json`;
+    const text = new TextEncoder().encode(JSON.stringify(list, null, 2));
+    bytes += text.length;
+    files.push({ path: name });
+    await Deno.writeFile(`${shards}/${name}`, text);
+    await zip.add({ name, data: text });
+  }
+  await zip.add({
+    name: "export_manifest.json",
+    data: JSON.stringify({ version: 1, export_files: files }),
+  });
+  await zip.close();
+  file.close();
+  const past = new Date(Date.now() - 60_000);
+  await Deno.utime(zipPath, past, past);
+  return { bytes, conversations, messages };
+}
+
+/** The baseline: read each shard and `JSON.parse` it, in a process of its own. */
+async function baseline(): Promise<number> {
+  const code = `
+    const t = performance.now();
+    for (const e of [...Deno.readDirSync(${JSON.stringify(shards)})]) {
+      JSON.parse(Deno.readTextFileSync(${JSON.stringify(shards)} + "/" + e.name));
+    }
+    console.log((performance.now() - t) / 1000);`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdout: "piped",
+  }).output();
+  return Number(new TextDecoder().decode(out.stdout).trim());
+}
+
+async function importOnce(): Promise<{ seconds: number; peak: number; summary: string }> {
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: workerArgs(
+      ["--data-dir", drop, "--state-dir", `${root}/state`, "--once", "--json"],
+      "openai",
+    ),
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const peak = await peakRss(child);
+  const out = await child.output();
+  const seconds = (performance.now() - started) / 1000;
+  if (!out.success) throw new Error(`the import failed: ${new TextDecoder().decode(out.stdout)}`);
+  return { seconds, peak, summary: new TextDecoder().decode(out.stdout).trim() };
+}
+
+const corpus = await writeExport();
+const zipBytes = [...Deno.readDirSync(drop)].reduce(
+  (n, e) => n + Deno.statSync(`${drop}/${e.name}`).size,
+  0,
+);
+console.log(
+  `export: ${(corpus.bytes / 1e6).toFixed(0)} MB of conversations JSON in ` +
+    `${Math.ceil(corpus.conversations / shardSize)} shards (zip ${
+      (zipBytes / 1e6).toFixed(0)
+    } MB), ` +
+    `${corpus.conversations} conversations, ${corpus.messages} messages`,
+);
+const bare = await baseline();
+const first = await importOnce();
+const second = await importOnce();
+const sent = JSON.parse(first.summary.split("\n").at(-1)!).messages;
+if (sent !== corpus.messages) throw new Error(`sent ${sent} messages, expected ${corpus.messages}`);
+const ratio = bare / first.seconds;
+console.log(`| run | time | peak RSS | messages/s | ratio to the bare parse |
+|---|---|---|---|---|
+| bare read + JSON.parse of the shards | ${bare.toFixed(2)} s | | | 1 |
+| first import (--once, embedded store) | ${first.seconds.toFixed(2)} s | ${
+  (first.peak / 1e6).toFixed(0)
+} MB | ${(corpus.messages / first.seconds).toFixed(0)} | ${ratio.toFixed(2)} (goal ≥ 0.5) |
+| the same export again | ${second.seconds.toFixed(2)} s | ${
+  (second.peak / 1e6).toFixed(0)
+} MB | | ${(second.seconds / first.seconds).toFixed(2)} of the first (goal < 0.25) |`);
+await Deno.remove(root, { recursive: true });
