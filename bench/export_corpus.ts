@@ -5,6 +5,7 @@
  * @module
  */
 import { zipBytes, type ZipMember } from "./zip_writer.ts";
+import { parseChatGpt } from "../parsers/chatgpt.ts";
 
 /** A ChatGPT mapping node. */
 export interface GptNode {
@@ -236,4 +237,32 @@ export function geminiRecord(time: string, prompt: string): Record<string, unkno
     activityControls: ["Gemini Apps Activity"],
     safeHtmlItem: [{ html: `<p>About ${prompt}: ${text(prompt.length, 6)}</p>` }],
   };
+}
+
+/**
+ * The message uuids the ChatGPT parser gives `conversations`: what a server holds once they are
+ * delivered.
+ *
+ * @example Two messages
+ * ```ts
+ * import { gptConversation, gptUuids } from "./export_corpus.ts";
+ * console.log(gptUuids([gptConversation("6925e174-0000-8000-8000-000000000001", { turns: 2 })]).length); // 2
+ * ```
+ */
+export function gptUuids(conversations: readonly Record<string, unknown>[]): string[] {
+  return parseChatGpt({
+    bytes: new Uint8Array(0),
+    firstLine: 1,
+    carry: undefined,
+    file: { path: "conversations.json", hint: {}, host: "h" },
+    document: {
+      root: "array",
+      header: {},
+      recordsKey: "",
+      records: [...conversations],
+      index: 0,
+      first: true,
+      last: true,
+    },
+  }).conversations.flatMap((c) => c.messages.map((m) => m.uuid));
 }

@@ -13,6 +13,7 @@
  */
 import { dirname, join } from "node:path";
 import type { SourceSpec } from "./source_spec.ts";
+import { intakeDir } from "./intake.ts";
 
 /** Variables every worker's main thread reads (homes, the two overrides, `yaml`'s debug probes). */
 const COMMON_ENV = [
@@ -57,7 +58,7 @@ export const ENGINE_ENV = ["LOG_TOKENS", "LOG_STREAM"];
  * ```
  */
 export function mainPermissionFlags(spec: SourceSpec): string[] {
-  const env = [...COMMON_ENV, ...spec.locatorEnv];
+  const env = [...COMMON_ENV, ...spec.locatorEnv, ...spec.secretEnv ?? [], ...spec.engineEnv ?? []];
   return [
     "--allow-read",
     "--allow-write",
@@ -88,6 +89,20 @@ export interface EngineScope {
   hosts?: string[];
   /** Further folders it reads (from {@link SourceSpec.extraDirs}). */
   extraDirs?: string[];
+}
+
+/**
+ * The folder a source's intake fetches into, when it has one ({@link SourceSpec.downloads}).
+ *
+ * @example The openai worker's
+ * ```ts
+ * import { downloadDir } from "./permissions.ts";
+ * import { sourceSpec } from "../workers/registry.ts";
+ * console.log(downloadDir(sourceSpec("openai"), "/s")); // /s/openai-downloads
+ * ```
+ */
+export function downloadDir(spec: SourceSpec, stateDir: string): string | undefined {
+  return spec.downloads ? intakeDir(stateDir, spec.name) : undefined;
 }
 
 /**
@@ -141,7 +156,7 @@ export function enginePermissions(
     read,
     write,
     net: net.length > 0 ? net : false,
-    env: ENGINE_ENV,
+    env: [...ENGINE_ENV, ...spec.engineEnv ?? []],
     sys: spec.sys.length > 0 ? spec.sys : false,
     run: false,
     ffi: false,

@@ -41,6 +41,10 @@ export interface SourceSpec {
   config: z.ZodType<Record<string, unknown>>;
   /** `sys` names a library needs inside the engine (imapflow: hostname). */
   sys: string[];
+  /** More checks `doctor` makes (the openai worker's mailbox), each with a fix when it fails. */
+  checks?(section: Record<string, unknown>): Promise<{ ok: boolean; what: string; fix?: string }[]>;
+  /** Environment variables a library probes inside the engine (none secret). */
+  engineEnv?: string[];
   /**
    * Paths beside the data folder (in its parent) it also reads: folders it watches as further
    * roots (`watch: true`), or single files it consults.
@@ -54,6 +58,16 @@ export interface SourceSpec {
   /** Hosts besides the API host its engine may reach (`host:port`), from its config section. */
   hosts?(section: Record<string, unknown>): string[];
   /**
+   * Environment variables its main thread reads and hands to its engine: credentials, never
+   * logged (the log masks their values) nor stored.
+   */
+  secretEnv?: string[];
+  /**
+   * It has an intake that fetches files (`FileSource.intake`) into `<state>/<name>-downloads`,
+   * which its engine may then write, read and watch.
+   */
+  downloads?: boolean;
+  /**
    * Further folders its config section lists (`extra_dirs`: `~/Downloads`), watched and read
    * besides its data folder; only files named like its own are touched there.
    */
@@ -66,7 +80,9 @@ export type ExportSpecFields = Pick<SourceSpec, "name" | "sourceType" | "binary"
   folder: string;
   /** Its parser's module under `parsers/`, when not named as the source. */
   parser?: string;
-};
+  /** More keys of its config section besides `data_dir` and `extra_dirs`. */
+  section?: z.ZodRawShape;
+} & Partial<Pick<SourceSpec, "hosts" | "secretEnv" | "downloads" | "sys" | "engineEnv" | "checks">>;
 
 /**
  * The spec of a source of exports: a drop folder (`--data-dir`, `--<name>-dir` under `start`)
@@ -80,8 +96,9 @@ export type ExportSpecFields = Pick<SourceSpec, "name" | "sourceType" | "binary"
  * ```
  */
 export function exportSpec(fields: ExportSpecFields): SourceSpec {
-  const { folder, ...rest } = fields;
+  const { folder, section, ...rest } = fields;
   return {
+    sys: [],
     ...rest,
     sourceFlag: "data-dir",
     startFlag: `${fields.name}-dir`,
@@ -92,8 +109,8 @@ export function exportSpec(fields: ExportSpecFields): SourceSpec {
     config: z.strictObject({
       data_dir: z.string().default(""),
       extra_dirs: z.array(z.string()).default([]),
+      ...section,
     }),
-    sys: [],
     extraDirs: (section) => section.extra_dirs as string[],
   };
 }

@@ -4,12 +4,12 @@
  * (whole, copied in slowly, corrupt, cut short, hostile), and SIGKILL in the middle.
  */
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { parseChatGpt } from "../parsers/chatgpt.ts";
 import {
   claudeConversation,
   geminiRecord,
   gptConversation,
   gptExportZip,
+  gptUuids,
 } from "../bench/export_corpus.ts";
 import { zipBytes } from "../bench/zip_writer.ts";
 import {
@@ -27,24 +27,7 @@ import {
 
 const HEX = "a".repeat(64);
 
-/** The message uuids the parser gives `conversations`. */
-function uuidsOf(conversations: readonly Record<string, unknown>[]): string[] {
-  return parseChatGpt({
-    bytes: new Uint8Array(0),
-    firstLine: 1,
-    carry: undefined,
-    file: { path: "c.json", hint: {}, host: "h" },
-    document: {
-      root: "array",
-      header: {},
-      recordsKey: "",
-      records: [...conversations],
-      index: 0,
-      first: true,
-      last: true,
-    },
-  }).conversations.flatMap((c) => c.messages.map((m) => m.uuid));
-}
+const uuidsOf = gptUuids;
 
 const gptId = (n: number) => `6925e174-0000-8000-8000-${String(n).padStart(12, "0")}`;
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { Config } from "../config.ts";
+import { type Config, sourceSection } from "../config.ts";
 import type { CliContext } from "./context.ts";
 import { engineLaunch } from "./launch.ts";
 import { errorMessage } from "../log.ts";
@@ -140,6 +140,7 @@ export async function runDoctor(ctx: CliContext, config: Config, dataDir: string
     });
   }
   checks.push(await checkServer(ctx, config));
+  checks.push(...await ctx.spec.checks?.(sourceSection(config, ctx.spec)) ?? []);
   // The very set a run would get, log file included.
   const p = engineLaunch(ctx, config).permissions;
   const list = (v: unknown) => Array.isArray(v) && v.length > 0 ? v.join(", ") : "nothing";

@@ -8,7 +8,7 @@
 import { join, resolve } from "node:path";
 import { type Config, sourceSection } from "../config.ts";
 import { errorMessage } from "../log.ts";
-import { enginePermissions, netHost, siblingPaths } from "../permissions.ts";
+import { downloadDir, enginePermissions, netHost, siblingPaths } from "../permissions.ts";
 import { StateLock, StateLockedError } from "../state/lock.ts";
 import { StateDatabaseError } from "../state/state.ts";
 import type { EngineCommand, EngineInit, EngineReply } from "../engine/protocol.ts";
@@ -85,7 +85,10 @@ export function engineLaunch(
 ): { init: EngineInit; permissions: Deno.PermissionOptionsObject } {
   const dataDir = resolveDataDir(ctx, config);
   const siblings = siblingPaths(ctx.spec, dataDir);
+  // Downloads land in the state directory, which the engine may read and write already.
+  const downloads = downloadDir(ctx.spec, ctx.stateDir);
   const extraDirs = extraDirsOf(ctx.spec, config, ctx.configPath);
+  const watched = downloads ? [...extraDirs, downloads] : extraDirs;
   const statusPort = ctx.statusPort ?? config.status.port;
   const logFile = config.log.file && !isInside(resolve(config.log.file), ctx.stateDir)
     ? resolve(config.log.file)
@@ -107,8 +110,14 @@ export function engineLaunch(
     configPath: ctx.configPath,
     env: ctx.env,
     dataDir,
-    extraRoots: [...siblings.filter((s) => s.watch).map((s) => s.path), ...extraDirs],
-    readRoots: [dataDir, ...siblings.map((s) => s.path), ...extraDirs],
+    extraRoots: [...siblings.filter((s) => s.watch).map((s) => s.path), ...watched],
+    readRoots: [dataDir, ...siblings.map((s) => s.path), ...watched],
+    secrets: Object.fromEntries(
+      (ctx.spec.secretEnv ?? []).flatMap((name) => {
+        const value = Deno.env.get(name);
+        return value ? [[name, value]] : [];
+      }),
+    ),
     stateDir: ctx.stateDir,
     once: ctx.once,
     dryRun: ctx.dryRun,

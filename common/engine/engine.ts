@@ -18,6 +18,7 @@ import { StateStore } from "../state/state.ts";
 import { serveStatus, type StatusSnapshot } from "../status.ts";
 import { type RunSummary, summaryTable } from "../summary.ts";
 import { describeReport } from "../units/export_delta.ts";
+import { type Intake, intakeDir } from "../intake.ts";
 import { type FileSource, SourceWorker } from "../watch/source_worker.ts";
 import { watchConfig } from "./config_watch.ts";
 import type { EngineInit } from "./protocol.ts";
@@ -52,7 +53,7 @@ function httpOptions(config: Config, source: string, version: string): HttpSinkO
  * });
  * const engine = Engine.open(codexSource, {
  *   config: ConfigSchema.parse({}), configPath: "", env: {}, dataDir: dir, extraRoots: [],
- *   readRoots: [dir], stateDir: dir, once: true, dryRun: false, logLevel: "error",
+ *   readRoots: [dir], secrets: {}, stateDir: dir, once: true, dryRun: false, logLevel: "error",
  *   statusPort: 0, statusToken: "", host: "h", version: "0", tty: false, stdoutTty: false,
  *   json: true, report: "", sandboxProbe: { outsidePath: "/", outsideHost: "192.0.2.1:9" },
  * }, channel);
@@ -65,6 +66,8 @@ export class Engine<Carry, Hint> {
   readonly sink: Sink;
   readonly pipeline: Pipeline<Carry, Hint>;
   readonly worker: SourceWorker<Carry, Hint>;
+  /** The source's intake besides its files (the openai worker's mailbox), when configured. */
+  readonly intake: Intake | undefined;
   #config: Config;
   /** The HTTP sink, when delivering to a server (a reload changes its settings). */
   readonly #http: HttpSink | undefined;
@@ -106,6 +109,14 @@ export class Engine<Carry, Hint> {
       watchTiming(current),
       init.extraRoots,
     );
+    this.intake = source.intake?.({
+      section: () => (current() as unknown as Record<string, Record<string, unknown>>)[source.name],
+      secrets: init.secrets,
+      state,
+      log,
+      downloadDir: intakeDir(init.stateDir, source.name),
+      recordError: (message) => this.pipeline.recordError(message),
+    });
   }
 
   /**
@@ -204,6 +215,8 @@ export class Engine<Carry, Hint> {
     const progress = this.#progress();
     let failure: unknown;
     try {
+      // What the intake fetches lands in a watched folder: this pass imports it.
+      await this.intake?.check().catch((error) => pipeline.recordError(errorMessage(error)));
       const result = await worker.check();
       if (result.files === 0) this.#reportNothingFound();
     } catch (error) {
@@ -284,13 +297,18 @@ export class Engine<Carry, Hint> {
         { skipped: s.skipped, errors: s.errors, target: this.sink.target },
       );
     });
+    const intakeStop = new AbortController();
+    const intake = this.intake?.run(intakeStop.signal)
+      .catch((error) => pipeline.recordError(errorMessage(error)));
     await Promise.race([backfill, stopped]);
     await stopped;
+    intakeStop.abort();
     log.info(pipeline.busy ? "stopping: finishing the in-flight batch" : "stopping");
     progress.end();
     clearInterval(reloader);
     await worker.stop();
     await backfill.catch(() => {});
+    await intake;
     await statusServer?.shutdown();
     log.info("stopped", { messages: pipeline.stats.messages });
     this.close();
@@ -341,6 +359,7 @@ export class Engine<Carry, Hint> {
         retrying: s.retrying,
         target: this.sink.target,
         ...(s.exports.length > 0 ? { exports: s.exports } : {}),
+        ...(this.intake ? { intake: this.intake.status() } : {}),
       };
     };
   }

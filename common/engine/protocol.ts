@@ -18,6 +18,8 @@ export interface EngineInit {
   extraRoots: string[];
   /** Everything the engine may read source data from (data dir, siblings): the read scope. */
   readRoots: string[];
+  /** Credentials from the environment (the spec's `secretEnv`), by variable name. */
+  secrets: Record<string, string>;
   stateDir: string;
   once: boolean;
   dryRun: boolean;

@@ -47,6 +47,10 @@ export interface DeadLetter {
   replayedAt: string;
 }
 
+/** A dead letter's columns, named as {@link DeadLetter}'s fields. */
+const DEAD_LETTER = `id, batch_key AS batchKey, conversation_uuid AS conversationUuid, status,
+  error, created_at AS createdAt, replayed_at AS replayedAt`;
+
 /**
  * The state database.
  *
@@ -140,23 +144,20 @@ export class StateStore {
 
   /** The acknowledged offset of every known file, without its carried state (cheap to scan). */
   offsets(): Map<string, { offset: number; active: boolean; fileSize: number; mtimeMs: number }> {
+    // Named as the summary's fields, so each row is one without copying.
     const rows = this.#guard(() =>
-      this.#db.prepare("SELECT key, offset, status, file_size, mtime_ms FROM units").all() as {
+      this.#db.prepare(
+        `SELECT key, offset, status = 'active' AS active, file_size AS fileSize,
+           mtime_ms AS mtimeMs FROM units`,
+      ).all() as {
         key: string;
         offset: number;
-        status: string;
-        file_size: number;
-        mtime_ms: number;
+        active: number;
+        fileSize: number;
+        mtimeMs: number;
       }[]
     );
-    return new Map(
-      rows.map((r) => [r.key, {
-        offset: r.offset,
-        active: r.status === "active",
-        fileSize: r.file_size,
-        mtimeMs: r.mtime_ms,
-      }]),
-    );
+    return new Map(rows.map(({ key, active, ...r }) => [key, { ...r, active: active === 1 }]));
   }
 
   /** Known files with this device and inode (a moved file keeps them). */
@@ -233,10 +234,26 @@ export class StateStore {
 
   /** What was recorded under `key` when a batch that carried it was acknowledged. */
   fingerprint(key: string): string | undefined {
-    // Asked once per message of an export: the statement is prepared once.
     this.#lookup ??= this.#db.prepare("SELECT value FROM fingerprints WHERE key = ?");
     const lookup = this.#lookup;
     return this.#guard(() => (lookup.get(key) as { value: string } | undefined)?.value);
+  }
+
+  /** The fingerprints whose key starts with `prefix`. */
+  fingerprintsLike(prefix: string): [string, string][] {
+    return this.#guard(() =>
+      (this.#db.prepare("SELECT key, value FROM fingerprints WHERE key >= ? AND key < ?")
+        .all(prefix, `${prefix}\uffff`) as { key: string; value: string }[]).map((
+          r,
+        ) => [r.key, r.value])
+    );
+  }
+
+  /** Records `value` under `key` outside a batch (an intake's own bookkeeping). */
+  putFingerprint(key: string, value: string): void {
+    this.#guard(() =>
+      this.#db.prepare("INSERT OR REPLACE INTO fingerprints VALUES (?, ?)").run(key, value)
+    );
   }
 
   /** Keeps a conversation the server refused for good. */
@@ -257,24 +274,18 @@ export class StateStore {
 
   /** Dead-lettered records, newest first; with `pendingOnly`, those not replayed yet. */
   deadLetters(limit = 100, pendingOnly = false): DeadLetter[] {
-    return this.#guard(() =>
-      (this.#db.prepare(
-        `SELECT id, batch_key, conversation_uuid, status, error, created_at, replayed_at
-         FROM dead_letters ${pendingOnly ? "WHERE replayed_at = ''" : ""}
+    return this.#guard(() => (this.#db.prepare(
+      `SELECT ${DEAD_LETTER} FROM dead_letters ${pendingOnly ? "WHERE replayed_at = ''" : ""}
          ORDER BY id DESC LIMIT ?`,
-      ).all(limit) as Record<string, string | number>[]).map(rowToDeadLetter)
-    );
+    ).all(limit) as unknown as DeadLetter[]));
   }
 
   /** One dead letter with its payload (the conversation as it was sent), if it exists. */
   deadLetterById(id: number): (DeadLetter & { payload: string }) | undefined {
-    return this.#guard(() => {
-      const row = this.#db.prepare(
-        `SELECT id, batch_key, conversation_uuid, status, error, created_at, replayed_at, payload
-         FROM dead_letters WHERE id = ?`,
-      ).get(id) as Record<string, string | number> | undefined;
-      return row ? { ...rowToDeadLetter(row), payload: String(row.payload) } : undefined;
-    });
+    return this.#guard(() =>
+      this.#db.prepare(`SELECT ${DEAD_LETTER}, payload FROM dead_letters WHERE id = ?`)
+        .get(id) as unknown as (DeadLetter & { payload: string }) | undefined
+    );
   }
 
   /** Marks a dead letter as delivered by a replay. */
@@ -385,16 +396,4 @@ export class StateStore {
       }
     });
   }
-}
-
-function rowToDeadLetter(r: Record<string, string | number>): DeadLetter {
-  return {
-    id: Number(r.id),
-    batchKey: String(r.batch_key),
-    conversationUuid: String(r.conversation_uuid),
-    status: Number(r.status),
-    error: String(r.error),
-    createdAt: String(r.created_at),
-    replayedAt: String(r.replayed_at ?? ""),
-  };
 }

@@ -35,6 +35,8 @@ export interface ExportLayout<Carry, Hint> {
   ): Promise<ExportPlan<Hint>>;
   /** The hint of a file found (before its plan gives each member its own). */
   hint(path: string): Hint;
+  /** An intake that fetches exports into a folder the source watches (see `FileSource`). */
+  intake?: FileSource<Carry, Hint>["intake"];
 }
 
 /**
@@ -65,6 +67,7 @@ export function exportSource<Carry, Hint>(
     label: layout.spec.label,
     parser: layout.parser,
     exportPlan: (ref, names, readText) => layout.plan(ref, names, readText),
+    intake: layout.intake,
 
     async discover(root, warn, _files, skip = () => {}, own = true) {
       const refs: FileRef<Hint>[] = [];

@@ -8,6 +8,7 @@
 import type { ReadScope } from "../io/guarded_file.ts";
 import type { Logger } from "../log.ts";
 import { type Pipeline, StoppedError } from "../delivery/pipeline.ts";
+import type { Intake, IntakeContext } from "../intake.ts";
 import type { FileRef, UnitRules } from "../units/unit.ts";
 import { StateDatabaseError } from "../state/state.ts";
 import type { Parser } from "../source.ts";
@@ -56,6 +57,8 @@ export interface FileSource<Carry, Hint = unknown> extends UnitRules<Hint> {
    * just been compressed, and its `.zst` is then ready.
    */
   related?(path: string): string[];
+  /** Its intake besides the files (a mailbox), when its config turns one on. */
+  intake?(ctx: IntakeContext): Intake | undefined;
 }
 
 /**

@@ -17,6 +17,8 @@
 import { basename } from "node:path";
 import { exportSource } from "../../common/watch/export_source.ts";
 import { openaiSpec } from "./spec.ts";
+import type { EmailConfig } from "../../common/mail/config.ts";
+import { MailIntake } from "../../common/mail/intake.ts";
 import type { ExportPlan } from "../../common/units/unit.ts";
 import { CHATGPT_SHAPE, type ChatGptHint, parseChatGpt } from "../../parsers/chatgpt.ts";
 
@@ -133,4 +135,5 @@ export const openaiSource = exportSource<null, ChatGptHint>({
       !ref.path.endsWith(".zip"),
     ),
   hint: () => ({}),
+  intake: (ctx) => (ctx.section().email as EmailConfig).enabled ? new MailIntake(ctx) : undefined,
 });

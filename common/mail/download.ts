@@ -1,0 +1,175 @@
+/**
+ * An export's download: streamed to a `.part` file beside its destination, resumed with a
+ * `Range` request after a cut, bounded in size, and renamed to its name only once whole, so the
+ * export intake never sees half of it. Redirects are followed by hand, only to hosts the config
+ * allows; the session cookie goes only to the download hosts, never to a tracking host.
+ *
+ * @module
+ */
+
+/** What a download may do. */
+export interface DownloadOptions {
+  url: string;
+  /** The finished file's path; the partial one is `<dest>.part`. */
+  dest: string;
+  /** Hosts (`host` or `host:port`) the export may come from; they get the cookie. */
+  downloadHosts: readonly string[];
+  /** Tracking-redirect hosts that may be passed through (no cookie sent to them). */
+  redirectHosts: readonly string[];
+  cookie?: { name: string; value: string };
+  headers?: Record<string, string>;
+  maxBytes: number;
+  /** Tries after a cut or a transient failure, each resuming where the file stopped. */
+  attempts?: number;
+}
+
+/** How a download ended. */
+export type DownloadOutcome =
+  | { kind: "done"; bytes: number }
+  /** 401, 403, 404 or 410: the link expired or the cookie is not (or no longer) valid. */
+  | { kind: "expired"; status: number }
+  /** Never to be tried again as it is (a host not allowed, too large). */
+  | { kind: "refused"; reason: string }
+  /** Worth another try later (the network, a 5xx, a cut that did not resume). */
+  | { kind: "failed"; reason: string };
+
+const MAX_REDIRECTS = 5;
+
+/**
+ * Whether `url`'s host is in `hosts` (`host` matches any port, `host:port` that port).
+ *
+ * @example A host with and without a port
+ * ```ts
+ * import { hostAllowed } from "./download.ts";
+ * console.log(hostAllowed(new URL("https://chatgpt.com/x"), ["chatgpt.com"])); // true
+ * console.log(hostAllowed(new URL("http://127.0.0.1:8080/x"), ["127.0.0.1:9090"])); // false
+ * ```
+ */
+export function hostAllowed(url: URL, hosts: readonly string[]): boolean {
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  return hosts.some((h) => h === url.hostname || h === `${url.hostname}:${port}`);
+}
+
+async function partSize(path: string): Promise<number> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Downloads an export.
+ *
+ * @example A host not allowed is refused before any request
+ * ```ts
+ * import { download } from "./download.ts";
+ * const out = await download({ url: "https://evil.example/x.zip", dest: "/tmp/x.zip", downloadHosts: ["chatgpt.com"], redirectHosts: [], maxBytes: 1 });
+ * console.log(out.kind); // refused
+ * ```
+ */
+export async function download(o: DownloadOptions): Promise<DownloadOutcome> {
+  const part = `${o.dest}.part`;
+  let last: DownloadOutcome = { kind: "failed", reason: "not tried" };
+  for (let attempt = 0; attempt < (o.attempts ?? 3); attempt++) {
+    last = await once(o, part);
+    if (last.kind !== "failed") break;
+  }
+  if (last.kind === "done") await Deno.rename(part, o.dest);
+  else if (last.kind !== "failed") await Deno.remove(part).catch(() => {});
+  return last;
+}
+
+/** One try: follows redirects by hand, resumes the part file, streams the body. */
+async function once(o: DownloadOptions, part: string): Promise<DownloadOutcome> {
+  let url: URL;
+  try {
+    url = new URL(o.url);
+  } catch {
+    return { kind: "refused", reason: "the link is not a URL" };
+  }
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    const download = hostAllowed(url, o.downloadHosts);
+    if (!download && !hostAllowed(url, o.redirectHosts)) {
+      return {
+        kind: "refused",
+        reason: `${hop ? "it redirects to" : "the link points to"} ${url.host}, which is not in ` +
+          `openai.email.download_hosts`,
+      };
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      return { kind: "refused", reason: `${url.protocol} links are not followed` };
+    }
+    const have = await partSize(part);
+    const headers = new Headers(o.headers ?? {});
+    if (download && o.cookie) headers.set("cookie", `${o.cookie.name}=${o.cookie.value}`);
+    if (have > 0) headers.set("range", `bytes=${have}-`);
+    let response: Response;
+    try {
+      response = await fetch(url, { headers, redirect: "manual" });
+    } catch (error) {
+      return { kind: "failed", reason: `cannot reach ${url.host}: ${(error as Error).message}` };
+    }
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel();
+      const location = response.headers.get("location");
+      if (!location) {
+        return { kind: "failed", reason: `HTTP ${response.status} without a Location` };
+      }
+      url = new URL(location, url);
+      continue;
+    }
+    if ([401, 403, 404, 410].includes(response.status)) {
+      await response.body?.cancel();
+      return { kind: "expired", status: response.status };
+    }
+    if (response.status !== 200 && response.status !== 206) {
+      await response.body?.cancel();
+      return { kind: "failed", reason: `HTTP ${response.status} from ${url.host}` };
+    }
+    return await receive(response, part, response.status === 206 ? have : 0, o.maxBytes);
+  }
+  return { kind: "refused", reason: `more than ${MAX_REDIRECTS} redirects` };
+}
+
+/** Streams a response into the part file from `from`, within `maxBytes`. */
+async function receive(
+  response: Response,
+  part: string,
+  from: number,
+  maxBytes: number,
+): Promise<DownloadOutcome> {
+  const length = Number(response.headers.get("content-length") ?? NaN);
+  const total = Number.isFinite(length) ? from + length : NaN;
+  if (total > maxBytes) {
+    await response.body?.cancel();
+    return {
+      kind: "refused",
+      reason: `the export is ${total} bytes, over openai.email.max_download_bytes (${maxBytes})`,
+    };
+  }
+  const file = await Deno.open(part, { write: true, create: true, truncate: from === 0 });
+  let written = from;
+  try {
+    await file.seek(from, Deno.SeekMode.Start);
+    for await (const chunk of response.body ?? new ReadableStream<Uint8Array>()) {
+      written += chunk.length;
+      if (written > maxBytes) {
+        await Deno.remove(part).catch(() => {});
+        return {
+          kind: "refused",
+          reason: `the export exceeds openai.email.max_download_bytes (${maxBytes})`,
+        };
+      }
+      for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
+    }
+  } catch (error) {
+    return { kind: "failed", reason: `cut after ${written} bytes: ${(error as Error).message}` };
+  } finally {
+    file.close();
+  }
+  if (Number.isFinite(total) && written !== total) {
+    return { kind: "failed", reason: `cut after ${written} of ${total} bytes` };
+  }
+  return { kind: "done", bytes: written };
+}

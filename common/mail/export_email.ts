@@ -1,0 +1,117 @@
+/**
+ * What an email says about a ChatGPT export: whether it is the "export ready" email, and its
+ * download link. The MIME structure, transfer encodings (quoted-printable, base64) and charsets
+ * are `postal-mime`'s; the rules (sender, subject, the link's text or address) come from the
+ * config, so that a changed template needs a config line, not a release.
+ *
+ * @module
+ */
+import PostalMime from "postal-mime";
+
+/** How an export email is told apart, from `openai.email`. */
+export interface ExportEmailRules {
+  /** The sender's address (case-insensitive). */
+  sender: string;
+  /** A regular expression the subject matches (case-insensitive). */
+  subjectPattern: string;
+  /** A regular expression the link's text matches (case-insensitive). */
+  linkTextPattern: string;
+  /** A regular expression the link's address matches. */
+  linkPattern: string;
+}
+
+/** An email as far as the intake cares. */
+export interface ExportEmail {
+  messageId: string;
+  from: string;
+  subject: string;
+  /** When it was sent (RFC 3339), or `""`. */
+  date: string;
+  /** The download link, when it is an export email. */
+  link?: string;
+  /** Why it is not, when it is not. */
+  notExport?: string;
+}
+
+const ENTITY = /&(amp|lt|gt|quot|#39|#x[0-9a-f]+|#[0-9]+);/gi;
+const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" };
+
+function decodeAttribute(value: string): string {
+  return value.replace(ENTITY, (all, name: string) => {
+    const lower = name.toLowerCase();
+    if (NAMED[lower]) return NAMED[lower];
+    const code = lower.startsWith("#x") ? parseInt(lower.slice(2), 16) : parseInt(lower.slice(1));
+    return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : all;
+  });
+}
+
+function textOf(html: string): string {
+  return decodeAttribute(html.replace(/<[^>]*>/g, " ")).replace(/\s+/g, " ").trim();
+}
+
+/**
+ * The download link of an HTML body: the first anchor whose text matches the link text (a
+ * button), else the first whose address matches the link pattern.
+ */
+function htmlLink(html: string, rules: ExportEmailRules): string | undefined {
+  const text = new RegExp(rules.linkTextPattern, "i");
+  const address = new RegExp(rules.linkPattern);
+  const anchors = [...html.matchAll(/<a\b[^>]*?\bhref\s*=\s*(["'])(.*?)\1[^>]*>([\s\S]*?)<\/a>/gi)]
+    .map((m) => ({ href: decodeAttribute(m[2]).trim(), text: textOf(m[3]) }))
+    .filter((a) => address.test(a.href));
+  return (anchors.find((a) => text.test(a.text)) ?? anchors[0])?.href;
+}
+
+/** The download link of a text body: the address on the line of the link text, or after it. */
+function textLink(text: string, rules: ExportEmailRules): string | undefined {
+  const address = new RegExp(rules.linkPattern);
+  const urls = [...text.matchAll(/https?:\/\/[^\s<>"')\]]+/g)].map((m) => ({
+    url: m[0],
+    at: m.index,
+  })).filter((u) => address.test(u.url));
+  const label = text.search(new RegExp(rules.linkTextPattern, "i"));
+  return (label >= 0 ? urls.find((u) => u.at > label) : undefined)?.url ?? urls[0]?.url;
+}
+
+/**
+ * Reads an email (its raw source) and says whether it is an export email and where its link
+ * points.
+ *
+ * @example An export email
+ * ```ts
+ * import { readExportEmail } from "./export_email.ts";
+ * const raw = "From: ChatGPT <noreply@tm.openai.com>\r\nSubject: Your data export is ready\r\n" +
+ *   "Message-ID: <m1@openai.com>\r\nContent-Type: text/html\r\n\r\n" +
+ *   '<a href="https://chatgpt.com/backend-api/download?id=1&amp;sig=2">Download data export</a>';
+ * const email = await readExportEmail(new TextEncoder().encode(raw), {
+ *   sender: "noreply@tm.openai.com", subjectPattern: "export", linkTextPattern: "download data export",
+ *   linkPattern: "^https://",
+ * });
+ * console.log(email.link); // https://chatgpt.com/backend-api/download?id=1&sig=2
+ * ```
+ */
+export async function readExportEmail(
+  raw: Uint8Array,
+  rules: ExportEmailRules,
+): Promise<ExportEmail> {
+  const parsed = await PostalMime.parse(raw);
+  const from = (parsed.from?.address ?? "").toLowerCase();
+  const email: ExportEmail = {
+    messageId: parsed.messageId ?? "",
+    from,
+    subject: parsed.subject ?? "",
+    date: parsed.date && !Number.isNaN(Date.parse(parsed.date))
+      ? new Date(parsed.date).toISOString()
+      : "",
+  };
+  if (from !== rules.sender.toLowerCase()) {
+    email.notExport = `from ${from || "no sender"}, not ${rules.sender}`;
+  } else if (!new RegExp(rules.subjectPattern, "i").test(email.subject)) {
+    email.notExport = `its subject does not match openai.email.subject_pattern`;
+  } else {
+    email.link = (parsed.html ? htmlLink(parsed.html, rules) : undefined) ??
+      (parsed.text ? textLink(parsed.text, rules) : undefined);
+    if (!email.link) email.notExport = "no download link in it";
+  }
+  return email;
+}
