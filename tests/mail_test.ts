@@ -80,8 +80,8 @@ if (dovecotPresent()) {
           `    security: plain\n    mailbox: ${mailbox}\n    poll_interval: 1\n` +
           `    link_pattern: "^http://127\\\\.0\\\\.0\\\\.1:"\n` +
           `    download_hosts: ["127.0.0.1:${downloads.port}"]\n`;
-        const configure = (mailbox = "INBOX") =>
-          Deno.writeTextFile(s.cfg, workerConfig(server) + emailSection(mailbox));
+        const configure = (mailbox = "INBOX", extra = "") =>
+          Deno.writeTextFile(s.cfg, workerConfig(server) + emailSection(mailbox) + extra);
         await configure();
         const env = {
           OPENAI_EMAIL_USERNAME: imap.user,
@@ -216,6 +216,24 @@ if (dovecotPresent()) {
           const held = serverUuids(server);
           assertEquals(held.length, new Set(held).size);
           assertEquals(new Set(held), new Set(expected));
+        });
+        await t.step("after_import: seen marks the email of an imported export read", async () => {
+          await configure("Exports", "    after_import: seen\n");
+          await once();
+          const c = await imap.client();
+          try {
+            await c.mailboxOpen("Exports");
+            const flags = new Map<string, Set<string>>();
+            for await (const m of c.fetch("1:*", { envelope: true, flags: true })) {
+              flags.set(m.envelope?.messageId ?? "", m.flags ?? new Set());
+            }
+            assert(
+              flags.get("<e@openai.com>")?.has("\\Seen"),
+              "the imported export's email is read",
+            );
+          } finally {
+            await c.logout();
+          }
         });
         await t.step(
           "doctor checks the login, the mailbox and the cookie, each with a fix",

@@ -6,6 +6,9 @@ import {
   netHost,
 } from "../common/permissions.ts";
 import { sourceSpec } from "../workers/registry.ts";
+import { engineLaunch } from "../common/cli/launch.ts";
+import { parseCli } from "../common/cli/context.ts";
+import { parseConfig } from "../common/config.ts";
 import { sessionLines } from "../bench/corpus.ts";
 import { delay, REPO, runWorker, spawnWorker, startServer } from "./helpers.ts";
 
@@ -253,3 +256,26 @@ if (!Deno.env.get("DENORT_BIN")) {
     "skipping the compile smoke test: set DENORT_BIN to a denort binary of Deno 2.9.6 to run it",
   );
 }
+
+Deno.test("permissions: the openai engine reaches its IMAP and download hosts only when email is on", () => {
+  const spec = sourceSpec("openai");
+  const ctx = parseCli(spec, ["--data-dir", "/d", "--state-dir", "/s"]);
+  const off = engineLaunch(ctx, parseConfig("", "c")).permissions;
+  assertEquals(off.net, false);
+  const on = engineLaunch(
+    ctx,
+    parseConfig(
+      "openai:\n  email:\n    enabled: true\n    host: imap.example.com\n" +
+        "    download_hosts: [chatgpt.com]\n    redirect_hosts: [click.example.com]\n",
+      "c",
+    ),
+  );
+  assertEquals(on.permissions.net, ["imap.example.com:993", "chatgpt.com", "click.example.com"]);
+  // Downloads land in the state directory, which it reads and writes, and watches.
+  assert(on.init.extraRoots.includes("/s/openai-downloads"));
+  assertEquals(on.permissions.write, ["/s"]);
+  for (const name of ["OPENAI_EMAIL_PASSWORD", "OPENAI_SESSION_TOKEN"]) {
+    assert(mainPermissionFlags(spec).join(" ").includes(name), name);
+    assert(!(on.permissions.env as string[]).includes(name), `the engine reads no ${name}`);
+  }
+});

@@ -45,6 +45,9 @@ export const EXPIRED =
 /** Failures of the same email are tried again at most this many times. */
 const MAX_TRIES = 5;
 
+/** An export email is a few KB; one larger than this is not fetched (nor parsed). */
+const MAX_EMAIL_BYTES = 4 * 1024 * 1024;
+
 /** Builds the IMAP client of a config and the credentials in `secrets`. */
 export function imapClient(
   email: EmailConfig,
@@ -215,22 +218,33 @@ export class MailIntake implements Intake {
         );
         cursor = { uidValidity, lastUid: 0 };
       }
-      const candidates: { uid: number; from: string }[] = [];
+      const candidates: { uid: number; from: string; size: number }[] = [];
       if (box && box.exists > 0) {
         for await (
-          const m of client.fetch(`${cursor.lastUid + 1}:*`, { uid: true, envelope: true }, {
+          const m of client.fetch(`${cursor.lastUid + 1}:*`, {
+            uid: true,
+            envelope: true,
+            size: true,
+          }, {
             uid: true,
           })
         ) {
           if (m.uid <= cursor.lastUid) continue;
           const from = m.envelope?.from?.[0]?.address?.toLowerCase() ?? "";
-          candidates.push({ uid: m.uid, from });
+          candidates.push({ uid: m.uid, from, size: m.size ?? 0 });
         }
       }
       let done = cursor.lastUid;
       let blocked = false;
-      for (const { uid, from } of candidates.sort((a, b) => a.uid - b.uid)) {
-        const final = from !== email.sender.toLowerCase() ||
+      for (const { uid, from, size } of candidates.sort((a, b) => a.uid - b.uid)) {
+        const ours = from === email.sender.toLowerCase();
+        if (ours && size > MAX_EMAIL_BYTES) {
+          this.#counts.ignored++;
+          this.ctx.log.warn(
+            `email UID ${uid}: ${size} bytes, too large for an export email; not read`,
+          );
+        }
+        const final = !ours || size > MAX_EMAIL_BYTES ||
           await this.#handle(client, uid, uidValidity);
         // The cursor moves past an email only once it is done with; a retry keeps it.
         if (!final) blocked = true;
