@@ -173,6 +173,8 @@ After=network-online.target
 
 [Service]
 Type=simple
+# Credentials (SYNC_WORKER_TOKEN, OPENAI_EMAIL_PASSWORD, ...) as VAR=value lines, mode 0600.
+EnvironmentFile=-%h/.config/ai-sync/secrets.env
 ExecStart=${command.map(systemdQuote).join(" ")}
 Restart=on-failure
 RestartSec=10
