@@ -120,7 +120,12 @@ export class ConversationStore {
   /** Opens (creating if needed) the store at `path`; `:memory:` for a throwaway one. */
   constructor(readonly path: string) {
     this.#db = new DatabaseSync(path);
-    this.#db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+    // Checkpoints every 16 MB of WAL rather than every 4 MB: each costs two fsyncs, and a
+    // backfill writes hundreds of MB (a commit still syncs the WAL: durability is the same).
+    this.#db.exec(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; " +
+        "PRAGMA wal_autocheckpoint=4000;",
+    );
     this.#db.exec(SCHEMA);
     this.#migrate();
     this.#getConversation = this.#db.prepare(

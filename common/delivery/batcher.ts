@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { sha256Hex } from "../hash.ts";
+import { fingerprint64, sha256Hex } from "../hash.ts";
 import type { Logger } from "../log.ts";
 import type { StateStore } from "../state/state.ts";
 import type { SourceType } from "../types.ts";
@@ -225,10 +224,12 @@ export class Batcher<Hint = unknown> {
 
   /**
    * The Idempotency-Key: a hash of the boundaries and the payload, so a re-cut batch gets a new
-   * key. The payload is fingerprinted with MD5, which is fast and enough to tell payloads apart.
+   * key.
    */
   #batchKey(ranges: PieceRange[], body: string): string {
-    const payload = createHash("md5").update(body).digest("hex");
+    // xxHash64 of the body: a fingerprint to tell payloads apart, several times faster than MD5
+    // on the strings a backfill sends.
+    const payload = fingerprint64(body);
     return `b_${sha256Hex(`${this.#o.sourceType}|${JSON.stringify(ranges)}|${payload}`)}`;
   }
 

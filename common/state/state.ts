@@ -15,37 +15,8 @@ import { cursorOf, type UnitState } from "../units/cursor.ts";
 export { NewerSchemaError, StateDatabaseError, type StateFault } from "./errors.ts";
 export type { UnitState } from "../units/cursor.ts";
 
-/**
- * A fingerprint to record when a batch is acknowledged: `[key, value]` (an export's content
- * hash, a conversation's or a message's fingerprint).
- */
-export type Mark = readonly [key: string, value: string];
-
-/** One file's part of a batch: the bytes `[from, to)` and what the checkpoint becomes. */
-export interface BatchRange {
-  unit: string;
-  from: number;
-  to: number;
-  fromLine: number;
-}
-
-/** A batch recorded before its first send. */
-export interface PendingBatch {
-  key: string;
-  ranges: BatchRange[];
-}
-
-/** A record that the server refused for good, kept locally so nothing is lost. */
-export interface DeadLetter {
-  id: number;
-  batchKey: string;
-  conversationUuid: string;
-  status: number;
-  error: string;
-  createdAt: string;
-  /** When `dead-letters replay` delivered it, or `""`. */
-  replayedAt: string;
-}
+export type { BatchRange, DeadLetter, Mark, PendingBatch } from "./records.ts";
+import type { BatchRange, DeadLetter, Mark, PendingBatch } from "./records.ts";
 
 /** A dead letter's columns, named as {@link DeadLetter}'s fields. */
 const DEAD_LETTER = `id, batch_key AS batchKey, conversation_uuid AS conversationUuid, status,
@@ -69,7 +40,8 @@ const DEAD_LETTER = `id, batch_key AS batchKey, conversation_uuid AS conversatio
  */
 export class StateStore {
   readonly #db: DatabaseSync;
-  #lookup: StatementSync | undefined;
+  /** Statements by their SQL: preparing one costs more than running it. */
+  readonly #statements = new Map<string, StatementSync>();
 
   /** Opens (creating or migrating if needed) the database at `path`; {@link StateDatabaseError} if it cannot. */
   constructor(readonly path: string, seed?: (db: DatabaseSync) => void) {
@@ -118,7 +90,7 @@ export class StateStore {
   #open(): void {
     this.#db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
     // Read every page once: a damaged file is reported now, with its name, not mid-run.
-    const check = this.#db.prepare("PRAGMA quick_check").all() as Record<string, string>[];
+    const check = this.#prepare("PRAGMA quick_check").all() as Record<string, string>[];
     const verdict = Object.values(check[0] ?? {})[0];
     if (verdict !== "ok") throw new Error(`database disk image is malformed (${verdict})`);
     migrate(this.#db);
@@ -137,7 +109,7 @@ export class StateStore {
   /** The state of one unit, if known. */
   getUnit(key: string): UnitState | undefined {
     return this.#guard(() => {
-      const row = this.#db.prepare("SELECT * FROM units WHERE key = ?").get(key);
+      const row = this.#prepare("SELECT * FROM units WHERE key = ?").get(key);
       return row ? unitFromRow(row as Record<string, string | number>) : undefined;
     });
   }
@@ -146,7 +118,7 @@ export class StateStore {
   offsets(): Map<string, { offset: number; active: boolean; fileSize: number; mtimeMs: number }> {
     // Named as the summary's fields, so each row is one without copying.
     const rows = this.#guard(() =>
-      this.#db.prepare(
+      this.#prepare(
         `SELECT key, offset, status = 'active' AS active, file_size AS fileSize,
            mtime_ms AS mtimeMs FROM units`,
       ).all() as {
@@ -163,7 +135,7 @@ export class StateStore {
   /** Known files with this device and inode (a moved file keeps them). */
   unitsByInode(dev: number, ino: number): UnitState[] {
     return this.#guard(() =>
-      (this.#db.prepare("SELECT * FROM units WHERE dev = ? AND ino = ?").all(dev, ino) as Record<
+      (this.#prepare("SELECT * FROM units WHERE dev = ? AND ino = ?").all(dev, ino) as Record<
         string,
         string | number
       >[]).map(unitFromRow)
@@ -173,7 +145,7 @@ export class StateStore {
   /** Every known file. */
   listUnits(): UnitState[] {
     return this.#guard(() =>
-      (this.#db.prepare("SELECT * FROM units ORDER BY key").all() as Record<
+      (this.#prepare("SELECT * FROM units ORDER BY key").all() as Record<
         string,
         string | number
       >[]).map(unitFromRow)
@@ -188,7 +160,7 @@ export class StateStore {
   /** Records a batch's boundaries before its first send. */
   recordBatch(key: string, ranges: BatchRange[]): void {
     this.#guard(() =>
-      this.#db.prepare(
+      this.#prepare(
         "INSERT OR REPLACE INTO pending_batches (key, ranges, created_at) VALUES (?, ?, ?)",
       ).run(key, JSON.stringify(ranges), new Date().toISOString())
     );
@@ -197,7 +169,7 @@ export class StateStore {
   /** Batches recorded but never acknowledged (a crash or stop mid-send). */
   pendingBatches(): PendingBatch[] {
     return this.#guard(() =>
-      (this.#db.prepare(
+      (this.#prepare(
         "SELECT key, ranges FROM pending_batches ORDER BY rowid",
       ).all() as { key: string; ranges: string }[]).map((r) => ({
         key: r.key,
@@ -208,7 +180,7 @@ export class StateStore {
 
   /** Drops a pending batch whose files changed since (the data is then read again normally). */
   abandonBatch(key: string): void {
-    this.#guard(() => this.#db.prepare("DELETE FROM pending_batches WHERE key = ?").run(key));
+    this.#guard(() => this.#prepare("DELETE FROM pending_batches WHERE key = ?").run(key));
   }
 
   /**
@@ -224,25 +196,27 @@ export class StateStore {
   ): void {
     this.#transaction(() => {
       for (const unit of units) this.#putUnit(unit);
-      const put = this.#db.prepare("INSERT OR REPLACE INTO fingerprints VALUES (?, ?)");
+      const put = this.#prepare("INSERT OR REPLACE INTO fingerprints VALUES (?, ?)");
       for (const [name, value] of marks) put.run(name, value);
       // Only pending batches matter after a crash; a done one is dropped with its commit.
-      this.#db.prepare("DELETE FROM pending_batches WHERE key = ?").run(key);
+      this.#prepare("DELETE FROM pending_batches WHERE key = ?").run(key);
       for (const [name, n] of Object.entries(counts)) this.#add(name, n);
     });
   }
 
   /** What was recorded under `key` when a batch that carried it was acknowledged. */
   fingerprint(key: string): string | undefined {
-    this.#lookup ??= this.#db.prepare("SELECT value FROM fingerprints WHERE key = ?");
-    const lookup = this.#lookup;
-    return this.#guard(() => (lookup.get(key) as { value: string } | undefined)?.value);
+    return this.#guard(() =>
+      (this.#prepare("SELECT value FROM fingerprints WHERE key = ?").get(key) as
+        | { value: string }
+        | undefined)?.value
+    );
   }
 
   /** The fingerprints whose key starts with `prefix`. */
   fingerprintsLike(prefix: string): [string, string][] {
     return this.#guard(() =>
-      (this.#db.prepare("SELECT key, value FROM fingerprints WHERE key >= ? AND key < ?")
+      (this.#prepare("SELECT key, value FROM fingerprints WHERE key >= ? AND key < ?")
         .all(prefix, `${prefix}\uffff`) as { key: string; value: string }[]).map((
           r,
         ) => [r.key, r.value])
@@ -252,7 +226,7 @@ export class StateStore {
   /** Records `value` under `key` outside a batch (an intake's own bookkeeping). */
   putFingerprint(key: string, value: string): void {
     this.#guard(() =>
-      this.#db.prepare("INSERT OR REPLACE INTO fingerprints VALUES (?, ?)").run(key, value)
+      this.#prepare("INSERT OR REPLACE INTO fingerprints VALUES (?, ?)").run(key, value)
     );
   }
 
@@ -265,7 +239,7 @@ export class StateStore {
     payload: string,
   ): void {
     this.#transaction(() => {
-      this.#db.prepare(
+      this.#prepare(
         "INSERT INTO dead_letters (batch_key, conversation_uuid, status, error, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
       ).run(batchKey, conversationUuid, status, error, payload, new Date().toISOString());
       this.#add("dead_lettered", 1);
@@ -274,7 +248,7 @@ export class StateStore {
 
   /** Dead-lettered records, newest first; with `pendingOnly`, those not replayed yet. */
   deadLetters(limit = 100, pendingOnly = false): DeadLetter[] {
-    return this.#guard(() => (this.#db.prepare(
+    return this.#guard(() => (this.#prepare(
       `SELECT ${DEAD_LETTER} FROM dead_letters ${pendingOnly ? "WHERE replayed_at = ''" : ""}
          ORDER BY id DESC LIMIT ?`,
     ).all(limit) as unknown as DeadLetter[]));
@@ -283,7 +257,7 @@ export class StateStore {
   /** One dead letter with its payload (the conversation as it was sent), if it exists. */
   deadLetterById(id: number): (DeadLetter & { payload: string }) | undefined {
     return this.#guard(() =>
-      this.#db.prepare(`SELECT ${DEAD_LETTER}, payload FROM dead_letters WHERE id = ?`)
+      this.#prepare(`SELECT ${DEAD_LETTER}, payload FROM dead_letters WHERE id = ?`)
         .get(id) as unknown as (DeadLetter & { payload: string }) | undefined
     );
   }
@@ -291,7 +265,7 @@ export class StateStore {
   /** Marks a dead letter as delivered by a replay. */
   markReplayed(id: number): void {
     this.#guard(() =>
-      this.#db.prepare("UPDATE dead_letters SET replayed_at = ? WHERE id = ?").run(
+      this.#prepare("UPDATE dead_letters SET replayed_at = ? WHERE id = ?").run(
         new Date().toISOString(),
         id,
       )
@@ -304,7 +278,7 @@ export class StateStore {
    */
   contributions(conversation: string): Map<string, string> {
     const rows = this.#guard(() =>
-      this.#db.prepare(
+      this.#prepare(
         `SELECT u.key, u.totals FROM conversation_units c JOIN units u ON u.key = c.unit
          WHERE c.conversation = ?
            AND NOT EXISTS (SELECT 1 FROM units m WHERE m.moved_from = u.key)`,
@@ -317,13 +291,19 @@ export class StateStore {
   counters(): Record<string, number> {
     const out: Record<string, number> = {};
     const rows = this.#guard(() =>
-      this.#db.prepare("SELECT name, value FROM counters").all() as {
+      this.#prepare("SELECT name, value FROM counters").all() as {
         name: string;
         value: number;
       }[]
     );
     for (const r of rows) out[r.name] = r.value;
     return out;
+  }
+
+  #prepare(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) this.#statements.set(sql, statement = this.#db.prepare(sql));
+    return statement;
   }
 
   /** Closes the database. */
@@ -337,7 +317,7 @@ export class StateStore {
   }
 
   #add(name: string, n: number): void {
-    this.#db.prepare(
+    this.#prepare(
       "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
     ).run(name, n);
   }
@@ -345,14 +325,14 @@ export class StateStore {
   #putUnit(u: UnitState): void {
     const totals = u.totals ?? "";
     if (totals) {
-      this.#db.prepare("DELETE FROM conversation_units WHERE unit = ?").run(u.key);
-      const link = this.#db.prepare(
+      this.#prepare("DELETE FROM conversation_units WHERE unit = ?").run(u.key);
+      const link = this.#prepare(
         "INSERT OR IGNORE INTO conversation_units (conversation, unit) VALUES (?, ?)",
       );
       for (const conversation of Object.keys(JSON.parse(totals))) link.run(conversation, u.key);
     }
     const c = cursorColumns(cursorOf(u));
-    this.#db.prepare(
+    this.#prepare(
       `INSERT OR REPLACE INTO units (key, path, kind, cursor, carry, status, totals, moved_from,
          dev, ino, offset, file_size, mtime_ms, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
