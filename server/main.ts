@@ -2,6 +2,7 @@
  * `sync-server`: the reference sync server.
  *
  * ```
+ * deno task serve                       # the embedded store, read-only, on 127.0.0.1
  * deno task serve --port 8080 --db ./data/conversations.db --token T
  * ```
  *
@@ -13,6 +14,8 @@
 import { parseArgs } from "node:util";
 import { dirname } from "node:path";
 import { ConversationStore } from "../store/store.ts";
+import { SearchIndex } from "../store/search.ts";
+import { defaultStateDir } from "../common/cli/context.ts";
 import { createHandler, DEFAULT_MAX_BODY_BYTES } from "./server.ts";
 import { serveFront } from "./front.ts";
 
@@ -20,8 +23,9 @@ const USAGE = `usage: sync-server [--port N] [--hostname H] [--db FILE] [--token
                    [--max-body-bytes N] [--header-timeout S] [--wrapped]
   --port            port to listen on (default 8080; 0 picks a free one)
   --hostname        address to bind (default 127.0.0.1)
-  --db              SQLite file (default ./data/conversations.db, its folder made if missing;
-                    a file named here must be in a folder that exists)
+  --db              SQLite file to serve and receive batches into (its folder must exist).
+                    Without it: the workers' embedded store, read-only (a viewer beside running
+                    workers), on 127.0.0.1 only; no token needed unless one is given
   --token           bearer token clients must send (or SYNC_SERVER_TOKEN)
   --max-body-bytes  largest request body, after gzip decoding (default ${DEFAULT_MAX_BODY_BYTES})
   --header-timeout  seconds a connection may take to send its request headers (default 10)
@@ -82,27 +86,50 @@ if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) {
 const headerTimeout = Number(values["header-timeout"]);
 if (!(headerTimeout > 0)) fail("--header-timeout: expected a positive number of seconds");
 const token = values.token ?? Deno.env.get("SYNC_SERVER_TOKEN") ?? "";
-if (!token) fail("--token (or SYNC_SERVER_TOKEN) is required");
-/** The default database's folder is made when missing; a named one must be in a folder that exists. */
-const DEFAULT_DB = "./data/conversations.db";
-const db = values.db ?? DEFAULT_DB;
-if (db !== ":memory:") {
-  if (values.db === undefined) Deno.mkdirSync(dirname(db), { recursive: true });
-  else if (!isDirectory(dirname(db))) {
-    fail(`--db: the folder ${dirname(db)} does not exist (a typo?); create it first`);
+/** Without --db: the embedded store of the workers, opened read-only. */
+const viewer = values.db === undefined;
+const db = values.db ?? `${defaultStateDir()}/conversations.db`;
+if (viewer) {
+  if (!exists(db)) {
+    fail(
+      `no embedded store at ${db} yet: run the workers first (deno task start), or pass --db`,
+    );
   }
-  if (!exists(db)) console.log(`creating a new, empty database at ${db}`);
+  if (!["127.0.0.1", "localhost", "::1"].includes(values.hostname) && !token) {
+    fail("--hostname: serving beyond this machine needs --token");
+  }
+} else {
+  if (!token) fail("--token (or SYNC_SERVER_TOKEN) is required");
+  if (db !== ":memory:") {
+    if (!isDirectory(dirname(db))) {
+      fail(`--db: the folder ${dirname(db)} does not exist (a typo?); create it first`);
+    }
+    if (!exists(db)) console.log(`creating a new, empty database at ${db}`);
+  }
 }
-const store = new ConversationStore(db);
+const store = new ConversationStore(db, { readOnly: viewer });
+const search = db === ":memory:" ? undefined : new SearchIndex(db);
 let front;
 try {
-  front = await serveFront({
-    hostname: values.hostname,
-    port,
-    headerTimeoutMs: headerTimeout * 1000,
-    onListen: ({ hostname, port }) =>
-      console.log(`listening on http://${hostname}:${port} (db ${db})`),
-  }, createHandler({ store, token, maxBodyBytes, wrapped: values.wrapped }));
+  front = await serveFront(
+    {
+      hostname: values.hostname,
+      port,
+      headerTimeoutMs: headerTimeout * 1000,
+      onListen: ({ hostname, port }) =>
+        console.log(
+          `listening on http://${hostname}:${port} (db ${db}${viewer ? ", read-only" : ""})`,
+        ),
+    },
+    createHandler({
+      store,
+      token,
+      maxBodyBytes,
+      wrapped: values.wrapped,
+      search,
+      readOnly: viewer,
+    }),
+  );
 } catch (error) {
   store.close();
   if (error instanceof Deno.errors.AddrInUse) {
@@ -117,6 +144,7 @@ try {
 const server = front;
 const stop = async () => {
   await server.shutdown();
+  search?.close();
   store.close();
   Deno.exit(0);
 };

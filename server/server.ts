@@ -9,6 +9,8 @@ import { type Batch, ConversationSchema, formatIssues, SourceTypeSchema } from "
 import { bearerMatches } from "../common/bearer.ts";
 import { sha256Hex } from "../common/hash.ts";
 import { type ConversationStore, IdempotencyConflictError } from "../store/store.ts";
+import type { SearchIndex } from "../store/search.ts";
+import { pageOf, ReadApiError, readRoute } from "./read_api.ts";
 
 /** How the handler behaves. */
 export interface ServerOptions {
@@ -20,6 +22,10 @@ export interface ServerOptions {
   maxBodyBytes: number;
   /** Answer batches as `{code:0,message:"ok",data:{...}}` instead of the bare counts. */
   wrapped?: boolean;
+  /** The store's search index (`?q=`); none for an in-memory store. */
+  search?: SearchIndex;
+  /** Serve the read API without a token (a viewer on 127.0.0.1); the batch API is then off. */
+  readOnly?: boolean;
 }
 
 class HttpError extends Error {
@@ -86,21 +92,6 @@ async function readBody(req: Request, limit: number): Promise<string> {
   return new TextDecoder().decode(buffer.subarray(0, size));
 }
 
-/** The largest page number asked for (beyond it, the offset is meaningless). */
-const MAX_PAGE = 1_000_000_000;
-
-function pageParams(url: URL, defaultSize: number): { page: number; size: number } {
-  const page = Number(url.searchParams.get("page") ?? "1");
-  const size = Number(url.searchParams.get("page_size") ?? String(defaultSize));
-  if (!Number.isInteger(page) || page < 1 || page > MAX_PAGE) {
-    throw new HttpError(400, `page: expected an integer from 1 to ${MAX_PAGE}`);
-  }
-  if (!Number.isInteger(size) || size < 1 || size > 1000) {
-    throw new HttpError(400, "page_size: expected an integer from 1 to 1000");
-  }
-  return { page, size };
-}
-
 /**
  * Validates a parsed batch one conversation at a time (the validated copy of a whole large
  * batch would double its memory) and returns it as given; 400 names the first bad field.
@@ -153,10 +144,12 @@ export function createHandler(options: ServerOptions): (req: Request) => Promise
     const url = new URL(req.url);
     try {
       if (url.pathname === "/healthz") return json(200, { ok: true });
-      if (!bearerMatches(req.headers.get("authorization"), options.token)) {
+      const open = options.readOnly && !options.token;
+      if (!open && !bearerMatches(req.headers.get("authorization"), options.token)) {
         throw new HttpError(401, "missing or wrong bearer token");
       }
       if (url.pathname === "/internal/v1/sync/batch") {
+        if (options.readOnly) throw new HttpError(403, "this server is read-only (a viewer)");
         if (req.method !== "POST") throw new HttpError(405, "use POST");
         const key = req.headers.get("idempotency-key") ?? undefined;
         let fingerprint: string | undefined;
@@ -175,16 +168,11 @@ export function createHandler(options: ServerOptions): (req: Request) => Promise
       }
       if (req.method !== "GET") throw new HttpError(405, "use GET");
       if (url.pathname === "/api/v1/stats/overview") return json(200, store.stats());
-      if (url.pathname === "/api/v1/conversations") {
-        const { page, size } = pageParams(url, 50);
-        return json(
-          200,
-          store.listConversations(url.searchParams.get("source_type") ?? "", page, size),
-        );
-      }
+      const read = readRoute(url, store, options.search);
+      if (read !== undefined) return json(200, read);
       const match = url.pathname.match(/^\/api\/v1\/conversations\/([^/]+)\/messages$/);
       if (match) {
-        const { page, size } = pageParams(url, 100);
+        const { page, size } = pageOf(url, 100);
         let uuid: string;
         try {
           uuid = decodeURIComponent(match[1]);
@@ -197,7 +185,7 @@ export function createHandler(options: ServerOptions): (req: Request) => Promise
       }
       throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
     } catch (error) {
-      if (error instanceof HttpError) {
+      if (error instanceof HttpError || error instanceof ReadApiError) {
         return json(error.status, { code: error.status, message: error.message });
       }
       if (error instanceof IdempotencyConflictError) {

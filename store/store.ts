@@ -13,6 +13,7 @@ import {
   type Message,
   titleRank,
 } from "../common/types.ts";
+import { type ConversationFilter, filterSql } from "./search.ts";
 
 /** A conversation as the read API returns it. */
 export interface StoredConversation {
@@ -27,6 +28,34 @@ export interface StoredConversation {
 
 /** A message as the read API returns it. */
 export type StoredMessage = Message & { conversation_uuid: string };
+
+/** Usage of one day, source and model. */
+export interface UsageRow {
+  day: string;
+  source_type: string;
+  model: string;
+  messages: number;
+  tokens: number;
+  input: number;
+  output: number;
+}
+
+const CONVERSATION_COLUMNS =
+  `SELECT c.uuid, c.source_type, CAST(c.title AS BLOB) AS title, c.created_at, c.updated_at,
+    c.metadata, (SELECT COUNT(*) FROM messages m WHERE m.conversation_uuid = c.uuid) AS message_count
+   FROM conversations c`;
+
+function conversationOf(r: Record<string, string | number>): StoredConversation {
+  return {
+    uuid: String(r.uuid),
+    source_type: String(r.source_type),
+    title: untext(r.title),
+    created_at: String(r.created_at),
+    updated_at: String(r.updated_at),
+    metadata: JSON.parse(String(r.metadata)),
+    message_count: Number(r.message_count),
+  };
+}
 
 /** One page of a listing. */
 export interface Page<T> {
@@ -117,17 +146,24 @@ export class ConversationStore {
   readonly #getMessage: StatementSync;
   readonly #updateMessage: StatementSync;
 
-  /** Opens (creating if needed) the store at `path`; `:memory:` for a throwaway one. */
-  constructor(readonly path: string) {
-    this.#db = new DatabaseSync(path);
-    // Checkpoints every 16 MB of WAL rather than every 4 MB: each costs two fsyncs, and a
-    // backfill writes hundreds of MB (a commit still syncs the WAL: durability is the same).
-    this.#db.exec(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; " +
-        "PRAGMA wal_autocheckpoint=4000;",
-    );
-    this.#db.exec(SCHEMA);
-    this.#migrate();
+  /**
+   * Opens (creating if needed) the store at `path`; `:memory:` for a throwaway one. With
+   * `readOnly`, an existing store is opened for reading beside its writers (the viewer beside
+   * running workers): nothing is created or migrated, and writes fail.
+   */
+  constructor(readonly path: string, options: { readOnly?: boolean } = {}) {
+    this.#db = new DatabaseSync(path, { readOnly: options.readOnly ?? false });
+    if (options.readOnly) this.#db.exec("PRAGMA busy_timeout=10000;");
+    else {
+      // Checkpoints every 16 MB of WAL rather than every 4 MB: each costs two fsyncs, and a
+      // backfill writes hundreds of MB (a commit still syncs the WAL: durability is the same).
+      this.#db.exec(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; " +
+          "PRAGMA wal_autocheckpoint=4000;",
+      );
+      this.#db.exec(SCHEMA);
+      this.#migrate();
+    }
     this.#getConversation = this.#db.prepare(
       `SELECT CAST(title AS BLOB) AS title, created_at, updated_at, metadata, source_type
        FROM conversations WHERE uuid = ?`,
@@ -344,32 +380,39 @@ export class ConversationStore {
     result.updated_messages++;
   }
 
-  /** Lists conversations, newest first, optionally of one source. */
-  listConversations(sourceType = "", page = 1, pageSize = 50): Page<StoredConversation> {
-    const where = sourceType ? "WHERE source_type = ?" : "";
-    const args = sourceType ? [sourceType] : [];
-    const total = (this.#db.prepare(`SELECT COUNT(*) AS n FROM conversations ${where}`)
+  /** Lists conversations, newest first, filtered (a string: of that source). */
+  listConversations(
+    filter: string | ConversationFilter = "",
+    page = 1,
+    pageSize = 50,
+  ): Page<StoredConversation> {
+    const { where, args } = filterSql(typeof filter === "string" ? { source: filter } : filter);
+    const total = (this.#db.prepare(`SELECT COUNT(*) AS n FROM conversations c ${where}`)
       .get(...args) as { n: number }).n;
     const rows = this.#db.prepare(
-      `SELECT c.uuid, c.source_type, CAST(c.title AS BLOB) AS title, c.created_at, c.updated_at,
-        c.metadata,
-        (SELECT COUNT(*) FROM messages m WHERE m.conversation_uuid = c.uuid) AS message_count
-       FROM conversations c ${where} ORDER BY updated_ms DESC, uuid LIMIT ? OFFSET ?`,
+      `${CONVERSATION_COLUMNS} ${where} ORDER BY updated_ms DESC, uuid LIMIT ? OFFSET ?`,
     ).all(...args, pageSize, (page - 1) * pageSize) as Record<string, string | number>[];
-    return {
-      items: rows.map((r) => ({
-        uuid: String(r.uuid),
-        source_type: String(r.source_type),
-        title: untext(r.title),
-        created_at: String(r.created_at),
-        updated_at: String(r.updated_at),
-        metadata: JSON.parse(String(r.metadata)),
-        message_count: Number(r.message_count),
-      })),
-      total,
-      page,
-      page_size: pageSize,
-    };
+    return { items: rows.map(conversationOf), total, page, page_size: pageSize };
+  }
+
+  /** One conversation, or `undefined`. */
+  conversation(uuid: string): StoredConversation | undefined {
+    const row = this.#db.prepare(`${CONVERSATION_COLUMNS} WHERE c.uuid = ?`).get(uuid);
+    return row ? conversationOf(row as Record<string, string | number>) : undefined;
+  }
+
+  /** Tokens (`usage.total`) and messages by day (UTC), source and model, newest day first. */
+  usage(filter: ConversationFilter = {}): UsageRow[] {
+    const { where, args } = filterSql(filter);
+    return this.#db.prepare(
+      `SELECT substr(m.created_at, 1, 10) AS day, c.source_type, COALESCE(m.model, '') AS model,
+         COUNT(*) AS messages,
+         SUM(COALESCE(json_extract(m.usage, '$.total'), 0)) AS tokens,
+         SUM(COALESCE(json_extract(m.usage, '$.input'), 0)) AS input,
+         SUM(COALESCE(json_extract(m.usage, '$.output'), 0)) AS output
+       FROM messages m JOIN conversations c ON c.uuid = m.conversation_uuid ${where}
+       GROUP BY day, c.source_type, model ORDER BY day DESC, c.source_type, model`,
+    ).all(...args) as unknown as UsageRow[];
   }
 
   /** Lists one conversation's messages in time order; `null` when the conversation is unknown. */

@@ -17,8 +17,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { resolve } from "node:path";
-import { configPathOf, dataDirOf, VERSION } from "../common/cli/context.ts";
+import { join, resolve } from "node:path";
+import { configPathOf, dataDirOf, defaultStateDir, VERSION } from "../common/cli/context.ts";
+import { EXPORT_FLAGS, exportConversations, exportOptionsOf } from "../common/cli/export.ts";
 import { type Config, ConfigError, loadConfig } from "../common/config.ts";
 import { errorMessage, LOG_LEVELS } from "../common/log.ts";
 import { denoRunArgs } from "../common/permissions.ts";
@@ -70,6 +71,8 @@ function usage(plans: Plan[] | undefined): string {
     : "  (the config file could not be read)";
   return `usage: deno task start [options]            (npx -y deno@2.9.6 task start [options])
        deno task start install-service [--print] [options] | uninstall-service
+       deno task start export [--out DIR] [--format md|jsonl] [--q WORDS] [--project P]
+                              [--from DATE] [--to DATE]
        deno task start --help | --version
 
 Finds the AI history on this machine and syncs each source with its own worker process, into
@@ -116,14 +119,17 @@ function parse(args: string[]) {
         "log-level": { type: "string" },
         "status-port": { type: "string" },
         print: { type: "boolean", default: false },
+        ...EXPORT_FLAGS,
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
     });
     const command = positionals[0] ?? "run";
-    if (!["run", "install-service", "uninstall-service"].includes(command)) {
+    if (!["run", "install-service", "uninstall-service", "export"].includes(command)) {
       throw new UsageError(
-        `unknown command ${JSON.stringify(command)}: expected install-service or uninstall-service`,
+        `unknown command ${
+          JSON.stringify(command)
+        }: expected install-service, uninstall-service or export`,
       );
     }
     if (positionals.length > 1) {
@@ -251,6 +257,19 @@ async function main(args: string[]): Promise<number> {
   }
   if (command === "uninstall-service") {
     return await removeService(startService([]), "start");
+  }
+  if (command === "export") {
+    const stateDir = resolve((values["state-dir"] as string | undefined) ?? defaultStateDir());
+    try {
+      const options = exportOptionsOf(values, join(stateDir, "conversations.db"));
+      await Deno.stat(options.storePath);
+      const { count, path } = await exportConversations(options);
+      console.log(`exported ${count} conversation(s) to ${path}`);
+      return 0;
+    } catch (error) {
+      console.error(`start: export: ${errorMessage(error)}`);
+      return error instanceof Error && error.message.startsWith("--") ? 2 : 1;
+    }
   }
   const configPath = configPathOf(values.config as string | undefined);
   let config: Config;

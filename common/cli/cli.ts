@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { errorMessage } from "../log.ts";
 import { mainPermissionFlags } from "../permissions.ts";
@@ -22,6 +23,7 @@ import { fetchStatus, formatStatus } from "../status.ts";
 import { type CliContext, parseCli, resolveDataDir, usage, VERSION } from "./context.ts";
 import { readStatusToken, runWorker, statusTokenPath } from "./launch.ts";
 import { runDoctor } from "./doctor.ts";
+import { exportConversations, exportOptionsOf } from "./export.ts";
 import { installService, uninstallService } from "./service.ts";
 
 export { type CliContext, parseCli, usage, UsageError, VERSION } from "./context.ts";
@@ -114,8 +116,30 @@ async function runCommand(spec: SourceSpec, args: string[], engineUrl: URL): Pro
         console.error(`${spec.binary}: dead-letters: ${error.message}`);
         return Deno.exit(2);
       }
+    case "export":
+      return Deno.exit(await runExport(ctx));
     default:
       return Deno.exit(await runWorker(ctx, config, engineUrl));
+  }
+}
+
+/** `export`: this source's conversations from the embedded store, as files. */
+async function runExport(ctx: CliContext): Promise<number> {
+  const storePath = join(ctx.stateDir, "conversations.db");
+  try {
+    await Deno.stat(storePath);
+  } catch {
+    console.error(`${ctx.spec.binary}: export: no embedded store at ${storePath} (--state-dir?)`);
+    return 1;
+  }
+  try {
+    const options = exportOptionsOf(ctx.export, storePath, ctx.spec.sourceType);
+    const { count, path } = await exportConversations(options);
+    console.log(`exported ${count} conversation(s) to ${path}`);
+    return 0;
+  } catch (error) {
+    console.error(`${ctx.spec.binary}: export: ${errorMessage(error)}`);
+    return error instanceof Error && error.message.startsWith("--") ? 2 : 1;
   }
 }
 

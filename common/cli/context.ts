@@ -10,6 +10,7 @@ import denoJson from "../../deno.json" with { type: "json" };
 import { type Config, type ConfigEnv, sourceSection } from "../config.ts";
 import { errorMessage, LOG_LEVELS, type LogLevel } from "../log.ts";
 import type { SourceSpec } from "../source_spec.ts";
+import { EXPORT_FLAGS, type ExportFlags } from "./export.ts";
 
 /** The version every binary reports. */
 export const VERSION: string = denoJson.version;
@@ -21,6 +22,7 @@ const SUBCOMMANDS = [
   "install-service",
   "uninstall-service",
   "dead-letters",
+  "export",
 ] as const;
 /** A worker binary's subcommands. */
 export type Subcommand = typeof SUBCOMMANDS[number];
@@ -47,6 +49,8 @@ export interface CliContext {
   operands: string[];
   /** `--all` (`dead-letters replay --all`). */
   all: boolean;
+  /** `export`'s flags, as given. */
+  export: ExportFlags;
   /** `--report json`: progress and the summary as JSON lines on stdout (`deno task start`). */
   report: "json" | "";
   /** `--log-format`: overrides `log.format`. */
@@ -70,6 +74,8 @@ export function usage(spec: SourceSpec): string {
   return `usage: ${spec.binary} [run] [options]
        ${spec.binary} status [--json] | doctor | install-service [--print] | uninstall-service
        ${spec.binary} dead-letters [list | show ID | replay ID | replay --all]
+       ${spec.binary} export [--out DIR] [--format md|jsonl] [--q WORDS] [--project P]
+                       [--from DATE] [--to DATE]
        ${spec.binary} --version | --help
 
 Syncs ${spec.label} to the conversation server (or the embedded store when no server is set).
@@ -89,6 +95,10 @@ options:
   --log-format FORMAT  text or json (config: log.format; default: text on a terminal)
   --status-port N      serve /healthz, /status, /metrics on 127.0.0.1:N (config: status.port)
   --report json        progress and the summary as JSON lines on stdout (what deno task start uses)
+
+export writes this source's conversations from the embedded store: Markdown files, one per
+conversation with front matter (default), or JSON Lines of the canonical schema, into --out
+(default ./ai-sync-export); --q keeps those matching a search, --project, --from, --to filter.
 
 environment: SYNC_WORKER_TOKEN overrides security.worker_token, SYNC_SERVER_URL server.base_url.
 exit codes:
@@ -166,6 +176,7 @@ export function parseCli(
         json: { type: "boolean", default: false },
         print: { type: "boolean", default: false },
         all: { type: "boolean", default: false },
+        ...EXPORT_FLAGS,
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "V", default: false },
       },
@@ -214,7 +225,7 @@ export function parseCli(
     throw new UsageError(`--report: expected json, got ${JSON.stringify(report)}`);
   }
   const configPath = configPathOf(values.config as string | undefined);
-  const dataDirFlag = values[spec.sourceFlag] as string | undefined;
+  const dataDirFlag = (values as Record<string, unknown>)[spec.sourceFlag] as string | undefined;
   return {
     spec,
     subcommand,
@@ -229,6 +240,12 @@ export function parseCli(
     print: Boolean(values.print),
     operands: positionals.slice(1),
     all: Boolean(values.all),
+    export: Object.fromEntries(
+      Object.keys(EXPORT_FLAGS).flatMap((k) => {
+        const v = values[k as keyof typeof values];
+        return typeof v === "string" ? [[k, v]] : [];
+      }),
+    ),
     report: report === "json" ? "json" : "",
     logFormat: logFormat as "text" | "json" | undefined,
     help: Boolean(values.help),

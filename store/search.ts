@@ -1,0 +1,257 @@
+/**
+ * Full-text search over a conversation store, kept beside it (`<store>.search.db`, SQLite FTS5)
+ * and built behind the writes: the store's writers (a backfill) never pay for it; a search first
+ * indexes the messages written since the last one (by their sequence number), then answers.
+ * The store is read through a read-only connection and never written.
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+
+/** Filters of a conversation listing or search (all optional, all combined). */
+export interface ConversationFilter {
+  /** A source type (`claude_code`). */
+  source?: string;
+  /** A project name or a working directory (exact). */
+  project?: string;
+  host?: string;
+  model?: string;
+  /** Updated at or after (epoch ms). */
+  fromMs?: number;
+  /** Updated before (epoch ms). */
+  toMs?: number;
+}
+
+/** A conversation that matched a search, best first. */
+export interface SearchHit {
+  uuid: string;
+  /** Lower is better (BM25). */
+  rank: number;
+  /** The best matching passage, matches between `<mark>` and `</mark>` (the rest escaped). */
+  snippet: string;
+}
+
+/**
+ * The SQL condition and arguments of a filter over conversations aliased `c`.
+ *
+ * @example Two filters
+ * ```ts
+ * import { filterSql } from "./search.ts";
+ * console.log(filterSql({ source: "codex", host: "laptop" }).where);
+ * ```
+ */
+export function filterSql(
+  f: ConversationFilter,
+  alias = "c",
+  schema = "",
+): { where: string; args: (string | number)[] } {
+  const parts: string[] = [];
+  const args: (string | number)[] = [];
+  const add = (sql: string, ...values: (string | number)[]) => {
+    parts.push(sql);
+    args.push(...values);
+  };
+  const meta = (key: string) => `json_extract(${alias}.metadata, '$.${key}')`;
+  if (f.source) add(`${alias}.source_type = ?`, f.source);
+  if (f.project) add(`(${meta("project_name")} = ? OR ${meta("cwd")} = ?)`, f.project, f.project);
+  if (f.host) add(`${meta("host")} = ?`, f.host);
+  if (f.model) {
+    add(
+      `(${meta("model")} = ? OR EXISTS (SELECT 1 FROM ${schema}messages m WHERE ` +
+        `m.conversation_uuid = ${alias}.uuid AND m.model = ?))`,
+      f.model,
+      f.model,
+    );
+  }
+  if (f.fromMs !== undefined) add(`${alias}.updated_ms >= ?`, f.fromMs);
+  if (f.toMs !== undefined) add(`${alias}.updated_ms < ?`, f.toMs);
+  return { where: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
+}
+
+/**
+ * A date (`2026-11-29`) or RFC 3339 time as epoch ms, `undefined` when not one; as an end
+ * (`to`), a bare date includes its whole day.
+ *
+ * @example The end of a day
+ * ```ts
+ * import { timeBound } from "./search.ts";
+ * console.log(timeBound("2026-11-29", true)); // 1796083200000
+ * ```
+ */
+export function timeBound(value: string, end = false): number | undefined {
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
+  const ms = Date.parse(dateOnly ? `${value}T00:00:00Z` : value);
+  if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}/.test(value)) return undefined;
+  return dateOnly && end ? ms + 86_400_000 : ms;
+}
+
+/** A search query in FTS5's syntax: each word a prefix term, all of them required. */
+function ftsQuery(q: string): string {
+  const words = q.match(/[\p{L}\p{N}_]+/gu) ?? [];
+  return words.map((w) => `"${w}"*`).join(" ");
+}
+
+/** Matches ranked per search, newest first (see {@link SearchIndex.search}). */
+const CANDIDATES = 5000;
+const MARK = "\u0001";
+const END = "\u0002";
+
+/** A snippet with FTS5's markers, as safe HTML with `<mark>`. */
+function markSnippet(raw: string): string {
+  const escaped = raw.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return escaped.replaceAll(MARK, "<mark>").replaceAll(END, "</mark>");
+}
+
+/**
+ * The search index of a store.
+ *
+ * @example Search a store
+ * ```ts
+ * import { ConversationStore } from "./store.ts";
+ * import { SearchIndex } from "./search.ts";
+ * const dir = await Deno.makeTempDir();
+ * const store = new ConversationStore(`${dir}/c.db`);
+ * store.applyBatch({ source_type: "codex", conversations: [{ uuid: "c1", title: "Taxes",
+ *   created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z", metadata: {},
+ *   messages: [{ uuid: "m1", parent_uuid: "", round_index: 1, role: "user", content_type: "text",
+ *     content: { type: "text", text: "round the tax" }, content_text: "round the tax",
+ *     created_at: "2025-01-01T00:00:00Z" }] }] });
+ * const index = new SearchIndex(`${dir}/c.db`);
+ * console.log(index.search("tax", {}, 10)[0].snippet); // round the <mark>tax</mark>
+ * ```
+ */
+export class SearchIndex {
+  readonly #db: DatabaseSync;
+  /** The store, read through a connection of its own (Deno allows no ATTACH under limits). */
+  readonly #store: DatabaseSync;
+  readonly #pending: StatementSync;
+  readonly #insert: StatementSync;
+
+  /** Opens (creating) the index of the store at `storePath`. */
+  constructor(readonly storePath: string) {
+    this.#db = new DatabaseSync(`${storePath}.search.db`);
+    this.#db.exec(`PRAGMA journal_mode=WAL;
+      CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, conversation_uuid UNINDEXED,
+        tokenize = 'unicode61 remove_diacritics 2');
+      CREATE TABLE IF NOT EXISTS indexed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER);`);
+    this.#store = new DatabaseSync(storePath, { readOnly: true });
+    this.#store.exec("PRAGMA busy_timeout=10000;");
+    this.#pending = this.#store.prepare(
+      `SELECT seq, conversation_uuid, CAST(content_text AS BLOB) AS text FROM messages
+       WHERE seq > ? ORDER BY seq LIMIT 5000`,
+    );
+    this.#insert = this.#db.prepare(
+      "INSERT INTO fts (rowid, text, conversation_uuid) VALUES (?, ?, ?)",
+    );
+  }
+
+  /** Indexes what was written since the last call; returns how many messages. */
+  refresh(): number {
+    const decoder = new TextDecoder();
+    let done = 0;
+    while (true) {
+      const last =
+        (this.#db.prepare("SELECT seq FROM indexed").get() as { seq: number } | undefined)
+          ?.seq ?? 0;
+      const rows = this.#pending.all(last) as {
+        seq: number;
+        conversation_uuid: string;
+        text: Uint8Array | string;
+      }[];
+      if (rows.length === 0) return done;
+      this.#db.exec("BEGIN");
+      for (const r of rows) {
+        const text = typeof r.text === "string" ? r.text : decoder.decode(r.text);
+        this.#insert.run(r.seq, text, r.conversation_uuid);
+      }
+      this.#db.prepare("INSERT OR REPLACE INTO indexed (id, seq) VALUES (1, ?)")
+        .run(rows.at(-1)!.seq);
+      this.#db.exec("COMMIT");
+      done += rows.length;
+    }
+  }
+
+  /**
+   * Conversations whose title or messages match every word of `q` (as prefixes), best first
+   * (a title match first, then by the best message's BM25 among the newest 5,000 matching
+   * messages), at most `limit`.
+   */
+  search(q: string, filter: ConversationFilter, limit: number): SearchHit[] {
+    this.refresh();
+    const query = ftsQuery(q);
+    if (!query) return [];
+    const { where, args } = filterSql(filter);
+    const words = q.match(/[\p{L}\p{N}_]+/gu) ?? [];
+    const titled = this.#store.prepare(
+      `SELECT c.uuid, c.title FROM conversations c ${where ? `${where} AND` : "WHERE"} ` +
+        (words.map(() => "c.title LIKE ? ESCAPE '\\'").join(" AND ")),
+    ).all(...args, ...words.map((w) => `%${w.replace(/[%_\\]/g, "\\$&")}%`)) as {
+      uuid: string;
+      title: string;
+    }[];
+    const hits = new Map<string, SearchHit>();
+    const word = new RegExp(
+      words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"),
+      "giu",
+    );
+    for (const t of titled) {
+      const marked = t.title.replace(word, (m) => `${MARK}${m}${END}`);
+      hits.set(t.uuid, { uuid: t.uuid, rank: -1e9, snippet: markSnippet(marked) });
+    }
+    // Ranked among the newest matches: FTS5 walks its lists newest first and stops there, so a
+    // common word costs the same in a million messages as in a thousand. With a filter, more are
+    // read until enough pass it (or the matches end).
+    const take = Math.max(CANDIDATES, limit * 20);
+    const candidates = this.#db.prepare(
+      `SELECT rowid AS id, conversation_uuid AS uuid, bm25(fts) AS rank FROM fts
+       WHERE fts MATCH ? ORDER BY rowid DESC LIMIT ? OFFSET ?`,
+    );
+    const rows: { id: number; uuid: string; rank: number }[] = [];
+    for (let offset = 0; offset < take * 10; offset += take) {
+      const batch = candidates.all(query, take, offset) as typeof rows;
+      rows.push(...(where ? this.#passing(batch, where, args) : batch));
+      if (batch.length < take || rows.length >= take) break;
+    }
+    const best = new Map<string, { id: number; rank: number }>();
+    for (const r of rows) {
+      const seen = best.get(r.uuid);
+      if (!seen || r.rank < seen.rank) best.set(r.uuid, { id: r.id, rank: r.rank });
+    }
+    const snippet = this.#db.prepare(
+      `SELECT snippet(fts, 0, '${MARK}', '${END}', '…', 12) AS s FROM fts
+       WHERE fts MATCH ? AND rowid = ?`,
+    );
+    const ranked = [...best.entries()].sort((a, b) => a[1].rank - b[1].rank);
+    for (const [uuid, { id, rank }] of ranked) {
+      if (hits.size >= limit && !hits.has(uuid)) break;
+      if (hits.has(uuid)) continue;
+      const text = (snippet.get(query, id) as { s: string } | undefined)?.s ?? "";
+      hits.set(uuid, { uuid, rank, snippet: markSnippet(text) });
+    }
+    return [...hits.values()].sort((a, b) => a.rank - b.rank).slice(0, limit);
+  }
+
+  /** The rows whose conversation passes a filter. */
+  #passing<T extends { uuid: string }>(
+    rows: readonly T[],
+    where: string,
+    args: readonly (string | number)[],
+  ): T[] {
+    const uuids = [...new Set(rows.map((r) => r.uuid))];
+    const pass = new Set<string>();
+    for (let i = 0; i < uuids.length; i += 500) {
+      const chunk = uuids.slice(i, i + 500);
+      const found = this.#store.prepare(
+        `SELECT c.uuid FROM conversations c ${where} AND c.uuid IN (${chunk.map(() => "?")})`,
+      ).all(...args, ...chunk) as { uuid: string }[];
+      for (const f of found) pass.add(f.uuid);
+    }
+    return rows.filter((r) => pass.has(r.uuid));
+  }
+
+  /** Closes the index. */
+  close(): void {
+    this.#db.close();
+    this.#store.close();
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * `export`, from `deno task start` (every source) and from a worker binary (its own source):
+ * Markdown files with front matter, JSON Lines of the canonical schema, a search and filters,
+ * and bad flags named.
+ */
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { ConversationStore } from "../store/store.ts";
+import { ConversationSchema, type Message } from "../common/types.ts";
+import { REPO, runWorker } from "./helpers.ts";
+
+function message(
+  uuid: string,
+  role: Message["role"],
+  content: Record<string, unknown>,
+  text: string,
+): Message {
+  return {
+    uuid,
+    parent_uuid: "",
+    round_index: 1,
+    role,
+    content_type: content.type === "tool_use" ? "tool_use" : "text",
+    content,
+    content_text: text,
+    created_at: "2026-11-02T10:00:00.000Z",
+    ...(role === "assistant" ? { model: "gpt-5" } : {}),
+  };
+}
+
+async function storeDir(): Promise<string> {
+  const state = await Deno.makeTempDir();
+  const store = new ConversationStore(`${state}/conversations.db`);
+  const at = "2026-11-02T10:00:00.000Z";
+  store.applyBatch({
+    source_type: "codex",
+    conversations: [{
+      uuid: "c-codex-1",
+      title: "Fix the tax rounding",
+      created_at: at,
+      updated_at: at,
+      metadata: { project_name: "shop", usage: { total: 30 } },
+      messages: [
+        message("m1", "user", { type: "text", text: "why is ```tax``` off" }, "why is tax off"),
+        message(
+          "m2",
+          "assistant",
+          { type: "tool_use", name: "shell", input: { cmd: "ls" } },
+          "shell",
+        ),
+      ],
+    }],
+  });
+  store.applyBatch({
+    source_type: "gpt",
+    conversations: [{
+      uuid: "c-gpt-1",
+      title: "Pasta",
+      created_at: "2026-10-01T10:00:00.000Z",
+      updated_at: "2026-10-01T10:00:00.000Z",
+      metadata: {},
+      messages: [message("m3", "user", { type: "text", text: "a recipe" }, "a recipe")],
+    }],
+  });
+  store.close();
+  return state;
+}
+
+async function start(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${REPO}/workers/start.ts`, "export", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
+Deno.test("export: Markdown for every source, JSON Lines for one, a search, bad flags", async (t) => {
+  const state = await storeDir();
+  await t.step("start export: one Markdown file per conversation, with front matter", async () => {
+    const out = await start(["--state-dir", state, "--out", `${state}/md`]);
+    assertEquals(out.code, 0, out.stderr);
+    assertStringIncludes(out.stdout, "exported 2 conversation(s)");
+    const files = [...Deno.readDirSync(`${state}/md`)].map((e) => e.name).sort();
+    assertEquals(files, [
+      "2026-10-01-pasta-c-gpt-1.md",
+      "2026-11-02-fix-the-tax-rounding-c-codex-.md",
+    ]);
+    const md = await Deno.readTextFile(`${state}/md/${files[1]}`);
+    for (
+      const part of [
+        "source: codex",
+        'project: "shop"',
+        'model: "gpt-5"',
+        'usage: {"total":30}',
+        "## User",
+        "<summary>Tool call: shell</summary>",
+      ]
+    ) {
+      assertStringIncludes(md, part);
+    }
+    // The text's own fence cannot close the block around it.
+    assertStringIncludes(md, "why is ```tax``` off");
+  });
+  await t.step("a worker binary exports its own source, as JSON Lines of the schema", async () => {
+    const out = await runWorker(
+      ["export", "--state-dir", state, "--out", `${state}/jl`, "--format", "jsonl"],
+      {},
+      "codex",
+    );
+    assertEquals(out.code, 0, out.stderr);
+    const lines = (await Deno.readTextFile(`${state}/jl/conversations.jsonl`)).trim().split("\n");
+    assertEquals(lines.length, 1);
+    const conversation = JSON.parse(lines[0]);
+    ConversationSchema.parse(conversation);
+    assertEquals([conversation.source_type, conversation.messages.length], ["codex", 2]);
+  });
+  await t.step("a search and a date filter", async () => {
+    const out = await start([
+      "--state-dir",
+      state,
+      "--out",
+      `${state}/q`,
+      "--format",
+      "jsonl",
+      "--q",
+      "recipe",
+    ]);
+    assertStringIncludes(out.stdout, "exported 1 conversation(s)");
+    const dated = await start([
+      "--state-dir",
+      state,
+      "--out",
+      `${state}/d`,
+      "--from",
+      "2026-11-01",
+    ]);
+    assertStringIncludes(dated.stdout, "exported 1 conversation(s)");
+  });
+  await t.step("bad flags are named; no store is said plainly", async () => {
+    const format = await start(["--state-dir", state, "--format", "pdf"]);
+    assertEquals(format.code, 2);
+    assertStringIncludes(format.stderr, "--format: expected md or jsonl");
+    const from = await start(["--state-dir", state, "--from", "last week"]);
+    assertStringIncludes(from.stderr, "--from: expected a date");
+    const none = await start(["--state-dir", `${state}/nowhere`]);
+    assertEquals(none.code, 1);
+    assert(none.stderr.includes("nowhere"), none.stderr);
+  });
+});
