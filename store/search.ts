@@ -92,7 +92,7 @@ function ftsQuery(q: string): string {
 }
 
 /** Matches ranked per search, newest first (see {@link SearchIndex.search}). */
-const CANDIDATES = 5000;
+const CANDIDATES = 2000;
 const MARK = "\u0001";
 const END = "\u0002";
 
@@ -132,7 +132,7 @@ export class SearchIndex {
     this.#db = new DatabaseSync(`${storePath}.search.db`);
     this.#db.exec(`PRAGMA journal_mode=WAL;
       CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, conversation_uuid UNINDEXED,
-        tokenize = 'unicode61 remove_diacritics 2');
+        tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
       CREATE TABLE IF NOT EXISTS indexed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER);`);
     this.#store = new DatabaseSync(storePath, { readOnly: true });
     this.#store.exec("PRAGMA busy_timeout=10000;");
@@ -173,7 +173,7 @@ export class SearchIndex {
 
   /**
    * Conversations whose title or messages match every word of `q` (as prefixes), best first
-   * (a title match first, then by the best message's BM25 among the newest 5,000 matching
+   * (a title match first, then by the best message's BM25 among the newest 2,000 matching
    * messages), at most `limit`.
    */
   search(q: string, filter: ConversationFilter, limit: number): SearchHit[] {
