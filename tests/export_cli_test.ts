@@ -50,6 +50,18 @@ async function storeDir(): Promise<string> {
       ],
     }],
   });
+  // The same title and the same first digits of the id (as ChatGPT's time-prefixed ids have).
+  store.applyBatch({
+    source_type: "codex",
+    conversations: [{
+      uuid: "c-codex-2",
+      title: "Fix the tax rounding",
+      created_at: at,
+      updated_at: at,
+      metadata: {},
+      messages: [message("m4", "user", { type: "text", text: "again" }, "again")],
+    }],
+  });
   store.applyBatch({
     source_type: "gpt",
     conversations: [{
@@ -80,13 +92,15 @@ Deno.test("export: Markdown for every source, JSON Lines for one, a search, bad 
   await t.step("start export: one Markdown file per conversation, with front matter", async () => {
     const out = await start(["--state-dir", state, "--out", `${state}/md`]);
     assertEquals(out.code, 0, out.stderr);
-    assertStringIncludes(out.stdout, "exported 2 conversation(s)");
+    assertStringIncludes(out.stdout, "exported 3 conversation(s)");
     const files = [...Deno.readDirSync(`${state}/md`)].map((e) => e.name).sort();
     assertEquals(files, [
       "2026-10-01-pasta-c-gpt-1.md",
-      "2026-11-02-fix-the-tax-rounding-c-codex-.md",
+      "2026-11-02-fix-the-tax-rounding-c-codex-1.md",
+      "2026-11-02-fix-the-tax-rounding-c-codex-2.md",
     ]);
     const md = await Deno.readTextFile(`${state}/md/${files[1]}`);
+    assertStringIncludes(await Deno.readTextFile(`${state}/md/${files[2]}`), "again");
     for (
       const part of [
         "source: codex",
@@ -110,8 +124,8 @@ Deno.test("export: Markdown for every source, JSON Lines for one, a search, bad 
     );
     assertEquals(out.code, 0, out.stderr);
     const lines = (await Deno.readTextFile(`${state}/jl/conversations.jsonl`)).trim().split("\n");
-    assertEquals(lines.length, 1);
-    const conversation = JSON.parse(lines[0]);
+    assertEquals(lines.length, 2);
+    const conversation = JSON.parse(lines.find((l) => l.includes('"c-codex-1"'))!);
     ConversationSchema.parse(conversation);
     assertEquals([conversation.source_type, conversation.messages.length], ["codex", 2]);
   });
@@ -135,7 +149,7 @@ Deno.test("export: Markdown for every source, JSON Lines for one, a search, bad 
       "--from",
       "2026-11-01",
     ]);
-    assertStringIncludes(dated.stdout, "exported 1 conversation(s)");
+    assertStringIncludes(dated.stdout, "exported 2 conversation(s)");
   });
   await t.step("bad flags are named; no store is said plainly", async () => {
     const format = await start(["--state-dir", state, "--format", "pdf"]);

@@ -175,7 +175,8 @@ export async function exportConversations(
           };
           await file.write(encoder.encode(`${JSON.stringify(canonical)}\n`));
         } else {
-          const name = `${c.created_at.slice(0, 10)}-${slug(c.title)}-${c.uuid.slice(0, 8)}.md`;
+          // The whole uuid: ChatGPT's ids share their first digits (the creation time).
+          const name = `${c.created_at.slice(0, 10)}-${slug(c.title)}-${c.uuid}.md`;
           await Deno.writeTextFile(
             join(o.outDir, name.replace(/[/\\]/g, "-")),
             markdownOf(c, messages),
