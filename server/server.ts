@@ -11,6 +11,7 @@ import { sha256Hex } from "../common/hash.ts";
 import { type ConversationStore, IdempotencyConflictError } from "../store/store.ts";
 import type { SearchIndex } from "../store/search.ts";
 import { pageOf, ReadApiError, readRoute } from "./read_api.ts";
+import { viewerRoute } from "./viewer.ts";
 
 /** How the handler behaves. */
 export interface ServerOptions {
@@ -168,6 +169,8 @@ export function createHandler(options: ServerOptions): (req: Request) => Promise
       }
       if (req.method !== "GET") throw new HttpError(405, "use GET");
       if (url.pathname === "/api/v1/stats/overview") return json(200, store.stats());
+      const view = viewerRoute(url, store);
+      if (view) return view;
       const read = readRoute(url, store, options.search);
       if (read !== undefined) return json(200, read);
       const match = url.pathname.match(/^\/api\/v1\/conversations\/([^/]+)\/messages$/);

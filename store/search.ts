@@ -130,7 +130,7 @@ export class SearchIndex {
   /** Opens (creating) the index of the store at `storePath`. */
   constructor(readonly storePath: string) {
     this.#db = new DatabaseSync(`${storePath}.search.db`);
-    this.#db.exec(`PRAGMA journal_mode=WAL;
+    this.#db.exec(`PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL;
       CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, conversation_uuid UNINDEXED,
         tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
       CREATE TABLE IF NOT EXISTS indexed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER);`);

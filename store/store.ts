@@ -157,8 +157,10 @@ export class ConversationStore {
     else {
       // Checkpoints every 16 MB of WAL rather than every 4 MB: each costs two fsyncs, and a
       // backfill writes hundreds of MB (a commit still syncs the WAL: durability is the same).
+      // The wait first: workers started together open a new store at once, and switching it to
+      // WAL takes a lock the others must wait for.
       this.#db.exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; " +
+        "PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; " +
           "PRAGMA wal_autocheckpoint=4000;",
       );
       this.#db.exec(SCHEMA);

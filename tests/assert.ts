@@ -8,7 +8,9 @@ import nodeAssert from "node:assert/strict";
 
 /** Asserts that `value` is truthy. */
 export function assert(value: unknown, message?: string): asserts value {
-  nodeAssert.ok(value, message);
+  // Node's types (loaded with puppeteer-core) refuse an explicit undefined message.
+  if (message === undefined) nodeAssert.ok(value);
+  else nodeAssert.ok(value, message);
 }
 
 /** Asserts deep equality. */
@@ -17,7 +19,8 @@ export function assertEquals<T>(
   expected: T,
   message?: string,
 ): asserts actual is T {
-  nodeAssert.deepStrictEqual(actual, expected, message);
+  if (message === undefined) nodeAssert.deepStrictEqual(actual, expected);
+  else nodeAssert.deepStrictEqual(actual, expected, message);
 }
 
 /** Asserts that `text` contains `part`. */

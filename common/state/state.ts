@@ -88,7 +88,7 @@ export class StateStore {
   }
 
   #open(): void {
-    this.#db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+    this.#db.exec("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     // Read every page once: a damaged file is reported now, with its name, not mid-run.
     const check = this.#prepare("PRAGMA quick_check").all() as Record<string, string>[];
     const verdict = Object.values(check[0] ?? {})[0];

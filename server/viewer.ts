@@ -1,0 +1,218 @@
+/**
+ * The viewer: server-rendered pages over the store (a list with a search box, one page per
+ * conversation) and a little plain JavaScript (instant search, times in the viewer's zone, the
+ * hidden-messages toggle). No build step, no external request; every page is sent with a strict
+ * Content-Security-Policy (scripts and styles only from this server, none inline), and content
+ * reaches the page only escaped (`markdown.ts`).
+ *
+ * @module
+ */
+import type { ConversationStore, StoredConversation, StoredMessage } from "../store/store.ts";
+import { escapeHtml, markdownToHtml } from "./markdown.ts";
+import { APP_CSS, APP_JS } from "./viewer_assets.ts";
+import { markdownOf } from "../common/cli/export.ts";
+
+/** The policy every page is sent with. */
+export const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+  "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+function page(title: string, body: string): Response {
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · ai-sync</title><link rel="stylesheet" href="/app.css">
+<script src="/app.js" defer></script></head><body>${body}</body></html>`;
+  return new Response(html, {
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": CSP,
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+    },
+  });
+}
+
+function time(iso: string): string {
+  return `<time datetime="${escapeHtml(iso)}">${
+    escapeHtml(iso.replace("T", " ").slice(0, 16))
+  } UTC</time>`;
+}
+
+function tokens(c: StoredConversation): number {
+  const usage = c.metadata.usage as { total?: number } | undefined;
+  return typeof usage?.total === "number" ? usage.total : 0;
+}
+
+/** One row of the list (the same markup app.js builds for search results). */
+function row(c: StoredConversation & { snippet?: string }): string {
+  const project = String(c.metadata.project_name ?? c.metadata.cwd ?? "");
+  return `<li><a href="/c/${encodeURIComponent(c.uuid)}"><span class="badge ${
+    escapeHtml(c.source_type)
+  }">` +
+    `${escapeHtml(c.source_type)}</span> <span class="title">${
+      escapeHtml(c.title || "Untitled")
+    }</span></a>` +
+    `<div class="meta">${project ? `${escapeHtml(project)} · ` : ""}${c.message_count} messages` +
+    `${tokens(c) ? ` · ${tokens(c).toLocaleString("en-US")} tokens` : ""} · ${
+      time(c.updated_at)
+    }</div></li>`;
+}
+
+function listPage(store: ConversationStore, url: URL): Response {
+  const pageNo = Math.max(1, Number(url.searchParams.get("page")) || 1);
+  const list = store.listConversations({}, pageNo, 50);
+  const next = pageNo * 50 < list.total ? `<a href="/?page=${pageNo + 1}">older →</a>` : "";
+  return page(
+    "Conversations",
+    `<header><h1>Conversations</h1><form action="/" method="get" role="search">` +
+      `<input id="q" name="q" type="search" placeholder="Search titles and messages" autocomplete="off">` +
+      `</form></header><ul id="list">${list.items.map(row).join("")}</ul>` +
+      `<p class="total">${list.total} conversations ${next}</p>`,
+  );
+}
+
+/** One content block as HTML: text as Markdown; thinking and tools folded. */
+function block(b: Record<string, unknown>): string {
+  const type = String(b.type ?? "");
+  const fold = (summary: string, inner: string) =>
+    `<details class="${escapeHtml(type)}"><summary>${
+      escapeHtml(summary)
+    }</summary>${inner}</details>`;
+  if (type === "text") return markdownToHtml(String(b.text ?? ""));
+  if (type === "thinking") return fold("Thinking", markdownToHtml(String(b.thinking ?? "")));
+  if (type === "tool_use") {
+    return fold(
+      `Tool call: ${b.name ?? ""}`,
+      `<pre><code>${escapeHtml(JSON.stringify(b.input ?? {}, null, 2))}</code></pre>`,
+    );
+  }
+  if (type === "tool_result") {
+    const text = typeof b.content === "string"
+      ? b.content
+      : JSON.stringify(b.content ?? "", null, 2);
+    return fold(
+      `Tool result${b.name ? `: ${b.name}` : ""}`,
+      `<pre><code>${escapeHtml(text)}</code></pre>`,
+    );
+  }
+  if (type === "multipart" && Array.isArray(b.parts)) {
+    return b.parts.map((p) => block(p as Record<string, unknown>)).join("");
+  }
+  if (type === "html") return markdownToHtml(String(b.html ?? "").replace(/<[^>]*>/g, ""));
+  return fold(
+    type || "content",
+    `<pre><code>${escapeHtml(JSON.stringify(b, null, 2))}</code></pre>`,
+  );
+}
+
+function message(m: StoredMessage, siblings: Map<string, string[]>): string {
+  const hidden = Boolean(m.metadata?.hidden || m.metadata?.user_system_message) ||
+    (m.role === "system" && m.metadata?.main_line === false);
+  const twins = siblings.get(m.parent_uuid) ?? [];
+  const branch = twins.length > 1
+    ? `<span class="branch">branch ${twins.indexOf(m.uuid) + 1} of ${twins.length}</span>`
+    : "";
+  const side = m.metadata?.kind === "subagent" || m.metadata?.is_sidechain
+    ? `<span class="branch">sub-agent</span>`
+    : "";
+  const off = m.metadata?.main_line === false ? " off-path" : "";
+  return `<article class="msg ${escapeHtml(m.role)}${hidden ? " hidden" : ""}${off}" id="m-${
+    escapeHtml(m.uuid)
+  }">` +
+    `<div class="who">${escapeHtml(m.role)}${m.model ? ` · ${escapeHtml(m.model)}` : ""} · ${
+      time(m.created_at)
+    } ${branch}${side}</div>` +
+    `${block(m.content as Record<string, unknown>)}</article>`;
+}
+
+function allMessages(store: ConversationStore, uuid: string): StoredMessage[] {
+  const out: StoredMessage[] = [];
+  for (let p = 1;; p++) {
+    const got = store.listMessages(uuid, p, 1000);
+    if (!got || got.items.length === 0) return out;
+    out.push(...got.items);
+    if (out.length >= got.total) return out;
+  }
+}
+
+function conversationPage(store: ConversationStore, uuid: string, format: string): Response {
+  const c = store.conversation(uuid);
+  if (!c) {
+    return page(
+      "Not found",
+      `<p>No conversation ${escapeHtml(uuid)}. <a href="/">All conversations</a></p>`,
+    );
+  }
+  const messages = allMessages(store, uuid);
+  if (format === "md") {
+    return new Response(markdownOf(c, messages), {
+      headers: {
+        "content-type": "text/markdown; charset=utf-8",
+        "content-disposition": `attachment; filename="${c.uuid.replace(/[^\w.-]/g, "_")}.md"`,
+      },
+    });
+  }
+  if (format === "jsonl") {
+    const { message_count: _, ...conversation } = c;
+    const canonical = {
+      ...conversation,
+      messages: messages.map(({ conversation_uuid: _c, ...m }) => m),
+    };
+    return new Response(`${JSON.stringify(canonical)}\n`, {
+      headers: {
+        "content-type": "application/x-ndjson",
+        "content-disposition": `attachment; filename="${c.uuid.replace(/[^\w.-]/g, "_")}.jsonl"`,
+      },
+    });
+  }
+  const siblings = new Map<string, string[]>();
+  for (const m of messages) {
+    siblings.set(m.parent_uuid, [...siblings.get(m.parent_uuid) ?? [], m.uuid]);
+  }
+  siblings.delete("");
+  const id = encodeURIComponent(c.uuid);
+  const project = String(c.metadata.project_name ?? c.metadata.cwd ?? "");
+  return page(
+    c.title || "Untitled",
+    `<header><a href="/">← all</a><h1>${escapeHtml(c.title || "Untitled")}</h1>` +
+      `<div class="meta"><span class="badge ${escapeHtml(c.source_type)}">${
+        escapeHtml(c.source_type)
+      }</span> ` +
+      `${project ? `${escapeHtml(project)} · ` : ""}${messages.length} messages · ${
+        time(c.created_at)
+      }` +
+      ` · <a href="/c/${id}.md">Markdown</a> · <a href="/c/${id}.jsonl">JSON Lines</a></div>` +
+      `<label class="toggle"><input type="checkbox" id="show-hidden"> show hidden system messages</label>` +
+      `</header><main>${messages.map((m) => message(m, siblings)).join("")}</main>`,
+  );
+}
+
+/**
+ * Answers a viewer path (`/`, `/c/:uuid`, its `.md` and `.jsonl`, the assets), or `undefined`.
+ *
+ * @example The list page
+ * ```ts
+ * import { ConversationStore } from "../store/store.ts";
+ * import { viewerRoute } from "./viewer.ts";
+ * const response = viewerRoute(new URL("http://x/"), new ConversationStore(":memory:"));
+ * console.log(response?.headers.get("content-security-policy")?.startsWith("default-src 'none'")); // true
+ * ```
+ */
+export function viewerRoute(url: URL, store: ConversationStore): Response | undefined {
+  if (url.pathname === "/") return listPage(store, url);
+  if (url.pathname === "/app.js") {
+    return new Response(APP_JS, { headers: { "content-type": "text/javascript; charset=utf-8" } });
+  }
+  if (url.pathname === "/app.css") {
+    return new Response(APP_CSS, { headers: { "content-type": "text/css; charset=utf-8" } });
+  }
+  const match = url.pathname.match(/^\/c\/([^/]+?)(?:\.(md|jsonl))?$/);
+  if (!match) return undefined;
+  let uuid: string;
+  try {
+    uuid = decodeURIComponent(match[1]);
+  } catch {
+    return undefined;
+  }
+  return conversationPage(store, uuid, match[2] ?? "");
+}

@@ -1,0 +1,195 @@
+/**
+ * The viewer: pages under a strict Content-Security-Policy, content only ever as escaped text
+ * (a script, an event handler, a javascript: link in a message stay text), Markdown and code,
+ * tool calls and thinking folded, branches marked, hidden messages behind a toggle, the export
+ * links; and, where Chromium is installed, the page in a real browser: no script from content
+ * runs, times in the viewer's zone, instant search.
+ */
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { ConversationStore } from "../store/store.ts";
+import { SearchIndex } from "../store/search.ts";
+import { createHandler } from "../server/server.ts";
+import type { Message } from "../common/types.ts";
+
+const HOSTILE = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">';
+const AT = "2026-11-20T10:00:00.000Z";
+
+function msg(
+  uuid: string,
+  parent: string,
+  role: Message["role"],
+  content: Record<string, unknown>,
+  meta?: Record<string, unknown>,
+): Message {
+  const text = String(content.text ?? content.thinking ?? content.name ?? "");
+  return {
+    uuid,
+    parent_uuid: parent,
+    round_index: 1,
+    role,
+    content_type: content.type === "tool_use" ? "tool_use" : "text",
+    content,
+    content_text: text,
+    created_at: AT,
+    ...(meta ? { metadata: meta } : {}),
+  };
+}
+
+export async function viewerStore(): Promise<{ dir: string; store: ConversationStore }> {
+  const dir = await Deno.makeTempDir();
+  const store = new ConversationStore(`${dir}/c.db`);
+  store.applyBatch({
+    source_type: "claude_code",
+    conversations: [{
+      uuid: "v1",
+      title: `Cart ${HOSTILE}`,
+      created_at: AT,
+      updated_at: AT,
+      metadata: { project_name: "shop", usage: { total: 1234 } },
+      messages: [
+        msg("s", "", "system", { type: "text", text: "You are helpful" }, { hidden: true }),
+        msg("u1", "s", "user", {
+          type: "text",
+          text: `fix **this** ${HOSTILE} [x](javascript:alert(1)) [docs](https://example.com)`,
+        }),
+        msg("a1", "u1", "assistant", {
+          type: "multipart",
+          parts: [
+            { type: "thinking", thinking: "the rounding" },
+            { type: "text", text: '```ts\nconst total = "<b>"; // sum\n```' },
+            { type: "tool_use", name: "Edit", input: { file: HOSTILE } },
+          ],
+        }),
+        msg("a2", "u1", "assistant", { type: "text", text: "another answer" }),
+      ],
+    }],
+  });
+  return { dir, store };
+}
+
+Deno.test("viewer: strict CSP, escaped content, Markdown, folds, branches, hidden, export links", async (t) => {
+  const { dir, store } = await viewerStore();
+  const handler = createHandler({ store, token: "", maxBodyBytes: 1 << 20, readOnly: true });
+  const get = async (path: string) => {
+    const response = await handler(new Request(`http://x${path}`));
+    return { response, text: await response.text() };
+  };
+  try {
+    await t.step("the list: a strict policy and escaped titles", async () => {
+      const { response, text } = await get("/");
+      assertEquals(response.status, 200);
+      assertStringIncludes(response.headers.get("content-security-policy")!, "script-src 'self'");
+      assert(
+        !response.headers.get("content-security-policy")!.includes("unsafe"),
+        "nothing unsafe",
+      );
+      assertStringIncludes(text, "Cart &lt;script&gt;");
+      assertStringIncludes(text, "1,234 tokens");
+      assert(!text.includes("<script>window"), "no script from content");
+    });
+    await t.step(
+      "a conversation: content as text, Markdown and code, folds, branches",
+      async () => {
+        const { text } = await get("/c/v1");
+        assert(
+          !text.includes("<script>window") && !text.includes("<img src=x"),
+          "no markup from content",
+        );
+        assertStringIncludes(text, "&lt;img src=x onerror=&quot;window.__xss = 2&quot;&gt;");
+        assertStringIncludes(text, "<strong>this</strong>");
+        assert(!text.includes('href="javascript:'), "no javascript: link");
+        assertStringIncludes(
+          text,
+          '<a href="https://example.com" rel="noopener noreferrer nofollow"',
+        );
+        assertStringIncludes(text, '<pre data-lang="ts"><code><span class="k">const</span>');
+        assertStringIncludes(text, '<details class="thinking"><summary>Thinking</summary>');
+        assertStringIncludes(text, '<details class="tool_use"><summary>Tool call: Edit</summary>');
+        assert(!text.includes("<details open"), "folded by default");
+        assertStringIncludes(text, "branch 1 of 2");
+        assertStringIncludes(text, 'class="msg system hidden"');
+        assertStringIncludes(text, 'id="show-hidden"');
+      },
+    );
+    await t.step("export links: Markdown and JSON Lines of this conversation", async () => {
+      const md = await get("/c/v1.md");
+      assertStringIncludes(md.response.headers.get("content-disposition")!, "v1.md");
+      assertStringIncludes(md.text, "source: claude_code");
+      const jsonl = await get("/c/v1.jsonl");
+      assertEquals(JSON.parse(jsonl.text).messages.length, 4);
+    });
+    await t.step("with a token, pages are not open", async () => {
+      const closed = createHandler({ store, token: "t", maxBodyBytes: 1 << 20 });
+      assertEquals((await closed(new Request("http://x/"))).status, 401);
+    });
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+});
+
+if (!CHROMIUM) console.log("skipping the browser test: no chromium (apt-get install -y chromium)");
+
+Deno.test({
+  name: "viewer in Chromium: no script from content runs, local times, instant search",
+  ignore: !CHROMIUM,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const puppeteer = (await import("puppeteer-core")).default;
+    const { dir, store } = await viewerStore();
+    const search = new SearchIndex(`${dir}/c.db`);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      createHandler({ store, token: "", maxBodyBytes: 1 << 20, readOnly: true, search }),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--headless=new", "--disable-gpu"],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.emulateTimezone("Asia/Tokyo");
+      const violations: string[] = [];
+      page.on("console", (m: { text(): string }) => violations.push(m.text()));
+      await page.setViewport({ width: 390, height: 800 });
+      await page.goto(`${base}/c/v1`, { waitUntil: "networkidle0" });
+      assertEquals(await page.evaluate("window.__xss"), undefined);
+      const shown = await page.evaluate(`document.querySelector("time").textContent`);
+      assert(/19:00|7:00:00\s?PM/.test(String(shown)), `10:00 UTC is 19:00 in Tokyo: ${shown}`);
+      assertEquals(
+        await page.evaluate(`getComputedStyle(document.querySelector(".msg.hidden")).display`),
+        "none",
+      );
+      await page.click("#show-hidden");
+      assertEquals(
+        await page.evaluate(`getComputedStyle(document.querySelector(".msg.hidden")).display`),
+        "block",
+      );
+      await page.goto(`${base}/`, { waitUntil: "networkidle0" });
+      await page.type("#q", "another");
+      await page.waitForFunction(`document.body.dataset.results === "1"`, { timeout: 10_000 });
+      const mark = await page.evaluate(`document.querySelector("#list mark")?.textContent`);
+      assertEquals(mark, "another");
+      assertEquals(await page.evaluate("window.__xss"), undefined);
+      assert(
+        !violations.some((v) => /Content Security Policy|Refused/.test(v)),
+        violations.join("\n"),
+      );
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      search.close();
+      store.close();
+    }
+  },
+});
