@@ -115,6 +115,11 @@ Deno.test("export: Markdown for every source, JSON Lines for one, a search, bad 
     }
     // The text's own fence cannot close the block around it.
     assertStringIncludes(md, "why is ```tax``` off");
+    // The whole file, as written by hand.
+    assertEquals(
+      md,
+      await Deno.readTextFile(`${REPO}/tests/fixtures/export/fix-the-tax-rounding.md`),
+    );
   });
   await t.step("a worker binary exports its own source, as JSON Lines of the schema", async () => {
     const out = await runWorker(

@@ -10,6 +10,7 @@ import { ConversationStore } from "../store/store.ts";
 import { SearchIndex } from "../store/search.ts";
 import { createHandler } from "../server/server.ts";
 import type { Message } from "../common/types.ts";
+import { REPO } from "./helpers.ts";
 
 const HOSTILE = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">';
 const AT = "2026-11-20T10:00:00.000Z";
@@ -128,6 +129,9 @@ Deno.test("viewer: strict CSP, escaped content, Markdown, folds, branches, hidde
   }
 });
 
+/** Where the test leaves its screenshots (the README shows them). */
+const SCREENSHOTS = `${REPO}/docs/screenshots`;
+
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => {
   try {
     return Deno.statSync(p).isFile;
@@ -164,6 +168,13 @@ Deno.test({
       await page.setViewport({ width: 390, height: 800 });
       await page.goto(`${base}/c/v1`, { waitUntil: "networkidle0" });
       assertEquals(await page.evaluate("window.__xss"), undefined);
+      // The message with <script> and <img onerror> shows them as text.
+      assertStringIncludes(
+        String(await page.evaluate(`document.querySelector("main").innerText`)),
+        "<script>window.__xss = 1</script>",
+      );
+      assertEquals(await page.evaluate(`document.querySelector("details.tool_use").open`), false);
+      await page.screenshot({ path: `${SCREENSHOTS}/conversation.png` });
       const shown = await page.evaluate(`document.querySelector("time").textContent`);
       assert(/19:00|7:00:00\s?PM/.test(String(shown)), `10:00 UTC is 19:00 in Tokyo: ${shown}`);
       assertEquals(
@@ -176,6 +187,8 @@ Deno.test({
         "block",
       );
       await page.goto(`${base}/`, { waitUntil: "networkidle0" });
+      assertEquals(await page.evaluate(`document.querySelectorAll("#list li").length`), 1);
+      await page.screenshot({ path: `${SCREENSHOTS}/list.png` });
       await page.type("#q", "another");
       await page.waitForFunction(`document.body.dataset.results === "1"`, { timeout: 10_000 });
       const mark = await page.evaluate(`document.querySelector("#list mark")?.textContent`);
