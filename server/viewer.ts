@@ -105,20 +105,31 @@ function block(b: Record<string, unknown>): string {
   );
 }
 
-function message(m: StoredMessage, siblings: Map<string, string[]>): string {
+function message(
+  m: StoredMessage,
+  siblings: Map<string, string[]>,
+  agents: Map<string, string>,
+): string {
   const hidden = Boolean(m.metadata?.hidden || m.metadata?.user_system_message) ||
     (m.role === "system" && m.metadata?.main_line === false);
   const twins = siblings.get(m.parent_uuid) ?? [];
   const branch = twins.length > 1
     ? `<span class="branch">branch ${twins.indexOf(m.uuid) + 1} of ${twins.length}</span>`
     : "";
-  const side = m.metadata?.kind === "subagent" || m.metadata?.is_sidechain
-    ? `<span class="branch">sub-agent</span>`
+  // A sub-agent's messages are set in; where its thread leaves its parent's, the fork is said.
+  const agent = String(m.metadata?.agent_type ?? m.metadata?.agent_id ?? "");
+  const sidechain = Boolean(m.metadata?.is_sidechain || m.metadata?.agent_id);
+  const forks = sidechain && agents.get(m.parent_uuid) !== String(m.metadata?.agent_id ?? "");
+  const side = sidechain
+    ? `<span class="branch">${forks ? "sub-agent starts" : "sub-agent"}${
+      agent ? `: ${escapeHtml(agent)}` : ""
+    }</span>`
     : "";
   const off = m.metadata?.main_line === false ? " off-path" : "";
-  return `<article class="msg ${escapeHtml(m.role)}${hidden ? " hidden" : ""}${off}" id="m-${
-    escapeHtml(m.uuid)
-  }">` +
+  const cls = `msg ${escapeHtml(m.role)}${hidden ? " hidden" : ""}${off}${
+    sidechain ? " sidechain" : ""
+  }`;
+  return `<article class="${cls}" id="m-${escapeHtml(m.uuid)}">` +
     `<div class="who">${escapeHtml(m.role)}${m.model ? ` · ${escapeHtml(m.model)}` : ""} · ${
       time(m.created_at)
     } ${branch}${side}</div>` +
@@ -170,6 +181,7 @@ function conversationPage(store: ConversationStore, uuid: string, format: string
     siblings.set(m.parent_uuid, [...siblings.get(m.parent_uuid) ?? [], m.uuid]);
   }
   siblings.delete("");
+  const agents = new Map(messages.map((m) => [m.uuid, String(m.metadata?.agent_id ?? "")]));
   const id = encodeURIComponent(c.uuid);
   const project = String(c.metadata.project_name ?? c.metadata.cwd ?? "");
   return page(
@@ -183,7 +195,7 @@ function conversationPage(store: ConversationStore, uuid: string, format: string
       }` +
       ` · <a href="/c/${id}.md">Markdown</a> · <a href="/c/${id}.jsonl">JSON Lines</a></div>` +
       `<label class="toggle"><input type="checkbox" id="show-hidden"> show hidden system messages</label>` +
-      `</header><main>${messages.map((m) => message(m, siblings)).join("")}</main>`,
+      `</header><main>${messages.map((m) => message(m, siblings, agents)).join("")}</main>`,
   );
 }
 

@@ -123,6 +123,7 @@ mark { background: #ffe28a; color: #1d1d1f; }
 .msg { padding: 0.5rem 0.75rem; margin: 0.5rem 0; border-radius: 0.5rem; border: 1px solid var(--line); }
 .msg.user { background: var(--bg2); }
 .msg.off-path { opacity: 0.75; border-style: dashed; }
+.msg.sidechain { margin-left: 1.25rem; border-left: 3px solid var(--line); }
 .msg.hidden { display: none; }
 body.show-hidden .msg.hidden { display: block; opacity: 0.7; }
 .branch { font-size: 0.75rem; border: 1px solid var(--line); border-radius: 0.3rem; padding: 0 0.3rem; }

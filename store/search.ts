@@ -85,14 +85,18 @@ export function timeBound(value: string, end = false): number | undefined {
   return dateOnly && end ? ms + 86_400_000 : ms;
 }
 
-/** A search query in FTS5's syntax: each word a prefix term, all of them required. */
+/**
+ * A search query in FTS5's syntax: all words required, the last one as a prefix (what is being
+ * typed). Only the last: FTS5 reads a prefix term's whole list before it can intersect it, so
+ * two prefix terms of common words cost half a second in a million messages.
+ */
 function ftsQuery(q: string): string {
   const words = q.match(/[\p{L}\p{N}_]+/gu) ?? [];
-  return words.map((w) => `"${w}"*`).join(" ");
+  return words.map((w, i) => i === words.length - 1 ? `"${w}"*` : `"${w}"`).join(" ");
 }
 
 /** Matches ranked per search, newest first (see {@link SearchIndex.search}). */
-const CANDIDATES = 2000;
+const CANDIDATES = 500;
 const MARK = "\u0001";
 const END = "\u0002";
 
@@ -172,8 +176,8 @@ export class SearchIndex {
   }
 
   /**
-   * Conversations whose title or messages match every word of `q` (as prefixes), best first
-   * (a title match first, then by the best message's BM25 among the newest 2,000 matching
+   * Conversations whose title or messages match every word of `q` (the last as a prefix), best first
+   * (a title match first, then by the best message's BM25 among the newest 500 matching
    * messages), at most `limit`.
    */
   search(q: string, filter: ConversationFilter, limit: number): SearchHit[] {
@@ -201,7 +205,7 @@ export class SearchIndex {
     // Ranked among the newest matches: FTS5 walks its lists newest first and stops there, so a
     // common word costs the same in a million messages as in a thousand. With a filter, more are
     // read until enough pass it (or the matches end).
-    const take = Math.max(CANDIDATES, limit * 20);
+    const take = Math.max(CANDIDATES, limit * 10);
     const candidates = this.#db.prepare(
       `SELECT rowid AS id, conversation_uuid AS uuid, bm25(fts) AS rank FROM fts
        WHERE fts MATCH ? ORDER BY rowid DESC LIMIT ? OFFSET ?`,
@@ -217,16 +221,21 @@ export class SearchIndex {
       const seen = best.get(r.uuid);
       if (!seen || r.rank < seen.rank) best.set(r.uuid, { id: r.id, rank: r.rank });
     }
-    const snippet = this.#db.prepare(
-      `SELECT snippet(fts, 0, '${MARK}', '${END}', '…', 12) AS s FROM fts
-       WHERE fts MATCH ? AND rowid = ?`,
+    const chosen: [string, { id: number; rank: number }][] = [];
+    for (const entry of [...best.entries()].sort((a, b) => a[1].rank - b[1].rank)) {
+      if (hits.size + chosen.length >= limit) break;
+      if (!hits.has(entry[0])) chosen.push(entry);
+    }
+    // The snippets of all the chosen messages in one match (one per message costs a match each).
+    const ids = chosen.map(([, c]) => c.id);
+    const snippets = new Map(
+      ids.length === 0 ? [] : (this.#db.prepare(
+        `SELECT rowid AS id, snippet(fts, 0, '${MARK}', '${END}', '…', 12) AS s FROM fts
+         WHERE fts MATCH ? AND rowid IN (${ids.map(() => "?")})`,
+      ).all(query, ...ids) as { id: number; s: string }[]).map((r) => [r.id, r.s]),
     );
-    const ranked = [...best.entries()].sort((a, b) => a[1].rank - b[1].rank);
-    for (const [uuid, { id, rank }] of ranked) {
-      if (hits.size >= limit && !hits.has(uuid)) break;
-      if (hits.has(uuid)) continue;
-      const text = (snippet.get(query, id) as { s: string } | undefined)?.s ?? "";
-      hits.set(uuid, { uuid, rank, snippet: markSnippet(text) });
+    for (const [uuid, { id, rank }] of chosen) {
+      hits.set(uuid, { uuid, rank, snippet: markSnippet(snippets.get(id) ?? "") });
     }
     return [...hits.values()].sort((a, b) => a.rank - b.rank).slice(0, limit);
   }

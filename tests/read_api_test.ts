@@ -159,9 +159,11 @@ Deno.test("read API: search is ranked, highlighted, escaped, filtered, and sees 
       );
       assertStringIncludes(body.items[0].snippet, "<mark>Tax</mark>");
     });
-    await t.step("words are prefixes, all required; content HTML is escaped", async () => {
-      const { body } = await f.get("/api/v1/conversations?q=round%20fix");
+    await t.step("all words required, the last a prefix; content HTML is escaped", async () => {
+      const { body } = await f.get("/api/v1/conversations?q=fixed%20round");
       assertEquals(body.items.map((c: { uuid: string }) => c.uuid), ["c1"]);
+      // Only the last word is a prefix: "fix" is not "fixed".
+      assertEquals((await f.get("/api/v1/conversations?q=fix%20round")).body.total, 0);
       const { body: html } = await f.get("/api/v1/conversations?q=rounding");
       assert(!html.items[0].snippet.includes("<b>"), html.items[0].snippet);
       assertStringIncludes(html.items[0].snippet, "&#60;b&#62;<mark>rounding</mark>");

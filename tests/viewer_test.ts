@@ -62,6 +62,16 @@ export async function viewerStore(): Promise<{ dir: string; store: ConversationS
           ],
         }),
         msg("a2", "u1", "assistant", { type: "text", text: "another answer" }),
+        msg("t1", "a2", "user", { type: "text", text: "look at cart.ts" }, {
+          is_sidechain: true,
+          agent_id: "a7c3",
+          agent_type: "Explore",
+        }),
+        msg("t2", "t1", "assistant", { type: "text", text: "found it" }, {
+          is_sidechain: true,
+          agent_id: "a7c3",
+          agent_type: "Explore",
+        }),
       ],
     }],
   });
@@ -108,6 +118,10 @@ Deno.test("viewer: strict CSP, escaped content, Markdown, folds, branches, hidde
         assertStringIncludes(text, '<details class="tool_use"><summary>Tool call: Edit</summary>');
         assert(!text.includes("<details open"), "folded by default");
         assertStringIncludes(text, "branch 1 of 2");
+        // A sub-agent's thread: where it forks, then set in.
+        assertStringIncludes(text, "sub-agent starts: Explore");
+        assertEquals(text.split("sub-agent starts").length, 2);
+        assertStringIncludes(text, 'class="msg assistant sidechain"');
         assertStringIncludes(text, 'class="msg system hidden"');
         assertStringIncludes(text, 'id="show-hidden"');
       },
@@ -117,7 +131,7 @@ Deno.test("viewer: strict CSP, escaped content, Markdown, folds, branches, hidde
       assertStringIncludes(md.response.headers.get("content-disposition")!, "v1.md");
       assertStringIncludes(md.text, "source: claude_code");
       const jsonl = await get("/c/v1.jsonl");
-      assertEquals(JSON.parse(jsonl.text).messages.length, 4);
+      assertEquals(JSON.parse(jsonl.text).messages.length, 6);
     });
     await t.step("with a token, pages are not open", async () => {
       const closed = createHandler({ store, token: "t", maxBodyBytes: 1 << 20 });
