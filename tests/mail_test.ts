@@ -182,6 +182,17 @@ if (dovecotPresent()) {
           expected.push(...uuidsOf(convs));
           assertEquals(new Set(serverUuids(server)), new Set(expected));
         });
+        await t.step("an email too large to be an export email is not read", async () => {
+          const huge = exportEmail({
+            messageId: "<huge@openai.com>",
+            link: `${downloads.base}/dl/h.zip`,
+          })
+            .replace("Your ChatGPT data export is ready.", `${"x".repeat(76)}\r\n`.repeat(70_000));
+          await imap.append(huge);
+          const out = await once();
+          assertStringIncludes(out.stderr, "too large for an export email; not read");
+          assertEquals(downloads.hits.get("/dl/h.zip"), undefined);
+        });
         await t.step("a wrong password: a clear error naming the setting", async () => {
           const out = await once(1, { OPENAI_EMAIL_PASSWORD: "wrong-password" });
           assertStringIncludes(out.stderr, "IMAP login to 127.0.0.1");
