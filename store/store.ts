@@ -123,6 +123,25 @@ function untext(value: unknown): string {
 }
 
 /**
+ * Runs `open` again while another process holds a lock it needs, for up to 10 s: SQLite does not
+ * call its busy handler for every lock (switching a new file to WAL, among others), so processes
+ * that open one new store together would otherwise fail with "database is locked".
+ */
+function whileLocked(open: () => void): void {
+  const deadline = Date.now() + 10_000;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 10;; wait = Math.min(wait * 2, 500)) {
+    try {
+      open();
+      return;
+    } catch (error) {
+      if (!/locked|busy/i.test((error as Error).message) || Date.now() > deadline) throw error;
+      Atomics.wait(sleeper, 0, 0, wait);
+    }
+  }
+}
+
+/**
  * A SQLite conversation store.
  *
  * @example Store a batch twice: the second time changes nothing
@@ -157,14 +176,15 @@ export class ConversationStore {
     else {
       // Checkpoints every 16 MB of WAL rather than every 4 MB: each costs two fsyncs, and a
       // backfill writes hundreds of MB (a commit still syncs the WAL: durability is the same).
-      // The wait first: workers started together open a new store at once, and switching it to
-      // WAL takes a lock the others must wait for.
-      this.#db.exec(
-        "PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; " +
-          "PRAGMA wal_autocheckpoint=4000;",
-      );
-      this.#db.exec(SCHEMA);
-      this.#migrate();
+      // Workers started together open a new store at once: see `whileLocked`.
+      whileLocked(() => {
+        this.#db.exec(
+          "PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; " +
+            "PRAGMA wal_autocheckpoint=4000;",
+        );
+        this.#db.exec(SCHEMA);
+        this.#migrate();
+      });
     }
     this.#getConversation = this.#db.prepare(
       `SELECT CAST(title AS BLOB) AS title, created_at, updated_at, metadata, source_type
