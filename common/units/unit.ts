@@ -9,7 +9,7 @@
  */
 import type { ReadScope } from "../io/guarded_file.ts";
 import type { Logger } from "../log.ts";
-import type { Item } from "../delivery/delivery.ts";
+import type { DeliverySettings, Item } from "../delivery/delivery.ts";
 import type { BatchRange, Mark, StateStore } from "../state/state.ts";
 import type { UnitState } from "./cursor.ts";
 import type { DocumentPart, DocumentShape } from "../source.ts";
@@ -142,16 +142,15 @@ export interface Parsed {
 }
 
 /** What the delivery settings say about reading. */
-export interface ReadLimits {
-  chunkBytes: number;
-  maxLineBytes: number;
-  maxDecompressedBytes: number;
-  maxDocumentBytes: number;
-  /** An export member (inflated) larger than this is refused. */
-  maxMemberBytes: number;
-  /** An export is read once its size and mtime have not changed for this long. */
-  settleMs: number;
-}
+export type ReadLimits = Pick<
+  DeliverySettings,
+  | "chunkBytes"
+  | "maxLineBytes"
+  | "maxDecompressedBytes"
+  | "maxDocumentBytes"
+  | "maxMemberBytes"
+  | "settleMs"
+>;
 
 /** What a reader may use of the core while it reads one unit. */
 export interface ReadContext<Hint = unknown> {
