@@ -18,13 +18,15 @@ import { join } from "node:path";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
 import { claudeCodeSource } from "../workers/claude_code/source.ts";
 import { writeCorpus } from "./corpus.ts";
+import { jsonlFiles } from "./bare_scan.ts";
 import type { Usage } from "../parsers/usage.ts";
 
 /** The version whose native build the registry has for linux-x64 (20.0.26 has none). */
 export const CCUSAGE_VERSION = "20.0.24";
 
 /**
- * The ccusage binary, installed with npm into `~/.cache/ai-sync-bench/ccusage` if not there yet.
+ * The ccusage native binary, installed with npm into `~/.cache/ai-sync-bench/ccusage-VERSION`
+ * if not there yet.
  *
  * @example Find or install ccusage (defined here, not run: it may install it)
  * ```ts
@@ -41,7 +43,12 @@ export async function ensureCcusage(): Promise<string> {
     "ai-sync-bench",
     `ccusage-${CCUSAGE_VERSION}`,
   );
-  const bin = join(dir, "node_modules", ".bin", "ccusage");
+  const platform = `@ccusage/ccusage-${Deno.build.os === "darwin" ? "darwin" : "linux"}-${
+    Deno.build.arch === "aarch64" ? "arm64" : "x64"
+  }`;
+  // The native build itself: `.bin/ccusage` is a Node script that starts it as a child, whose
+  // time and memory a measurement of the script would miss.
+  const bin = join(dir, "node_modules", platform, "bin", "ccusage");
   try {
     Deno.statSync(bin);
     return bin;
@@ -49,9 +56,6 @@ export async function ensureCcusage(): Promise<string> {
     // Not installed yet.
   }
   Deno.mkdirSync(dir, { recursive: true });
-  const platform = `@ccusage/ccusage-${Deno.build.os === "darwin" ? "darwin" : "linux"}-${
-    Deno.build.arch === "aarch64" ? "arm64" : "x64"
-  }`;
   const npm = await new Deno.Command("npm", {
     args: [
       "install",
@@ -101,17 +105,6 @@ export async function runCcusage(bin: string, configDir: string): Promise<Ccusag
   return report.totals;
 }
 
-/** Every `.jsonl` under `dir`. */
-async function jsonlFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory) out.push(...await jsonlFiles(path));
-    else if (entry.isFile && entry.name.endsWith(".jsonl")) out.push(path);
-  }
-  return out;
-}
-
 /**
  * Totals two ways over every file: as the parser delivers them (each API response counted
  * once, with the usage of its last line), and counting each response's first line, which is
@@ -120,7 +113,7 @@ async function jsonlFiles(dir: string): Promise<string[]> {
 async function ourTotals(projects: string): Promise<{ delivered: Usage; firstLine: Usage }> {
   const delivered = { input: 0, output: 0, cache_read: 0, cache_write: 0, reasoning: 0, total: 0 };
   const firstLine = { ...delivered };
-  for (const path of await jsonlFiles(projects)) {
+  for (const path of jsonlFiles(projects)) {
     const bytes = await Deno.readFile(path);
     // The hints the Claude Code source gives (workers/claude_code/source.ts).
     const ref = await claudeCodeSource.classify(path, projects);

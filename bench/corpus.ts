@@ -193,6 +193,23 @@ export function sessionLines(opts: SessionOptions): string[] {
 }
 
 /** What {@link writeCorpus} wrote. */
+/**
+ * Turns per session of the bench corpora: `realistic` sessions of about 100 KB, as real projects
+ * have (2,000 per 200 MB); `large`, the earlier corpus of about 560 KB sessions, which hides
+ * per-session costs.
+ *
+ * @example A realistic corpus
+ * ```ts
+ * import { CORPUS_SHAPES, writeCorpus } from "./corpus.ts";
+ * const info = await writeCorpus(await Deno.makeTempDir(), 300_000, {
+ *   turnsPerSession: CORPUS_SHAPES.realistic,
+ * });
+ * console.log(info.bytes >= 300_000); // true
+ * ```
+ */
+export const CORPUS_SHAPES: Readonly<Record<string, number>> = { realistic: 7, large: 40 };
+
+/** What {@link writeCorpus} wrote. */
 export interface CorpusInfo {
   files: string[];
   bytes: number;

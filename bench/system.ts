@@ -8,13 +8,15 @@
  * 3. idle: CPU seconds the watching worker uses over an idle period.
  *
  * ```
- * deno task bench:system [--mb 200,1000] [--sessions 5000] [--idle 60]
+ * deno task bench:system [--mb 200,1000] [--shape realistic|large] [--as hand|service]
+ *                         [--sessions 5000] [--idle 60]
  * ```
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { sessionLines, writeCorpus } from "./corpus.ts";
+import { CORPUS_SHAPES, sessionLines, writeCorpus } from "./corpus.ts";
+import { PROCESS_ENV } from "../common/permissions.ts";
 import { derivedUuid } from "../common/hash.ts";
 import { delay, peakRss, procStatusBytes, workerArgs } from "../tests/helpers.ts";
 
@@ -24,8 +26,18 @@ const { values } = parseArgs({
     mb: { type: "string", default: "200" },
     sessions: { type: "string", default: "5000" },
     idle: { type: "string", default: "60" },
+    shape: { type: "string", default: "realistic" },
+    // `service`: with the environment `start` and the services give a worker (PROCESS_ENV).
+    as: { type: "string", default: "hand" },
   },
 });
+
+if (!(values.shape in CORPUS_SHAPES) || !["hand", "service"].includes(values.as)) {
+  console.error(
+    `--shape: expected one of ${Object.keys(CORPUS_SHAPES).join(", ")}; --as: hand or service`,
+  );
+  Deno.exit(2);
+}
 
 /** utime + stime of a process, in seconds (clock ticks are 1/100 s on Linux). */
 function cpuSeconds(pid: number): number {
@@ -36,6 +48,7 @@ function cpuSeconds(pid: number): number {
 function spawn(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: workerArgs(args),
+    env: values.as === "service" ? { ...PROCESS_ENV } : {},
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -43,7 +56,10 @@ function spawn(args: string[]): Deno.ChildProcess {
 
 async function backfillPeak(mb: number): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ai-sync-rss-" });
-  const corpus = await writeCorpus(`${dir}/projects`, mb * 1e6, { turnsPerSession: 40, seed: 5 });
+  const corpus = await writeCorpus(`${dir}/projects`, mb * 1e6, {
+    turnsPerSession: CORPUS_SHAPES[values.shape],
+    seed: 5,
+  });
   const t0 = performance.now();
   const child = spawn([
     "--projects-dir",

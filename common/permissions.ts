@@ -45,6 +45,16 @@ export const HEAP_LIMIT_MB = 192;
  */
 export const SEMI_SPACE_MB = 8;
 
+/**
+ * Environment a worker process is started with by `start` and by its service (Linux). glibc
+ * raises its mmap threshold each time a large block is freed, up to 32 MiB; from then on the
+ * batch-sized buffers a backfill allocates and frees come from its arenas, which keep the memory
+ * after the work is done. A fixed threshold returns them at once: measured, a worker idle after a
+ * 20 MB backfill held 129 MB without it and 98 MB with it, at no measurable cost in time.
+ * glibc reads it when the process starts, so a process cannot set it for itself.
+ */
+export const PROCESS_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: "131072" };
+
 /** Environment variables the engine may read: only the `yaml` library's debug probes. */
 export const ENGINE_ENV = ["LOG_TOKENS", "LOG_STREAM"];
 
@@ -70,7 +80,7 @@ export function mainPermissionFlags(spec: SourceSpec): string[] {
     "--deny-ffi",
     "--unstable-worker-options",
     "--no-prompt",
-    `--v8-flags=--max-old-space-size=${HEAP_LIMIT_MB},--max-semi-space-size=${SEMI_SPACE_MB}`,
+    `--v8-flags=--max-old-space-size=${HEAP_LIMIT_MB},--max-semi-space-size=${SEMI_SPACE_MB},--expose-gc`,
   ];
 }
 

@@ -358,7 +358,10 @@ class CodexParse {
   changed = false;
 
   #series: UuidSeries | undefined;
-  #seriesKey = "";
+  #seriesId: string | undefined;
+  #seriesKind = "";
+  /** How many calls `carry.calls` holds, once counted (-1 before). */
+  #callCount = -1;
 
   constructor(readonly carry: CodexCarry, readonly hint: CodexHint) {}
 
@@ -388,9 +391,17 @@ class CodexParse {
     if (mapped.role === "assistant" && c.model) message.model = c.model;
     if (Object.keys(mapped.meta).length > 0) message.metadata = mapped.meta;
     if (mapped.call) {
+      // Counted here rather than with Object.keys per call, which cost a tenth of the parse.
+      if (this.#callCount < 0) this.#callCount = Object.keys(c.calls).length;
+      if (!(mapped.call.id in c.calls)) this.#callCount++;
       c.calls[mapped.call.id] = { uuid, name: mapped.call.name };
-      const ids = Object.keys(c.calls);
-      if (ids.length > CALL_LIMIT) delete c.calls[ids[0]];
+      if (this.#callCount > CALL_LIMIT) {
+        for (const oldest in c.calls) {
+          delete c.calls[oldest];
+          break;
+        }
+        this.#callCount--;
+      }
     }
     c.lastUuid = uuid;
     this.messages.push(message);
@@ -550,10 +561,10 @@ class CodexParse {
   /** A message's id: the session's series of line (or item) ids. */
   uuid(line: number): string {
     const kind = this.carry.form === "json" ? "item" : "line";
-    const key = `${this.carry.conversationId}|${kind}`;
-    if (this.#seriesKey !== key) {
+    if (this.#seriesId !== this.carry.conversationId || this.#seriesKind !== kind) {
       this.#series = new UuidSeries("codex", this.carry.conversationId, kind);
-      this.#seriesKey = key;
+      this.#seriesId = this.carry.conversationId;
+      this.#seriesKind = kind;
     }
     return this.#series!.id(line);
   }

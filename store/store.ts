@@ -14,6 +14,7 @@ import {
   titleRank,
 } from "../common/types.ts";
 import { type ConversationFilter, filterSql } from "./search.ts";
+import { MESSAGE_TEXT, MESSAGE_TEXT_VIEW, textKeyOf } from "./message_text.ts";
 
 /** A conversation as the read API returns it. */
 export interface StoredConversation {
@@ -200,18 +201,18 @@ export class ConversationStore {
     );
     this.#insertMessage = this.#db.prepare(
       `INSERT INTO messages (uuid, conversation_uuid, parent_uuid, round_index, role, content_type,
-        content, content_text, created_at, model, usage, metadata, created_ms)
-       VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), ?, ?, ?)
+        content, content_text, text_key, created_at, model, usage, metadata, created_ms)
+       VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, CAST(? AS TEXT), ?, ?, CAST(? AS TEXT), ?, ?, ?)
        ON CONFLICT(uuid) DO NOTHING`,
     );
     this.#getMessage = this.#db.prepare(
       `SELECT conversation_uuid, CAST(parent_uuid AS BLOB) AS parent_uuid, round_index, role,
-        content_type, content, CAST(content_text AS BLOB) AS content_text, created_at,
+        content_type, content, ${MESSAGE_TEXT} AS content_text, created_at,
         CAST(model AS BLOB) AS model, usage, metadata FROM messages WHERE uuid = ?`,
     );
     this.#updateMessage = this.#db.prepare(
       `UPDATE messages SET parent_uuid = CAST(? AS TEXT), round_index = ?, role = ?,
-        content_type = ?, content = ?, content_text = CAST(? AS TEXT), created_at = ?,
+        content_type = ?, content = ?, content_text = CAST(? AS TEXT), text_key = ?, created_at = ?,
         model = CAST(? AS TEXT), usage = ?, metadata = ?, created_ms = ? WHERE uuid = ?`,
     );
   }
@@ -245,6 +246,11 @@ export class ConversationStore {
         this.#db.exec("ALTER TABLE messages ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0");
         fill("messages", "seq", [["created_at", "created_ms"]]);
       }
+      // Messages stored before keep their copy of the text (text_key NULL).
+      if (!columns("messages").includes("text_key")) {
+        this.#db.exec("ALTER TABLE messages ADD COLUMN text_key TEXT");
+      }
+      this.#db.exec(MESSAGE_TEXT_VIEW);
       this.#db.exec(`
         DROP INDEX IF EXISTS conversations_source;
         CREATE INDEX IF NOT EXISTS conversations_by_time ON conversations(updated_ms, uuid);
@@ -354,20 +360,23 @@ export class ConversationStore {
       m.role,
       m.content_type,
       JSON.stringify(m.content),
-      m.content_text,
+      // As SQLite gives it back (a lone surrogate as U+FFFD), or it would differ every time.
+      m.content_text.toWellFormed(),
       m.created_at,
       m.model ?? null,
       m.usage ? JSON.stringify(m.usage) : null,
       m.metadata ? JSON.stringify(m.metadata) : null,
     ] as const;
     const [parent, round, role, type, content, body, created, model, usage, metadata] = values;
+    const textKey = textKeyOf(m.content, m.content_text);
     const bound = [
       text(parent),
       round,
       role,
       type,
       content,
-      text(body),
+      textKey === null ? text(body) : "",
+      textKey,
       created,
       model === null ? null : text(model),
       usage,
@@ -445,7 +454,7 @@ export class ConversationStore {
     ).get(conversationUuid) as { n: number }).n;
     const rows = this.#db.prepare(
       `SELECT uuid, conversation_uuid, CAST(parent_uuid AS BLOB) AS parent_uuid, round_index, role,
-        content_type, content, CAST(content_text AS BLOB) AS content_text, created_at,
+        content_type, content, ${MESSAGE_TEXT} AS content_text, created_at,
         CAST(model AS BLOB) AS model, usage, metadata
        FROM messages WHERE conversation_uuid = ? ORDER BY created_ms, seq LIMIT ? OFFSET ?`,
     ).all(conversationUuid, pageSize, (page - 1) * pageSize) as Record<

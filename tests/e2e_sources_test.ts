@@ -34,7 +34,7 @@ const encoder = new TextEncoder();
 function serverMessage(server: ServerProcess, uuid: string): { content_text: string } | undefined {
   const db = new DatabaseSync(server.db, { readOnly: true });
   try {
-    return db.prepare("SELECT content_text FROM messages WHERE uuid = ?").get(uuid) as
+    return db.prepare("SELECT text AS content_text FROM message_text WHERE uuid = ?").get(uuid) as
       | { content_text: string }
       | undefined;
   } finally {

@@ -142,9 +142,9 @@ Deno.test({
       );
       assert(out.rss < 400e6, `peak RSS ${(out.rss / 1e6).toFixed(0)} MB`);
       const db = new DatabaseSync(server.db, { readOnly: true });
-      const texts = (db.prepare("SELECT content_text FROM messages").all() as {
-        content_text: string;
-      }[]).map((r) => r.content_text);
+      const texts = (db.prepare("SELECT text FROM message_text").all() as {
+        text: string;
+      }[]).map((r) => r.text);
       db.close();
       assert(texts.includes("before the bomb"), "the lines before the limit were delivered");
     } finally {

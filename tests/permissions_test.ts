@@ -4,6 +4,7 @@ import {
   enginePermissions,
   mainPermissionFlags,
   netHost,
+  PROCESS_ENV,
 } from "../common/permissions.ts";
 import { sourceSpec } from "../workers/registry.ts";
 import { engineLaunch } from "../common/cli/launch.ts";
@@ -205,6 +206,9 @@ Deno.test({
     assertEquals(printed.code, 0, printed.stderr);
     assertStringIncludes(printed.stdout, "ExecStart=");
     for (const flag of mainPermissionFlags(spec)) assertStringIncludes(printed.stdout, flag);
+    for (const [name, value] of Object.entries(PROCESS_ENV)) {
+      assertStringIncludes(printed.stdout, `Environment=${name}=${value}\n`);
+    }
     assertStringIncludes(
       printed.stdout,
       `${REPO}/workers/claude_code/main.ts run --state-dir /data/s --projects-dir /data/p`,

@@ -1,7 +1,10 @@
 /**
  * The conversation store opened by several processes at once, as the workers `start` launches
- * together open one new embedded store.
+ * together open one new embedded store; message texts stored once.
  */
+import { DatabaseSync } from "node:sqlite";
+import { ConversationStore } from "../store/store.ts";
+import { SearchIndex } from "../store/search.ts";
 import { assertEquals } from "./assert.ts";
 import { REPO } from "./helpers.ts";
 
@@ -24,4 +27,87 @@ Deno.test("store: six processes opening one new store at once all succeed", asyn
     runs.map((r) => new TextDecoder().decode(r.stderr)).join("\n"),
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("store: a message's text is stored once and reads back exactly", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/c.db`;
+  const at = "2025-01-01T00:00:00Z";
+  const message = (uuid: string, content: Record<string, unknown>, text: string) => ({
+    uuid,
+    parent_uuid: "",
+    round_index: 1,
+    role: "user" as const,
+    content_type: "text" as const,
+    content,
+    content_text: text,
+    created_at: at,
+  });
+  const messages = [
+    message("plain", { type: "text", text: "a prompt" }, "a prompt"),
+    message("nul", { type: "text", text: "before\0after" }, "before\0after"),
+    message("thinking", { type: "thinking", thinking: "hmm" }, "hmm"),
+    message("result", { type: "tool_result", content: "ok" }, "ok"),
+    message("tool", { type: "tool_use", name: "ls", input: {} }, "ls {}"),
+    message("surrogate", { type: "text", text: "x\ud800y" }, "x\ud800y"),
+  ];
+  const batch = {
+    source_type: "codex" as const,
+    conversations: [{
+      uuid: "c",
+      title: "t",
+      created_at: at,
+      updated_at: at,
+      metadata: {},
+      messages,
+    }],
+  };
+  const store = new ConversationStore(path);
+  store.applyBatch(batch);
+
+  await t.step("copies of a content field are not stored twice", () => {
+    const db = new DatabaseSync(path, { readOnly: true });
+    const rows = db.prepare("SELECT uuid, content_text, text_key FROM messages ORDER BY seq")
+      .all() as { uuid: string; content_text: string; text_key: string | null }[];
+    db.close();
+    const keys = Object.fromEntries(rows.map((r) => [r.uuid, r.text_key]));
+    assertEquals(keys, {
+      plain: "text",
+      nul: "text",
+      thinking: "thinking",
+      result: "content",
+      tool: null,
+      surrogate: null,
+    });
+    for (const r of rows) if (r.text_key) assertEquals(r.content_text, "");
+  });
+
+  await t.step("every text reads back as sent, and the same batch again changes nothing", () => {
+    const read = store.listMessages("c")!.items;
+    for (const m of messages) {
+      const back = read.find((r) => r.uuid === m.uuid)!;
+      assertEquals(back.content_text, m.content_text.toWellFormed(), m.uuid);
+    }
+    const again = store.applyBatch(batch);
+    assertEquals([again.inserted_messages, again.updated_messages], [0, 0]);
+  });
+
+  await t.step("the view message_text shows every text, for sqlite3", () => {
+    const db = new DatabaseSync(path, { readOnly: true });
+    const rows = db.prepare("SELECT uuid, text FROM message_text WHERE uuid IN ('plain', 'tool')")
+      .all() as { uuid: string; text: string }[];
+    db.close();
+    assertEquals(Object.fromEntries(rows.map((r) => [r.uuid, r.text])), {
+      plain: "a prompt",
+      tool: "ls {}",
+    });
+  });
+
+  await t.step("the search index reads the texts too", () => {
+    const index = new SearchIndex(path);
+    assertEquals(index.search("prompt", {}, 10).map((h) => h.uuid), ["c"]);
+    assertEquals(index.search("after", {}, 10).map((h) => h.uuid), ["c"]);
+    index.close();
+  });
+  store.close();
 });

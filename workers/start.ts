@@ -22,7 +22,7 @@ import { configPathOf, dataDirOf, defaultStateDir, VERSION } from "../common/cli
 import { EXPORT_FLAGS, exportConversations, exportOptionsOf } from "../common/cli/export.ts";
 import { type Config, ConfigError, loadConfig } from "../common/config.ts";
 import { errorMessage, LOG_LEVELS } from "../common/log.ts";
-import { denoRunArgs } from "../common/permissions.ts";
+import { denoRunArgs, PROCESS_ENV } from "../common/permissions.ts";
 import type { SourceSpec } from "../common/source_spec.ts";
 import { SOURCES } from "./registry.ts";
 import { progressLine, type ProgressState } from "../common/progress.ts";
@@ -350,6 +350,7 @@ async function main(args: string[]): Promise<number> {
     else console.error(line);
     const child = new Deno.Command(Deno.execPath(), {
       args: [...denoRunArgs(p.spec, repo), ...common, ...port, `--${p.spec.sourceFlag}`, p.dir],
+      env: { ...PROCESS_ENV, ...Deno.env.toObject() },
       stdin: "null",
       stdout: values["dry-run"] ? "inherit" : "piped",
       stderr: board ? "piped" : "inherit",

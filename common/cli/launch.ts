@@ -15,6 +15,7 @@ import type { EngineCommand, EngineInit, EngineReply } from "../engine/protocol.
 import { isInside } from "../watch/walk.ts";
 import { applyStoreRequest } from "../delivery/store_sinks.ts";
 import { ConversationStore } from "../../store/store.ts";
+import { releaseMemory, Settler } from "../engine/settle.ts";
 import { type CliContext, extraDirsOf, resolveDataDir, VERSION } from "./context.ts";
 
 /** Signals closer together than this count as one (see {@link runWorker}). */
@@ -211,6 +212,9 @@ export async function runWorker(ctx: CliContext, config: Config, engineUrl: URL)
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
   // The embedded store is written here, so the engine's parsing and the writes use two cores.
   let store: ConversationStore | undefined;
+  let stored = 0;
+  // This thread's heap grows with the batches it writes; given back once they stop coming.
+  const settler = new Settler(() => stored, releaseMemory);
   const code = await new Promise<number>((resolveCode) => {
     engine.onmessage = async (event: MessageEvent<EngineReply>) => {
       const message = event.data;
@@ -221,6 +225,7 @@ export async function runWorker(ctx: CliContext, config: Config, engineUrl: URL)
       } else if (message.type === "done") resolveCode(message.code);
       else {
         store ??= new ConversationStore(join(ctx.stateDir, "conversations.db"));
+        stored++;
         engine.postMessage(await applyStoreRequest(store, message) satisfies EngineCommand);
       }
     };
@@ -231,6 +236,7 @@ export async function runWorker(ctx: CliContext, config: Config, engineUrl: URL)
     };
   });
   engine.terminate();
+  settler.stop();
   store?.close();
   lock?.release();
   return code;

@@ -8,7 +8,7 @@ import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CliContext } from "./context.ts";
 import { errorMessage } from "../log.ts";
-import { denoRunArgs } from "../permissions.ts";
+import { denoRunArgs, PROCESS_ENV } from "../permissions.ts";
 
 /** The file a service definition goes to, and its text. */
 export interface ServiceFile {
@@ -175,7 +175,9 @@ After=network-online.target
 Type=simple
 # Credentials (SYNC_WORKER_TOKEN, OPENAI_EMAIL_PASSWORD, ...) as VAR=value lines, mode 0600.
 EnvironmentFile=-%h/.config/ai-sync/secrets.env
-ExecStart=${command.map(systemdQuote).join(" ")}
+${Object.entries(PROCESS_ENV).map(([k, v]) => `Environment=${k}=${v}\n`).join("")}ExecStart=${
+    command.map(systemdQuote).join(" ")
+  }
 Restart=on-failure
 RestartSec=10
 KillSignal=SIGTERM

@@ -24,6 +24,7 @@ import { watchConfig } from "./config_watch.ts";
 import type { EngineInit } from "./protocol.ts";
 import { deliverySettings, watchTiming } from "./settings.ts";
 import { checkSandbox } from "./sandbox.ts";
+import { releaseMemory, Settler } from "./settle.ts";
 
 /** The HTTP sink's settings in a configuration. */
 function httpOptions(config: Config, source: string, version: string): HttpSinkOptions {
@@ -276,6 +277,11 @@ export class Engine<Carry, Hint> {
     }
     const progress = this.#progress();
     const reloader = watchConfig(init, log, () => this.#config, (next) => this.reconfigure(next));
+    // The heap a backfill or a large change grew is given back once the work has settled.
+    const settler = new Settler(
+      () => pipeline.stats.bytesRead + pipeline.stats.batches,
+      releaseMemory,
+    );
     const t0 = performance.now();
     const backfill = worker.start().then((failure) => {
       this.#backfilled = true;
@@ -306,6 +312,7 @@ export class Engine<Carry, Hint> {
     log.info(pipeline.busy ? "stopping: finishing the in-flight batch" : "stopping");
     progress.end();
     clearInterval(reloader);
+    settler.stop();
     await worker.stop();
     await backfill.catch(() => {});
     await intake;
