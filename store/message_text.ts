@@ -1,3 +1,5 @@
+import type { DatabaseSync } from "node:sqlite";
+
 /**
  * A message's text stored once. Most messages are one content block whose text is the whole
  * `content_text` (a prompt, an answer, a tool's output): storing both made a store a third larger
@@ -32,19 +34,29 @@ export function textKeyOf(content: unknown, text: string): string | null {
   return null;
 }
 
+const TEXT_OR_FIELD = `CASE WHEN text_key IS NULL THEN CAST(content_text AS BLOB)
+  ELSE CAST(json_extract(content, '$.' || text_key) AS BLOB) END`;
+
 /**
- * The SQL of a message's text as a blob (read as a blob: a text value stops at a NUL): the stored
- * copy, or the field of the content that `text_key` names.
+ * The SQL of a message's text as a blob (read as a blob: a text value stops at a NUL) in the store
+ * `db`: the stored copy, or the field of the content that `text_key` names. A store no worker of
+ * this version has written yet has no `text_key` (a reader opens it read-only and cannot add it):
+ * there every text is the stored copy. Asked again for each query, since a worker may add it
+ * while a reader is open.
  *
  * @example Select the texts of a store's messages
  * ```ts
- * import { MESSAGE_TEXT } from "./message_text.ts";
- * const sql = `SELECT uuid, ${MESSAGE_TEXT} AS content_text FROM messages`;
- * console.log(sql.startsWith("SELECT uuid, CASE")); // true
+ * import { DatabaseSync } from "node:sqlite";
+ * import { messageTextSql } from "./message_text.ts";
+ * const db = new DatabaseSync(":memory:");
+ * db.exec("CREATE TABLE messages (uuid TEXT, content TEXT, content_text TEXT)");
+ * console.log(messageTextSql(db)); // CAST(content_text AS BLOB)
  * ```
  */
-export const MESSAGE_TEXT = `CASE WHEN text_key IS NULL THEN CAST(content_text AS BLOB)
-  ELSE CAST(json_extract(content, '$.' || text_key) AS BLOB) END`;
+export function messageTextSql(db: DatabaseSync): string {
+  const columns = db.prepare("PRAGMA table_info(messages)").all() as { name: string }[];
+  return columns.some((c) => c.name === "text_key") ? TEXT_OR_FIELD : "CAST(content_text AS BLOB)";
+}
 
 /**
  * The view `message_text` (uuid, conversation_uuid, role, created_at, text): every message's

@@ -7,7 +7,7 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { MESSAGE_TEXT } from "./message_text.ts";
+import { messageTextSql } from "./message_text.ts";
 
 /** Filters of a conversation listing or search (all optional, all combined). */
 export interface ConversationFilter {
@@ -192,7 +192,6 @@ export class SearchIndex {
   readonly #db: DatabaseSync;
   /** The store, read through a connection of its own (Deno allows no ATTACH under limits). */
   readonly #store: DatabaseSync;
-  readonly #pending: StatementSync;
   readonly #insert: StatementSync;
 
   /** Opens (creating) the index of the store at `storePath`. */
@@ -204,10 +203,6 @@ export class SearchIndex {
       CREATE TABLE IF NOT EXISTS indexed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER);`);
     this.#store = new DatabaseSync(storePath, { readOnly: true });
     this.#store.exec("PRAGMA busy_timeout=10000;");
-    this.#pending = this.#store.prepare(
-      `SELECT seq, conversation_uuid, ${MESSAGE_TEXT} AS text FROM messages
-       WHERE seq > ? ORDER BY seq LIMIT 5000`,
-    );
     this.#insert = this.#db.prepare(
       "INSERT INTO fts (rowid, text, conversation_uuid) VALUES (?, ?, ?)",
     );
@@ -216,12 +211,16 @@ export class SearchIndex {
   /** Indexes what was written since the last call; returns how many messages. */
   refresh(): number {
     const decoder = new TextDecoder();
+    const pending = this.#store.prepare(
+      `SELECT seq, conversation_uuid, ${messageTextSql(this.#store)} AS text FROM messages
+       WHERE seq > ? ORDER BY seq LIMIT 5000`,
+    );
     let done = 0;
     while (true) {
       const last =
         (this.#db.prepare("SELECT seq FROM indexed").get() as { seq: number } | undefined)
           ?.seq ?? 0;
-      const rows = this.#pending.all(last) as {
+      const rows = pending.all(last) as {
         seq: number;
         conversation_uuid: string;
         text: Uint8Array | string;

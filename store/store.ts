@@ -14,7 +14,7 @@ import {
   titleRank,
 } from "../common/types.ts";
 import { type ConversationFilter, filterSql } from "./search.ts";
-import { MESSAGE_TEXT, MESSAGE_TEXT_VIEW, textKeyOf } from "./message_text.ts";
+import { MESSAGE_TEXT_VIEW, messageTextSql, textKeyOf } from "./message_text.ts";
 
 /** A conversation as the read API returns it. */
 export interface StoredConversation {
@@ -142,6 +142,15 @@ function whileLocked(open: () => void): void {
   }
 }
 
+/** The statements only a writer needs. */
+interface WriteStatements {
+  insertConversation: StatementSync;
+  updateConversation: StatementSync;
+  insertMessage: StatementSync;
+  getMessage: StatementSync;
+  updateMessage: StatementSync;
+}
+
 /**
  * A SQLite conversation store.
  *
@@ -160,11 +169,8 @@ function whileLocked(open: () => void): void {
 export class ConversationStore {
   readonly #db: DatabaseSync;
   readonly #getConversation: StatementSync;
-  readonly #insertConversation: StatementSync;
-  readonly #updateConversation: StatementSync;
-  readonly #insertMessage: StatementSync;
-  readonly #getMessage: StatementSync;
-  readonly #updateMessage: StatementSync;
+  /** Prepared by a writer only: a reader may have a store no writer of this version upgraded. */
+  readonly #writes?: WriteStatements;
 
   /**
    * Opens (creating if needed) the store at `path`; `:memory:` for a throwaway one. With
@@ -191,30 +197,44 @@ export class ConversationStore {
       `SELECT CAST(title AS BLOB) AS title, created_at, updated_at, metadata, source_type
        FROM conversations WHERE uuid = ?`,
     );
-    this.#insertConversation = this.#db.prepare(
-      `INSERT INTO conversations (uuid, source_type, title, created_at, updated_at, metadata,
-        created_ms, updated_ms) VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)`,
-    );
-    this.#updateConversation = this.#db.prepare(
-      `UPDATE conversations SET title = CAST(? AS TEXT), created_at = ?, updated_at = ?,
-        metadata = ?, created_ms = ?, updated_ms = ? WHERE uuid = ?`,
-    );
-    this.#insertMessage = this.#db.prepare(
-      `INSERT INTO messages (uuid, conversation_uuid, parent_uuid, round_index, role, content_type,
-        content, content_text, text_key, created_at, model, usage, metadata, created_ms)
-       VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, CAST(? AS TEXT), ?, ?, CAST(? AS TEXT), ?, ?, ?)
-       ON CONFLICT(uuid) DO NOTHING`,
-    );
-    this.#getMessage = this.#db.prepare(
-      `SELECT conversation_uuid, CAST(parent_uuid AS BLOB) AS parent_uuid, round_index, role,
-        content_type, content, ${MESSAGE_TEXT} AS content_text, created_at,
-        CAST(model AS BLOB) AS model, usage, metadata FROM messages WHERE uuid = ?`,
-    );
-    this.#updateMessage = this.#db.prepare(
-      `UPDATE messages SET parent_uuid = CAST(? AS TEXT), round_index = ?, role = ?,
-        content_type = ?, content = ?, content_text = CAST(? AS TEXT), text_key = ?, created_at = ?,
-        model = CAST(? AS TEXT), usage = ?, metadata = ?, created_ms = ? WHERE uuid = ?`,
-    );
+    if (!options.readOnly) this.#writes = this.#prepareWrites();
+  }
+
+  /** The write statements; a read-only store has none. */
+  get #w(): WriteStatements {
+    if (!this.#writes) throw new Error(`the store ${this.path} is open read-only`);
+    return this.#writes;
+  }
+
+  #prepareWrites(): WriteStatements {
+    return {
+      insertConversation: this.#db.prepare(
+        `INSERT INTO conversations (uuid, source_type, title, created_at, updated_at, metadata,
+          created_ms, updated_ms) VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)`,
+      ),
+      updateConversation: this.#db.prepare(
+        `UPDATE conversations SET title = CAST(? AS TEXT), created_at = ?, updated_at = ?,
+          metadata = ?, created_ms = ?, updated_ms = ? WHERE uuid = ?`,
+      ),
+      insertMessage: this.#db.prepare(
+        `INSERT INTO messages (uuid, conversation_uuid, parent_uuid, round_index, role,
+          content_type, content, content_text, text_key, created_at, model, usage, metadata,
+          created_ms)
+         VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, CAST(? AS TEXT), ?, ?, CAST(? AS TEXT), ?, ?, ?)
+         ON CONFLICT(uuid) DO NOTHING`,
+      ),
+      getMessage: this.#db.prepare(
+        `SELECT conversation_uuid, CAST(parent_uuid AS BLOB) AS parent_uuid, round_index, role,
+          content_type, content, ${messageTextSql(this.#db)} AS content_text, created_at,
+          CAST(model AS BLOB) AS model, usage, metadata FROM messages WHERE uuid = ?`,
+      ),
+      updateMessage: this.#db.prepare(
+        `UPDATE messages SET parent_uuid = CAST(? AS TEXT), round_index = ?, role = ?,
+          content_type = ?, content = ?, content_text = CAST(? AS TEXT), text_key = ?,
+          created_at = ?, model = CAST(? AS TEXT), usage = ?, metadata = ?, created_ms = ?
+          WHERE uuid = ?`,
+      ),
+    };
   }
 
   /**
@@ -309,7 +329,7 @@ export class ConversationStore {
       | { title: Uint8Array; created_at: string; updated_at: string; metadata: string }
       | undefined;
     if (!row) {
-      this.#insertConversation.run(
+      this.#w.insertConversation.run(
         c.uuid,
         sourceType,
         text(c.title),
@@ -340,7 +360,7 @@ export class ConversationStore {
       title !== storedTitle || created !== row.created_at || updated !== row.updated_at ||
       metadata !== row.metadata
     ) {
-      this.#updateConversation.run(
+      this.#w.updateConversation.run(
         text(title),
         created,
         updated,
@@ -382,7 +402,7 @@ export class ConversationStore {
       usage,
       metadata,
     ] as const;
-    const inserted = this.#insertMessage.run(
+    const inserted = this.#w.insertMessage.run(
       m.uuid,
       conversationUuid,
       ...bound,
@@ -392,7 +412,10 @@ export class ConversationStore {
       result.inserted_messages++;
       return;
     }
-    const row = this.#getMessage.get(m.uuid) as Record<string, string | number | Uint8Array | null>;
+    const row = this.#w.getMessage.get(m.uuid) as Record<
+      string,
+      string | number | Uint8Array | null
+    >;
     if (row.conversation_uuid !== conversationUuid) return;
     const stored = [
       untext(row.parent_uuid),
@@ -407,7 +430,7 @@ export class ConversationStore {
       row.metadata,
     ];
     if (stored.every((v, i) => v === values[i])) return;
-    this.#updateMessage.run(...bound, epochMs(created), m.uuid);
+    this.#w.updateMessage.run(...bound, epochMs(created), m.uuid);
     result.updated_messages++;
   }
 
@@ -454,7 +477,7 @@ export class ConversationStore {
     ).get(conversationUuid) as { n: number }).n;
     const rows = this.#db.prepare(
       `SELECT uuid, conversation_uuid, CAST(parent_uuid AS BLOB) AS parent_uuid, round_index, role,
-        content_type, content, ${MESSAGE_TEXT} AS content_text, created_at,
+        content_type, content, ${messageTextSql(this.#db)} AS content_text, created_at,
         CAST(model AS BLOB) AS model, usage, metadata
        FROM messages WHERE conversation_uuid = ? ORDER BY created_ms, seq LIMIT ? OFFSET ?`,
     ).all(conversationUuid, pageSize, (page - 1) * pageSize) as Record<

@@ -111,3 +111,58 @@ Deno.test("store: a message's text is stored once and reads back exactly", async
   });
   store.close();
 });
+
+Deno.test("store: a store written before text_key is read, searched, then upgraded", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/c.db`;
+  const at = "2025-01-01T00:00:00Z";
+  const batch = (uuid: string, text: string) => ({
+    source_type: "codex" as const,
+    conversations: [{
+      uuid: "c",
+      title: "t",
+      created_at: at,
+      updated_at: at,
+      metadata: {},
+      messages: [{
+        uuid,
+        parent_uuid: "",
+        round_index: 1,
+        role: "user" as const,
+        content_type: "text" as const,
+        content: { type: "text", text },
+        content_text: text,
+        created_at: at,
+      }],
+    }],
+  });
+  // A store as the version before wrote it: each text stored as given, no text_key, no view.
+  const writer = new ConversationStore(path);
+  writer.close();
+  const db = new DatabaseSync(path);
+  db.exec("DROP VIEW message_text; ALTER TABLE messages DROP COLUMN text_key");
+  db.exec(`INSERT INTO conversations (uuid, source_type, title, created_at, updated_at, metadata)
+    VALUES ('c', 'codex', 't', '${at}', '${at}', '{}')`);
+  db.exec(`INSERT INTO messages (uuid, conversation_uuid, parent_uuid, round_index, role,
+    content_type, content, content_text, created_at)
+    VALUES ('old', 'c', '', 1, 'user', 'text', '{"type":"text","text":"older words"}',
+      'older words', '${at}')`);
+  db.close();
+
+  const reader = new ConversationStore(path, { readOnly: true });
+  const index = new SearchIndex(path);
+  assertEquals(reader.listMessages("c")!.items.map((m) => m.content_text), ["older words"]);
+  assertEquals(index.search("older", {}, 10).map((h) => h.uuid), ["c"]);
+  // A worker of this version opens it (adding text_key) and stores a text once; the reader, open
+  // all along, sees both.
+  const upgraded = new ConversationStore(path);
+  upgraded.applyBatch(batch("new", "newer words"));
+  upgraded.close();
+  assertEquals(reader.listMessages("c")!.items.map((m) => m.content_text).sort(), [
+    "newer words",
+    "older words",
+  ]);
+  assertEquals(index.search("newer", {}, 10).map((h) => h.uuid), ["c"]);
+  index.close();
+  reader.close();
+});
