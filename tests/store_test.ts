@@ -5,6 +5,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { ConversationStore } from "../store/store.ts";
 import { SearchIndex } from "../store/search.ts";
+import type { Batch, Message } from "../common/types.ts";
 import { assertEquals } from "./assert.ts";
 import { REPO } from "./helpers.ts";
 
@@ -29,30 +30,26 @@ Deno.test("store: six processes opening one new store at once all succeed", asyn
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("store: a message's text is stored once and reads back exactly", async (t) => {
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/c.db`;
-  const at = "2025-01-01T00:00:00Z";
-  const message = (uuid: string, content: Record<string, unknown>, text: string) => ({
+const at = "2025-01-01T00:00:00Z";
+
+/** A user message with this content and text. */
+function message(uuid: string, content: Record<string, unknown>, text: string): Message {
+  return {
     uuid,
     parent_uuid: "",
     round_index: 1,
-    role: "user" as const,
-    content_type: "text" as const,
+    role: "user",
+    content_type: "text",
     content,
     content_text: text,
     created_at: at,
-  });
-  const messages = [
-    message("plain", { type: "text", text: "a prompt" }, "a prompt"),
-    message("nul", { type: "text", text: "before\0after" }, "before\0after"),
-    message("thinking", { type: "thinking", thinking: "hmm" }, "hmm"),
-    message("result", { type: "tool_result", content: "ok" }, "ok"),
-    message("tool", { type: "tool_use", name: "ls", input: {} }, "ls {}"),
-    message("surrogate", { type: "text", text: "x\ud800y" }, "x\ud800y"),
-  ];
-  const batch = {
-    source_type: "codex" as const,
+  };
+}
+
+/** A batch of conversation `c` holding `messages`. */
+function batchOf(messages: Message[]): Batch {
+  return {
+    source_type: "codex",
     conversations: [{
       uuid: "c",
       title: "t",
@@ -62,6 +59,20 @@ Deno.test("store: a message's text is stored once and reads back exactly", async
       messages,
     }],
   };
+}
+
+Deno.test("store: a message's text is stored once and reads back exactly", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/c.db`;
+  const messages = [
+    message("plain", { type: "text", text: "a prompt" }, "a prompt"),
+    message("nul", { type: "text", text: "before\0after" }, "before\0after"),
+    message("thinking", { type: "thinking", thinking: "hmm" }, "hmm"),
+    message("result", { type: "tool_result", content: "ok" }, "ok"),
+    message("tool", { type: "tool_use", name: "ls", input: {} }, "ls {}"),
+    message("surrogate", { type: "text", text: "x\ud800y" }, "x\ud800y"),
+  ];
+  const batch = batchOf(messages);
   const store = new ConversationStore(path);
   store.applyBatch(batch);
 
@@ -115,27 +126,6 @@ Deno.test("store: a message's text is stored once and reads back exactly", async
 Deno.test("store: a store written before text_key is read, searched, then upgraded", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/c.db`;
-  const at = "2025-01-01T00:00:00Z";
-  const batch = (uuid: string, text: string) => ({
-    source_type: "codex" as const,
-    conversations: [{
-      uuid: "c",
-      title: "t",
-      created_at: at,
-      updated_at: at,
-      metadata: {},
-      messages: [{
-        uuid,
-        parent_uuid: "",
-        round_index: 1,
-        role: "user" as const,
-        content_type: "text" as const,
-        content: { type: "text", text },
-        content_text: text,
-        created_at: at,
-      }],
-    }],
-  });
   // A store as the version before wrote it: each text stored as given, no text_key, no view.
   const writer = new ConversationStore(path);
   writer.close();
@@ -156,7 +146,9 @@ Deno.test("store: a store written before text_key is read, searched, then upgrad
   // A worker of this version opens it (adding text_key) and stores a text once; the reader, open
   // all along, sees both.
   const upgraded = new ConversationStore(path);
-  upgraded.applyBatch(batch("new", "newer words"));
+  upgraded.applyBatch(
+    batchOf([message("new", { type: "text", text: "newer words" }, "newer words")]),
+  );
   upgraded.close();
   assertEquals(reader.listMessages("c")!.items.map((m) => m.content_text).sort(), [
     "newer words",
