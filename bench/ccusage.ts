@@ -50,8 +50,8 @@ export async function ensureCcusage(): Promise<string> {
   // time and memory a measurement of the script would miss.
   const bin = join(dir, "node_modules", platform, "bin", "ccusage");
   try {
-    Deno.statSync(bin);
-    return bin;
+    // Executable: installed by this function (an install left half-done is done again).
+    if ((Deno.statSync(bin).mode ?? 0) & 0o100) return bin;
   } catch {
     // Not installed yet.
   }
@@ -70,6 +70,8 @@ export async function ensureCcusage(): Promise<string> {
   if (!npm.success) {
     throw new Error(`npm install ccusage failed: ${new TextDecoder().decode(npm.stderr)}`);
   }
+  // npm unpacks it without its executable bit (ccusage's Node script sets it on first use).
+  Deno.chmodSync(bin, 0o755);
   return bin;
 }
 
