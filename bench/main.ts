@@ -23,7 +23,16 @@ import { ensureCcusage } from "./ccusage.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
 import { parseCodex } from "../parsers/codex.ts";
 import { parseGeminiCli } from "../parsers/gemini_cli.ts";
-import { delay, procStatusBytes, REPO, startServer, workerArgs } from "../tests/helpers.ts";
+import {
+  delay,
+  median,
+  processUsage,
+  procStatusBytes,
+  REPO,
+  spawnWorker,
+  startServer,
+  workerArgs,
+} from "../tests/helpers.ts";
 import { PROCESS_ENV } from "../common/permissions.ts";
 
 const { values } = parseArgs({
@@ -51,11 +60,6 @@ interface ProcessFigures {
   stdout: string;
 }
 
-function cpuSeconds(pid: number): number {
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** Runs a command to its end, sampling its CPU time and peak RSS every 50 ms. */
 async function measure(
   command: string,
@@ -66,20 +70,8 @@ async function measure(
   const child = new Deno.Command(command, { args, env, stdout: "piped", stderr: "piped" }).spawn();
   const stdout = new Response(child.stdout).text();
   const stderr = new Response(child.stderr).text();
-  let finished = false;
-  const status = child.status.then((s) => (finished = true, s));
-  let cpu = 0;
-  let peak = 0;
-  while (!finished) {
-    try {
-      cpu = cpuSeconds(child.pid);
-      peak = Math.max(peak, procStatusBytes(child.pid, "VmHWM"));
-    } catch {
-      break; // Exited between the check and the read.
-    }
-    await delay(50);
-  }
-  const { code } = await status;
+  const { peak, cpu } = await processUsage(child);
+  const { code } = await child.status;
   const seconds = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`${command} ${args.join(" ")} exited ${code}: ${await stderr}`);
   return { seconds, cpu, peak, stdout: await stdout };
@@ -91,11 +83,6 @@ function timed(fn: () => void): number {
   const t0 = performance.now();
   fn();
   return (performance.now() - t0) / 1000;
-}
-
-/** The median of `xs`. */
-function median(xs: readonly number[]): number {
-  return [...xs].sort((a, b) => a - b)[xs.length >> 1];
 }
 
 const root = await Deno.makeTempDir({ prefix: "ai-sync-bench-" });
@@ -238,26 +225,12 @@ await server.stop();
 // Idle: the worker backfills while watching, then sits; its RSS after `--idle` seconds, started
 // as `start` and the services start it (with PROCESS_ENV) and as a binary run by hand.
 async function idle(run: string, env: Record<string, string>): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: workerArgs([
-      "--projects-dir",
-      projects,
-      "--state-dir",
-      await Deno.makeTempDir({ dir: root }),
-    ]),
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let err = "";
-  const decoder = new TextDecoder();
-  child.stderr.pipeTo(new WritableStream({ write: (c) => void (err += decoder.decode(c)) }))
-    .catch(() => {});
-  while (!err.includes("backfill done")) await delay(100);
+  const state = await Deno.makeTempDir({ dir: root });
+  const worker = spawnWorker(["--projects-dir", projects, "--state-dir", state], env);
+  await worker.waitFor("backfill done", 3_600_000);
   await delay(Number(values.idle) * 1000);
-  rows.push({ run, peak: procStatusBytes(child.pid, "VmRSS") });
-  child.kill("SIGTERM");
-  await child.status;
+  rows.push({ run, peak: procStatusBytes(worker.child.pid, "VmRSS") });
+  await worker.stop();
 }
 const idleFor = `idle ${values.idle} s after its backfill (RSS then, in the peak RSS column)`;
 await idle(`the worker watching these sessions, started by \`start\` or a service, ${idleFor}`, {

@@ -15,7 +15,7 @@
  * @module
  */
 import { GEMINI_TURN_BYTES, geminiDocument } from "./sources_corpus.ts";
-import { spawnWorker } from "../tests/helpers.ts";
+import { median, procCpuSeconds, spawnWorker } from "../tests/helpers.ts";
 import { startFaultServer } from "../tests/fault_server.ts";
 
 const MB = Number(Deno.env.get("REWRITE_MB") ?? "10");
@@ -32,19 +32,6 @@ const versions = Array.from(
   (_, i) => JSON.stringify({ ...full, messages: full.messages.slice(0, base + i) }, null, 2),
 );
 const docBytes = new TextEncoder().encode(versions[0]).length;
-
-/** CPU seconds used by a process so far (all its threads). */
-function cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
-  return ticks / 100; // USER_HZ
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 const fs = startFaultServer({ maxBodyBytes: 1 << 27 });
 const dir = await Deno.makeTempDir({ prefix: "ai-sync-rewrite-" });
@@ -76,13 +63,13 @@ try {
   const cpu: number[] = [];
   const bytes: number[] = [];
   for (let i = 1; i <= UPDATES; i++) {
-    const cpu0 = cpuSeconds(worker.child.pid);
+    const cpu0 = procCpuSeconds(worker.child.pid);
     const bytes0 = sent();
     await Deno.writeTextFile(path, versions[i]);
     await delivered(base + i);
     // Let the worker settle (the commit after the acknowledgement, the watcher's last event).
     await new Promise((r) => setTimeout(r, 60));
-    cpu.push(cpuSeconds(worker.child.pid) - cpu0);
+    cpu.push(procCpuSeconds(worker.child.pid) - cpu0);
     bytes.push(sent() - bytes0);
   }
   const parseRuns: number[] = [];

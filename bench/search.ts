@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { ConversationStore } from "../store/store.ts";
 import { SearchIndex } from "../store/search.ts";
 import type { Conversation } from "../common/types.ts";
+import { median } from "../tests/helpers.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -97,7 +98,6 @@ for (
 console.log(
   `slowest of each: ${[...slowest].map(([q, ms]) => `${q} ${ms.toFixed(0)} ms`).join(", ")}`,
 );
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(
   `| store | written | index built behind the writes | search median / worst | with a filter |
 |---|---|---|---|---|

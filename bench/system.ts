@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { CORPUS_SHAPES, sessionLines, writeCorpus } from "./corpus.ts";
 import { PROCESS_ENV } from "../common/permissions.ts";
 import { derivedUuid } from "../common/hash.ts";
-import { delay, peakRss, procStatusBytes, workerArgs } from "../tests/helpers.ts";
+import { delay, peakRss, procCpuSeconds, procStatusBytes, workerArgs } from "../tests/helpers.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -37,12 +37,6 @@ if (!(values.shape in CORPUS_SHAPES) || !["hand", "service"].includes(values.as)
     `--shape: expected one of ${Object.keys(CORPUS_SHAPES).join(", ")}; --as: hand or service`,
   );
   Deno.exit(2);
-}
-
-/** utime + stime of a process, in seconds (clock ticks are 1/100 s on Linux). */
-function cpuSeconds(pid: number): number {
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function spawn(args: string[]): Deno.ChildProcess {
@@ -160,9 +154,9 @@ async function incrementalAndIdle(sessions: number, idleSeconds: number): Promis
       Math.round(latencies[4])
     } ms after backfilling ${sessions} sessions`,
   );
-  const cpu0 = cpuSeconds(child.pid);
+  const cpu0 = procCpuSeconds(child.pid);
   await delay(idleSeconds * 1000);
-  const cpu1 = cpuSeconds(child.pid);
+  const cpu1 = procCpuSeconds(child.pid);
   console.log(
     `idle: ${
       (cpu1 - cpu0).toFixed(2)

@@ -136,16 +136,6 @@ function message(
     `${block(m.content as Record<string, unknown>)}</article>`;
 }
 
-function allMessages(store: ConversationStore, uuid: string): StoredMessage[] {
-  const out: StoredMessage[] = [];
-  for (let p = 1;; p++) {
-    const got = store.listMessages(uuid, p, 1000);
-    if (!got || got.items.length === 0) return out;
-    out.push(...got.items);
-    if (out.length >= got.total) return out;
-  }
-}
-
 function conversationPage(store: ConversationStore, uuid: string, format: string): Response {
   const c = store.conversation(uuid);
   if (!c) {
@@ -154,7 +144,7 @@ function conversationPage(store: ConversationStore, uuid: string, format: string
       `<p>No conversation ${escapeHtml(uuid)}. <a href="/">All conversations</a></p>`,
     );
   }
-  const messages = allMessages(store, uuid);
+  const messages = store.allMessages(uuid);
   if (format === "md") {
     return new Response(markdownOf(c, messages), {
       headers: {

@@ -91,8 +91,7 @@ export function timeBound(value: string, end = false): number | undefined {
  * typed). Only the last: FTS5 reads a prefix term's whole list before it can intersect it, so
  * two prefix terms of common words cost half a second in a million messages.
  */
-function ftsQuery(q: string): string {
-  const words = q.match(/[\p{L}\p{N}_]+/gu) ?? [];
+function ftsQuery(words: readonly string[]): string {
   return words.map((w, i) => i === words.length - 1 ? `"${w}"*` : `"${w}"`).join(" ");
 }
 
@@ -128,23 +127,23 @@ const TOKEN = /[\p{L}\p{N}\p{Co}\p{M}]+/gu;
  * ```
  */
 export function snippetOf(text: string, q: string, size = 12): string {
-  const words = (q.match(TOKEN) ?? []).map(fold);
+  const raw = q.match(TOKEN) ?? [];
+  const words = raw.map(fold);
   const last = words.pop();
   const exact = new Set(words);
-  // Tokens up to a window past the thousandth match: a long tool output has no better passage.
+  // At most SNIPPET_SPAN characters are split into tokens: from the start, or for a longer text
+  // from a little before the first place a query word is written as typed (a 10 MB tool output
+  // took a second and 300 MB to split whole).
+  const from = text.length > SNIPPET_SPAN ? spanStart(text, raw) : 0;
+  const span = text.slice(from, from + SNIPPET_SPAN);
   const tokens: RegExpExecArray[] = [];
   const hit: string[] = [];
-  let matches = 0;
-  let stopAt = Infinity;
-  for (const t of text.matchAll(TOKEN)) {
-    if (tokens.length >= stopAt) break;
+  for (const t of span.matchAll(TOKEN)) {
     const lower = t[0].toLowerCase();
     // deno-lint-ignore no-control-regex
     const f = /[^\u0000-\u007f]/.test(lower) ? fold(lower) : lower;
-    const matched = exact.has(f) || (last !== undefined && f.startsWith(last));
     tokens.push(t);
-    hit.push(matched ? f : "");
-    if (matched && ++matches === 1000) stopAt = tokens.length + size;
+    hit.push(exact.has(f) || (last !== undefined && f.startsWith(last)) ? f : "");
   }
   // Windows starting at a match (the first thousand: a long tool output has no better ones).
   let bestStart = 0;
@@ -159,15 +158,30 @@ export function snippetOf(text: string, q: string, size = 12): string {
   bestStart = Math.max(0, Math.min(bestStart, tokens.length - size));
   const shown = tokens.slice(bestStart, bestStart + size);
   if (shown.length === 0) return text.slice(0, 200);
-  let out = bestStart > 0 ? "…" : "";
-  let at = bestStart > 0 ? shown[0].index : 0;
+  const cut = from > 0 || bestStart > 0;
+  let out = cut ? "…" : "";
+  let at = cut ? shown[0].index : 0;
   shown.forEach((t, i) => {
-    out += text.slice(at, t.index);
+    out += span.slice(at, t.index);
     out += hit[bestStart + i] ? `${MARK}${t[0]}${END}` : t[0];
     at = t.index + t[0].length;
   });
-  const end = tokens[bestStart + size]?.index ?? (stopAt < Infinity ? at : text.length);
-  return out + text.slice(at, end).trimEnd() + (end < text.length ? "…" : "");
+  const end = tokens[bestStart + size]?.index ?? span.length;
+  return out + span.slice(at, end).trimEnd() + (from + end < text.length ? "…" : "");
+}
+
+/** Characters of a message {@link snippetOf} splits into tokens at most. */
+const SNIPPET_SPAN = 100_000;
+
+/**
+ * Where a long text's passage is looked for: a little before the first query word as typed
+ * (case aside), else its start (a word the index matched only once folded).
+ */
+function spanStart(text: string, words: readonly string[]): number {
+  if (words.length === 0) return 0;
+  const pattern = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|");
+  const at = new RegExp(pattern, "iu").exec(text)?.index ?? 0;
+  return Math.max(0, at - 1_000);
 }
 
 /**
@@ -245,10 +259,10 @@ export class SearchIndex {
    */
   search(q: string, filter: ConversationFilter, limit: number): SearchHit[] {
     this.refresh();
-    const query = ftsQuery(q);
+    const words = q.match(/[\p{L}\p{N}_]+/gu) ?? [];
+    const query = ftsQuery(words);
     if (!query) return [];
     const { where, args } = filterSql(filter);
-    const words = q.match(/[\p{L}\p{N}_]+/gu) ?? [];
     const titled = this.#store.prepare(
       `SELECT c.uuid, c.title FROM conversations c ${where ? `${where} AND` : "WHERE"} ` +
         (words.map(() => "c.title LIKE ? ESCAPE '\\'").join(" AND ")),

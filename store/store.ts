@@ -508,6 +508,17 @@ export class ConversationStore {
     };
   }
 
+  /** Every message of a conversation in time order, a page at a time; `[]` when it is unknown. */
+  allMessages(conversationUuid: string): StoredMessage[] {
+    const out: StoredMessage[] = [];
+    for (let page = 1;; page++) {
+      const got = this.listMessages(conversationUuid, page, 1000);
+      if (!got || got.items.length === 0) return out;
+      out.push(...got.items);
+      if (out.length >= got.total) return out;
+    }
+  }
+
   /** Totals: conversations, messages, and conversations per source. */
   stats(): {
     total_conversations: number;

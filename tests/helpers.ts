@@ -350,23 +350,45 @@ export function procStatusBytes(pid: number, field: string): number {
   return match ? Number(match[1]) * 1024 : 0;
 }
 
+/** CPU seconds a process has used so far, all its threads (utime + stime of `/proc/<pid>/stat`). */
+export function procCpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks, USER_HZ = 100
+}
+
 /**
- * The peak resident size (VmHWM) of a running process, polled every 50 ms until it exits: the
- * memory of the whole process, both threads and native buffers.
+ * The peak resident size (VmHWM) and the CPU seconds of a running process, polled every 50 ms
+ * until it exits (the CPU time as last read, within 50 ms of the exit): the whole process, both
+ * threads and native buffers.
  */
-export async function peakRss(child: Deno.ChildProcess): Promise<number> {
+export async function processUsage(
+  child: Deno.ChildProcess,
+): Promise<{ peak: number; cpu: number }> {
   let peak = 0;
+  let cpu = 0;
   let finished = false;
   child.status.then(() => finished = true);
   while (!finished) {
     try {
       peak = Math.max(peak, procStatusBytes(child.pid, "VmHWM"));
+      cpu = procCpuSeconds(child.pid);
     } catch {
       break; // Exited between the check and the read.
     }
     await delay(50);
   }
-  return peak;
+  return { peak, cpu };
+}
+
+/** The peak resident size (VmHWM) of a running process: see {@link processUsage}. */
+export async function peakRss(child: Deno.ChildProcess): Promise<number> {
+  return (await processUsage(child)).peak;
+}
+
+/** The median of `xs` (the upper one of an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1];
 }
 
 /** A port that was free a moment ago, on 127.0.0.1. */

@@ -112,17 +112,6 @@ export function markdownOf(c: StoredConversation, messages: readonly StoredMessa
   return `${front.join("\n")}\n\n# ${c.title || "Untitled"}\n\n${body.join("\n\n")}\n`;
 }
 
-/** Every message of a conversation, a page at a time. */
-function messagesOf(store: ConversationStore, uuid: string): StoredMessage[] {
-  const out: StoredMessage[] = [];
-  for (let page = 1;; page++) {
-    const got = store.listMessages(uuid, page, 1000);
-    if (!got) return out;
-    out.push(...got.items);
-    if (out.length >= got.total || got.items.length === 0) return out;
-  }
-}
-
 /**
  * Writes the export; returns how many conversations and where.
  *
@@ -166,7 +155,7 @@ export async function exportConversations(
       for (const uuid of uuids) {
         const c = store.conversation(uuid);
         if (!c) continue;
-        const messages = messagesOf(store, uuid);
+        const messages = store.allMessages(uuid);
         if (file) {
           const { message_count: _, ...conversation } = c;
           const canonical = {
