@@ -110,27 +110,45 @@ Deno.test("guarded open: only regular files inside the roots", async (t) => {
     assertStringIncludes(error.message, "1048576");
   });
 
+  await t.step(
+    "a file that grows after it was opened is read whole, within the limit",
+    async () => {
+      const { root, scope } = await tree();
+      const path = `${root}/project/growing.zst`;
+      await Deno.writeTextFile(path, "0123456789");
+      await using file = await scope.open(path);
+      await Deno.writeTextFile(path, "abcdef", { append: true });
+      assertEquals(new TextDecoder().decode(await file.readAll(100)), "0123456789abcdef");
+      // The buffer is sized by the file, not by the limit (a terabyte could not be allocated).
+      assertEquals((await file.readAll(2 ** 40)).length, 16);
+      const error = await assertRejects(() => file.readAll(12, " (the limit)"));
+      assert(error instanceof FileTooLargeError, `${error}`);
+      assertStringIncludes(error.message, "is more than the limit of 12 (the limit)");
+    },
+  );
+
   await t.step("a folder swapped for a link between resolving and opening is caught", async () => {
     // The race made deterministic: resolve, swap the folder for a link outside, open.
     const { root, outside, scope } = await tree();
     await Deno.mkdir(`${root}/swap`);
     await Deno.writeTextFile(`${root}/swap/secret.txt`, "decoy\n");
-    const original = Deno.realPath;
+    const original = Deno.realPathSync;
     let swapped = false;
-    Deno.realPath = async (path: string | URL) => {
-      const real = await original(path);
+    Deno.realPathSync = (path: string | URL) => {
+      const real = original(path);
       if (!swapped && String(path).endsWith("/swap/secret.txt")) {
         swapped = true;
-        await Deno.rename(`${root}/swap`, `${root}/swap.away`);
-        await Deno.symlink(outside, `${root}/swap`);
+        Deno.renameSync(`${root}/swap`, `${root}/swap.away`);
+        Deno.symlinkSync(outside, `${root}/swap`);
       }
       return real;
     };
     try {
       const error = await assertRejects(() => scope.open(`${root}/swap/secret.txt`));
       assert(error instanceof FileSwappedError, `${error}`);
+      assert(swapped, "the swap happened between resolving and opening");
     } finally {
-      Deno.realPath = original;
+      Deno.realPathSync = original;
     }
   });
 

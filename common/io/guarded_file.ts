@@ -12,14 +12,18 @@
  *    and inode), so a link or directory swapped in between resolving and opening is caught;
  * 4. reads are positional on that handle, and whole-file reads have a size limit.
  *
+ * Each step is a synchronous system call behind an asynchronous signature: workers read on an
+ * engine thread of their own, and a round trip through Deno's I/O pool for each of the seven
+ * calls per file kept that thread idle for a sixth of its time in a backfill
+ * (docs/performance.md).
+ *
  * Limits (Deno offers no `openat`): a hard link inside a root to a file elsewhere is a regular
  * file inside the root; and a directory inside a root that is flipped between a directory and a
  * symlink several times within the microseconds between steps 2 and 3 could still win the race.
  *
  * @module
  */
-import { constants } from "node:fs";
-import { type FileHandle, open as openHandle } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
 
 /** What `fstat` says about an opened file. */
@@ -155,16 +159,16 @@ function kindOf(stat: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): b
  * ```
  */
 export class GuardedFile implements AsyncDisposable {
-  #handle: FileHandle | undefined;
+  #fd: number | undefined;
 
-  /** Wraps an opened handle; use {@link ReadScope.open}. */
+  /** Wraps an opened file descriptor; use {@link ReadScope.open}. */
   constructor(
     readonly path: string,
     readonly realPath: string,
     readonly stat: FileStat,
-    handle: FileHandle,
+    fd: number,
   ) {
-    this.#handle = handle;
+    this.#fd = fd;
   }
 
   /** Reads up to `length` bytes at `offset` (fewer at the end of the file). */
@@ -176,17 +180,13 @@ export class GuardedFile implements AsyncDisposable {
    * Fills `buffer` from `offset` (less of it at the end of the file) and returns the part
    * filled: a reader that goes through a file chunk by chunk reuses one buffer.
    */
+  // deno-lint-ignore require-await
   async readInto(buffer: Uint8Array, offset: number): Promise<Uint8Array> {
-    const handle = this.#handle;
-    if (!handle) throw new Error(`${this.path}: read after close`);
+    const fd = this.#fd;
+    if (fd === undefined) throw new Error(`${this.path}: read after close`);
     let filled = 0;
     while (filled < buffer.length) {
-      const { bytesRead } = await handle.read(
-        buffer,
-        filled,
-        buffer.length - filled,
-        offset + filled,
-      );
+      const bytesRead = readSync(fd, buffer, filled, buffer.length - filled, offset + filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
@@ -201,7 +201,17 @@ export class GuardedFile implements AsyncDisposable {
     if (this.stat.size > maxBytes) {
       throw new FileTooLargeError(this.path, this.stat.size, maxBytes, what);
     }
-    const bytes = await this.read(0, maxBytes + 1);
+    // Sized by the file as opened (a limit of a gigabyte is not a buffer of one); a byte more
+    // tells that it grew since, and then the buffer doubles, up to a byte past the limit.
+    let buffer = new Uint8Array(this.stat.size + 1);
+    let filled = (await this.readInto(buffer, 0)).length;
+    while (filled === buffer.length && buffer.length <= maxBytes) {
+      const larger = new Uint8Array(Math.min(maxBytes + 1, buffer.length * 2));
+      larger.set(buffer);
+      buffer = larger;
+      filled += (await this.readInto(buffer.subarray(filled), filled)).length;
+    }
+    const bytes = buffer.subarray(0, filled);
     if (bytes.length > maxBytes) {
       throw new FileTooLargeError(this.path, bytes.length, maxBytes, what);
     }
@@ -209,10 +219,11 @@ export class GuardedFile implements AsyncDisposable {
   }
 
   /** Closes the handle (again is harmless). */
+  // deno-lint-ignore require-await
   async close(): Promise<void> {
-    const handle = this.#handle;
-    this.#handle = undefined;
-    await handle?.close();
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd !== undefined) closeSync(fd);
   }
 
   /** Closes the handle. */
@@ -246,12 +257,12 @@ export class ReadScope {
   }
 
   /** Whether `realPath` (already resolved) lies in a root; re-resolves the roots once if not. */
-  async #contains(realPath: string): Promise<boolean> {
+  #contains(realPath: string): boolean {
     if (this.#resolved && this.#resolved.some((r) => inside(realPath, r))) return true;
     const resolved: string[] = [];
     for (const root of this.roots) {
       try {
-        resolved.push(await Deno.realPath(root));
+        resolved.push(Deno.realPathSync(root));
       } catch {
         resolved.push(root); // Not there (yet): only the path itself can be inside it.
       }
@@ -264,9 +275,10 @@ export class ReadScope {
    * Where `path` really is, if inside a root; throws {@link OutsideRootsError} otherwise and
    * `Deno.errors.NotFound` when it does not exist.
    */
+  // deno-lint-ignore require-await
   async resolve(path: string): Promise<string> {
-    const real = await Deno.realPath(path);
-    if (!await this.#contains(real)) throw new OutsideRootsError(path, real, this.roots);
+    const real = Deno.realPathSync(path);
+    if (!this.#contains(real)) throw new OutsideRootsError(path, real, this.roots);
     return real;
   }
 
@@ -276,9 +288,9 @@ export class ReadScope {
    */
   async open(path: string): Promise<GuardedFile> {
     const real = await this.resolve(path);
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await openHandle(real, OPEN_FLAGS);
+      fd = openSync(real, OPEN_FLAGS);
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === "ENOENT") throw new Deno.errors.NotFound(`${path}: gone before it was opened`);
@@ -286,12 +298,12 @@ export class ReadScope {
       throw error;
     }
     try {
-      const opened = await handle.stat();
+      const opened = fstatSync(fd);
       if (!opened.isFile()) throw new NotRegularFileError(path, kindOf(opened));
       // Still the file at the resolved path, reached through no link: what was opened is inside.
       let now: Deno.FileInfo | undefined;
       try {
-        if (await Deno.realPath(real) === real) now = await Deno.lstat(real);
+        if (Deno.realPathSync(real) === real) now = Deno.lstatSync(real);
       } catch {
         now = undefined;
       }
@@ -304,9 +316,9 @@ export class ReadScope {
         size: opened.size,
         mtimeMs: opened.mtimeMs,
       };
-      return new GuardedFile(path, real, stat, handle);
+      return new GuardedFile(path, real, stat, fd);
     } catch (error) {
-      await handle.close();
+      closeSync(fd);
       throw error;
     }
   }

@@ -69,10 +69,12 @@ export const appendedFileReader: UnitReader = {
     const limits = ctx.limits();
     let read = false;
     while (cursor.offset < opened.size && !ctx.stopping()) {
+      // No bigger than what the file held when opened: a buffer is allocated and zeroed per
+      // read, and most sessions are far smaller than a chunk.
       const chunk = await readCompleteLines(
         file,
         cursor.offset,
-        limits.chunkBytes,
+        Math.min(limits.chunkBytes, opened.size - cursor.offset),
         limits.maxLineBytes,
       );
       if (!chunk) break;
