@@ -53,9 +53,9 @@ export function fingerprint64(data: string | Uint8Array): string {
 export class Fingerprint64 {
   readonly #state = hasher.create64();
 
-  /** Adds the next piece. */
-  update(bytes: Uint8Array): this {
-    this.#state.update(bytes);
+  /** Adds the next piece (text is added as its UTF-8 bytes). */
+  update(piece: string | Uint8Array): this {
+    this.#state.update(piece);
     return this;
   }
 

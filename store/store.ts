@@ -6,15 +6,10 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import {
-  type Batch,
-  type BatchResult,
-  type Conversation,
-  type Message,
-  titleRank,
-} from "../common/types.ts";
+import { type Batch, type BatchResult, type Message, titleRank } from "../common/types.ts";
 import { type ConversationFilter, filterSql } from "./search.ts";
-import { MESSAGE_TEXT_VIEW, messageTextSql, textKeyOf } from "./message_text.ts";
+import { MESSAGE_TEXT_VIEW, messageTextSql } from "./message_text.ts";
+import { type BatchRows, batchRows, type ConversationRow, type MessageRow } from "./rows.ts";
 
 /** A conversation as the read API returns it. */
 export interface StoredConversation {
@@ -291,6 +286,11 @@ export class ConversationStore {
    * {@link IdempotencyConflictError}.
    */
   applyBatch(batch: Batch, key?: string, fingerprint?: string): BatchResult {
+    return this.applyRows(batchRows(batch), key, fingerprint);
+  }
+
+  /** {@link applyBatch} of a batch already made into rows (see rows.ts). */
+  applyRows(batch: BatchRows, key?: string, fingerprint?: string): BatchResult {
     const result: BatchResult = {
       success: true,
       inserted_conversations: 0,
@@ -324,7 +324,7 @@ export class ConversationStore {
     return result;
   }
 
-  #upsertConversation(sourceType: string, c: Conversation, result: BatchResult): void {
+  #upsertConversation(sourceType: string, c: ConversationRow, result: BatchResult): void {
     const row = this.#getConversation.get(c.uuid) as
       | { title: Uint8Array; created_at: string; updated_at: string; metadata: string }
       | undefined;
@@ -373,22 +373,21 @@ export class ConversationStore {
     }
   }
 
-  #upsertMessage(conversationUuid: string, m: Message, result: BatchResult): void {
+  #upsertMessage(conversationUuid: string, m: MessageRow, result: BatchResult): void {
     const values = [
       m.parent_uuid,
       m.round_index,
       m.role,
       m.content_type,
-      JSON.stringify(m.content),
-      // As SQLite gives it back (a lone surrogate as U+FFFD), or it would differ every time.
-      m.content_text.toWellFormed(),
+      m.content,
+      m.content_text,
       m.created_at,
-      m.model ?? null,
-      m.usage ? JSON.stringify(m.usage) : null,
-      m.metadata ? JSON.stringify(m.metadata) : null,
+      m.model,
+      m.usage,
+      m.metadata,
     ] as const;
     const [parent, round, role, type, content, body, created, model, usage, metadata] = values;
-    const textKey = textKeyOf(m.content, m.content_text);
+    const textKey = m.text_key;
     const bound = [
       text(parent),
       round,

@@ -216,7 +216,7 @@ export async function runWorker(ctx: CliContext, config: Config, engineUrl: URL)
   // This thread's heap grows with the batches it writes; given back once they stop coming.
   const settler = new Settler(() => stored, releaseMemory);
   const code = await new Promise<number>((resolveCode) => {
-    engine.onmessage = async (event: MessageEvent<EngineReply>) => {
+    engine.onmessage = (event: MessageEvent<EngineReply>) => {
       const message = event.data;
       if (message.type === "ready") {
         ready = true;
@@ -226,7 +226,7 @@ export async function runWorker(ctx: CliContext, config: Config, engineUrl: URL)
       else {
         store ??= new ConversationStore(join(ctx.stateDir, "conversations.db"));
         stored++;
-        engine.postMessage(await applyStoreRequest(store, message) satisfies EngineCommand);
+        engine.postMessage(applyStoreRequest(store, message) satisfies EngineCommand);
       }
     };
     engine.onerror = (event) => {

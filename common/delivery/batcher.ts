@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { fingerprint64, sha256Hex } from "../hash.ts";
+import { sha256Hex } from "../hash.ts";
 import type { Logger } from "../log.ts";
 import type { StateStore } from "../state/state.ts";
 import type { SourceType } from "../types.ts";
@@ -14,10 +14,12 @@ import type { UnitState } from "../units/cursor.ts";
 import type { Piece, PieceRange } from "../units/unit.ts";
 import {
   batchBody,
+  batchFingerprint,
   type Delivery,
   DeliveryError,
   type DeliverySettings,
   isDeliveryFailure,
+  type Item,
 } from "./delivery.ts";
 import type { PipelineStats } from "./stats.ts";
 
@@ -128,18 +130,17 @@ export class Batcher<Hint = unknown> {
     cursors: UnitState[],
   ): Promise<boolean> {
     const items = pieces.flatMap((p) => p.items);
-    const body = batchBody(this.#o.sourceType, items);
-    if (this.#batchKey(ranges, body) !== key) return false;
+    if (this.#batchKey(ranges, items) !== key) return false;
     if (this.#o.dryRun) {
       // What a real run would re-send first; nothing is sent or committed.
-      this.#o.dryRun(body);
+      this.#o.dryRun(batchBody(this.#o.sourceType, items));
       this.#count(pieces);
       return true;
     }
     this.#o.log.info(`re-sending batch ${key} recorded before a restart`, {
       conversations: items.length,
     });
-    await this.#o.delivery.deliver(key, items, body);
+    await this.#o.delivery.deliver(key, items);
     this.#o.state.commitBatch(key, cursors, {
       messages: pieces.reduce((n, p) => n + p.messages, 0),
       batches: 1,
@@ -161,17 +162,16 @@ export class Batcher<Hint = unknown> {
     this.#batchConversations = 0;
     const items = pieces.flatMap((p) => p.items);
     const ranges = pieces.map((p) => p.range);
-    const body = batchBody(this.#o.sourceType, items);
     if (this.#o.dryRun) {
-      if (items.length > 0) this.#o.dryRun(body);
+      if (items.length > 0) this.#o.dryRun(batchBody(this.#o.sourceType, items));
       this.#count(pieces);
       return;
     }
-    const key = this.#batchKey(ranges, body);
+    const key = this.#batchKey(ranges, items);
     const previous = this.#inflight;
     this.#inflight = undefined;
     await this.#surface(previous);
-    const sending = this.#send(pieces, ranges, body, key);
+    const sending = this.#send(pieces, ranges, key);
     // A failure is raised by the next dispatch or flush, which also drops what was read since.
     sending.catch(() => {});
     this.#inflight = sending;
@@ -193,14 +193,14 @@ export class Batcher<Hint = unknown> {
     }
   }
 
-  async #send(pieces: Piece<Hint>[], ranges: PieceRange[], body: string, key: string) {
+  async #send(pieces: Piece<Hint>[], ranges: PieceRange[], key: string) {
     const { state, pending } = this.#o;
     const items = pieces.flatMap((p) => p.items);
     if (items.length > 0) {
       state.recordBatch(key, ranges);
       this.#sending++;
       try {
-        await this.#o.delivery.deliver(key, items, body);
+        await this.#o.delivery.deliver(key, items);
       } finally {
         this.#sending--;
       }
@@ -226,10 +226,10 @@ export class Batcher<Hint = unknown> {
    * The Idempotency-Key: a hash of the boundaries and the payload, so a re-cut batch gets a new
    * key.
    */
-  #batchKey(ranges: PieceRange[], body: string): string {
+  #batchKey(ranges: PieceRange[], items: readonly Item[]): string {
     // xxHash64 of the body: a fingerprint to tell payloads apart, several times faster than MD5
     // on the strings a backfill sends.
-    const payload = fingerprint64(body);
+    const payload = batchFingerprint(this.#o.sourceType, items);
     return `b_${sha256Hex(`${this.#o.sourceType}|${JSON.stringify(ranges)}|${payload}`)}`;
   }
 

@@ -1,13 +1,31 @@
 /**
  * Delivery into the embedded store: in this thread ({@link EmbeddedSink}), or through the main
  * thread that owns it ({@link ChannelSink}, {@link applyStoreRequest}), so that parsing and
- * writing use two cores.
+ * writing use two cores. Through the channel, the engine validates each batch and makes it into
+ * the rows the store writes (store/rows.ts): the owner only writes.
  *
  * @module
  */
 import { type Batch, BatchSchema, formatIssues } from "../types.ts";
 import type { ConversationStore } from "../../store/store.ts";
+import { type BatchRows, batchRows } from "../../store/rows.ts";
 import type { OutgoingBatch, SendOutcome, Sink } from "./sink.ts";
+
+/** The rejection a server would answer for an invalid batch (400), or `undefined` when valid. */
+function rejectionOf(batch: Batch): SendOutcome | undefined {
+  const parsed = BatchSchema.safeParse(batch);
+  if (parsed.success) return undefined;
+  return { kind: "rejected", status: 400, reason: formatIssues(parsed.error.issues) };
+}
+
+/** Runs a write; a store error is worth a retry, as a server's 5xx is. */
+function written(write: () => SendOutcome): SendOutcome {
+  try {
+    return write();
+  } catch (error) {
+    return { kind: "retry", status: 0, reason: `store error: ${(error as Error).message}` };
+  }
+}
 
 /**
  * Delivers into a {@link ConversationStore} in this process: the zero-config embedded store.
@@ -34,25 +52,12 @@ export class EmbeddedSink implements Sink {
 
   /** Applies the batch to the store. */
   send(out: OutgoingBatch): Promise<SendOutcome> {
-    const parsed = BatchSchema.safeParse(out.batch);
-    if (!parsed.success) {
-      return Promise.resolve({
-        kind: "rejected",
-        status: 400,
-        reason: formatIssues(parsed.error.issues),
-      });
-    }
-    try {
-      // The batch is stored as given (zod's validated copy is dropped at once, sparing memory);
-      // no key fingerprint: in-process, the pipeline's key already commits to the payload hash.
-      return Promise.resolve({ kind: "ok", result: this.store.applyBatch(out.batch) });
-    } catch (error) {
-      return Promise.resolve({
-        kind: "retry",
-        status: 0,
-        reason: `store error: ${(error as Error).message}`,
-      });
-    }
+    // The batch is stored as given (zod's validated copy is dropped at once, sparing memory);
+    // no key fingerprint: in-process, the pipeline's key already commits to the payload hash.
+    return Promise.resolve(
+      rejectionOf(out.batch) ??
+        written(() => ({ kind: "ok", result: this.store.applyBatch(out.batch) })),
+    );
   }
 }
 
@@ -60,7 +65,8 @@ export class EmbeddedSink implements Sink {
 export interface StoreRequest {
   type: "store";
   id: number;
-  body: string;
+  /** The batch, validated, as rows. */
+  rows: BatchRows;
   key: string;
 }
 
@@ -81,9 +87,10 @@ export interface StoreReply {
  * import { applyStoreRequest, ChannelSink } from "./store_sinks.ts";
  * import { ConversationStore } from "../../store/store.ts";
  * const store = new ConversationStore(":memory:");
- * const sink: ChannelSink = new ChannelSink("embedded store :memory:", async (request) => {
- *   sink.receive(await applyStoreRequest(store, request));
- * });
+ * const sink: ChannelSink = new ChannelSink(
+ *   "embedded store :memory:",
+ *   (request) => sink.receive(applyStoreRequest(store, request)),
+ * );
  * const batch = { source_type: "claude_code" as const, conversations: [] };
  * await sink.send({ body: JSON.stringify(batch), batch, key: "k" });
  * ```
@@ -95,12 +102,14 @@ export class ChannelSink implements Sink {
   /** `post` carries requests to the store's owner. */
   constructor(readonly target: string, readonly post: (request: StoreRequest) => void) {}
 
-  /** Hands the batch over and waits for the owner's answer. */
+  /** Validates the batch, hands its rows over and waits for the owner's answer. */
   send(out: OutgoingBatch): Promise<SendOutcome> {
+    const rejection = rejectionOf(out.batch);
+    if (rejection) return Promise.resolve(rejection);
     const id = this.#next++;
     return new Promise((resolve) => {
       this.#waiting.set(id, resolve);
-      this.post({ type: "store", id, body: out.body, key: out.key });
+      this.post({ type: "store", id, rows: batchRows(out.batch), key: out.key });
     });
   }
 
@@ -112,41 +121,19 @@ export class ChannelSink implements Sink {
 }
 
 /**
- * Applies a {@link StoreRequest} to a store, as the server would: an unreadable or invalid body
- * is a rejection (400).
+ * Applies a {@link StoreRequest} to a store (the rows of a batch the engine validated).
  *
  * @example Apply a request
  * ```ts
  * import { applyStoreRequest } from "./store_sinks.ts";
  * import { ConversationStore } from "../../store/store.ts";
- * const reply = await applyStoreRequest(new ConversationStore(":memory:"), {
- *   type: "store", id: 1, key: "k", body: '{"source_type":"claude_code","conversations":[]}',
+ * const reply = applyStoreRequest(new ConversationStore(":memory:"), {
+ *   type: "store", id: 1, key: "k", rows: { source_type: "claude_code", conversations: [] },
  * });
  * console.log(reply.outcome.kind); // ok
  * ```
  */
-export async function applyStoreRequest(
-  store: ConversationStore,
-  request: StoreRequest,
-): Promise<StoreReply> {
-  let batch: Batch;
-  try {
-    batch = JSON.parse(request.body);
-  } catch (error) {
-    return {
-      type: "stored",
-      id: request.id,
-      outcome: {
-        kind: "rejected",
-        status: 400,
-        reason: `invalid JSON: ${(error as Error).message}`,
-      },
-    };
-  }
-  const outcome = await new EmbeddedSink(store).send({
-    body: request.body,
-    batch,
-    key: request.key,
-  });
+export function applyStoreRequest(store: ConversationStore, request: StoreRequest): StoreReply {
+  const outcome = written(() => ({ kind: "ok", result: store.applyRows(request.rows) }));
   return { type: "stored", id: request.id, outcome };
 }

@@ -49,9 +49,10 @@ function httpOptions(config: Config, source: string, version: string): HttpSinkO
  * import { codexSource } from "../../workers/codex/source.ts";
  * const dir = await Deno.makeTempDir();
  * const store = new ConversationStore(":memory:");
- * const channel: ChannelSink = new ChannelSink("embedded store", async (request) => {
- *   channel.receive(await applyStoreRequest(store, request));
- * });
+ * const channel: ChannelSink = new ChannelSink(
+ *   "embedded store",
+ *   (request) => channel.receive(applyStoreRequest(store, request)),
+ * );
  * const engine = Engine.open(codexSource, {
  *   config: ConfigSchema.parse({}), configPath: "", env: {}, dataDir: dir, extraRoots: [],
  *   readRoots: [dir], secrets: {}, stateDir: dir, once: true, dryRun: false, logLevel: "error",

@@ -159,11 +159,21 @@ export class StateStore {
 
   /** Records a batch's boundaries before its first send. */
   recordBatch(key: string, ranges: BatchRange[]): void {
-    this.#guard(() =>
-      this.#prepare(
-        "INSERT OR REPLACE INTO pending_batches (key, ranges, created_at) VALUES (?, ?, ?)",
-      ).run(key, JSON.stringify(ranges), new Date().toISOString())
-    );
+    // Not synced on its own (a sync per batch was a tenth of a backfill's parsing thread): the
+    // batch's commit syncs it with its checkpoints. A crash of the process keeps it (the system
+    // holds the write); only a crash of the system can lose it, and with it only the batch's key:
+    // the batch is then read again from its checkpoints with the same ids, which the server
+    // deduplicates.
+    this.#guard(() => {
+      this.#db.exec("PRAGMA synchronous=NORMAL");
+      try {
+        this.#prepare(
+          "INSERT OR REPLACE INTO pending_batches (key, ranges, created_at) VALUES (?, ?, ?)",
+        ).run(key, JSON.stringify(ranges), new Date().toISOString());
+      } finally {
+        this.#db.exec("PRAGMA synchronous=FULL");
+      }
+    });
   }
 
   /** Batches recorded but never acknowledged (a crash or stop mid-send). */
