@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Batch, SourceType } from "../common/types.ts";
+import type { Batch, Conversation, SourceType } from "../common/types.ts";
 import { textKeyOf } from "./message_text.ts";
 
 /** A message ready to be written. */
@@ -49,44 +49,57 @@ export interface BatchRows {
 }
 
 /**
- * The rows of a (valid) batch.
+ * The rows of a (valid) conversation.
  *
  * @example The text of a text block is kept once
  * ```ts
- * import { batchRows } from "./rows.ts";
- * const rows = batchRows({ source_type: "codex", conversations: [{
+ * import { conversationRows } from "./rows.ts";
+ * const rows = conversationRows({
  *   uuid: "c1", title: "", created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z",
  *   metadata: {}, messages: [{
  *     uuid: "m1", parent_uuid: "", round_index: 0, role: "user", content_type: "text",
  *     content: { type: "text", text: "hi" }, content_text: "hi", created_at: "2025-01-01T00:00:00Z",
  *   }],
- * }] });
- * console.log(rows.conversations[0].messages[0].text_key); // text
+ * });
+ * console.log(rows.messages[0].text_key); // text
+ * ```
+ */
+export function conversationRows(c: Conversation): ConversationRow {
+  return {
+    uuid: c.uuid,
+    title: c.title,
+    created_at: c.created_at,
+    updated_at: c.updated_at,
+    metadata: c.metadata,
+    messages: c.messages.map((m) => ({
+      uuid: m.uuid,
+      parent_uuid: m.parent_uuid,
+      round_index: m.round_index,
+      role: m.role,
+      content_type: m.content_type,
+      content: JSON.stringify(m.content),
+      content_text: m.content_text.toWellFormed(),
+      text_key: textKeyOf(m.content, m.content_text),
+      created_at: m.created_at,
+      model: m.model ?? null,
+      usage: m.usage ? JSON.stringify(m.usage) : null,
+      metadata: m.metadata ? JSON.stringify(m.metadata) : null,
+    })),
+  };
+}
+
+/**
+ * The rows of a (valid) batch.
+ *
+ * @example A batch of nothing
+ * ```ts
+ * import { batchRows } from "./rows.ts";
+ * console.log(batchRows({ source_type: "codex", conversations: [] }).conversations.length); // 0
  * ```
  */
 export function batchRows(batch: Batch): BatchRows {
   return {
     source_type: batch.source_type,
-    conversations: batch.conversations.map((c) => ({
-      uuid: c.uuid,
-      title: c.title,
-      created_at: c.created_at,
-      updated_at: c.updated_at,
-      metadata: c.metadata,
-      messages: c.messages.map((m) => ({
-        uuid: m.uuid,
-        parent_uuid: m.parent_uuid,
-        round_index: m.round_index,
-        role: m.role,
-        content_type: m.content_type,
-        content: JSON.stringify(m.content),
-        content_text: m.content_text.toWellFormed(),
-        text_key: textKeyOf(m.content, m.content_text),
-        created_at: m.created_at,
-        model: m.model ?? null,
-        usage: m.usage ? JSON.stringify(m.usage) : null,
-        metadata: m.metadata ? JSON.stringify(m.metadata) : null,
-      })),
-    })),
+    conversations: batch.conversations.map(conversationRows),
   };
 }

@@ -8,6 +8,7 @@ import { DatabaseSync } from "node:sqlite";
 import { denoRunArgs } from "../common/permissions.ts";
 import { sourceSpec } from "../workers/registry.ts";
 import { StateStore } from "../common/state/state.ts";
+import type { Conversation, Message } from "../common/types.ts";
 
 /** The repository root. */
 export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -420,4 +421,37 @@ export function serverTest(
       }
     },
   });
+}
+
+/** The time of the messages and conversations below. */
+export const TEST_TIME = "2025-01-01T00:00:00Z";
+
+/** A user message with this content and text (a text block of `text` by default). */
+export function textMessage(
+  uuid: string,
+  text: string,
+  content: Record<string, unknown> = { type: "text", text },
+): Message {
+  return {
+    uuid,
+    parent_uuid: "",
+    round_index: 1,
+    role: "user",
+    content_type: "text",
+    content,
+    content_text: text,
+    created_at: TEST_TIME,
+  };
+}
+
+/** Conversation `c1` holding `messages`. */
+export function conversationOf(messages: Message[]): Conversation {
+  return {
+    uuid: "c1",
+    title: "t",
+    created_at: TEST_TIME,
+    updated_at: TEST_TIME,
+    metadata: {},
+    messages,
+  };
 }

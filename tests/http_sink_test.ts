@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { backoffDelay, classifyStatus, parseRetryAfter } from "../common/delivery/sink.ts";
 import { HttpSink } from "../common/delivery/http_sink.ts";
-import type { Batch } from "../common/types.ts";
+import { outgoingBatch } from "../common/delivery/delivery.ts";
 
 Deno.test("client: Retry-After in both forms", async (t) => {
   await t.step("delta-seconds", () => assertEquals(parseRetryAfter("7"), 7000));
@@ -88,8 +88,7 @@ Deno.test({
       compress: false,
       userAgent: "ai-sync-test/1",
     });
-    const batch: Batch = { source_type: "claude_code", conversations: [] };
-    const out = { body: JSON.stringify(batch), batch, key: "b_123" };
+    const out = outgoingBatch("claude_code", [], "b_123");
     const signal = new AbortController().signal;
     const counts = {
       inserted_conversations: 1,
@@ -124,10 +123,10 @@ Deno.test({
       });
       await t.step("gzip bodies over 1 KiB", async () => {
         sink.options = { ...sink.options, compress: true };
-        const big: Batch = { source_type: "claude_code", conversations: [] };
-        const body = JSON.stringify(big) + " ".repeat(2000);
+        const big = outgoingBatch("claude_code", [], "k");
+        const body = big.body + " ".repeat(2000);
         answer = () => Response.json(counts);
-        await sink.send({ body, batch: big, key: "k" }, signal);
+        await sink.send({ ...big, body }, signal);
         assertEquals(seen?.headers.get("content-encoding"), "gzip");
         assertEquals(seenBody, body);
         sink.options = { ...sink.options, compress: false };

@@ -8,46 +8,37 @@ import {
   type StoreRequest,
 } from "../common/delivery/store_sinks.ts";
 import type { SendOutcome } from "../common/delivery/sink.ts";
+import { outgoingBatch } from "../common/delivery/delivery.ts";
+import { itemOf } from "../common/delivery/item.ts";
 import { ConversationStore } from "../store/store.ts";
 import { batchRows } from "../store/rows.ts";
 import type { Batch } from "../common/types.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-
-const AT = "2026-01-02T03:04:05Z";
+import { conversationOf, textMessage } from "./helpers.ts";
 
 function batchOf(text: string): Batch {
   return {
     source_type: "claude_code",
     conversations: [{
-      uuid: "c1",
-      title: "t",
-      created_at: AT,
-      updated_at: AT,
+      ...conversationOf([
+        { ...textMessage("m1", text), usage: { total: 3 } },
+        {
+          ...textMessage("m2", "ls .", { type: "tool_use", name: "ls", input: { path: "." } }),
+          parent_uuid: "m1",
+          role: "assistant",
+          content_type: "tool_use",
+          model: "m",
+          metadata: { a: 1 },
+        },
+      ]),
       metadata: { project: "p" },
-      messages: [{
-        uuid: "m1",
-        parent_uuid: "",
-        round_index: 0,
-        role: "user",
-        content_type: "text",
-        content: { type: "text", text },
-        content_text: text,
-        created_at: AT,
-        usage: { total: 3 },
-      }, {
-        uuid: "m2",
-        parent_uuid: "m1",
-        round_index: 0,
-        role: "assistant",
-        content_type: "tool_use",
-        content: { type: "tool_use", name: "ls", input: { path: "." } },
-        content_text: "ls .",
-        created_at: AT,
-        model: "m",
-        metadata: { a: 1 },
-      }],
     }],
   };
+}
+
+/** The batch as the pipeline hands it to its sink. */
+function outgoing(batch: Batch) {
+  return outgoingBatch(batch.source_type, batch.conversations.map((c) => itemOf(c, "rows")), "k");
 }
 
 /** A channel whose owner is `store`, in this thread; `posted` sees every request. */
@@ -65,7 +56,7 @@ Deno.test("store sinks: the engine validates, the owner writes rows", async (t) 
     const posted: StoreRequest[] = [];
     const batch = batchOf("hi");
     (batch.conversations[0].messages[0] as { role: string }).role = "narrator";
-    const outcome = await channelTo(store, posted).send({ body: "", batch, key: "k" });
+    const outcome = await channelTo(store, posted).send(outgoing(batch));
     assertEquals(outcome.kind, "rejected");
     assertStringIncludes((outcome as SendOutcome & { reason: string }).reason, "role");
     assertEquals(posted.length, 0);
@@ -78,7 +69,7 @@ Deno.test("store sinks: the engine validates, the owner writes rows", async (t) 
     const posted: StoreRequest[] = [];
     const text = "a\u0000b \ud800 c";
     const batch = batchOf(text);
-    const outcome = await channelTo(store, posted).send({ body: "", batch, key: "k" });
+    const outcome = await channelTo(store, posted).send(outgoing(batch));
     assertEquals(outcome.kind, "ok");
     assertEquals(posted.map((p) => p.rows), [batchRows(batch)]);
     // No JSON crosses the channel: the owner is handed the rows alone.
@@ -93,7 +84,7 @@ Deno.test("store sinks: the engine validates, the owner writes rows", async (t) 
     assertEquals(second.metadata, { a: 1 });
     assertEquals(store.conversation("c1")?.metadata, { project: "p" });
     // The same rows again change nothing.
-    const again = await channelTo(store, posted).send({ body: "", batch, key: "k" });
+    const again = await channelTo(store, posted).send(outgoing(batch));
     assert(again.kind === "ok");
     assertEquals(again.result.inserted_messages + again.result.updated_messages, 0);
     store.close();

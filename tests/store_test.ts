@@ -7,7 +7,7 @@ import { ConversationStore } from "../store/store.ts";
 import { SearchIndex } from "../store/search.ts";
 import type { Batch, Message } from "../common/types.ts";
 import { assertEquals } from "./assert.ts";
-import { REPO } from "./helpers.ts";
+import { conversationOf, REPO, TEST_TIME, textMessage } from "./helpers.ts";
 
 Deno.test("store: six processes opening one new store at once all succeed", async () => {
   const dir = await Deno.makeTempDir();
@@ -30,47 +30,23 @@ Deno.test("store: six processes opening one new store at once all succeed", asyn
   await Deno.remove(dir, { recursive: true });
 });
 
-const at = "2025-01-01T00:00:00Z";
-
-/** A user message with this content and text. */
-function message(uuid: string, content: Record<string, unknown>, text: string): Message {
-  return {
-    uuid,
-    parent_uuid: "",
-    round_index: 1,
-    role: "user",
-    content_type: "text",
-    content,
-    content_text: text,
-    created_at: at,
-  };
-}
+const at = TEST_TIME;
 
 /** A batch of conversation `c` holding `messages`. */
 function batchOf(messages: Message[]): Batch {
-  return {
-    source_type: "codex",
-    conversations: [{
-      uuid: "c",
-      title: "t",
-      created_at: at,
-      updated_at: at,
-      metadata: {},
-      messages,
-    }],
-  };
+  return { source_type: "codex", conversations: [{ ...conversationOf(messages), uuid: "c" }] };
 }
 
 Deno.test("store: a message's text is stored once and reads back exactly", async (t) => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/c.db`;
   const messages = [
-    message("plain", { type: "text", text: "a prompt" }, "a prompt"),
-    message("nul", { type: "text", text: "before\0after" }, "before\0after"),
-    message("thinking", { type: "thinking", thinking: "hmm" }, "hmm"),
-    message("result", { type: "tool_result", content: "ok" }, "ok"),
-    message("tool", { type: "tool_use", name: "ls", input: {} }, "ls {}"),
-    message("surrogate", { type: "text", text: "x\ud800y" }, "x\ud800y"),
+    textMessage("plain", "a prompt", { type: "text", text: "a prompt" }),
+    textMessage("nul", "before\0after", { type: "text", text: "before\0after" }),
+    textMessage("thinking", "hmm", { type: "thinking", thinking: "hmm" }),
+    textMessage("result", "ok", { type: "tool_result", content: "ok" }),
+    textMessage("tool", "ls {}", { type: "tool_use", name: "ls", input: {} }),
+    textMessage("surrogate", "x\ud800y", { type: "text", text: "x\ud800y" }),
   ];
   const batch = batchOf(messages);
   const store = new ConversationStore(path);
@@ -147,7 +123,7 @@ Deno.test("store: a store written before text_key is read, searched, then upgrad
   // all along, sees both.
   const upgraded = new ConversationStore(path);
   upgraded.applyBatch(
-    batchOf([message("new", { type: "text", text: "newer words" }, "newer words")]),
+    batchOf([textMessage("new", "newer words", { type: "text", text: "newer words" })]),
   );
   upgraded.close();
   assertEquals(reader.listMessages("c")!.items.map((m) => m.content_text).sort(), [

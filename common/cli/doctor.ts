@@ -10,6 +10,7 @@ import type { CliContext } from "./context.ts";
 import { engineLaunch } from "./launch.ts";
 import { errorMessage } from "../log.ts";
 import { HttpSink } from "../delivery/http_sink.ts";
+import { outgoingBatch } from "../delivery/delivery.ts";
 
 interface Check {
   ok: boolean;
@@ -46,11 +47,10 @@ async function checkServer(ctx: CliContext, config: Config): Promise<Check> {
     compress: false,
     userAgent: `ai-sync-doctor/${ctx.spec.name}`,
   });
-  const outcome = await sink.send({
-    body: JSON.stringify({ source_type: ctx.spec.sourceType, conversations: [] }),
-    batch: { source_type: ctx.spec.sourceType, conversations: [] },
-    key: `doctor_${ctx.spec.sourceType}`,
-  }, new AbortController().signal);
+  const outcome = await sink.send(
+    outgoingBatch(ctx.spec.sourceType, [], `doctor_${ctx.spec.sourceType}`),
+    new AbortController().signal,
+  );
   const url = sink.target;
   switch (outcome.kind) {
     case "ok":

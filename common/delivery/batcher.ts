@@ -14,13 +14,12 @@ import type { UnitState } from "../units/cursor.ts";
 import type { Piece, PieceRange } from "../units/unit.ts";
 import {
   batchBody,
-  batchFingerprint,
   type Delivery,
   DeliveryError,
   type DeliverySettings,
   isDeliveryFailure,
-  type Item,
 } from "./delivery.ts";
+import type { Item } from "./item.ts";
 import type { PipelineStats } from "./stats.ts";
 
 /** What the batcher works with. */
@@ -227,9 +226,8 @@ export class Batcher<Hint = unknown> {
    * key.
    */
   #batchKey(ranges: PieceRange[], items: readonly Item[]): string {
-    // xxHash64 of the body: a fingerprint to tell payloads apart, several times faster than MD5
-    // on the strings a backfill sends.
-    const payload = batchFingerprint(this.#o.sourceType, items);
+    // The items' prints (xxHash64 of each as sent, made as it was parsed) tell payloads apart.
+    const payload = items.map((i) => i.print).join(",");
     return `b_${sha256Hex(`${this.#o.sourceType}|${JSON.stringify(ranges)}|${payload}`)}`;
   }
 

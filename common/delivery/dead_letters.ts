@@ -19,7 +19,8 @@ import { EmbeddedSink } from "./store_sinks.ts";
 import { HttpSink } from "./http_sink.ts";
 import { type Sink } from "./sink.ts";
 import type { Config } from "../config.ts";
-import { batchBody } from "./delivery.ts";
+import { outgoingBatch } from "./delivery.ts";
+import { itemOf } from "./item.ts";
 import { sha256Hex } from "../hash.ts";
 import { printable } from "../redact.ts";
 import { StateStore } from "../state/state.ts";
@@ -191,13 +192,11 @@ async function replay(
         console.log(`#${id} was replayed at ${letter.replayedAt}; not sent again`);
         continue;
       }
-      const conversation = JSON.parse(letter.payload) as Conversation;
-      const item = { conversation, json: letter.payload };
-      const outcome = await sink.send({
-        body: batchBody(ctx.sourceType, [item]),
-        batch: { source_type: ctx.sourceType, conversations: [conversation] },
-        key: `dl_${sha256Hex(letter.payload).slice(0, 32)}`,
-      }, AbortSignal.timeout(config.server.timeout * 1000));
+      const item = itemOf(JSON.parse(letter.payload) as Conversation, sink.form ?? "json");
+      const outcome = await sink.send(
+        outgoingBatch(ctx.sourceType, [item], `dl_${sha256Hex(letter.payload).slice(0, 32)}`),
+        AbortSignal.timeout(config.server.timeout * 1000),
+      );
       if (outcome.kind === "ok") {
         state.markReplayed(id);
         console.log(

@@ -11,11 +11,11 @@
  * @module
  */
 import { backoffDelay, type OutgoingBatch, type SendOutcome, type Sink } from "./sink.ts";
-import { Fingerprint64 } from "../hash.ts";
+import { type Item, itemOf } from "./item.ts";
 import type { Logger } from "../log.ts";
 import type { StateStore } from "../state/state.ts";
 import { StateDatabaseError } from "../state/errors.ts";
-import type { Conversation, SourceType } from "../types.ts";
+import type { SourceType } from "../types.ts";
 
 /** Settings read from the config at each use, so a reload applies at once. */
 export interface DeliverySettings {
@@ -87,12 +87,6 @@ export function isDeliveryFailure(error: unknown): boolean {
     error instanceof StateDatabaseError;
 }
 
-/** One conversation of a batch, with its JSON. */
-export interface Item {
-  conversation: Conversation;
-  json: string;
-}
-
 /** Counters delivery keeps up to date for status. */
 export interface DeliveryStats {
   deadLettered: number;
@@ -133,23 +127,31 @@ export function batchBody(sourceType: SourceType, items: readonly Item[]): strin
 }
 
 /**
- * `fingerprint64(batchBody(sourceType, items))`, without joining the body: the embedded store
- * never needs it, and joining was a twentieth of a backfill's parsing thread.
+ * The batch of `items` under `key`, as a sink takes it; its body and rows are each made when the
+ * sink asks for them (a server takes the body, the embedded store the rows).
  *
- * @example The fingerprint of the body
+ * @example An empty batch
  * ```ts
- * import { batchBody, batchFingerprint } from "./delivery.ts";
- * import { fingerprint64 } from "../hash.ts";
- * const items = [{ conversation: {} as never, json: '{"uuid":"c1"}' }];
- * console.log(batchFingerprint("codex", items) === fingerprint64(batchBody("codex", items))); // true
+ * import { outgoingBatch } from "./delivery.ts";
+ * console.log(outgoingBatch("codex", [], "k").body); // {"source_type":"codex","conversations":[]}
  * ```
  */
-export function batchFingerprint(sourceType: SourceType, items: readonly Item[]): string {
-  const print = new Fingerprint64().update(
-    `{"source_type":${JSON.stringify(sourceType)},"conversations":[`,
-  );
-  items.forEach((item, i) => print.update(i === 0 ? item.json : `,${item.json}`));
-  return print.update("]}").digest();
+export function outgoingBatch(
+  sourceType: SourceType,
+  items: readonly Item[],
+  key: string,
+): OutgoingBatch {
+  let body: string | undefined;
+  return {
+    get body() {
+      return body ??= batchBody(sourceType, items);
+    },
+    get rows() {
+      return { source_type: sourceType, conversations: items.map((i) => i.rows) };
+    },
+    batch: { source_type: sourceType, conversations: items.map((i) => i.conversation) },
+    key,
+  };
 }
 
 /**
@@ -204,15 +206,7 @@ export class Delivery {
    */
   async deliver(key: string, items: Item[]): Promise<void> {
     const { sourceType, stats, log, sink } = this.options;
-    let body: string | undefined;
-    const out: OutgoingBatch = {
-      // Joined when a sink asks for it (HTTP does; the embedded store takes the batch).
-      get body() {
-        return body ??= batchBody(sourceType, items);
-      },
-      batch: { source_type: sourceType, conversations: items.map((i) => i.conversation) },
-      key,
-    };
+    const out = outgoingBatch(sourceType, items, key);
     let attempt = 0;
     while (true) {
       if (this.#stopping) throw new StoppedError();
@@ -258,10 +252,8 @@ export class Delivery {
         const messages = item.conversation.messages;
         if (outcome.kind === "too_large" && messages.length > 1) {
           const half = Math.ceil(messages.length / 2);
-          const part = (m: typeof messages): Item => {
-            const conversation = { ...item.conversation, messages: m };
-            return { conversation, json: JSON.stringify(conversation) };
-          };
+          const part = (m: typeof messages) =>
+            itemOf({ ...item.conversation, messages: m }, item.form);
           await this.deliver(`${key}.a`, [part(messages.slice(0, half))]);
           await this.deliver(`${key}.b`, [part(messages.slice(half))]);
           return;
@@ -315,11 +307,9 @@ export class Delivery {
     if (namesConversation(reason, item.conversation.uuid, 0)) return "dead-letter";
     if (this.#window.some((accepted) => accepted)) return "dead-letter";
     // Nothing accepted lately: does the server accept anything at all? An empty batch tells.
-    const control = await this.#send({
-      body: batchBody(this.options.sourceType, []),
-      batch: { source_type: this.options.sourceType, conversations: [] },
-      key: `probe_${this.options.sourceType}`,
-    });
+    const control = await this.#send(
+      outgoingBatch(this.options.sourceType, [], `probe_${this.options.sourceType}`),
+    );
     if (control.kind === "ok") return "dead-letter";
     return `the server refused conversation ${item.conversation.uuid} without naming it and ` +
       `accepts nothing, not even an empty batch; pausing instead of setting it aside: ${reason}`;

@@ -13,7 +13,7 @@ import type { ConversationTotals, DocumentPart, ParseOutput, Parser } from "../s
 import type { StateStore } from "../state/state.ts";
 import type { UnitState } from "../units/cursor.ts";
 import type { FileRef, Parsed, ParseRequest } from "../units/unit.ts";
-import type { Item } from "./delivery.ts";
+import { type Item, type ItemForm, itemOf } from "./item.ts";
 
 /** What the parse step needs of the pipeline. */
 export interface ParseStepOptions<Carry, Hint> {
@@ -28,6 +28,8 @@ export interface ParseStepOptions<Carry, Hint> {
   skipped(n: number): void;
   /** Reports a problem with the input. */
   problem(message: string): void;
+  /** The form conversations are made into, as the sink sends them. */
+  form: ItemForm;
 }
 
 /** What to parse, read from a unit at a cursor: lines, or a part of a document. */
@@ -72,7 +74,7 @@ function describe(error: unknown): string {
  * import { parseClaudeCode } from "../../parsers/claude_code.ts";
  * const step = new ParseStep({
  *   parser: parseClaudeCode, host: "h", state: new StateStore(":memory:"), log: new Logger("doc"),
- *   pending: new Map(), skipped: () => {}, problem: console.warn,
+ *   pending: new Map(), skipped: () => {}, problem: console.warn, form: "json",
  * });
  * const line = '{"type":"user","uuid":"u1","sessionId":"s1","message":{"role":"user","content":"hi"}}\n';
  * const cursor = {
@@ -136,7 +138,7 @@ export class ParseStep<Carry, Hint> {
         return jsonOf(outcome);
       },
       carryValue: outcome.value,
-      bytes: items.reduce((n, i) => n + i.json.length, 0),
+      bytes: items.reduce((n, i) => n + i.bytes, 0),
     };
     if (outcome.failed) parsed.failed = true;
     if (Object.keys(out.skipped).length > 0) parsed.skipped = out.skipped;
@@ -162,10 +164,7 @@ export class ParseStep<Carry, Hint> {
       file: { path: ref.path, hint: ref.hint, host: this.#o.host },
     });
     if (out.totals) this.#rollUp(cursor, out);
-    const items = out.conversations.map((conversation) => ({
-      conversation,
-      json: JSON.stringify(conversation),
-    }));
+    const items = out.conversations.map((conversation) => itemOf(conversation, this.#o.form));
     return { out, items, value: out.carry };
   }
 

@@ -148,6 +148,7 @@ export class Pipeline<Carry, Hint = unknown> {
       pending: this.#cursors,
       skipped: (n) => this.stats.skipped += n,
       problem: (message) => this.recordProblem(message),
+      form: options.sink.form ?? "json",
     });
     this.#context = {
       state: options.state,

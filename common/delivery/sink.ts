@@ -6,6 +6,8 @@
  * @module
  */
 import type { Batch, BatchResult } from "../types.ts";
+import type { BatchRows } from "../../store/rows.ts";
+import type { ItemForm } from "./item.ts";
 
 /** The most of a server's answer kept for a message. */
 export const MAX_REASON_CHARS = 500;
@@ -25,20 +27,24 @@ export type SendOutcome =
    */
   | { kind: "pause"; status: number; reason: string; fix: string };
 
-/** One batch ready to send: its body and key, and the same batch as an object. */
+/** One batch ready to send: its key, and the batch as an object, as a JSON body and as rows. */
 export interface OutgoingBatch {
   /** The JSON body. */
-  body: string;
-  /** The batch the body encodes. */
-  batch: Batch;
+  readonly body: string;
+  /** The batch as objects. */
+  readonly batch: Batch;
+  /** The batch as the rows the store writes. */
+  readonly rows: BatchRows;
   /** Deterministic Idempotency-Key. */
-  key: string;
+  readonly key: string;
 }
 
 /** Where batches go. */
 export interface Sink {
   /** Human-readable target, for logs and status. */
   readonly target: string;
+  /** The form of what it sends, which conversations are made into as they are parsed (JSON when absent). */
+  readonly form?: ItemForm;
   /** Sends one batch; `signal` aborts it (shutdown). */
   send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome>;
 }

@@ -8,7 +8,8 @@
  */
 import { type Batch, BatchSchema, formatIssues } from "../types.ts";
 import type { ConversationStore } from "../../store/store.ts";
-import { type BatchRows, batchRows } from "../../store/rows.ts";
+import type { BatchRows } from "../../store/rows.ts";
+import type { ItemForm } from "./item.ts";
 import type { OutgoingBatch, SendOutcome, Sink } from "./sink.ts";
 
 /** The rejection a server would answer for an invalid batch (400), or `undefined` when valid. */
@@ -36,12 +37,15 @@ function written(write: () => SendOutcome): SendOutcome {
  * import { EmbeddedSink } from "./store_sinks.ts";
  * import { ConversationStore } from "../../store/store.ts";
  * const sink = new EmbeddedSink(new ConversationStore(":memory:"));
- * const batch = { source_type: "claude_code" as const, conversations: [] };
- * const outcome = await sink.send({ body: JSON.stringify(batch), batch, key: "k" });
+ * import { outgoingBatch } from "./delivery.ts";
+ * const outcome = await sink.send(outgoingBatch("claude_code", [], "k"));
  * console.log(outcome.kind); // ok
  * ```
  */
 export class EmbeddedSink implements Sink {
+  /** The store takes rows. */
+  readonly form: ItemForm = "rows";
+
   /** Wraps `store`. */
   constructor(readonly store: ConversationStore) {}
 
@@ -56,7 +60,7 @@ export class EmbeddedSink implements Sink {
     // no key fingerprint: in-process, the pipeline's key already commits to the payload hash.
     return Promise.resolve(
       rejectionOf(out.batch) ??
-        written(() => ({ kind: "ok", result: this.store.applyBatch(out.batch) })),
+        written(() => ({ kind: "ok", result: this.store.applyRows(out.rows) })),
     );
   }
 }
@@ -91,11 +95,13 @@ export interface StoreReply {
  *   "embedded store :memory:",
  *   (request) => sink.receive(applyStoreRequest(store, request)),
  * );
- * const batch = { source_type: "claude_code" as const, conversations: [] };
- * await sink.send({ body: JSON.stringify(batch), batch, key: "k" });
+ * import { outgoingBatch } from "./delivery.ts";
+ * await sink.send(outgoingBatch("claude_code", [], "k"));
  * ```
  */
 export class ChannelSink implements Sink {
+  /** The store takes rows. */
+  readonly form: ItemForm = "rows";
   #next = 1;
   #waiting = new Map<number, (outcome: SendOutcome) => void>();
 
@@ -109,7 +115,7 @@ export class ChannelSink implements Sink {
     const id = this.#next++;
     return new Promise((resolve) => {
       this.#waiting.set(id, resolve);
-      this.post({ type: "store", id, rows: batchRows(out.batch), key: out.key });
+      this.post({ type: "store", id, rows: out.rows, key: out.key });
     });
   }
 

@@ -286,7 +286,7 @@ async function readMember<Hint>(
       cursor,
       items: fresh.items,
       messages: fresh.messages,
-      bytes: fresh.items.reduce((n, i) => n + i.json.length, 0),
+      bytes: fresh.items.reduce((n, i) => n + i.bytes, 0),
       marks: fresh.marks,
     });
     index += count;

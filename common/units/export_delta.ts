@@ -8,7 +8,7 @@
  * @module
  */
 import { fingerprint64 } from "../hash.ts";
-import type { Item } from "../delivery/delivery.ts";
+import { type Item, itemOf } from "../delivery/item.ts";
 import type { Mark } from "../state/state.ts";
 import type { Conversation } from "../types.ts";
 
@@ -82,8 +82,9 @@ export function exportKey(hash: string): string {
  * @example A conversation seen before sends nothing
  * ```ts
  * import { newReport, selectNew } from "./export_delta.ts";
+ * import { itemOf } from "../delivery/item.ts";
  * const conversation = { uuid: "c1", title: "t", created_at: "", updated_at: "", metadata: {}, messages: [] };
- * const item = { conversation, json: JSON.stringify(conversation) };
+ * const item = itemOf(conversation, "json");
  * const report = newReport("e.json", "h");
  * const first = selectNew([item], () => undefined, report);
  * const known = new Map(first.marks);
@@ -120,8 +121,7 @@ export function selectNew(
     report.sent += fresh.length;
     if (fresh.length === conversation.messages.length) out.push(item);
     else {
-      const reduced: Conversation = { ...conversation, messages: fresh };
-      out.push({ conversation: reduced, json: JSON.stringify(reduced) });
+      out.push(itemOf({ ...conversation, messages: fresh }, item.form));
     }
   }
   return { items: out, marks, messages };

@@ -9,7 +9,8 @@
  */
 import type { ReadScope } from "../io/guarded_file.ts";
 import type { Logger } from "../log.ts";
-import type { DeliverySettings, Item } from "../delivery/delivery.ts";
+import type { DeliverySettings } from "../delivery/delivery.ts";
+import type { Item } from "../delivery/item.ts";
 import type { BatchRange, Mark, StateStore } from "../state/state.ts";
 import type { UnitState } from "./cursor.ts";
 import type { DocumentPart, DocumentShape } from "../source.ts";

@@ -1,0 +1,61 @@
+/**
+ * Items: a conversation made once into the form its sink sends, with a print the batch key
+ * commits to.
+ */
+import { itemOf } from "../common/delivery/item.ts";
+import { conversationRows } from "../store/rows.ts";
+import type { Conversation, Message } from "../common/types.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { conversationOf, textMessage } from "./helpers.ts";
+
+function message(uuid: string, text: string): Message {
+  return { ...textMessage(uuid, text), round_index: 0 };
+}
+
+const conversation = (...messages: Message[]): Conversation => conversationOf(messages);
+
+Deno.test("items: one form made at once, the other on demand, prints that tell payloads apart", async (t) => {
+  const c = conversation(message("m1", "hello"), message("m2", "world"));
+
+  await t.step("both forms give the same conversation", () => {
+    for (const form of ["json", "rows"] as const) {
+      const item = itemOf(c, form);
+      assertEquals(item.form, form);
+      assertEquals(item.json, JSON.stringify(c));
+      assertEquals(item.rows, conversationRows(c));
+    }
+    assertEquals(itemOf(c, "json").bytes, JSON.stringify(c).length);
+    assert(itemOf(c, "rows").bytes >= "helloworld".length * 2);
+  });
+
+  await t.step("the same payload, the same print; any change, another", () => {
+    for (const form of ["json", "rows"] as const) {
+      const print = itemOf(c, form).print;
+      assertEquals(itemOf(structuredClone(c), form).print, print);
+      const changed = [
+        conversation(message("m1", "hello"), message("m2", "World")),
+        conversation(message("m1", "hello"), message("m3", "world")),
+        // Text moved across the boundary between two messages.
+        conversation(message("m1", "hellow"), message("m2", "orld")),
+        { ...c, title: "u" },
+        { ...c, messages: [c.messages[0], { ...c.messages[1], model: "m" }] },
+      ];
+      for (const other of changed) {
+        assert(itemOf(other, form).print !== print, `${form}: ${JSON.stringify(other)}`);
+      }
+    }
+  });
+
+  await t.step("what cannot be serialised throws when the item is made", () => {
+    const hostile = conversation({ ...message("m1", "x"), content: { n: 1n } });
+    for (const form of ["json", "rows"] as const) {
+      let threw = false;
+      try {
+        itemOf(hostile, form);
+      } catch {
+        threw = true;
+      }
+      assert(threw, form);
+    }
+  });
+});
