@@ -22,7 +22,7 @@ export interface MessageRow {
   content: string;
   /** The text, well formed (as SQLite gives it back: a lone surrogate as U+FFFD). */
   content_text: string;
-  /** The field of the content that holds the text, when it is a copy of one (see message_text.ts). */
+  /** The field of the content holding the text, when it is a copy of one (message_text.ts). */
   text_key: string | null;
   created_at: string;
   model: string | null;
@@ -32,7 +32,7 @@ export interface MessageRow {
   metadata: string | null;
 }
 
-/** A conversation ready to be written; its metadata stays an object (merged with the stored one). */
+/** A conversation ready to be written; its metadata stays an object (merged with what is stored). */
 export interface ConversationRow {
   uuid: string;
   title: string;
@@ -58,7 +58,8 @@ export interface BatchRows {
  *   uuid: "c1", title: "", created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z",
  *   metadata: {}, messages: [{
  *     uuid: "m1", parent_uuid: "", round_index: 0, role: "user", content_type: "text",
- *     content: { type: "text", text: "hi" }, content_text: "hi", created_at: "2025-01-01T00:00:00Z",
+ *     content: { type: "text", text: "hi" }, content_text: "hi",
+ *     created_at: "2025-01-01T00:00:00Z",
  *   }],
  * });
  * console.log(rows.messages[0].text_key); // text

@@ -14,7 +14,7 @@ function message(uuid: string, text: string): Message {
 
 const conversation = (...messages: Message[]): Conversation => conversationOf(messages);
 
-Deno.test("items: one form made at once, the other on demand, prints that tell payloads apart", async (t) => {
+Deno.test("items: one form made at once, the other on demand; prints tell payloads apart", async (t) => {
   const c = conversation(message("m1", "hello"), message("m2", "world"));
 
   await t.step("both forms give the same conversation", () => {

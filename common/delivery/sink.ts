@@ -43,7 +43,7 @@ export interface OutgoingBatch {
 export interface Sink {
   /** Human-readable target, for logs and status. */
   readonly target: string;
-  /** The form of what it sends, which conversations are made into as they are parsed (JSON when absent). */
+  /** The form it sends, which conversations are made into as they are parsed (absent: JSON). */
   readonly form?: ItemForm;
   /** Sends one batch; `signal` aborts it (shutdown). */
   send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome>;

@@ -121,7 +121,10 @@ export interface ParseRequest {
   carryValue?: unknown;
 }
 
-/** What a parse made: the conversations as JSON, and the carry and totals after it. */
+/**
+ * What a parse made: the conversations as items (in the form the sink sends), and the carry and
+ * totals after it.
+ */
 export interface Parsed {
   items: Item[];
   messages: number;
@@ -138,7 +141,7 @@ export interface Parsed {
   skipped?: Record<string, number>;
   /** This unit's totals after these bytes, as JSON, when its parser reports them. */
   totals?: string;
-  /** Bytes of JSON in `items`. */
+  /** The size of `items` as sent (their `bytes`). */
   bytes: number;
 }
 
