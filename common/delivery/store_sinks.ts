@@ -35,9 +35,9 @@ function written(write: () => SendOutcome): SendOutcome {
  * @example Deliver into an in-memory store
  * ```ts
  * import { EmbeddedSink } from "./store_sinks.ts";
+ * import { outgoingBatch } from "./delivery.ts";
  * import { ConversationStore } from "../../store/store.ts";
  * const sink = new EmbeddedSink(new ConversationStore(":memory:"));
- * import { outgoingBatch } from "./delivery.ts";
  * const outcome = await sink.send(outgoingBatch("claude_code", [], "k"));
  * console.log(outcome.kind); // ok
  * ```
@@ -89,13 +89,13 @@ export interface StoreReply {
  * @example Wire a channel to an owner in the same thread
  * ```ts
  * import { applyStoreRequest, ChannelSink } from "./store_sinks.ts";
+ * import { outgoingBatch } from "./delivery.ts";
  * import { ConversationStore } from "../../store/store.ts";
  * const store = new ConversationStore(":memory:");
  * const sink: ChannelSink = new ChannelSink(
  *   "embedded store :memory:",
  *   (request) => sink.receive(applyStoreRequest(store, request)),
  * );
- * import { outgoingBatch } from "./delivery.ts";
  * await sink.send(outgoingBatch("claude_code", [], "k"));
  * ```
  */
