@@ -374,39 +374,21 @@ export class ConversationStore {
   }
 
   #upsertMessage(conversationUuid: string, m: MessageRow, result: BatchResult): void {
-    const values = [
-      m.parent_uuid,
+    const bound = [
+      text(m.parent_uuid),
       m.round_index,
       m.role,
       m.content_type,
       m.content,
-      m.content_text,
+      m.text_key === null ? text(m.content_text) : "",
+      m.text_key,
       m.created_at,
-      m.model,
+      m.model === null ? null : text(m.model),
       m.usage,
       m.metadata,
     ] as const;
-    const [parent, round, role, type, content, body, created, model, usage, metadata] = values;
-    const textKey = m.text_key;
-    const bound = [
-      text(parent),
-      round,
-      role,
-      type,
-      content,
-      textKey === null ? text(body) : "",
-      textKey,
-      created,
-      model === null ? null : text(model),
-      usage,
-      metadata,
-    ] as const;
-    const inserted = this.#w.insertMessage.run(
-      m.uuid,
-      conversationUuid,
-      ...bound,
-      epochMs(created),
-    );
+    const createdMs = epochMs(m.created_at);
+    const inserted = this.#w.insertMessage.run(m.uuid, conversationUuid, ...bound, createdMs);
     if (Number(inserted.changes) === 1) {
       result.inserted_messages++;
       return;
@@ -416,20 +398,14 @@ export class ConversationStore {
       string | number | Uint8Array | null
     >;
     if (row.conversation_uuid !== conversationUuid) return;
-    const stored = [
-      untext(row.parent_uuid),
-      row.round_index,
-      row.role,
-      row.content_type,
-      row.content,
-      untext(row.content_text),
-      row.created_at,
-      row.model === null ? null : untext(row.model),
-      row.usage,
-      row.metadata,
-    ];
-    if (stored.every((v, i) => v === values[i])) return;
-    this.#w.updateMessage.run(...bound, epochMs(created), m.uuid);
+    const unchanged = untext(row.parent_uuid) === m.parent_uuid &&
+      row.round_index === m.round_index && row.role === m.role &&
+      row.content_type === m.content_type && row.content === m.content &&
+      untext(row.content_text) === m.content_text && row.created_at === m.created_at &&
+      (row.model === null ? null : untext(row.model)) === m.model && row.usage === m.usage &&
+      row.metadata === m.metadata;
+    if (unchanged) return;
+    this.#w.updateMessage.run(...bound, createdMs, m.uuid);
     result.updated_messages++;
   }
 
