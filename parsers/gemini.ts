@@ -144,9 +144,12 @@ function promptText(title: string): string {
   }
   const canvas = title.match(CANVAS);
   if (canvas) return title.slice(canvas[0].length);
-  // Another language: the prefix ends at the first colon, if any.
-  const colon = title.indexOf(": ");
-  return colon > 0 && colon < 40 ? title.slice(colon + 2) : title;
+  // Another language: the prefix ends at the first colon, if any (a full-width one in Chinese
+  // and Japanese: `提示：…`).
+  const colon = title.match(/: |：\s*/);
+  return colon && colon.index! > 0 && colon.index! < 40
+    ? title.slice(colon.index! + colon[0].length)
+    : title;
 }
 
 /** One conversation from its records (newest first). */

@@ -4,8 +4,10 @@
  * response's HTML, separated by `<br>`, and whose caption may link the conversation.
  *
  * Dates are read in the English (`Aug 8, 2026, 6:39:27 PM CEST`) and German
- * (`08.08.2026, 18:39:27 MESZ`) forms with the zone abbreviations Takeout writes for them; a
- * record whose date is in another form is reported and skipped.
+ * (`08.08.2026, 18:39:27 MESZ`) forms, and in the year-first forms of Chinese
+ * (`2026年8月8日 下午6:39:27 CST`), Japanese (`2026/08/08 18:39:27 JST`) and Korean
+ * (`2026. 8. 8. 오후 6:39:27 KST`), with the zone abbreviations Takeout writes for them or an
+ * offset (`GMT+08:00`, `UTC+9`); a record whose date is in another form is reported and skipped.
  *
  * @module
  */
@@ -41,18 +43,50 @@ const ZONES: Record<string, number> = {
   AEST: 600,
   AEDT: 660,
 };
-const ENGLISH =
-  /^([A-Z][a-z]{2}) (\d{1,2}), (\d{4}), (\d{1,2}):(\d{2}):(\d{2})\s*([AP]M)\s+([A-Z]{2,5})$/;
-const GERMAN = /^(\d{2})\.(\d{2})\.(\d{4}), (\d{2}):(\d{2}):(\d{2})\s+([A-Z]{2,5})$/;
+/**
+ * Where a year-first (Chinese, Japanese, Korean) date names a zone differently: `CST` there is
+ * China Standard Time, not the American Central one.
+ */
+const YEAR_FIRST_ZONES: Record<string, number> = { CST: 480, HKT: 480, SGT: 480 };
+/** A zone abbreviation, or an offset from GMT or UTC (`GMT+08:00`, `UTC+9`, `GMT-3:30`). */
+const ZONE = String.raw`([A-Z]{2,5}|(?:GMT|UTC)[+-]\d{1,2}(?::?\d{2})?)`;
+const ENGLISH = new RegExp(
+  String.raw`^([A-Z][a-z]{2}) (\d{1,2}), (\d{4}), (\d{1,2}):(\d{2}):(\d{2})\s*([AP]M)\s+${ZONE}$`,
+);
+const GERMAN = new RegExp(
+  String.raw`^(\d{2})\.(\d{2})\.(\d{4}), (\d{2}):(\d{2}):(\d{2})\s+${ZONE}$`,
+);
+/** Morning and afternoon markers of the year-first forms (`AM`, 上午, 午前, 오전 …). */
+const MORNING = ["AM", "上午", "午前", "오전"];
+const AFTERNOON = ["PM", "下午", "午後", "오후"];
+const MARKER = String.raw`(AM|PM|上午|下午|午前|午後|오전|오후)?`;
+/** `2026年8月8日`, `2026/08/08`, `2026. 8. 8.`, with a weekday in brackets after it, if any. */
+const YEAR_FIRST_DATE = String.raw`(\d{4})\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*[日.]?`;
+const WEEKDAY = String.raw`(?:\s*(?:\([^)]*\)|（[^）]*）))?`;
+const YEAR_FIRST = new RegExp(
+  `^${YEAR_FIRST_DATE}${WEEKDAY},?\\s*${MARKER}\\s*(\\d{1,2}):(\\d{2}):(\\d{2})\\s*${MARKER}` +
+    `\\s*[\\[(]?${ZONE}[\\])]?$`,
+);
+
+/** Minutes east of UTC of a zone abbreviation or offset, or `undefined`. */
+function zoneOffset(zone: string, yearFirst: boolean): number | undefined {
+  const offset = zone.match(/^(?:GMT|UTC)([+-])(\d{1,2})(?::?(\d{2}))?$/);
+  if (offset) {
+    const minutes = Number(offset[2]) * 60 + Number(offset[3] ?? 0);
+    return offset[1] === "-" ? -minutes : minutes;
+  }
+  return (yearFirst ? YEAR_FIRST_ZONES[zone] : undefined) ?? ZONES[zone];
+}
 
 /**
  * An RFC 3339 time from Takeout's localised date, or `""`.
  *
- * @example Both forms
+ * @example The same moment in three forms
  * ```ts
  * import { takeoutTime } from "./gemini_html.ts";
  * console.log(takeoutTime("Aug 8, 2026, 6:39:27 PM CEST")); // 2026-08-08T16:39:27.000Z
  * console.log(takeoutTime("08.08.2026, 18:39:27 MESZ")); // 2026-08-08T16:39:27.000Z
+ * console.log(takeoutTime("2026年8月9日 上午12:39:27 GMT+08:00")); // 2026-08-08T16:39:27.000Z
  * ```
  */
 export function takeoutTime(text: string): string {
@@ -60,6 +94,7 @@ export function takeoutTime(text: string): string {
   let y: number, mo: number, d: number, h: number, mi: number, s: number, zone: string;
   const en = clean.match(ENGLISH);
   const de = clean.match(GERMAN);
+  const yearFirst = clean.match(YEAR_FIRST);
   if (en) {
     mo = MONTHS.indexOf(en[1].toLowerCase());
     [d, y, h, mi, s] = [en[2], en[3], en[4], en[5], en[6]].map(Number);
@@ -69,9 +104,18 @@ export function takeoutTime(text: string): string {
     [d, mo, y, h, mi, s] = [de[1], de[2], de[3], de[4], de[5], de[6]].map(Number);
     mo -= 1;
     zone = de[7];
+  } else if (yearFirst) {
+    [y, mo, d, h, mi, s] = [1, 2, 3, 5, 6, 7].map((i) => Number(yearFirst[i]));
+    mo -= 1;
+    const marker = yearFirst[4] ?? yearFirst[8];
+    if (marker && (h < 1 || h > 12)) return "";
+    if (AFTERNOON.includes(marker)) h = (h % 12) + 12;
+    else if (MORNING.includes(marker)) h %= 12;
+    zone = yearFirst[9];
   } else return "";
-  const offset = ZONES[zone];
-  if (offset === undefined || mo < 0) return "";
+  const offset = zoneOffset(zone, Boolean(yearFirst));
+  const inRange = mo >= 0 && mo < 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s < 61;
+  if (offset === undefined || !inRange) return "";
   return new Date(Date.UTC(y, mo, d, h, mi, s) - offset * 60_000).toISOString();
 }
 

@@ -137,26 +137,34 @@ Deno.test("gemini: links, other activity, Canvas, drafts and other languages", (
   for (const c of out.conversations) ConversationSchema.parse(c);
 });
 
+/** One record of a `MyActivity.html` as Takeout writes it. */
+const cell = (title: string, date: string, response: string, link = "") =>
+  `<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid"><div class="header-cell mdl-cell mdl-cell--12-col"><p class="mdl-typography--title">Gemini Apps<br></p></div><div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">${title}<br>${date}<br>${response}</div><div class="content-cell mdl-cell mdl-cell--12-col mdl-typography--caption"><b>Products:</b><br>&emsp;Gemini Apps<br>${
+    link ? `<b>Details:</b><br>&emsp;<a href="${link}">${link}</a><br>` : ""
+  }</div></div></div>`;
+
+/** The parse of a `MyActivity.html` page of `cells`. */
+function parsedPage(cells: string) {
+  return parseGemini({
+    bytes: new TextEncoder().encode(
+      `<html><body><div class="mdl-grid">${cells}</div></body></html>`,
+    ),
+    firstLine: 1,
+    carry: undefined,
+    file: { path: "MyActivity.html", hint: activity, host: "h" },
+  });
+}
+
 Deno.test("gemini: MyActivity.html reads like the JSON", () => {
-  const cell = (title: string, date: string, response: string, link = "") =>
-    `<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid"><div class="header-cell mdl-cell mdl-cell--12-col"><p class="mdl-typography--title">Gemini Apps<br></p></div><div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">${title}<br>${date}<br>${response}</div><div class="content-cell mdl-cell mdl-cell--12-col mdl-typography--caption"><b>Products:</b><br>&emsp;Gemini Apps<br>${
-      link ? `<b>Details:</b><br>&emsp;<a href="${link}">${link}</a><br>` : ""
-    }</div></div></div>`;
-  const html = `<html><body><div class="mdl-grid">${
+  const out = parsedPage(
     cell(
       "Prompted&nbsp;and in Rome?",
       "Mar 10, 2026, 7:14:00 PM CET",
       "<div><p>Sunny &amp; warm.</p></div>",
     ) +
-    cell("Prompted&nbsp;Weather in Paris?", "Mar 10, 2026, 7:12:00 PM CET", "<p>Rain.</p>") +
-    cell("Eingegebener Prompt: Hallo", "not a date", "<p>x</p>")
-  }</div></body></html>`;
-  const out = parseGemini({
-    bytes: new TextEncoder().encode(html),
-    firstLine: 1,
-    carry: undefined,
-    file: { path: "MyActivity.html", hint: activity, host: "h" },
-  });
+      cell("Prompted&nbsp;Weather in Paris?", "Mar 10, 2026, 7:12:00 PM CET", "<p>Rain.</p>") +
+      cell("Eingegebener Prompt: Hallo", "not a date", "<p>x</p>"),
+  );
   assertEquals(out.conversations.length, 1);
   const [c] = out.conversations;
   assertEquals(c.messages.map((m) => m.content_text), [
@@ -168,6 +176,45 @@ Deno.test("gemini: MyActivity.html reads like the JSON", () => {
   assertEquals(c.created_at, "2026-03-10T18:12:00.000Z");
   assertEquals(out.issues.length, 1);
   assertEquals(takeoutTime("10.03.2026, 19:12:00 MEZ"), "2026-03-10T18:12:00.000Z");
+});
+
+Deno.test("gemini: MyActivity.html in Chinese, Japanese and Korean", async (t) => {
+  const moment = "2026-03-10T18:12:00.000Z";
+  await t.step("the year-first dates, their markers and zones", () => {
+    for (
+      const date of [
+        "2026年3月11日 上午2:12:00 GMT+08:00",
+        "2026年3月11日 02:12:00 CST",
+        "2026/03/11 3:12:00 JST",
+        "2026/03/11 午前3:12:00 JST",
+        "2026. 3. 11. 오전 3:12:00 KST",
+        "2026. 3. 11. (수) 오전 3:12:00 [GMT+9]",
+        "2026年3月10日 下午6:12:00 UTC",
+      ]
+    ) assertEquals(takeoutTime(date), moment, date);
+    for (
+      const date of [
+        "2026/13/11 3:12:00 JST",
+        "2026年3月11日 下午13:12:00 CST",
+        "2026/03/11 3:12:00 XYZ",
+        "2026/03/11 3:12 JST",
+      ]
+    ) assertEquals(takeoutTime(date), "", date);
+  });
+  await t.step("a prompt after a full-width colon; the records in one conversation", () => {
+    const out = parsedPage(
+      cell("提示：北京天气如何？", "2026年3月11日 上午2:14:00 CST", "<p>晴。</p>") +
+        cell("プロンプト: 東京は？", "2026/03/11 3:13:00 JST", "<p>雨。</p>") +
+        cell("프롬프트: 서울은?", "2026. 3. 11. 오전 3:12:00 KST", "<p>눈.</p>"),
+    );
+    assertEquals(out.issues, []);
+    assertEquals(out.conversations.length, 1);
+    assertEquals(out.conversations[0].created_at, moment);
+    assertEquals(
+      out.conversations[0].messages.filter((m) => m.role === "user").map((m) => m.content_text),
+      ["서울은?", "東京は？", "北京天气如何？"],
+    );
+  });
 });
 
 Deno.test("gemini: a browser exporter's conversation file", () => {
