@@ -86,6 +86,11 @@ Deno.test({
       assert(line.messages > 0, `${line.source} delivered messages`);
       assertStringIncludes(line.target, `${dir}/.local/state/ai-sync/conversations.db`);
     }
+    // The export sources' drop folders do not exist: the user is told how to make one.
+    assertStringIncludes(
+      out.stderr,
+      `no drop folder for ChatGPT exports, skipped: to sync them, mkdir -p ${dir}/ai-sync-exports/chatgpt, put the export there and start again (or --openai-dir DIR)`,
+    );
   },
 });
 

@@ -324,8 +324,12 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   for (const p of plans.filter((p) => !p.found)) {
+    // A drop folder is the user's to make: say how, rather than that nothing was there.
     console.error(
-      `ai-sync: not found, skipped: ${p.spec.label} in ${p.dir} (--${startFlag(p.spec)})`,
+      p.spec.dropFolder
+        ? `ai-sync: no drop folder for ${p.spec.label}, skipped: to sync them, mkdir -p ${p.dir}, ` +
+          `put the export there and start again (or --${startFlag(p.spec)} DIR)`
+        : `ai-sync: not found, skipped: ${p.spec.label} in ${p.dir} (--${startFlag(p.spec)} DIR)`,
     );
   }
 
