@@ -143,8 +143,13 @@ Deno.test("viewer: strict CSP, escaped content, Markdown, folds, branches, hidde
   }
 });
 
-/** Where the test leaves its screenshots (the README shows them). */
-const SCREENSHOTS = `${REPO}/docs/screenshots`;
+/**
+ * Where the test leaves its screenshots: the README's (`docs/screenshots`) only when asked with
+ * `AI_SYNC_SCREENSHOTS=1`, so that a test run leaves the checkout as it was.
+ */
+function screenshotsDir(temporary: string): string {
+  return Deno.env.get("AI_SYNC_SCREENSHOTS") === "1" ? `${REPO}/docs/screenshots` : temporary;
+}
 
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => {
   try {
@@ -164,6 +169,7 @@ Deno.test({
   fn: async () => {
     const puppeteer = (await import("puppeteer-core")).default;
     const { dir, store } = await viewerStore();
+    const shots = screenshotsDir(dir);
     const search = new SearchIndex(`${dir}/c.db`);
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -188,7 +194,7 @@ Deno.test({
         "<script>window.__xss = 1</script>",
       );
       assertEquals(await page.evaluate(`document.querySelector("details.tool_use").open`), false);
-      await page.screenshot({ path: `${SCREENSHOTS}/conversation.png` });
+      await page.screenshot({ path: `${shots}/conversation.png` });
       const shown = await page.evaluate(`document.querySelector("time").textContent`);
       assert(/19:00|7:00:00\s?PM/.test(String(shown)), `10:00 UTC is 19:00 in Tokyo: ${shown}`);
       assertEquals(
@@ -202,7 +208,7 @@ Deno.test({
       );
       await page.goto(`${base}/`, { waitUntil: "networkidle0" });
       assertEquals(await page.evaluate(`document.querySelectorAll("#list li").length`), 1);
-      await page.screenshot({ path: `${SCREENSHOTS}/list.png` });
+      await page.screenshot({ path: `${shots}/list.png` });
       await page.type("#q", "another");
       await page.waitForFunction(`document.body.dataset.results === "1"`, { timeout: 10_000 });
       const mark = await page.evaluate(`document.querySelector("#list mark")?.textContent`);
@@ -217,6 +223,7 @@ Deno.test({
       await server.shutdown();
       search.close();
       store.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
