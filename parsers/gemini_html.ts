@@ -61,12 +61,15 @@ const MORNING = ["AM", "上午", "午前", "오전"];
 const AFTERNOON = ["PM", "下午", "午後", "오후"];
 const MARKER = String.raw`(AM|PM|上午|下午|午前|午後|오전|오후)?`;
 /** `2026年8月8日`, `2026/08/08`, `2026. 8. 8.`, with a weekday in brackets after it, if any. */
-const YEAR_FIRST_DATE = String.raw`(\d{4})\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*[日.]?`;
-const WEEKDAY = String.raw`(?:\s*(?:\([^)]*\)|（[^）]*）))?`;
+const YEAR_FIRST_DATE = String.raw`(\d{4}) ?[年./-] ?(\d{1,2}) ?[月./-] ?(\d{1,2}) ?[日.]?`;
+const WEEKDAY = String.raw`(?: ?(?:\([^)]*\)|（[^）]*）))?`;
 const YEAR_FIRST = new RegExp(
-  `^${YEAR_FIRST_DATE}${WEEKDAY},?\\s*${MARKER}\\s*(\\d{1,2}):(\\d{2}):(\\d{2})\\s*${MARKER}` +
-    `\\s*[\\[(]?${ZONE}[\\])]?$`,
+  `^${YEAR_FIRST_DATE}${WEEKDAY},? ?${MARKER} ?(\\d{1,2}):(\\d{2}):(\\d{2}) ?${MARKER} ?` +
+    `[\\[(]?${ZONE}[\\])]?$`,
 );
+
+/** The longest date Takeout writes is about 40 characters. */
+const MAX_DATE_LENGTH = 64;
 
 /** Minutes east of UTC of a zone abbreviation or offset, or `undefined`. */
 function zoneOffset(zone: string, yearFirst: boolean): number | undefined {
@@ -90,7 +93,10 @@ function zoneOffset(zone: string, yearFirst: boolean): number | undefined {
  * ```
  */
 export function takeoutTime(text: string): string {
-  const clean = text.replace(/[\u202f\u00a0]/g, " ").trim();
+  // One space for any run of them, and nothing longer than a date: the patterns then never
+  // backtrack over long runs of spaces (a page is the user's, but read as hostile).
+  const clean = text.replace(/\s+/g, " ").trim();
+  if (clean.length > MAX_DATE_LENGTH) return "";
   let y: number, mo: number, d: number, h: number, mi: number, s: number, zone: string;
   const en = clean.match(ENGLISH);
   const de = clean.match(GERMAN);

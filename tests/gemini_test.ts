@@ -198,8 +198,13 @@ Deno.test("gemini: MyActivity.html in Chinese, Japanese and Korean", async (t) =
         "2026年3月11日 下午13:12:00 CST",
         "2026/03/11 3:12:00 XYZ",
         "2026/03/11 3:12 JST",
+        // Long runs of spaces where a date is expected: no backtracking over them (each such
+        // run made the first version of the pattern take time to the fifth power of its length).
+        `2026.3.11${" ".repeat(1000)}3:12:00${" ".repeat(1000)}!`,
+        `2026.3.11 ${"(x) ".repeat(1000)}3:12:00 JST`,
       ]
-    ) assertEquals(takeoutTime(date), "", date);
+    ) assertEquals(takeoutTime(date), "", date.slice(0, 40));
+    assertEquals(takeoutTime(`2026. 3. 11.${"\u00a0".repeat(5)}오전 3:12:00 KST`), moment);
   });
   await t.step("a prompt after a full-width colon; the records in one conversation", () => {
     const out = parsedPage(
