@@ -76,6 +76,7 @@ function zoneOffset(zone: string, yearFirst: boolean): number | undefined {
   const offset = zone.match(/^(?:GMT|UTC)([+-])(\d{1,2})(?::?(\d{2}))?$/);
   if (offset) {
     const minutes = Number(offset[2]) * 60 + Number(offset[3] ?? 0);
+    if (minutes > 14 * 60) return undefined; // No zone is further from UTC than 14 hours.
     return offset[1] === "-" ? -minutes : minutes;
   }
   return (yearFirst ? YEAR_FIRST_ZONES[zone] : undefined) ?? ZONES[zone];
@@ -120,9 +121,12 @@ export function takeoutTime(text: string): string {
     zone = yearFirst[9];
   } else return "";
   const offset = zoneOffset(zone, Boolean(yearFirst));
-  const inRange = mo >= 0 && mo < 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s < 61;
-  if (offset === undefined || !inRange) return "";
-  return new Date(Date.UTC(y, mo, d, h, mi, s) - offset * 60_000).toISOString();
+  const local = new Date(Date.UTC(y, mo, d, h, mi, s));
+  // `Date.UTC` carries over (February 30 is March 2): a date it had to move is not one.
+  const real = local.getUTCFullYear() === y && local.getUTCMonth() === mo &&
+    local.getUTCDate() === d && h < 24 && mi < 60 && s < 60;
+  if (offset === undefined || !real) return "";
+  return new Date(local.getTime() - offset * 60_000).toISOString();
 }
 
 /**

@@ -198,6 +198,9 @@ Deno.test("gemini: MyActivity.html in Chinese, Japanese and Korean", async (t) =
         "2026年3月11日 下午13:12:00 CST",
         "2026/03/11 3:12:00 XYZ",
         "2026/03/11 3:12 JST",
+        "2026/02/30 3:12:00 JST",
+        "Feb 30, 2026, 3:12:00 AM CET",
+        "2026/03/11 3:12:00 GMT+99",
         // Long runs of spaces where a date is expected: no backtracking over them (each such
         // run made the first version of the pattern take time to the fifth power of its length).
         `2026.3.11${" ".repeat(1000)}3:12:00${" ".repeat(1000)}!`,
