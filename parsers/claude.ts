@@ -40,7 +40,56 @@ export const CLAUDE_SHAPE: DocumentShape = { recordKeys: [], inParts: true };
 
 const SENTINEL_ROOT = "00000000-0000-4000-8000-000000000000";
 const EPOCH = "1970-01-01T00:00:00.000Z";
-const TAG = /<(antThinking|antArtifact)\b([^>]*)>([\s\S]*?)<\/\1>/g;
+const TAG_NAMES = ["antThinking", "antArtifact"] as const;
+
+/** An `<antThinking>` or `<antArtifact>` element of a 2024 message's text. */
+interface AntTag {
+  name: (typeof TAG_NAMES)[number];
+  /** The opening tag's attributes as written. */
+  attributes: string;
+  content: string;
+  /** Where the element starts and ends in the text. */
+  start: number;
+  end: number;
+}
+
+/**
+ * The `<antThinking>` and `<antArtifact>` elements of `text`, in order: each from its opening
+ * tag to the first closing tag of its name; a tag left open is text. Linear in the text's
+ * length, whatever it holds: the pattern this replaces (`<(name)[^>]*>[\s\S]*?<\/\1>`) scanned
+ * to the end again from every opening tag that nothing closed, and a message of a megabyte of
+ * them took minutes.
+ */
+function* antTags(text: string): Generator<AntTag> {
+  /** Names no closing tag follows any more, from where it was last looked for. */
+  const unclosed = new Set<string>();
+  let nextGt = -1;
+  let from = 0;
+  while (unclosed.size < TAG_NAMES.length) {
+    const open = text.indexOf("<ant", from);
+    if (open < 0) return;
+    from = open + 1;
+    const name = TAG_NAMES.find((n) => text.startsWith(n, open + 1));
+    if (!name || unclosed.has(name) || /\w/.test(text[open + 1 + name.length] ?? "")) continue;
+    // The opening tag ends at the next `>`; it is the same one for every tag before it.
+    if (nextGt < open) nextGt = text.indexOf(">", open);
+    if (nextGt < 0) return;
+    const closing = `</${name}>`;
+    const close = text.indexOf(closing, nextGt + 1);
+    if (close < 0) {
+      unclosed.add(name);
+      continue;
+    }
+    yield {
+      name,
+      attributes: text.slice(open + 1 + name.length, nextGt),
+      content: text.slice(nextGt + 1, close),
+      start: open,
+      end: close + closing.length,
+    };
+    from = close + closing.length;
+  }
+}
 
 /**
  * Parses a part of a Claude.ai `conversations.json`.
@@ -230,20 +279,21 @@ function blockOf(b: Json): Json {
 function textBlocks(text: string): Json[] {
   const blocks: Json[] = [];
   let at = 0;
-  for (const match of text.matchAll(TAG)) {
-    const before = text.slice(at, match.index).trim();
+  for (const tag of antTags(text)) {
+    const before = text.slice(at, tag.start).trim();
     if (before) blocks.push({ type: "text", text: before });
-    if (match[1] === "antThinking") blocks.push({ type: "thinking", thinking: match[3].trim() });
+    if (tag.name === "antThinking") blocks.push({ type: "thinking", thinking: tag.content.trim() });
     else {
       const attrs: Json = {};
-      for (const a of match[2].matchAll(/(\w+)="([^"]*)"/g)) attrs[a[1]] = a[2];
+      // From the start of a name only: a long word without `=` is scanned once.
+      for (const a of tag.attributes.matchAll(/(?<!\w)(\w+)="([^"]*)"/g)) attrs[a[1]] = a[2];
       blocks.push({
         type: "tool_use",
         name: "artifacts",
-        input: { command: "create", id: str(attrs.identifier), ...attrs, content: match[3] },
+        input: { command: "create", id: str(attrs.identifier), ...attrs, content: tag.content },
       });
     }
-    at = match.index + match[0].length;
+    at = tag.end;
   }
   const rest = text.slice(at).trim();
   if (rest || blocks.length === 0) blocks.push({ type: "text", text: rest });

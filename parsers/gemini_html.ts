@@ -12,7 +12,7 @@
  * @module
  */
 import type { LineIssue } from "../common/source.ts";
-import { decodeEntities, htmlToText } from "./html.ts";
+import { decodeEntities, htmlToText, stripTags } from "./html.ts";
 import type { Json } from "./json_lines.ts";
 
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
@@ -151,7 +151,7 @@ export function activityFromHtml(html: string, issues: LineIssue[]): Json[] {
     const next = cell.indexOf('<div class="content-cell', from);
     const body = cell.slice(from, next < 0 ? cell.length : next).replace(/(<\/div>\s*)+$/, "");
     const parts = body.split(/<br\s*\/?>/i);
-    const title = decodeEntities(parts[0].replace(/<[^>]*>/g, "")).replace(/\u00a0/g, " ").trim();
+    const title = decodeEntities(stripTags(parts[0])).replace(/\u00a0/g, " ").trim();
     const dateIndex = parts.findIndex((p, n) => n > 0 && takeoutTime(htmlToText(p)) !== "");
     if (dateIndex < 0) {
       issues.push({

@@ -39,8 +39,25 @@ export function decodeEntities(text: string): string {
 }
 
 /**
+ * `html` with its tags replaced by `replacement`. A tag runs from `<` to the next `>` with no `<`
+ * between: a `<` that no `>` closes is text. Linear in the input, however many `<` it holds
+ * (`/<[^>]*>/` scanned to the end again from every unclosed `<`).
+ *
+ * @example Tags out, text kept
+ * ```ts
+ * import { stripTags } from "./html.ts";
+ * console.log(stripTags('<a href="x">link</a> if 1 < 2')); // link if 1 < 2
+ * ```
+ */
+export function stripTags(html: string, replacement = ""): string {
+  return html.replace(/<[^<>]*>/g, replacement);
+}
+
+/**
  * The plain text of an HTML fragment: tags dropped (line breaks for block ends and `<br>`),
- * scripts and styles left out, entities decoded, runs of blank lines folded.
+ * scripts and styles left out (an unclosed one to the end, as a browser reads it), entities
+ * decoded, runs of blank lines folded. Linear in the input, like every pattern here: a pattern
+ * that can fail after a long scan must not be tried again from each position inside it.
  *
  * @example A response
  * ```ts
@@ -49,11 +66,14 @@ export function decodeEntities(text: string): string {
  * ```
  */
 export function htmlToText(html: string): string {
-  const text = html
-    .replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, "")
-    .replace(/<br\s*\/?>|<\/(p|div|li|h[1-6]|tr|pre|blockquote)\s*>/gi, "\n")
-    .replace(/<[^>]*>/g, "");
-  return decodeEntities(text).replace(/[ \t]+\n/g, "\n").replace(/\n{3,}/g, "\n\n").trim();
+  const text = stripTags(
+    html
+      .replace(/<(script|style)\b[^<>]*>[\s\S]*?(?:<\/\1\s*>|$)/gi, "")
+      .replace(/<br\s*\/?>|<\/(p|div|li|h[1-6]|tr|pre|blockquote)\s*>/gi, "\n"),
+  );
+  // Spaces before a line break: matched only from the start of a run of them.
+  return decodeEntities(text).replace(/(?<![ \t])[ \t]+\n/g, "\n").replace(/\n{3,}/g, "\n\n")
+    .trim();
 }
 
 /**

@@ -50,8 +50,11 @@ const KEYWORDS = new Set(
  * ```
  */
 export function highlight(code: string): string {
+  // A comment or string left open runs to the end of its line (or of the code), as an editor
+  // shows it; were it not a token, the scan to its end would be repeated from every quote
+  // after it (a line of 40,000 `"\\` took five seconds).
   const token =
-    /(\/\/[^\n]*|#[^\n]*|\/\*[\s\S]*?\*\/)|("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`)|(\b\d+(?:\.\d+)?\b)|([A-Za-z_]\w*)/g;
+    /(\/\/[^\n]*|#[^\n]*|\/\*[\s\S]*?(?:\*\/|$))|("(?:[^"\\\n]|\\[^\n]?)*"?|'(?:[^'\\\n]|\\[^\n]?)*'?|`(?:[^`\\]|\\[\s\S]?)*`?)|(\b\d+(?:\.\d+)?\b)|([A-Za-z_]\w*)/g;
   let out = "";
   let at = 0;
   for (const m of code.matchAll(token)) {
@@ -76,7 +79,8 @@ function inline(text: string): string {
     html = html.replace(/(^|[^*\w])\*([^*\n]+)\*(?!\w)/g, "$1<em>$2</em>");
     // The address was escaped with the rest: `&quot;` cannot end the attribute.
     html = html.replace(
-      /\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g,
+      // A label holds no `[`: each is then scanned once, not again from every `[` inside it.
+      /\[([^[\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g,
       '<a href="$2" rel="noopener noreferrer nofollow" target="_blank">$1</a>',
     );
     return html;

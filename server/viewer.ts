@@ -11,6 +11,7 @@ import type { ConversationStore, StoredConversation, StoredMessage } from "../st
 import { escapeHtml, markdownToHtml } from "./markdown.ts";
 import { APP_CSS, APP_JS } from "./viewer_assets.ts";
 import { markdownOf } from "../common/cli/export.ts";
+import { stripTags } from "../parsers/html.ts";
 
 /** The policy every page is sent with. */
 export const CSP =
@@ -98,7 +99,7 @@ function block(b: Record<string, unknown>): string {
   if (type === "multipart" && Array.isArray(b.parts)) {
     return b.parts.map((p) => block(p as Record<string, unknown>)).join("");
   }
-  if (type === "html") return markdownToHtml(String(b.html ?? "").replace(/<[^>]*>/g, ""));
+  if (type === "html") return markdownToHtml(stripTags(String(b.html ?? "")));
   return fold(
     type || "content",
     `<pre><code>${escapeHtml(JSON.stringify(b, null, 2))}</code></pre>`,

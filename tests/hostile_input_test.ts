@@ -9,6 +9,12 @@ import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { derivedUuid } from "../common/hash.ts";
 import { assertAllDelivered, setup, withFaults } from "./rig.ts";
 import { peakRss, scratch, serverUuids, startServer, workerArgs } from "./helpers.ts";
+import { htmlToText, stripTags } from "../parsers/html.ts";
+import { CLAUDE_SHAPE, parseClaude } from "../parsers/claude.ts";
+import { wholePart } from "../parsers/document.ts";
+import { activityFromHtml } from "../parsers/gemini_html.ts";
+import { highlight, markdownToHtml } from "../server/markdown.ts";
+import { readExportEmail } from "../common/mail/export_email.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -169,3 +175,79 @@ function sessionRollout(thread: string): Uint8Array {
   ];
   return new TextEncoder().encode(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
 }
+
+/**
+ * Runs `read` over text built to make a pattern backtrack, and checks it took well under what a
+ * pattern that scans again from each position would take: linear work on half a megabyte takes
+ * milliseconds, the quadratic kind minutes (each case below took seconds at a tenth of the size
+ * before it was fixed). The bound is far from both, so a loaded machine does not fail it.
+ */
+function linear<T>(what: string, read: () => T): T {
+  const started = performance.now();
+  const result = read();
+  const ms = performance.now() - started;
+  assert(ms < 2000, `${what}: ${ms.toFixed(0)} ms for half a megabyte`);
+  return result;
+}
+
+Deno.test("hostile input: text built to make patterns backtrack is read in linear time", async (t) => {
+  const size = 500_000;
+  const fill = (unit: string) => unit.repeat(Math.ceil(size / unit.length));
+  await t.step("HTML to text: unclosed scripts, stray `<`, spaces without a line break", () => {
+    assertEquals(linear("unclosed <script>", () => htmlToText(`a${fill("<script>")}`)), "a");
+    assertEquals(linear("stray <", () => stripTags(fill("<"))).length, size);
+    assertEquals(linear("spaces", () => htmlToText(`${fill(" \t")}x`)), "x");
+    const page = '<div class="outer-cell"><div class="content-cell">Prompted&nbsp;hi<br>' +
+      `2026/03/11 3:12:00 JST<br>${fill("<b")}</div></div>`;
+    assertEquals(linear("a Takeout page", () => activityFromHtml(page, [])).length, 1);
+  });
+  await t.step("a Claude.ai message of tags left open", () => {
+    for (const unit of ["<antThinking x", "<antArtifact>", '<antArtifact a="1" b'] as const) {
+      const text = fill(unit);
+      const conversation = {
+        uuid: "c0000000-0000-4000-8000-000000000001",
+        name: "x",
+        created_at: "2024-10-01T10:00:00Z",
+        updated_at: "2024-10-01T10:00:00Z",
+        chat_messages: [{
+          uuid: "m1",
+          sender: "assistant",
+          text,
+          created_at: "2024-10-01T10:00:00Z",
+        }],
+      };
+      const out = linear(unit, () =>
+        parseClaude({
+          bytes: new Uint8Array(0),
+          firstLine: 1,
+          carry: undefined,
+          file: { path: "conversations.json", hint: {}, host: "h" },
+          document: wholePart([conversation], CLAUDE_SHAPE),
+        }));
+      assertEquals(out.conversations[0].messages[0].content_text, text.trim(), unit);
+    }
+  });
+  await t.step("the viewer's Markdown and code: open strings, comments, brackets", () => {
+    for (const unit of ['"\\', "`\\", "'\\", "/*"]) {
+      assertStringIncludes(linear(unit, () => highlight(fill(unit))), "span");
+    }
+    assertStringIncludes(linear("brackets", () => markdownToHtml(fill("[a"))), "[a[a");
+    assertStringIncludes(
+      linear("a fence", () => markdownToHtml(`\`\`\`js\n${fill('"\\')}\n`)),
+      "<pre",
+    );
+  });
+  await t.step("an export email of anchors nothing closes", async () => {
+    const raw = "From: noreply@tm.openai.com\r\nSubject: Your data export is ready\r\n" +
+      `Message-ID: <h@x>\r\nContent-Type: text/html\r\n\r\n${fill('<a href="https://x/">')}`;
+    const started = performance.now();
+    const email = await readExportEmail(new TextEncoder().encode(raw), {
+      sender: "noreply@tm.openai.com",
+      subjectPattern: "export",
+      linkTextPattern: "download data export",
+      linkPattern: "^https://",
+    });
+    assert(performance.now() - started < 2000, "an email of unclosed anchors");
+    assertEquals(email.notExport, "no download link in it");
+  });
+});

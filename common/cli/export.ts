@@ -12,6 +12,7 @@ import {
   type StoredMessage,
 } from "../../store/store.ts";
 import { type ConversationFilter, SearchIndex, timeBound } from "../../store/search.ts";
+import { stripTags } from "../../parsers/html.ts";
 
 /** What to export and where. */
 export interface ExportOptions {
@@ -67,7 +68,7 @@ function blockMarkdown(block: Record<string, unknown>): string {
   if (type === "multipart" && Array.isArray(block.parts)) {
     return block.parts.map((p) => blockMarkdown(p as Record<string, unknown>)).join("\n\n");
   }
-  if (type === "html") return String(block.html ?? "").replace(/<[^>]*>/g, "");
+  if (type === "html") return stripTags(String(block.html ?? ""));
   return details(type || "content", fence(JSON.stringify(block, null, 2), "json"));
 }
 

@@ -7,6 +7,7 @@
  * @module
  */
 import PostalMime from "postal-mime";
+import { stripTags } from "../../parsers/html.ts";
 
 /** How an export email is told apart, from `openai.email`. */
 export interface ExportEmailRules {
@@ -46,7 +47,29 @@ function decodeAttribute(value: string): string {
 }
 
 function textOf(html: string): string {
-  return decodeAttribute(html.replace(/<[^>]*>/g, " ")).replace(/\s+/g, " ").trim();
+  return decodeAttribute(stripTags(html, " ")).replace(/\s+/g, " ").trim();
+}
+
+/**
+ * The anchors of an HTML body with an address, in order: the address as written and the HTML
+ * inside. Linear in the body, however hostile (an email is anyone's to send): no pattern is
+ * tried again over text it scanned before, and an anchor no `</a>` closes ends the search, since
+ * none after it can be closed either.
+ */
+function anchorsOf(html: string): { href: string; html: string }[] {
+  const anchors: { href: string; html: string }[] = [];
+  const lower = html.toLowerCase();
+  let after = 0;
+  for (const open of html.matchAll(/<a\b[^<>]*>/gi)) {
+    if (open.index < after) continue; // Inside the anchor before: part of its text.
+    const start = open.index + open[0].length;
+    const close = lower.indexOf("</a>", start);
+    if (close < 0) break;
+    after = close + "</a>".length;
+    const href = open[0].match(/\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')/i);
+    if (href) anchors.push({ href: href[1] ?? href[2], html: html.slice(start, close) });
+  }
+  return anchors;
 }
 
 /**
@@ -56,8 +79,10 @@ function textOf(html: string): string {
 function htmlLink(html: string, rules: ExportEmailRules): string | undefined {
   const text = new RegExp(rules.linkTextPattern, "i");
   const address = new RegExp(rules.linkPattern);
-  const anchors = [...html.matchAll(/<a\b[^>]*?\bhref\s*=\s*(["'])(.*?)\1[^>]*>([\s\S]*?)<\/a>/gi)]
-    .map((m) => ({ href: decodeAttribute(m[2]).trim(), text: textOf(m[3]) }))
+  const anchors = anchorsOf(html).map((a) => ({
+    href: decodeAttribute(a.href).trim(),
+    text: textOf(a.html),
+  }))
     .filter((a) => address.test(a.href));
   return (anchors.find((a) => text.test(a.text)) ?? anchors[0])?.href;
 }
