@@ -130,6 +130,20 @@ export function takeoutTime(text: string): string {
 }
 
 /**
+ * `html` without the `</div>`s (each with the spaces after it) that end it. A loop, not the
+ * pattern `/(<\/div>\s*)+$/`, which is tried again from every `</div>` before text and so took
+ * time to the square of their number.
+ */
+function withoutClosingDivs(html: string): string {
+  let end = html.length;
+  for (let at = end;;) {
+    while (at > 0 && /\s/.test(html[at - 1])) at--;
+    if (!html.endsWith("</div>", at)) return html.slice(0, end);
+    end = at -= "</div>".length;
+  }
+}
+
+/**
  * The records of a `MyActivity.html`, newest first as written.
  *
  * @example One record
@@ -149,7 +163,7 @@ export function activityFromHtml(html: string, issues: LineIssue[]): Json[] {
     if (!start) return;
     const from = start.index! + start[0].length;
     const next = cell.indexOf('<div class="content-cell', from);
-    const body = cell.slice(from, next < 0 ? cell.length : next).replace(/(<\/div>\s*)+$/, "");
+    const body = withoutClosingDivs(cell.slice(from, next < 0 ? cell.length : next));
     const parts = body.split(/<br\s*\/?>/i);
     const title = decodeEntities(stripTags(parts[0])).replace(/\u00a0/g, " ").trim();
     const dateIndex = parts.findIndex((p, n) => n > 0 && takeoutTime(htmlToText(p)) !== "");

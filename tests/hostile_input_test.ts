@@ -200,6 +200,8 @@ Deno.test("hostile input: text built to make patterns backtrack is read in linea
     const page = '<div class="outer-cell"><div class="content-cell">Prompted&nbsp;hi<br>' +
       `2026/03/11 3:12:00 JST<br>${fill("<b")}</div></div>`;
     assertEquals(linear("a Takeout page", () => activityFromHtml(page, [])).length, 1);
+    const divs = page.replace(fill("<b"), `${fill("</div> ")}x`);
+    assertEquals(linear("closing divs before text", () => activityFromHtml(divs, [])).length, 1);
   });
   await t.step("a Claude.ai message of tags left open", () => {
     for (const unit of ["<antThinking x", "<antArtifact>", '<antArtifact a="1" b'] as const) {
