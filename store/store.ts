@@ -141,6 +141,7 @@ function whileLocked(open: () => void): void {
 interface WriteStatements {
   insertConversation: StatementSync;
   updateConversation: StatementSync;
+  deleteConversation: StatementSync;
   insertMessage: StatementSync;
   getMessage: StatementSync;
   updateMessage: StatementSync;
@@ -211,6 +212,7 @@ export class ConversationStore {
         `UPDATE conversations SET title = CAST(? AS TEXT), created_at = ?, updated_at = ?,
           metadata = ?, created_ms = ?, updated_ms = ? WHERE uuid = ?`,
       ),
+      deleteConversation: this.#db.prepare("DELETE FROM conversations WHERE uuid = ?"),
       insertMessage: this.#db.prepare(
         `INSERT INTO messages (uuid, conversation_uuid, parent_uuid, round_index, role,
           content_type, content, content_text, text_key, created_at, model, usage, metadata,
@@ -282,8 +284,8 @@ export class ConversationStore {
    * Applies a batch in one transaction: conversations are upserted (an empty title never
    * replaces a title, metadata is merged key by key), messages are inserted by uuid, and a
    * message that already exists is updated only when it belongs to the same conversation and
-   * differs. With `key`, a key reused for a different payload throws
-   * {@link IdempotencyConflictError}.
+   * differs. A new conversation whose messages all belong to other conversations is not kept.
+   * With `key`, a key reused for a different payload throws {@link IdempotencyConflictError}.
    */
   applyBatch(batch: Batch, key?: string, fingerprint?: string): BatchResult {
     return this.applyRows(batchRows(batch), key, fingerprint);
@@ -311,9 +313,16 @@ export class ConversationStore {
         }
       }
       for (const conversation of batch.conversations) {
-        this.#upsertConversation(batch.source_type, conversation, result);
+        const isNew = this.#upsertConversation(batch.source_type, conversation, result);
+        const before = result.inserted_messages;
         for (const message of conversation.messages) {
           this.#upsertMessage(conversation.uuid, message, result);
+        }
+        // A new conversation whose every message is stored in another one already (a Takeout
+        // past Google's retention, a session resumed and left) would be an empty copy of it.
+        if (isNew && conversation.messages.length > 0 && result.inserted_messages === before) {
+          this.#w.deleteConversation.run(conversation.uuid);
+          result.inserted_conversations--;
         }
       }
       this.#db.exec("COMMIT");
@@ -324,7 +333,8 @@ export class ConversationStore {
     return result;
   }
 
-  #upsertConversation(sourceType: string, c: ConversationRow, result: BatchResult): void {
+  /** Stores `c`'s row; whether it is new. */
+  #upsertConversation(sourceType: string, c: ConversationRow, result: BatchResult): boolean {
     const row = this.#getConversation.get(c.uuid) as
       | { title: Uint8Array; created_at: string; updated_at: string; metadata: string }
       | undefined;
@@ -340,7 +350,7 @@ export class ConversationStore {
         epochMs(c.updated_at),
       );
       result.inserted_conversations++;
-      return;
+      return true;
     }
     const storedTitle = untext(row.title);
     const stored = JSON.parse(row.metadata) as Record<string, unknown>;
@@ -371,6 +381,7 @@ export class ConversationStore {
       );
       result.updated_conversations++;
     }
+    return false;
   }
 
   #upsertMessage(conversationUuid: string, m: MessageRow, result: BatchResult): void {

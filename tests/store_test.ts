@@ -37,6 +37,39 @@ function batchOf(messages: Message[]): Batch {
   return { source_type: "codex", conversations: [{ ...conversationOf(messages), uuid: "c" }] };
 }
 
+Deno.test("store: messages are kept in the conversation that sent them first", async (t) => {
+  const store = new ConversationStore(":memory:");
+  const first = {
+    ...conversationOf([textMessage("a", "one"), textMessage("b", "two")]),
+    uuid: "c1",
+  };
+  store.applyBatch({ source_type: "gemini", conversations: [first] });
+  const counts = () => store.listConversations().items.map((c) => [c.uuid, c.message_count]).sort();
+  await t.step("a new conversation of only those messages is not kept (no empty copy)", () => {
+    const copy = { ...conversationOf([textMessage("b", "two")]), uuid: "c2" };
+    const result = store.applyBatch({ source_type: "gemini", conversations: [copy] });
+    assertEquals([result.inserted_conversations, result.inserted_messages], [0, 0]);
+    assertEquals(counts(), [["c1", 2]]);
+  });
+  await t.step("one with a message of its own is kept, with that message only", () => {
+    const grown = {
+      ...conversationOf([textMessage("b", "two"), textMessage("c", "three")]),
+      uuid: "c2",
+    };
+    const result = store.applyBatch({ source_type: "gemini", conversations: [grown] });
+    assertEquals([result.inserted_conversations, result.inserted_messages], [1, 1]);
+    assertEquals(counts(), [["c1", 2], ["c2", 1]]);
+  });
+  await t.step("a conversation sent without messages is still kept", () => {
+    const empty = { ...conversationOf([]), uuid: "c3" };
+    assertEquals(
+      store.applyBatch({ source_type: "gemini", conversations: [empty] }).inserted_conversations,
+      1,
+    );
+  });
+  store.close();
+});
+
 Deno.test("store: a message's text is stored once and reads back exactly", async (t) => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/c.db`;
