@@ -150,6 +150,30 @@ if (dovecotPresent()) {
             assertEquals(downloads.hits.get("/dl/none.zip"), undefined);
           },
         );
+        await t.step(
+          "emails built to stall or break the MIME parser are ignored; the next one is read",
+          async () => {
+            const head = (id: string) =>
+              `From: OpenAI <noreply@tm.openai.com>\r\nTo: tester@example.com\r\n` +
+              `Subject: Your data export is ready\r\nMessage-ID: <${id}@x>\r\n`;
+            // 200,000 folded lines took the parser 35 s; a header over 2 MiB made it throw,
+            // which stopped the mailbox at that email for good.
+            await imap.append(`${head("folded")}X-A: a${"\r\n b".repeat(200_000)}\r\n\r\nhi\r\n`);
+            await imap.append(`${head("huge")}X-B: ${"a".repeat(2_200_000)}\r\n\r\nhi\r\n`);
+            const convs = exportOf(9, "after.zip");
+            await imap.append(
+              exportEmail({
+                messageId: "<after@openai.com>",
+                link: `${downloads.base}/dl/after.zip`,
+              }),
+            );
+            const out = await once();
+            expected.push(...uuidsOf(convs));
+            assertEquals(new Set(serverUuids(server)), new Set(expected));
+            assertStringIncludes(out.stderr, "200000 folded header lines");
+            assertStringIncludes(out.stderr, "not a readable email");
+          },
+        );
         await t.step("an expired link: said clearly, and not tried again", async () => {
           await imap.append(
             exportEmail({ messageId: "<gone@openai.com>", link: `${downloads.base}/gone/g.zip` }),
