@@ -336,7 +336,7 @@ class GeminiParse {
    */
   #rewound: Set<string>;
   #rewoundLeft = false;
-  /** The highest round of `carry.live[0..i]` at `i`, as far as computed (see {@link roundBefore}). */
+  /** The highest round of `carry.live[0..i]` at `i`, so far as computed ({@link roundBefore}). */
   #roundsUpTo: number[] = [];
   /** Message uuids derived in this parse, by record id. */
   #uuids = new Map<string, string>();

@@ -15,6 +15,7 @@ import { wholePart } from "../parsers/document.ts";
 import { activityFromHtml } from "../parsers/gemini_html.ts";
 import { parseGeminiCli } from "../parsers/gemini_cli.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
+import { CHATGPT_SHAPE, parseChatGpt } from "../parsers/chatgpt.ts";
 import { highlight, markdownToHtml } from "../server/markdown.ts";
 import { readExportEmail } from "../common/mail/export_email.ts";
 
@@ -284,6 +285,49 @@ Deno.test("hostile input: text built to be slow to read is read in linear time",
     // The message's parent is the newest message before the progress lines: none.
     assertEquals(out.conversations[0].messages.map((m) => m.parent_uuid), [""]);
     assertEquals(Object.keys(out.carry.pendingTitles).length, 1_000);
+  });
+  await t.step("a ChatGPT export of 10,000 images", () => {
+    // Each image was looked for by a scan of the export's asset list: 10,000 took 19 s.
+    const n = 10_000;
+    const file = (i: number) => `file-${String(i).padStart(22, "0")}`;
+    const assets: Record<string, string> = {};
+    for (let i = 0; i < n; i++) assets[`${file(i)}-image.png`] = `image${i}.png`;
+    const mapping: Record<string, unknown> = {
+      root: { id: "root", message: null, parent: null, children: ["m0"] },
+    };
+    for (let i = 0; i < n; i++) {
+      const pointer = `file-service://${file(n - 1 - i)}`;
+      mapping[`m${i}`] = {
+        id: `m${i}`,
+        parent: i ? `m${i - 1}` : "root",
+        children: i + 1 < n ? [`m${i + 1}`] : [],
+        message: {
+          id: `m${i}`,
+          author: { role: "user" },
+          create_time: 1_700_000_000 + i,
+          content: {
+            content_type: "multimodal_text",
+            parts: [{ content_type: "image_asset_pointer", asset_pointer: pointer }],
+          },
+        },
+      };
+    }
+    const conversation = {
+      id: "6925e174-0000-8000-8000-000000000001",
+      title: "images",
+      current_node: `m${n - 1}`,
+      mapping,
+    };
+    const out = linear("images", () =>
+      parseChatGpt({
+        bytes: new Uint8Array(0),
+        firstLine: 1,
+        carry: undefined,
+        file: { path: "conversations.json", hint: { assets }, host: "h" },
+        document: wholePart([conversation], CHATGPT_SHAPE),
+      }));
+    const first = out.conversations[0].messages[0].content as { parts?: { file_name?: string }[] };
+    assertEquals(first.parts?.[0].file_name, `image${n - 1}.png`);
   });
   await t.step("a Gemini CLI session of 10,000 rewinds", () => {
     // Each message added, then rewound: the bookkeeping of rewound messages took time to the
