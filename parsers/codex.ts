@@ -69,7 +69,7 @@ export interface CodexCarry {
   gitBranch: string;
   forkedFrom: string;
   parentThread: string;
-  /** Other threads' `session_meta` lines seen in this file (forks, sub-agents, resumes). */
+  /** Other threads' ids from `session_meta` lines in this file (forks, resumes): 100 at most. */
   otherSessions: string[];
   /** The last message delivered, parent of the next. */
   lastUuid: string;
@@ -104,6 +104,8 @@ export interface CodexHint {
 }
 
 const CALL_LIMIT = 256;
+/** Other threads' ids kept from the headers a fork or resume copies in. */
+const OTHER_SESSION_LIMIT = 100;
 const EPOCH = "1970-01-01T00:00:00.000Z";
 
 /** Prefixes of the context messages Codex sends as `user` items; they are not prompts. */
@@ -427,9 +429,12 @@ class CodexParse {
     const id = str(payload.id);
     this.metadata++;
     if (c.conversationId && id && id !== c.conversationId) {
-      // A fork or resume copies other threads' headers; this file's thread stays the first.
-      if (!c.otherSessions.includes(id)) c.otherSessions.push(id);
-      this.changed = true;
+      // A fork or resume copies other threads' headers; this file's thread stays the first. A
+      // few are kept: a file of thousands made each header a scan of all before it.
+      if (c.otherSessions.length < OTHER_SESSION_LIMIT && !c.otherSessions.includes(id)) {
+        c.otherSessions.push(id);
+        this.changed = true;
+      }
       return;
     }
     if (!c.conversationId && id) c.conversationId = id;

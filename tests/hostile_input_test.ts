@@ -16,6 +16,7 @@ import { activityFromHtml } from "../parsers/gemini_html.ts";
 import { parseGeminiCli } from "../parsers/gemini_cli.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
 import { CHATGPT_SHAPE, parseChatGpt } from "../parsers/chatgpt.ts";
+import { parseCodex } from "../parsers/codex.ts";
 import { highlight, markdownToHtml } from "../server/markdown.ts";
 import { readExportEmail } from "../common/mail/export_email.ts";
 
@@ -328,6 +329,26 @@ Deno.test("hostile input: text built to be slow to read is read in linear time",
       }));
     const first = out.conversations[0].messages[0].content as { parts?: { file_name?: string }[] };
     assertEquals(first.parts?.[0].file_name, `image${n - 1}.png`);
+  });
+  await t.step("a Codex rollout of 30,000 other threads' headers", () => {
+    // Each header was looked up among all the ones before it, and all were kept in the carry.
+    const header = (id: string) => ({
+      timestamp: TEST_TIME,
+      type: "session_meta",
+      payload: { id, timestamp: TEST_TIME, cwd: "/w" },
+    });
+    const id = (i: number) => `019a0000-0000-7000-8000-${String(i).padStart(12, "0")}`;
+    const lines = [header(id(999_999))];
+    for (let i = 0; i < 30_000; i++) lines.push(header(id(i)));
+    const bytes = new TextEncoder().encode(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const out = linear("headers", () =>
+      parseCodex({
+        bytes,
+        firstLine: 1,
+        carry: undefined,
+        file: { path: "rollout.jsonl", hint: {}, host: "h" },
+      }));
+    assertEquals(out.carry.otherSessions.length, 100);
   });
   await t.step("a Gemini CLI session of 10,000 rewinds", () => {
     // Each message added, then rewound: the bookkeeping of rewound messages took time to the
