@@ -12,6 +12,7 @@ import { peakRss, scratch, serverUuids, startServer, TEST_TIME, workerArgs } fro
 import { htmlToText, stripTags } from "../parsers/html.ts";
 import { CLAUDE_SHAPE, parseClaude } from "../parsers/claude.ts";
 import { wholePart } from "../parsers/document.ts";
+import type { DocumentPart, ParseInput, ParseOutput } from "../common/source.ts";
 import { activityFromHtml } from "../parsers/gemini_html.ts";
 import { parseGeminiCli } from "../parsers/gemini_cli.ts";
 import { parseClaudeCode } from "../parsers/claude_code.ts";
@@ -194,6 +195,20 @@ function linear<T>(what: string, read: () => T): T {
   return result;
 }
 
+/** A parse of one whole file (with `document`, of its one part), timed by {@link linear}. */
+function parsedInLinearTime<Carry, Hint>(
+  what: string,
+  parse: (input: ParseInput<Carry, Hint>) => ParseOutput<Carry>,
+  file: { path: string; hint: Hint },
+  bytes: Uint8Array,
+  document?: DocumentPart,
+): ParseOutput<Carry> {
+  return linear(
+    what,
+    () => parse({ bytes, firstLine: 1, carry: undefined, file: { ...file, host: "h" }, document }),
+  );
+}
+
 Deno.test("hostile input: text built to be slow to read is read in linear time", async (t) => {
   const size = 500_000;
   const fill = (unit: string) => unit.repeat(Math.ceil(size / unit.length));
@@ -222,14 +237,13 @@ Deno.test("hostile input: text built to be slow to read is read in linear time",
           created_at: "2024-10-01T10:00:00Z",
         }],
       };
-      const out = linear(unit, () =>
-        parseClaude({
-          bytes: new Uint8Array(0),
-          firstLine: 1,
-          carry: undefined,
-          file: { path: "conversations.json", hint: {}, host: "h" },
-          document: wholePart([conversation], CLAUDE_SHAPE),
-        }));
+      const out = parsedInLinearTime(
+        unit,
+        parseClaude,
+        { path: "conversations.json", hint: {} },
+        new Uint8Array(0),
+        wholePart([conversation], CLAUDE_SHAPE),
+      );
       assertEquals(out.conversations[0].messages[0].content_text, text.trim(), unit);
     }
   });
@@ -272,17 +286,10 @@ Deno.test("hostile input: text built to be slow to read is read in linear time",
       ),
     );
     const bytes = new TextEncoder().encode(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
-    const out = linear("progress lines", () =>
-      parseClaudeCode({
-        bytes,
-        firstLine: 1,
-        carry: undefined,
-        file: {
-          path: `${session}.jsonl`,
-          hint: { kind: "session", sessionId: session },
-          host: "h",
-        },
-      }));
+    const out = parsedInLinearTime("progress lines", parseClaudeCode, {
+      path: `${session}.jsonl`,
+      hint: { kind: "session", sessionId: session },
+    }, bytes);
     // The message's parent is the newest message before the progress lines: none.
     assertEquals(out.conversations[0].messages.map((m) => m.parent_uuid), [""]);
     assertEquals(Object.keys(out.carry.pendingTitles).length, 1_000);
@@ -319,14 +326,13 @@ Deno.test("hostile input: text built to be slow to read is read in linear time",
       current_node: `m${n - 1}`,
       mapping,
     };
-    const out = linear("images", () =>
-      parseChatGpt({
-        bytes: new Uint8Array(0),
-        firstLine: 1,
-        carry: undefined,
-        file: { path: "conversations.json", hint: { assets }, host: "h" },
-        document: wholePart([conversation], CHATGPT_SHAPE),
-      }));
+    const out = parsedInLinearTime(
+      "images",
+      parseChatGpt,
+      { path: "conversations.json", hint: { assets } },
+      new Uint8Array(0),
+      wholePart([conversation], CHATGPT_SHAPE),
+    );
     const first = out.conversations[0].messages[0].content as { parts?: { file_name?: string }[] };
     assertEquals(first.parts?.[0].file_name, `image${n - 1}.png`);
   });
@@ -341,13 +347,12 @@ Deno.test("hostile input: text built to be slow to read is read in linear time",
     const lines = [header(id(999_999))];
     for (let i = 0; i < 30_000; i++) lines.push(header(id(i)));
     const bytes = new TextEncoder().encode(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
-    const out = linear("headers", () =>
-      parseCodex({
-        bytes,
-        firstLine: 1,
-        carry: undefined,
-        file: { path: "rollout.jsonl", hint: {}, host: "h" },
-      }));
+    const out = parsedInLinearTime(
+      "headers",
+      parseCodex,
+      { path: "rollout.jsonl", hint: {} },
+      bytes,
+    );
     assertEquals(out.carry.otherSessions.length, 100);
   });
   await t.step("a Gemini CLI session of 10,000 rewinds", () => {
@@ -359,13 +364,10 @@ Deno.test("hostile input: text built to be slow to read is read in linear time",
     for (let i = 0; i < 10_000; i++) lines.push(message(`kept-${i}`));
     for (let i = 0; i < 10_000; i++) lines.push(message(`gone-${i}`), { $rewindTo: `gone-${i}` });
     const bytes = new TextEncoder().encode(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
-    const out = linear("rewinds", () =>
-      parseGeminiCli({
-        bytes,
-        firstLine: 1,
-        carry: undefined,
-        file: { path: "session.jsonl", hint: { kind: "jsonl" }, host: "h" },
-      }));
+    const out = parsedInLinearTime("rewinds", parseGeminiCli, {
+      path: "session.jsonl",
+      hint: { kind: "jsonl" },
+    }, bytes);
     const [conversation] = out.conversations;
     assertEquals(conversation.metadata.message_count, 10_000);
     assertEquals((conversation.metadata.rewound_message_ids as string[]).length, 10_000);
