@@ -372,6 +372,36 @@ Deno.test("hostile input: text built to be slow to read is read in linear time",
     assertEquals(conversation.metadata.message_count, 10_000);
     assertEquals((conversation.metadata.rewound_message_ids as string[]).length, 10_000);
   });
+  await t.step("a Gemini CLI logs.json of 3,000 sessions, read twice", () => {
+    // Each session's delivered prompts were picked out of all of them (5 s here, 11 s the second
+    // time), and each entry copied its session's list.
+    const entries = [];
+    for (let s = 0; s < 3_000; s++) {
+      for (let i = 0; i < 3; i++) {
+        entries.push({
+          sessionId: `${String(s).padStart(8, "0")}-0000-4000-8000-000000000000`,
+          messageId: i,
+          timestamp: TEST_TIME,
+          type: "user",
+          message: `prompt ${i}`,
+        });
+      }
+    }
+    const bytes = new TextEncoder().encode(JSON.stringify(entries));
+    const logs = { path: "logs.json", hint: { kind: "logs" as const } };
+    const first = parsedInLinearTime("logs", parseGeminiCli, logs, bytes);
+    assertEquals(first.conversations.length, 3_000);
+    const again = linear("logs again", () =>
+      parseGeminiCli({
+        bytes,
+        firstLine: 1,
+        carry: structuredClone(first.carry),
+        file: { ...logs, host: "h" },
+      }));
+    assertEquals(again.conversations.length, 0);
+    // Counted over every session (the last session's count stood for all of them).
+    assertEquals(again.skipped["unchanged record appended again"], 9_000);
+  });
   await t.step(
     "export emails: unclosed anchors, thousands of parts, a header too large",
     async () => {
