@@ -108,15 +108,12 @@ function block(b: Record<string, unknown>): string {
 
 function message(
   m: StoredMessage,
-  siblings: Map<string, string[]>,
+  branches: Map<string, string>,
   agents: Map<string, string>,
 ): string {
   const hidden = Boolean(m.metadata?.hidden || m.metadata?.user_system_message) ||
     (m.role === "system" && m.metadata?.main_line === false);
-  const twins = siblings.get(m.parent_uuid) ?? [];
-  const branch = twins.length > 1
-    ? `<span class="branch">branch ${twins.indexOf(m.uuid) + 1} of ${twins.length}</span>`
-    : "";
+  const branch = branches.has(m.uuid) ? `<span class="branch">${branches.get(m.uuid)}</span>` : "";
   // A sub-agent's messages are set in; where its thread leaves its parent's, the fork is said.
   const agent = String(m.metadata?.agent_type ?? m.metadata?.agent_id ?? "");
   const sidechain = Boolean(m.metadata?.is_sidechain || m.metadata?.agent_id);
@@ -167,11 +164,21 @@ function conversationPage(store: ConversationStore, uuid: string, format: string
       },
     });
   }
+  // Messages under one parent are its branches (roots are not); built in one pass, since a
+  // conversation of many messages under one parent made copying the list each time quadratic.
   const siblings = new Map<string, string[]>();
   for (const m of messages) {
-    siblings.set(m.parent_uuid, [...siblings.get(m.parent_uuid) ?? [], m.uuid]);
+    if (m.parent_uuid === "") continue;
+    const twins = siblings.get(m.parent_uuid);
+    if (twins) twins.push(m.uuid);
+    else siblings.set(m.parent_uuid, [m.uuid]);
   }
-  siblings.delete("");
+  const branches = new Map<string, string>();
+  for (const twins of siblings.values()) {
+    if (twins.length > 1) {
+      twins.forEach((uuid, i) => branches.set(uuid, `branch ${i + 1} of ${twins.length}`));
+    }
+  }
   const agents = new Map(messages.map((m) => [m.uuid, String(m.metadata?.agent_id ?? "")]));
   const id = encodeURIComponent(c.uuid);
   const project = String(c.metadata.project_name ?? c.metadata.cwd ?? "");
@@ -186,7 +193,7 @@ function conversationPage(store: ConversationStore, uuid: string, format: string
       }` +
       ` · <a href="/c/${id}.md">Markdown</a> · <a href="/c/${id}.jsonl">JSON Lines</a></div>` +
       `<label class="toggle"><input type="checkbox" id="show-hidden"> show hidden system messages</label>` +
-      `</header><main>${messages.map((m) => message(m, siblings, agents)).join("")}</main>`,
+      `</header><main>${messages.map((m) => message(m, branches, agents)).join("")}</main>`,
   );
 }
 
