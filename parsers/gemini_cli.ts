@@ -330,9 +330,10 @@ class GeminiParse {
   /** `carry.live` as a set, for lookups. */
   #live: Set<string>;
   /**
-   * `carry.rewound` as a set. A message that comes back leaves the set at once and the list when
-   * the parse ends ({@link output}): taking it out of the list each time, and looking the list
-   * up for every record, took time to the square of the rewinds (20,000 in a 4 MB session: 35 s).
+   * `carry.rewound` as a set. A message that comes back leaves the set at once and the list
+   * before the list is read (a conversation or the output made): taking it out of the list each
+   * time, and looking the list up for every record, took time to the square of the rewinds
+   * (20,000 in a 4 MB session: 35 s).
    */
   #rewound: Set<string>;
   #rewoundLeft = false;
@@ -571,7 +572,21 @@ class GeminiParse {
     if (str(set.kind)) this.carry.kind = str(set.kind);
   }
 
+  /** `carry.rewound` as the set says: the ones still rewound, each where it was last dropped. */
+  #settleRewound(): void {
+    if (!this.#rewoundLeft) return;
+    const kept: string[] = [];
+    const seen = new Set<string>();
+    for (const id of this.carry.rewound.toReversed()) {
+      if (this.#rewound.has(id) && !seen.has(id)) kept.push(id);
+      seen.add(id);
+    }
+    this.carry.rewound = kept.reverse();
+    this.#rewoundLeft = false;
+  }
+
   conversation(): Conversation {
+    this.#settleRewound();
     const c = this.carry;
     const hint = this.hint;
     const created = c.firstTs || c.firstSeen || EPOCH;
@@ -603,17 +618,7 @@ class GeminiParse {
 
   /** The output; `resend`: send the conversation even when nothing changed in this parse. */
   output(input: ParseInput<GeminiCarry, GeminiHint>, resend = false): ParseOutput<GeminiCarry> {
-    if (this.#rewoundLeft) {
-      // The rewound ones still rewound, each where it was last dropped.
-      const kept: string[] = [];
-      const seen = new Set<string>();
-      for (const id of this.carry.rewound.toReversed()) {
-        if (this.#rewound.has(id) && !seen.has(id)) kept.push(id);
-        seen.add(id);
-      }
-      this.carry.rewound = kept.reverse();
-      this.#rewoundLeft = false;
-    }
+    this.#settleRewound();
     const conversations: Conversation[] = [];
     if (!this.carry.conversationId && this.emitted.size > 0) {
       this.issues.push({
