@@ -35,6 +35,17 @@ const rfc3339 = z.iso.datetime({ offset: true, message: "expected an RFC 3339 ti
 const id = z.string().min(1).regex(/^[^\u0000-\u001f\u007f]+$/, {
   message: "expected an id without control characters",
 });
+/**
+ * A JSON object of any keys and values (a message's content, usage, metadata): checked to be a
+ * plain object and passed on as it is. `z.record(z.string(), z.unknown())` copied every key of
+ * every content block, two thirds of the time a batch's validation took.
+ */
+const jsonObject = z.custom<Record<string, unknown>>(
+  (value) =>
+    typeof value === "object" && value !== null &&
+    [Object.prototype, null].includes(Object.getPrototypeOf(value)),
+  { message: "expected an object" },
+);
 
 /**
  * One message of a conversation.
@@ -55,12 +66,12 @@ export const MessageSchema = z.object({
   round_index: z.number().int().nonnegative(),
   role: z.enum(["user", "assistant", "system", "tool"]),
   content_type: z.enum(["text", "tool_use", "tool_result", "multipart"]),
-  content: z.record(z.string(), z.unknown()),
+  content: jsonObject,
   content_text: z.string(),
   created_at: rfc3339,
   model: z.string().optional(),
-  usage: z.record(z.string(), z.unknown()).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  usage: jsonObject.optional(),
+  metadata: jsonObject.optional(),
 });
 /** A validated message. */
 export type Message = z.infer<typeof MessageSchema>;
@@ -82,7 +93,7 @@ export const ConversationSchema = z.object({
   title: z.string(),
   created_at: rfc3339,
   updated_at: rfc3339,
-  metadata: z.record(z.string(), z.unknown()),
+  metadata: jsonObject,
   messages: z.array(MessageSchema),
 });
 /** A validated conversation. */

@@ -79,6 +79,22 @@ export class IdempotencyConflictError extends Error {
   }
 }
 
+/**
+ * The prefix of a payload fingerprint an idempotency key is recorded with (xxHash64). Keys
+ * recorded before it was used have a SHA-256 instead.
+ */
+export const FINGERPRINT_FORM = "x64:";
+
+/**
+ * Whether a payload fingerprint `given` matches the one a key was `recorded` with. One of
+ * another form (SHA-256, recorded before) cannot be compared, so it matches: a retry across that
+ * change is applied again, which upserts make harmless.
+ */
+function fingerprintMatches(recorded: string, given: string): boolean {
+  return recorded === given ||
+    recorded.startsWith(FINGERPRINT_FORM) !== given.startsWith(FINGERPRINT_FORM);
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS conversations (
   uuid TEXT PRIMARY KEY, source_type TEXT NOT NULL, title TEXT NOT NULL,
@@ -305,7 +321,9 @@ export class ConversationStore {
       if (key && fingerprint) {
         const row = this.#db.prepare("SELECT fingerprint FROM idempotency_keys WHERE key = ?")
           .get(key) as { fingerprint: string } | undefined;
-        if (row && row.fingerprint !== fingerprint) throw new IdempotencyConflictError(key);
+        if (row && !fingerprintMatches(row.fingerprint, fingerprint)) {
+          throw new IdempotencyConflictError(key);
+        }
         if (!row) {
           this.#db.prepare(
             "INSERT INTO idempotency_keys (key, fingerprint, created_at) VALUES (?, ?, ?)",

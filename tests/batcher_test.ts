@@ -1,9 +1,10 @@
 /**
  * The batcher: a batch in flight to a server progresses while the next one is read and parsed,
- * although reading and parsing never wait on the event loop.
+ * although reading and parsing never wait on the event loop; a second batch goes out before the
+ * first is answered, and checkpoints move in the order the batches were cut.
  */
 import { Batcher } from "../common/delivery/batcher.ts";
-import { Delivery } from "../common/delivery/delivery.ts";
+import { Delivery, DeliveryError } from "../common/delivery/delivery.ts";
 import { HttpSink } from "../common/delivery/http_sink.ts";
 import { itemOf } from "../common/delivery/item.ts";
 import { newStats } from "../common/delivery/stats.ts";
@@ -12,7 +13,7 @@ import { ConfigSchema } from "../common/config.ts";
 import { Logger } from "../common/log.ts";
 import { StateStore } from "../common/state/state.ts";
 import type { Piece } from "../common/units/unit.ts";
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
 import { conversationOf, textMessage } from "./helpers.ts";
 
 /** A piece of one conversation of one message, from file `n`. */
@@ -46,38 +47,29 @@ function piece(n: number): Piece {
   };
 }
 
-/** Keeps this thread busy for `ms` without turning the event loop, as parsing does. */
-function busy(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // Spinning.
-  }
-}
+const ACK = {
+  success: true,
+  inserted_conversations: 1,
+  inserted_messages: 1,
+  updated_conversations: 0,
+  updated_messages: 0,
+};
 
-Deno.test("batcher: a send in flight progresses while the next batch is parsed", async () => {
-  const arrivals: number[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    await req.text();
-    arrivals.push(performance.now());
-    return Response.json({
-      success: true,
-      inserted_conversations: 1,
-      inserted_messages: 1,
-      updated_conversations: 0,
-      updated_messages: 0,
-    });
+/** A batcher sending to a server on `port` over HTTP, `batchSize()` conversations a batch. */
+function batcherFor(port: number, batchSize: () => number, maxAttempts?: number) {
+  const settings = () => ({
+    ...deliverySettings(ConfigSchema.parse({}), true),
+    batchSize: batchSize(),
+    maxAttempts,
+    retryBaseMs: 10,
   });
-  // One conversation a batch at first, so that the first piece goes out at once; then room for
-  // all the rest, which are gathered while it is in flight.
-  let batchSize = 1;
-  const settings = () => ({ ...deliverySettings(ConfigSchema.parse({}), true), batchSize });
   const state = new StateStore(":memory:");
   const stats = newStats();
   const log = new Logger("test", "error");
   const delivery = new Delivery({
     sourceType: "claude_code",
     sink: new HttpSink({
-      baseUrl: `http://127.0.0.1:${server.addr.port}`,
+      baseUrl: `http://127.0.0.1:${port}`,
       token: "t",
       timeoutMs: 5000,
       compress: false,
@@ -99,6 +91,28 @@ Deno.test("batcher: a send in flight progresses while the next batch is parsed",
     pending: new Map(),
     log,
   });
+  return { batcher, state };
+}
+
+/** Keeps this thread busy for `ms` without turning the event loop, as parsing does. */
+function busy(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // Spinning.
+  }
+}
+
+Deno.test("batcher: a send in flight progresses while the next batch is parsed", async () => {
+  const arrivals: number[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    await req.text();
+    arrivals.push(performance.now());
+    return Response.json(ACK);
+  });
+  // One conversation a batch at first, so that the first piece goes out at once; then room for
+  // all the rest, which are gathered while it is in flight.
+  let batchSize = 1;
+  const { batcher, state } = batcherFor(server.addr.port, () => batchSize);
   try {
     await batcher.add(piece(1));
     const sent = performance.now();
@@ -123,4 +137,81 @@ Deno.test("batcher: a send in flight progresses while the next batch is parsed",
     await server.shutdown();
     state.close();
   }
+});
+
+/** A server that holds the first batch until `release`, then answers it with `first`. */
+function holdingServer(first: () => Response) {
+  const seen: string[] = [];
+  let release = () => {};
+  const held = new Promise<void>((resolve) => release = resolve);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const body = await req.json();
+    seen.push(body.conversations[0].uuid);
+    if (seen.length === 1) {
+      await held;
+      return first();
+    }
+    return Response.json(ACK);
+  });
+  return { server, seen, release };
+}
+
+/** Waits until `done()` holds, for at most 5 s. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = performance.now() + 5000;
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test("batcher: two batches in flight are committed in the order they were cut", async (t) => {
+  await t.step("the second, answered first, waits for the first", async () => {
+    const { server, seen, release } = holdingServer(() => Response.json(ACK));
+    const { batcher, state } = batcherFor(server.addr.port, () => 1);
+    try {
+      await batcher.add(piece(1));
+      await batcher.add(piece(2));
+      // Gathering the third would wait for a free place: two are in flight.
+      const third = batcher.add(piece(3));
+      await until(() => seen.length === 2, "the second batch to reach the server");
+      await new Promise((r) => setTimeout(r, 50));
+      assertEquals(seen, ["c1", "c2"], "the third is not sent while two are unanswered");
+      assertEquals(state.getUnit("/s2.jsonl"), undefined, "no checkpoint before the first's");
+      assertEquals(state.pendingBatches().length, 2);
+      release();
+      await third;
+      await batcher.flush();
+      assertEquals(seen, ["c1", "c2", "c3"]);
+      for (const n of [1, 2, 3]) assertEquals(state.getUnit(`/s${n}.jsonl`)?.offset, 10);
+      assertEquals(state.pendingBatches().length, 0);
+    } finally {
+      release();
+      await server.shutdown();
+      state.close();
+    }
+  });
+
+  await t.step("when the first fails for good, the second moves nothing", async () => {
+    const { server, seen, release } = holdingServer(() => new Response("busy", { status: 503 }));
+    // One attempt each (`--once`): the first batch's 503 ends delivery.
+    const { batcher, state } = batcherFor(server.addr.port, () => 1, 1);
+    try {
+      await batcher.add(piece(1));
+      await batcher.add(piece(2));
+      await until(() => seen.length === 2, "the second batch to reach the server");
+      release();
+      const error = await assertRejects(() => batcher.flush());
+      assert(error instanceof DeliveryError, String(error));
+      assertStringIncludes(error.message, "HTTP 503");
+      assertEquals(seen, ["c1", "c2"], "the second's acknowledgement needs no retry");
+      assertEquals(state.getUnit("/s1.jsonl"), undefined);
+      assertEquals(state.getUnit("/s2.jsonl"), undefined, "the second is not committed alone");
+      assertEquals(state.pendingBatches().length, 2, "both are re-sent after a restart");
+    } finally {
+      release();
+      await server.shutdown();
+      state.close();
+    }
+  });
 });

@@ -33,20 +33,26 @@ function embeddedPipeline() {
   return { pipeline, state, store };
 }
 
-async function project(token: string, url: string, shutdownTimeout = 1) {
+/** A project of `sessions` sessions, each a conversation of its own. */
+async function project(token: string, url: string, shutdownTimeout = 1, sessions = 1) {
   const dir = await Deno.makeTempDir();
   const id = "30000000-0000-4000-8000-000000000001";
   await Deno.mkdir(`${dir}/projects/-p`, { recursive: true });
-  const lines = sessionLines({ sessionId: id, turns: 2 });
-  await Deno.writeTextFile(`${dir}/projects/-p/${id}.jsonl`, lines.join("\n") + "\n");
+  let expected = 0;
+  for (let n = 1; n <= sessions; n++) {
+    const sessionId = `${id.slice(0, -1)}${n}`;
+    const lines = sessionLines({ sessionId, turns: 2 });
+    await Deno.writeTextFile(`${dir}/projects/-p/${sessionId}.jsonl`, lines.join("\n") + "\n");
+    expected += lines.length - 1;
+  }
   await Deno.writeTextFile(
     `${dir}/config.yaml`,
-    `server:\n  base_url: ${url}\n  timeout: 30\nsecurity:\n  worker_token: ${token}\nworker:\n  shutdown_timeout: ${shutdownTimeout}\n`,
+    `server:\n  base_url: ${url}\n  timeout: 30\nsecurity:\n  worker_token: ${token}\nworker:\n  shutdown_timeout: ${shutdownTimeout}\n  batch_size: 1\n`,
   );
   return {
     dir,
     id,
-    expected: lines.length - 1,
+    expected,
     base: [
       "--config",
       `${dir}/config.yaml`,
@@ -100,6 +106,49 @@ Deno.test({
         "the same Idempotency-Key after the restart",
       );
       assertEquals(fs.store.stats().total_messages, p.expected);
+    } finally {
+      await fs.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "lifecycle: SIGTERM with two batches in flight; a restart re-sends both in order, once",
+  ...opts,
+  fn: async () => {
+    const fs = startFaultServer();
+    try {
+      fs.faults.push({ slowMs: 20_000 }, { slowMs: 20_000 });
+      const p = await project(fs.token, fs.url, 1, 3);
+      const worker = spawnWorker(p.base);
+      const until = performance.now() + 15_000;
+      while (fs.requests.length < 2 && performance.now() < until) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assertEquals(fs.requests.length, 2, "a second batch is sent before the first is answered");
+      const t0 = performance.now();
+      worker.child.kill("SIGTERM");
+      assertEquals(await worker.exit(), 0);
+      const took = performance.now() - t0;
+      assert(took < 5000, `stopped after ${Math.round(took)} ms, expected about 1 s`);
+      const state = new StateStore(`${p.dir}/state/claude_code.state.db`);
+      assertEquals(state.listUnits().map((u) => u.offset), [], "no checkpoint moved");
+      assertEquals(
+        state.pendingBatches().map((b) => b.key),
+        fs.requests.map((r) => r.key),
+        "both batches recorded, in the order they were sent",
+      );
+      state.close();
+      const sent = fs.requests.length;
+      const again = await runWorker([...p.base, "--once"]);
+      assertEquals(again.code, 0, again.stderr);
+      assertEquals(
+        fs.requests.slice(sent, sent + 2).map((r) => r.key),
+        fs.requests.slice(0, 2).map((r) => r.key),
+        "the restart re-sends both, first to last, under their keys",
+      );
+      assertEquals(fs.store.stats().total_messages, p.expected);
+      assertEquals(fs.store.stats().total_conversations, 3);
     } finally {
       await fs.close();
     }

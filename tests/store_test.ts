@@ -1,12 +1,12 @@
 /**
  * The conversation store opened by several processes at once, as the workers `start` launches
- * together open one new embedded store; message texts stored once.
+ * together open one new embedded store; message texts stored once; idempotency keys.
  */
 import { DatabaseSync } from "node:sqlite";
-import { ConversationStore } from "../store/store.ts";
+import { ConversationStore, FINGERPRINT_FORM, IdempotencyConflictError } from "../store/store.ts";
 import { SearchIndex } from "../store/search.ts";
 import type { Batch, Message } from "../common/types.ts";
-import { assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { conversationOf, REPO, TEST_TIME, textMessage } from "./helpers.ts";
 
 Deno.test("store: six processes opening one new store at once all succeed", async () => {
@@ -36,6 +36,23 @@ const at = TEST_TIME;
 function batchOf(messages: Message[]): Batch {
   return { source_type: "codex", conversations: [{ ...conversationOf(messages), uuid: "c" }] };
 }
+
+Deno.test("store: an idempotency key holds its payload, across fingerprint forms", () => {
+  const store = new ConversationStore(":memory:");
+  const one = batchOf([textMessage("m1", "a")]);
+  const two = batchOf([textMessage("m2", "b")]);
+  const x64 = (hash: string) => `${FINGERPRINT_FORM}${hash}`;
+  store.applyBatch(one, "k1", x64("aaa"));
+  assertEquals(store.applyBatch(one, "k1", x64("aaa")).inserted_messages, 0, "a retry");
+  const error = assertThrows(() => store.applyBatch(two, "k1", x64("bbb")));
+  assert(error instanceof IdempotencyConflictError, String(error));
+  // A key recorded with a SHA-256 (before the fingerprints were xxHash64) cannot be compared: a
+  // retry of its batch is applied again, which changes nothing.
+  store.applyBatch(one, "k2", "e3b0c442".repeat(8));
+  assertEquals(store.applyBatch(one, "k2", x64("aaa")).inserted_messages, 0);
+  assertEquals(store.stats().total_messages, 1);
+  store.close();
+});
 
 Deno.test("store: messages are kept in the conversation that sent them first", async (t) => {
   const store = new ConversationStore(":memory:");

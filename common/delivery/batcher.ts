@@ -1,8 +1,9 @@
 /**
  * Batching for the pipeline: pieces gathered into batches bounded by count and bytes, each
  * recorded before its first send, handed to {@link Delivery}, and only then committed, cursors
- * and batch together in one transaction. One batch is in flight at a time while reading goes on
- * for the next. A batch recorded before a crash is re-sent with its original key.
+ * and batch together in one transaction. Two batches may be in flight while reading goes on for
+ * the next, and they are committed in the order they were cut. A batch recorded before a crash is
+ * re-sent with its original key.
  *
  * @module
  */
@@ -24,6 +25,13 @@ import type { PipelineStats } from "./stats.ts";
 
 /** How often, at most, adding pieces lets the event loop turn while a send is in flight. */
 const YIELD_EVERY_MS = 2;
+/**
+ * How many batches may be sent before the oldest of them is acknowledged. With one, the reading
+ * thread waited for each acknowledgement while the server worked, and the server waited while the
+ * next batch was read: a second batch in flight keeps both busy (a backfill over HTTP in three
+ * quarters of the time).
+ */
+const IN_FLIGHT = 2;
 const NOTHING = new Uint8Array(0);
 
 /** What the batcher works with. */
@@ -77,9 +85,9 @@ export class Batcher<Hint = unknown> {
   #pieces: Piece<Hint>[] = [];
   #batchBytes = 0;
   #batchConversations = 0;
-  /** The batch being sent, if any. */
-  #inflight: Promise<void> | undefined;
-  /** Sends under way (the one in flight may be awaited by `flush` while it runs). */
+  /** The batches being sent, oldest first; each is committed only after the one before it. */
+  #inflight: Promise<void>[] = [];
+  /** Sends under way (one in flight may be awaited by `flush` while it runs). */
   #sending = 0;
   /** When {@link add} last let the event loop turn. */
   #yieldedAt = 0;
@@ -126,9 +134,7 @@ export class Batcher<Hint = unknown> {
    */
   async flush(): Promise<void> {
     await this.#dispatch();
-    const inflight = this.#inflight;
-    this.#inflight = undefined;
-    await this.#surface(inflight);
+    while (this.#inflight.length > 0) await this.#surface(this.#inflight.shift());
   }
 
   /**
@@ -163,9 +169,9 @@ export class Batcher<Hint = unknown> {
   }
 
   /**
-   * Cuts the gathered pieces into a batch and starts sending it as soon as the batch before it
-   * is acknowledged: one batch in flight at a time, committed in order, while reading and
-   * parsing go on for the next one (the server and the worker use both cores).
+   * Cuts the gathered pieces into a batch and starts sending it once fewer than
+   * {@link IN_FLIGHT} batches are unacknowledged; batches are committed in order, while reading
+   * and parsing go on for the next one (the server and the worker use both cores).
    */
   async #dispatch(): Promise<void> {
     if (this.#pieces.length === 0) return;
@@ -181,13 +187,11 @@ export class Batcher<Hint = unknown> {
       return;
     }
     const key = this.#batchKey(ranges, items);
-    const previous = this.#inflight;
-    this.#inflight = undefined;
-    await this.#surface(previous);
-    const sending = this.#send(pieces, ranges, key);
-    // A failure is raised by the next dispatch or flush, which also drops what was read since.
+    while (this.#inflight.length >= IN_FLIGHT) await this.#surface(this.#inflight.shift());
+    const sending = this.#send(pieces, ranges, key, this.#inflight.at(-1));
+    // A failure is raised by a later dispatch or flush, which also drops what was read since.
     sending.catch(() => {});
-    this.#inflight = sending;
+    this.#inflight.push(sending);
   }
 
   /** Awaits a send; on failure, drops every read not yet acknowledged, then rethrows. */
@@ -195,7 +199,10 @@ export class Batcher<Hint = unknown> {
     try {
       await sending;
     } catch (error) {
-      // The next check starts again from the checkpoints.
+      // The sends after this one fail with it, before they commit anything (each waits for the
+      // one before it); they are left to end on their own. The next check starts again from the
+      // checkpoints.
+      this.#inflight = [];
       this.#o.pending.clear();
       this.#o.marks?.clear();
       this.#pieces = [];
@@ -206,18 +213,26 @@ export class Batcher<Hint = unknown> {
     }
   }
 
-  async #send(pieces: Piece<Hint>[], ranges: PieceRange[], key: string) {
+  /** Delivers a batch and commits it once `before`, the batch cut before it, is committed. */
+  async #send(
+    pieces: Piece<Hint>[],
+    ranges: PieceRange[],
+    key: string,
+    before: Promise<void> | undefined,
+  ) {
     const { state, pending } = this.#o;
     const items = pieces.flatMap((p) => p.items);
     if (items.length > 0) {
       state.recordBatch(key, ranges);
       this.#sending++;
       try {
-        await this.#o.delivery.deliver(key, items);
+        await this.#o.delivery.deliver(key, items, before);
       } finally {
         this.#sending--;
       }
     }
+    // A checkpoint past the batch before would skip it if that one failed.
+    await before;
     const finals = new Map<string, UnitState>();
     for (const p of pieces) finals.set(p.range.unit, p.cursor);
     const marks = pieces.flatMap((p) => p.marks ?? []);

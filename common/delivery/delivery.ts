@@ -203,14 +203,20 @@ export class Delivery {
    * Delivers `items` under `key`; returns once the server acknowledged them (or the refused
    * ones are in the dead-letter table). Throws {@link StoppedError} when stopped first and
    * {@link DeliveryError} when `maxAttempts` ran out.
+   *
+   * With `after`, the delivery of the batch before this one, only the first attempt goes out at
+   * once: its answer is acted on once `after` has ended, and `after`'s failure is this batch's
+   * too. So a failing server gets one batch's retries at a time, in order.
    */
-  async deliver(key: string, items: Item[]): Promise<void> {
+  async deliver(key: string, items: Item[], after?: Promise<unknown>): Promise<void> {
     const { sourceType, stats, log, sink } = this.options;
     const out = outgoingBatch(sourceType, items, key);
     let attempt = 0;
     while (true) {
       if (this.#stopping) throw new StoppedError();
       const outcome = await this.#send(out);
+      await after;
+      after = undefined;
       if (outcome.kind === "ok") {
         this.#observe(items.length, true);
         if (stats.pausedReason || stats.retrying) {
