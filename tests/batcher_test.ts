@@ -4,7 +4,7 @@
  * first is answered, and checkpoints move in the order the batches were cut.
  */
 import { Batcher } from "../common/delivery/batcher.ts";
-import { Delivery, DeliveryError } from "../common/delivery/delivery.ts";
+import { Delivery, DeliveryError, type DeliverySettings } from "../common/delivery/delivery.ts";
 import { HttpSink } from "../common/delivery/http_sink.ts";
 import { itemOf } from "../common/delivery/item.ts";
 import { newStats } from "../common/delivery/stats.ts";
@@ -56,12 +56,15 @@ const ACK = {
 };
 
 /** A batcher sending to a server on `port` over HTTP, `batchSize()` conversations a batch. */
-function batcherFor(port: number, batchSize: () => number, maxAttempts?: number) {
+function batcherFor(
+  port: number,
+  batchSize: () => number,
+  overrides: Partial<DeliverySettings> = {},
+) {
   const settings = () => ({
     ...deliverySettings(ConfigSchema.parse({}), true),
     batchSize: batchSize(),
-    maxAttempts,
-    retryBaseMs: 10,
+    ...overrides,
   });
   const state = new StateStore(":memory:");
   const stats = newStats();
@@ -91,7 +94,7 @@ function batcherFor(port: number, batchSize: () => number, maxAttempts?: number)
     pending: new Map(),
     log,
   });
-  return { batcher, state };
+  return { batcher, state, delivery, stats };
 }
 
 /** Keeps this thread busy for `ms` without turning the event loop, as parsing does. */
@@ -195,7 +198,7 @@ Deno.test("batcher: two batches in flight are committed in the order they were c
   await t.step("when the first fails for good, the second moves nothing", async () => {
     const { server, seen, release } = holdingServer(() => new Response("busy", { status: 503 }));
     // One attempt each (`--once`): the first batch's 503 ends delivery.
-    const { batcher, state } = batcherFor(server.addr.port, () => 1, 1);
+    const { batcher, state } = batcherFor(server.addr.port, () => 1, { maxAttempts: 1 });
     try {
       await batcher.add(piece(1));
       await batcher.add(piece(2));
@@ -214,4 +217,39 @@ Deno.test("batcher: two batches in flight are committed in the order they were c
       state.close();
     }
   });
+});
+
+Deno.test("batcher: a pause that ends goes on at once with the second batch", async () => {
+  // 401 until the token is fixed: both batches in flight get one, the first pauses.
+  let fixed = false;
+  const seen: number[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    await req.text();
+    seen.push(fixed ? 200 : 401);
+    return fixed ? Response.json(ACK) : new Response("no", { status: 401 });
+  });
+  const { batcher, state, delivery, stats } = batcherFor(server.addr.port, () => 1, {
+    maxAttempts: undefined,
+    failOnPause: false,
+    probeIntervalMs: 20_000,
+  });
+  try {
+    await batcher.add(piece(1));
+    await batcher.add(piece(2));
+    await until(() => seen.length === 2 && stats.pausedReason !== "", "the first to pause");
+    fixed = true;
+    // What a config reload does once the token is fixed.
+    delivery.wake();
+    const t0 = performance.now();
+    await batcher.flush();
+    const took = performance.now() - t0;
+    // The second batch's 401 came while the first was paused: it is sent again at once, not
+    // taken for a new pause (which would wait the whole probe interval).
+    assert(took < 5000, `the second batch waited ${Math.round(took)} ms after the pause ended`);
+    assertEquals(seen, [401, 401, 200, 200]);
+    assertEquals(state.getUnit("/s2.jsonl")?.offset, 10);
+  } finally {
+    await server.shutdown();
+    state.close();
+  }
 });

@@ -205,8 +205,10 @@ export class Delivery {
    * {@link DeliveryError} when `maxAttempts` ran out.
    *
    * With `after`, the delivery of the batch before this one, only the first attempt goes out at
-   * once: its answer is acted on once `after` has ended, and `after`'s failure is this batch's
-   * too. So a failing server gets one batch's retries at a time, in order.
+   * once, and `after`'s failure is this batch's too. A refusal or failure that came back while
+   * `after` was still under way is not acted on: it may be stale (the token fixed since, the
+   * server back), so the batch is sent again once `after` has ended. So a failing server gets one
+   * batch's retries at a time, in order.
    */
   async deliver(key: string, items: Item[], after?: Promise<unknown>): Promise<void> {
     const { sourceType, stats, log, sink } = this.options;
@@ -215,8 +217,11 @@ export class Delivery {
     while (true) {
       if (this.#stopping) throw new StoppedError();
       const outcome = await this.#send(out);
-      await after;
-      after = undefined;
+      if (after) {
+        await after;
+        after = undefined;
+        if (outcome.kind !== "ok") continue;
+      }
       if (outcome.kind === "ok") {
         this.#observe(items.length, true);
         if (stats.pausedReason || stats.retrying) {
