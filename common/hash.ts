@@ -35,8 +35,16 @@ export function sha256Hex(data: string | Uint8Array): string {
  * ```
  */
 export function fingerprint64(data: string | Uint8Array): string {
+  if (data.length > HASH_PIECE) return new Fingerprint64().update(data).digest();
   return (typeof data === "string" ? hasher.h64(data) : hasher.h64Raw(data)).toString(36);
 }
+
+/**
+ * The most characters (or bytes) handed to the hasher at once. It copies what it is given into
+ * its WebAssembly memory, three bytes per character, and that memory never shrinks: one 16 MiB
+ * line hashed whole kept 48 MB reserved, and what it touched resident, for the life of the worker.
+ */
+const HASH_PIECE = 1 << 18;
 
 /**
  * {@link fingerprint64} of content that comes in pieces: the same fingerprint as of the pieces
@@ -55,7 +63,15 @@ export class Fingerprint64 {
 
   /** Adds the next piece (text is added as its UTF-8 bytes). */
   update(piece: string | Uint8Array): this {
-    this.#state.update(piece);
+    for (let at = 0; at < piece.length;) {
+      let end = Math.min(at + HASH_PIECE, piece.length);
+      // A surrogate pair is never cut in two: its halves alone would be encoded as U+FFFD each.
+      if (typeof piece === "string" && end < piece.length && isHighSurrogate(piece, end - 1)) end++;
+      this.#state.update(
+        typeof piece === "string" ? piece.slice(at, end) : piece.subarray(at, end),
+      );
+      at = end;
+    }
     return this;
   }
 
@@ -63,6 +79,11 @@ export class Fingerprint64 {
   digest(): string {
     return this.#state.digest().toString(36);
   }
+}
+
+function isHighSurrogate(text: string, index: number): boolean {
+  const code = text.charCodeAt(index);
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /**
