@@ -1,9 +1,9 @@
 /**
  * Batching for the pipeline: pieces gathered into batches bounded by count and bytes, each
  * recorded before its first send, handed to {@link Delivery}, and only then committed, cursors
- * and batch together in one transaction. Two batches may be in flight while reading goes on for
- * the next, and they are committed in the order they were cut. A batch recorded before a crash is
- * re-sent with its original key.
+ * and batch together in one transaction. As many batches as the sink takes (`Sink.inFlight`)
+ * may be in flight while reading goes on for the next, and they are committed in the order they
+ * were cut. A batch recorded before a crash is re-sent with its original key.
  *
  * @module
  */
@@ -25,13 +25,6 @@ import type { PipelineStats } from "./stats.ts";
 
 /** How often, at most, adding pieces lets the event loop turn while a send is in flight. */
 const YIELD_EVERY_MS = 2;
-/**
- * How many batches may be sent before the oldest of them is acknowledged. With one, the reading
- * thread waited for each acknowledgement while the server worked, and the server waited while the
- * next batch was read: a second batch in flight keeps both busy (a backfill over HTTP in three
- * quarters of the time).
- */
-const IN_FLIGHT = 2;
 const NOTHING = new Uint8Array(0);
 
 /** What the batcher works with. */
@@ -169,9 +162,9 @@ export class Batcher<Hint = unknown> {
   }
 
   /**
-   * Cuts the gathered pieces into a batch and starts sending it once fewer than
-   * {@link IN_FLIGHT} batches are unacknowledged; batches are committed in order, while reading
-   * and parsing go on for the next one (the server and the worker use both cores).
+   * Cuts the gathered pieces into a batch and starts sending it once fewer batches than the sink
+   * takes are unacknowledged; batches are committed in order, while reading and parsing go on for
+   * the next one (the server and the worker use both cores).
    */
   async #dispatch(): Promise<void> {
     if (this.#pieces.length === 0) return;
@@ -187,7 +180,8 @@ export class Batcher<Hint = unknown> {
       return;
     }
     const key = this.#batchKey(ranges, items);
-    while (this.#inflight.length >= IN_FLIGHT) await this.#surface(this.#inflight.shift());
+    const inFlight = this.#o.delivery.options.sink.inFlight ?? 1;
+    while (this.#inflight.length >= inFlight) await this.#surface(this.#inflight.shift());
     const sending = this.#send(pieces, ranges, key, this.#inflight.at(-1));
     // A failure is raised by a later dispatch or flush, which also drops what was read since.
     sending.catch(() => {});

@@ -41,6 +41,11 @@ export interface HttpSinkOptions {
  * ```
  */
 export class HttpSink implements Sink {
+  /**
+   * Two: the server stores one batch while the worker reads the next. With one, each waited for
+   * the other in turn (a backfill over HTTP took a third longer).
+   */
+  readonly inFlight = 2;
   #options!: HttpSinkOptions;
   #redactor = new Redactor();
 

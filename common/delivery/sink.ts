@@ -45,6 +45,8 @@ export interface Sink {
   readonly target: string;
   /** The form it sends, which conversations are made into as they are parsed (absent: JSON). */
   readonly form?: ItemForm;
+  /** How many batches may be sent before the oldest of them is acknowledged (absent: one). */
+  readonly inFlight?: number;
   /** Sends one batch; `signal` aborts it (shutdown). */
   send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome>;
 }
