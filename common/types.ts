@@ -41,9 +41,11 @@ const id = z.string().min(1).regex(/^[^\u0000-\u001f\u007f]+$/, {
  * every content block, two thirds of the time a batch's validation took.
  */
 const jsonObject = z.custom<Record<string, unknown>>(
-  (value) =>
-    typeof value === "object" && value !== null &&
-    [Object.prototype, null].includes(Object.getPrototypeOf(value)),
+  (value) => {
+    if (typeof value !== "object" || value === null) return false;
+    const prototype = Object.getPrototypeOf(value);
+    return prototype === Object.prototype || prototype === null;
+  },
   { message: "expected an object" },
 );
 

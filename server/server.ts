@@ -7,7 +7,7 @@
  */
 import { type Batch, ConversationSchema, formatIssues, SourceTypeSchema } from "../common/types.ts";
 import { bearerMatches } from "../common/bearer.ts";
-import { Fingerprint64 } from "../common/hash.ts";
+import { fingerprint64 } from "../common/hash.ts";
 import {
   type ConversationStore,
   FINGERPRINT_FORM,
@@ -97,9 +97,6 @@ async function readBody(req: Request, limit: number): Promise<Uint8Array> {
   return buffer.subarray(0, size);
 }
 
-/** How much of a body is hashed at a time (the hasher copies what it is given). */
-const FINGERPRINT_PIECE = 1 << 20;
-
 /**
  * The body as text, and with an Idempotency-Key the fingerprint it is recorded with: xxHash64
  * of its bytes (SHA-256 was a tenth of the server's work in a backfill). It tells a retry from a
@@ -112,14 +109,7 @@ async function readPayload(
   key: string | undefined,
 ): Promise<{ text: string; fingerprint?: string }> {
   const body = await readBody(req, limit);
-  let fingerprint: string | undefined;
-  if (key) {
-    const print = new Fingerprint64();
-    for (let at = 0; at < body.length; at += FINGERPRINT_PIECE) {
-      print.update(body.subarray(at, at + FINGERPRINT_PIECE));
-    }
-    fingerprint = `${FINGERPRINT_FORM}${print.digest()}`;
-  }
+  const fingerprint = key ? `${FINGERPRINT_FORM}${fingerprint64(body)}` : undefined;
   return { text: new TextDecoder().decode(body), fingerprint };
 }
 

@@ -104,6 +104,19 @@ Deno.test({
         const r2 = await post("{not json");
         assertEquals(r2.status, 400);
         assertStringIncludes((await r2.json()).message, "invalid JSON");
+        // Content, usage and metadata: any keys, but an object.
+        for (const [field, value] of [["content", []], ["usage", "5"], ["metadata", null]]) {
+          const odd = batch("c2", ["x1"]) as unknown as {
+            conversations: { messages: Record<string, unknown>[] }[];
+          };
+          odd.conversations[0].messages[0][field as string] = value;
+          const r3 = await post(JSON.stringify(odd));
+          assertEquals(r3.status, 400);
+          assertStringIncludes(
+            (await r3.json()).message,
+            `conversations.0.messages.0.${field}: expected an object`,
+          );
+        }
       });
       await t.step("the body limit answers 413, also after gzip decoding", async () => {
         const big = JSON.stringify(batch("c3", Array.from({ length: 300 }, (_, i) => `big-${i}`)));
