@@ -294,51 +294,68 @@ Deno.test({
   fn: async (t) => {
     const server = await startServer();
     try {
-      await t.step("binary garbage, an empty file, a 12 MB line and a 20 MB line", async () => {
-        const s = await scratch(server);
-        await Deno.mkdir(`${s.data}/-p`);
-        const good = "0c000000-0000-4000-8000-000000000001";
-        const lines = sessionLines({ sessionId: good, turns: 2 });
-        await Deno.writeTextFile(`${s.data}/-p/${good}.jsonl`, lines.join("\n") + "\n");
-        await Deno.writeFile(
-          `${s.data}/-p/0c000000-0000-4000-8000-000000000002.jsonl`,
-          Uint8Array.from({ length: 3000 }, (_, i) => (i * 7919 + 13) % 256 || 10),
-        );
-        await Deno.writeTextFile(`${s.data}/-p/0c000000-0000-4000-8000-000000000003.jsonl`, "");
-        const big = "0c000000-0000-4000-8000-000000000004";
-        const line = (uuid: string, chars: number) =>
-          JSON.stringify({
-            type: "user",
-            uuid,
-            parentUuid: null,
-            sessionId: big,
-            timestamp: "2025-01-01T00:00:00.000Z",
-            message: { role: "user", content: "x".repeat(chars) },
-          });
-        await Deno.writeTextFile(
-          `${s.data}/-p/${big}.jsonl`,
-          [line("large-1", 12_000_000), line("huge-1", 20_000_000), line("after-1", 10)].join(
-            "\n",
-          ) + "\n",
-        );
-        const out = await runWorker([...s.base, "--once"]);
-        assertEquals(out.code, 0, "bad lines are counted and named on stderr; they fail nothing");
-        assertStringIncludes(
-          out.stderr,
-          "0c000000-0000-4000-8000-000000000002.jsonl:1: invalid JSON",
-        );
-        // Over the default worker.max_line_bytes (16 MiB, the memory budget): skipped and named.
-        assertStringIncludes(out.stderr, `${big}.jsonl:2: line of 20000`);
-        assertStringIncludes(out.stderr, "exceeds worker.max_line_bytes (16777216); skipped");
-        const summary = JSON.parse(out.stdout);
-        assertEquals(summary.messages, lines.length - 1 + 2);
-        const uuids = serverUuids(server);
-        assert(uuids.includes("large-1") && uuids.includes("after-1") && !uuids.includes("huge-1"));
-        const msgs = await server.get(`/api/v1/conversations/${big}/messages`) as {
-          items: Message[];
-        };
-        assertEquals(msgs.items.find((m) => m.uuid === "large-1")?.content_text.length, 12_000_000);
-      });
+      await t.step(
+        "binary garbage, an empty file, two 15.5 MB lines and a 20 MB line",
+        async () => {
+          const s = await scratch(server);
+          await Deno.mkdir(`${s.data}/-p`);
+          const good = "0c000000-0000-4000-8000-000000000001";
+          const lines = sessionLines({ sessionId: good, turns: 2 });
+          await Deno.writeTextFile(`${s.data}/-p/${good}.jsonl`, lines.join("\n") + "\n");
+          await Deno.writeFile(
+            `${s.data}/-p/0c000000-0000-4000-8000-000000000002.jsonl`,
+            Uint8Array.from({ length: 3000 }, (_, i) => (i * 7919 + 13) % 256 || 10),
+          );
+          await Deno.writeTextFile(`${s.data}/-p/0c000000-0000-4000-8000-000000000003.jsonl`, "");
+          const big = "0c000000-0000-4000-8000-000000000004";
+          // A euro sign makes V8 keep the text two bytes per character: the worst case of the
+          // memory budget, which a line under worker.max_line_bytes (16 MiB) must fit.
+          const line = (uuid: string, chars: number) =>
+            JSON.stringify({
+              type: "user",
+              uuid,
+              parentUuid: null,
+              sessionId: big,
+              timestamp: "2025-01-01T00:00:00.000Z",
+              message: { role: "user", content: "€" + "x".repeat(chars - 1) },
+            });
+          await Deno.writeTextFile(
+            `${s.data}/-p/${big}.jsonl`,
+            [line("large-1", 15_500_000), line("huge-1", 20_000_000), line("after-1", 10)].join(
+              "\n",
+            ) + "\n",
+          );
+          // Another, read while the first is sent.
+          await Deno.writeTextFile(
+            `${s.data}/-p/0c000000-0000-4000-8000-000000000005.jsonl`,
+            line("large-2", 15_500_000).replaceAll(big, "0c000000-0000-4000-8000-000000000005") +
+              "\n",
+          );
+          const out = await runWorker([...s.base, "--once"]);
+          assertEquals(out.code, 0, "bad lines are counted and named on stderr; they fail nothing");
+          assertStringIncludes(
+            out.stderr,
+            "0c000000-0000-4000-8000-000000000002.jsonl:1: invalid JSON",
+          );
+          // Over the default worker.max_line_bytes (16 MiB, the memory budget): skipped and named.
+          assertStringIncludes(out.stderr, `${big}.jsonl:2: line of 20000`);
+          assertStringIncludes(out.stderr, "exceeds worker.max_line_bytes (16777216); skipped");
+          const summary = JSON.parse(out.stdout);
+          assertEquals(summary.messages, lines.length - 1 + 3);
+          const uuids = serverUuids(server);
+          assert(
+            uuids.includes("large-1") && uuids.includes("after-1") && !uuids.includes("huge-1"),
+          );
+          assert(uuids.includes("large-2"));
+          const msgs = await server.get(`/api/v1/conversations/${big}/messages`) as {
+            items: Message[];
+          };
+          assertEquals(
+            msgs.items.find((m) => m.uuid === "large-1")?.content_text.length,
+            15_500_000,
+          );
+        },
+      );
 
       await t.step(
         "a line over worker.max_line_bytes is skipped with its line number",

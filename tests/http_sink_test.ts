@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { backoffDelay, classifyStatus, parseRetryAfter } from "../common/delivery/sink.ts";
 import { HttpSink } from "../common/delivery/http_sink.ts";
-import { outgoingBatch } from "../common/delivery/delivery.ts";
+import { outgoingBatch } from "../common/delivery/outgoing.ts";
 
 Deno.test("client: Retry-After in both forms", async (t) => {
   await t.step("delta-seconds", () => assertEquals(parseRetryAfter("7"), 7000));
@@ -126,7 +126,7 @@ Deno.test({
         const big = outgoingBatch("claude_code", [], "k");
         const body = big.body + " ".repeat(2000);
         answer = () => Response.json(counts);
-        await sink.send({ ...big, body }, signal);
+        await sink.send({ ...big, body, blob: new Blob([body]) }, signal);
         assertEquals(seen?.headers.get("content-encoding"), "gzip");
         assertEquals(seenBody, body);
         sink.options = { ...sink.options, compress: false };

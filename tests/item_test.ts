@@ -3,6 +3,8 @@
  * commits to.
  */
 import { itemOf } from "../common/delivery/item.ts";
+import { batchBlob, batchBody } from "../common/delivery/outgoing.ts";
+import { fingerprint64 } from "../common/hash.ts";
 import { conversationRows } from "../store/rows.ts";
 import type { Conversation, Message } from "../common/types.ts";
 import { assert, assertEquals } from "./assert.ts";
@@ -26,6 +28,18 @@ Deno.test("items: one form made at once, the other on demand; prints tell payloa
     }
     assertEquals(itemOf(c, "json").bytes, JSON.stringify(c).length);
     assert(itemOf(c, "rows").bytes >= "helloworld".length * 2);
+  });
+
+  await t.step("the JSON form is kept as UTF-8, and a batch's body joined as bytes", async () => {
+    const odd = conversation(message("m1", "€ 😀 \ud800 é"), message("m2", "plain"));
+    const item = itemOf(odd, "json");
+    const text = JSON.stringify(odd);
+    assertEquals(item.json, text);
+    assertEquals(item.jsonBytes, new TextEncoder().encode(text));
+    assertEquals(item.bytes, item.jsonBytes.length, "bytes as sent");
+    assertEquals(item.print, fingerprint64(text), "the print of the text it always had");
+    const items = [item, itemOf(c, "json")];
+    assertEquals(await batchBlob("codex", items).text(), batchBody("codex", items));
   });
 
   await t.step("the same payload, the same print; any change, another", () => {

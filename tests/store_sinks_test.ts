@@ -8,7 +8,7 @@ import {
   type StoreRequest,
 } from "../common/delivery/store_sinks.ts";
 import type { SendOutcome } from "../common/delivery/sink.ts";
-import { outgoingBatch } from "../common/delivery/delivery.ts";
+import { outgoingBatch } from "../common/delivery/outgoing.ts";
 import { itemOf } from "../common/delivery/item.ts";
 import { ConversationStore } from "../store/store.ts";
 import { batchRows } from "../store/rows.ts";

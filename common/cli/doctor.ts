@@ -10,7 +10,7 @@ import type { CliContext } from "./context.ts";
 import { engineLaunch } from "./launch.ts";
 import { errorMessage } from "../log.ts";
 import { HttpSink } from "../delivery/http_sink.ts";
-import { outgoingBatch } from "../delivery/delivery.ts";
+import { outgoingBatch } from "../delivery/outgoing.ts";
 
 interface Check {
   ok: boolean;

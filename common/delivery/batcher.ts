@@ -14,12 +14,12 @@ import type { SourceType } from "../types.ts";
 import type { UnitState } from "../units/cursor.ts";
 import type { Piece, PieceRange } from "../units/unit.ts";
 import {
-  batchBody,
   type Delivery,
   DeliveryError,
   type DeliverySettings,
   isDeliveryFailure,
 } from "./delivery.ts";
+import { batchBody } from "./outgoing.ts";
 import type { Item } from "./item.ts";
 import type { PipelineStats } from "./stats.ts";
 

@@ -19,7 +19,7 @@ import { EmbeddedSink } from "./store_sinks.ts";
 import { HttpSink } from "./http_sink.ts";
 import { type Sink } from "./sink.ts";
 import type { Config } from "../config.ts";
-import { outgoingBatch } from "./delivery.ts";
+import { outgoingBatch } from "./outgoing.ts";
 import { itemOf } from "./item.ts";
 import { sha256Hex } from "../hash.ts";
 import { printable } from "../redact.ts";

@@ -11,6 +11,7 @@
  * @module
  */
 import { backoffDelay, type OutgoingBatch, type SendOutcome, type Sink } from "./sink.ts";
+import { outgoingBatch } from "./outgoing.ts";
 import { type Item, itemOf } from "./item.ts";
 import type { Logger } from "../log.ts";
 import type { StateStore } from "../state/state.ts";
@@ -110,49 +111,6 @@ export interface DeliveryOptions {
 const BREAKER_WINDOW = 20;
 /** Refusals in the window, and more than half of it, open the breaker. */
 const BREAKER_MIN_REFUSED = 5;
-
-/**
- * The JSON body of a batch.
- *
- * @example An empty batch
- * ```ts
- * import { batchBody } from "./delivery.ts";
- * batchBody("codex", []) === '{"source_type":"codex","conversations":[]}';
- * ```
- */
-export function batchBody(sourceType: SourceType, items: readonly Item[]): string {
-  return `{"source_type":${JSON.stringify(sourceType)},"conversations":[${
-    items.map((i) => i.json).join(",")
-  }]}`;
-}
-
-/**
- * The batch of `items` under `key`, as a sink takes it; its body and rows are each made when the
- * sink asks for them (a server takes the body, the embedded store the rows).
- *
- * @example An empty batch
- * ```ts
- * import { outgoingBatch } from "./delivery.ts";
- * console.log(outgoingBatch("codex", [], "k").body); // {"source_type":"codex","conversations":[]}
- * ```
- */
-export function outgoingBatch(
-  sourceType: SourceType,
-  items: readonly Item[],
-  key: string,
-): OutgoingBatch {
-  let body: string | undefined;
-  return {
-    get body() {
-      return body ??= batchBody(sourceType, items);
-    },
-    get rows() {
-      return { source_type: sourceType, conversations: items.map((i) => i.rows) };
-    },
-    batch: { source_type: sourceType, conversations: items.map((i) => i.conversation) },
-    key,
-  };
-}
 
 /**
  * Whether a refusal's reason names the conversation: its uuid, or its index in the batch

@@ -79,12 +79,11 @@ export class HttpSink implements Sink {
       "idempotency-key": out.key,
       "user-agent": userAgent,
     };
-    let body: BodyInit = out.body;
-    if (compress && out.body.length > 1024) {
+    let body: BodyInit = out.blob;
+    if (compress && out.blob.size > 1024) {
       headers["content-encoding"] = "gzip";
-      body = await new Response(
-        new Blob([out.body]).stream().pipeThrough(new CompressionStream("gzip")),
-      ).arrayBuffer();
+      body = await new Response(out.blob.stream().pipeThrough(new CompressionStream("gzip")))
+        .arrayBuffer();
     }
     const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;

@@ -31,6 +31,8 @@ export type SendOutcome =
 export interface OutgoingBatch {
   /** The JSON body. */
   readonly body: string;
+  /** The JSON body as bytes, as a server is sent it. */
+  readonly blob: Blob;
   /** The batch as objects. */
   readonly batch: Batch;
   /** The batch as the rows the store writes. */

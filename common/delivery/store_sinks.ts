@@ -35,7 +35,7 @@ function written(write: () => SendOutcome): SendOutcome {
  * @example Deliver into an in-memory store
  * ```ts
  * import { EmbeddedSink } from "./store_sinks.ts";
- * import { outgoingBatch } from "./delivery.ts";
+ * import { outgoingBatch } from "./outgoing.ts";
  * import { ConversationStore } from "../../store/store.ts";
  * const sink = new EmbeddedSink(new ConversationStore(":memory:"));
  * const outcome = await sink.send(outgoingBatch("claude_code", [], "k"));
@@ -89,7 +89,7 @@ export interface StoreReply {
  * @example Wire a channel to an owner in the same thread
  * ```ts
  * import { applyStoreRequest, ChannelSink } from "./store_sinks.ts";
- * import { outgoingBatch } from "./delivery.ts";
+ * import { outgoingBatch } from "./outgoing.ts";
  * import { ConversationStore } from "../../store/store.ts";
  * const store = new ConversationStore(":memory:");
  * const sink: ChannelSink = new ChannelSink(
