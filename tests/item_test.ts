@@ -30,6 +30,15 @@ Deno.test("items: one form made at once, the other on demand; prints tell payloa
     assert(itemOf(c, "rows").bytes >= "helloworld".length * 2);
   });
 
+  await t.step("rows taken for a send are let go, and made again for another", () => {
+    const item = itemOf(c, "rows");
+    const taken = item.takeRows();
+    assertEquals(taken, conversationRows(c));
+    const again = item.takeRows();
+    assert(again !== taken, "made again, not kept");
+    assertEquals(again, taken);
+  });
+
   await t.step("the JSON form is kept as UTF-8, and a batch's body joined as bytes", async () => {
     const odd = conversation(message("m1", "€ 😀 \ud800 é"), message("m2", "plain"));
     const item = itemOf(odd, "json");

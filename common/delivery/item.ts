@@ -29,6 +29,11 @@ export interface Item {
   readonly jsonBytes: Uint8Array;
   /** As the rows the store writes (made when first asked for). */
   readonly rows: ConversationRow;
+  /**
+   * {@link rows}, which the item then lets go of: once a batch is handed to the embedded store's
+   * thread, the engine keeps only the conversation (the rows are made again if it is sent again).
+   */
+  takeRows(): ConversationRow;
 }
 
 /** The fingerprint and size of a conversation's rows, every field delimited by its length. */
@@ -91,6 +96,12 @@ class ConversationItem implements Item {
 
   get jsonBytes(): Uint8Array {
     return this.#jsonBytes ?? encoder.encode(this.json);
+  }
+
+  takeRows(): ConversationRow {
+    const rows = this.rows;
+    this.#rows = undefined;
+    return rows;
   }
 
   get rows(): ConversationRow {

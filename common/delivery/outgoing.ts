@@ -71,7 +71,7 @@ export function outgoingBatch(
       return blob ??= batchBlob(sourceType, items);
     },
     get rows() {
-      return { source_type: sourceType, conversations: items.map((i) => i.rows) };
+      return { source_type: sourceType, conversations: items.map((i) => i.takeRows()) };
     },
     batch: { source_type: sourceType, conversations: items.map((i) => i.conversation) },
     key,

@@ -196,7 +196,10 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
     this.backlogBytes = backlog;
     for (const ref of refs.values()) {
       if (this.pipeline.stopping) break;
-      await this.pipeline.syncFile(ref, stats.get(ref.path));
+      const stat = stats.get(ref.path);
+      // Let go as the files are read: a first backfill of 50,000 sessions held them all.
+      stats.delete(ref.path);
+      await this.pipeline.syncFile(ref, stat);
     }
     await this.pipeline.flush();
     for (const [key, unit] of known) {
