@@ -780,7 +780,7 @@ function parseLogs(
     );
   }
   const recorded = new Set((hint.recorded ?? "").split(",").filter(Boolean));
-  const bySession = new Map<string, Json[]>();
+  const prompts: Json[] = [];
   const skipped: Record<string, number> = {};
   const issues: LineIssue[] = [];
   part.records.forEach((entry, index) => {
@@ -796,20 +796,16 @@ function parseLogs(
       bump(skipped, "prompt of a session with a chat recording (delivered from it)");
       return;
     }
-    const entries = bySession.get(session);
-    if (entries) entries.push(entry);
-    else bySession.set(session, [entry]);
+    prompts.push(entry);
   });
+  const bySession = Map.groupBy(prompts, (entry) => str(entry.sessionId));
   // One carry for the file: the fingerprints of every session's delivered prompts, taken apart
   // by session once (a pass over all of them for each session took seconds at 3,000 sessions).
   const carry = startCarry(input, hint);
-  const knownBySession = new Map<string, [string, GeminiCarry["known"][string]][]>();
-  for (const entry of Object.entries(carry.known)) {
-    const session = entry[0].slice(0, entry[0].lastIndexOf("/"));
-    const known = knownBySession.get(session);
-    if (known) known.push(entry);
-    else knownBySession.set(session, [entry]);
-  }
+  const knownBySession = Map.groupBy(
+    Object.entries(carry.known),
+    ([id]) => id.slice(0, id.lastIndexOf("/")),
+  );
   const conversations: Conversation[] = [];
   let messages = 0;
   for (const [session, entries] of bySession) {
@@ -831,9 +827,7 @@ function parseLogs(
       }, 1);
     }
     Object.assign(carry.known, parse.carry.known);
-    for (const [why, count] of Object.entries(parse.skipped)) {
-      skipped[why] = (skipped[why] ?? 0) + count;
-    }
+    for (const [why, count] of Object.entries(parse.skipped)) bump(skipped, why, count);
     if (parse.emitted.size > 0) {
       const conversation = parse.conversation();
       conversation.metadata.host = input.file.host;

@@ -166,17 +166,11 @@ function conversationPage(store: ConversationStore, uuid: string, format: string
   }
   // Messages under one parent are its branches (roots are not); built in one pass, since a
   // conversation of many messages under one parent made copying the list each time quadratic.
-  const siblings = new Map<string, string[]>();
-  for (const m of messages) {
-    if (m.parent_uuid === "") continue;
-    const twins = siblings.get(m.parent_uuid);
-    if (twins) twins.push(m.uuid);
-    else siblings.set(m.parent_uuid, [m.uuid]);
-  }
+  const siblings = Map.groupBy(messages.filter((m) => m.parent_uuid !== ""), (m) => m.parent_uuid);
   const branches = new Map<string, string>();
   for (const twins of siblings.values()) {
     if (twins.length > 1) {
-      twins.forEach((uuid, i) => branches.set(uuid, `branch ${i + 1} of ${twins.length}`));
+      twins.forEach((m, i) => branches.set(m.uuid, `branch ${i + 1} of ${twins.length}`));
     }
   }
   const agents = new Map(messages.map((m) => [m.uuid, String(m.metadata?.agent_id ?? "")]));

@@ -18,6 +18,18 @@ import {
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
+/** A Claude Code prompt line of session `sessionId`. */
+function promptLine(sessionId: string, uuid: string, text: string): string {
+  return JSON.stringify({
+    type: "user",
+    uuid,
+    parentUuid: null,
+    sessionId,
+    timestamp: "2025-01-01T00:00:00.000Z",
+    message: { role: "user", content: text },
+  });
+}
+
 /** What the parser makes of a whole file (the reference the server must match). */
 function expectedMessages(path: string, sessionId: string): Message[] {
   const bytes = Deno.readFileSync(path);
@@ -310,15 +322,8 @@ Deno.test({
           const big = "0c000000-0000-4000-8000-000000000004";
           // A euro sign makes V8 keep the text two bytes per character: the worst case of the
           // memory budget, which a line under worker.max_line_bytes (16 MiB) must fit.
-          const line = (uuid: string, chars: number) =>
-            JSON.stringify({
-              type: "user",
-              uuid,
-              parentUuid: null,
-              sessionId: big,
-              timestamp: "2025-01-01T00:00:00.000Z",
-              message: { role: "user", content: "€" + "x".repeat(chars - 1) },
-            });
+          const line = (uuid: string, chars: number, session = big) =>
+            promptLine(session, uuid, "€" + "x".repeat(chars - 1));
           await Deno.writeTextFile(
             `${s.data}/-p/${big}.jsonl`,
             [line("large-1", 15_500_000), line("huge-1", 20_000_000), line("after-1", 10)].join(
@@ -328,8 +333,7 @@ Deno.test({
           // Another, read while the first is sent.
           await Deno.writeTextFile(
             `${s.data}/-p/0c000000-0000-4000-8000-000000000005.jsonl`,
-            line("large-2", 15_500_000).replaceAll(big, "0c000000-0000-4000-8000-000000000005") +
-              "\n",
+            line("large-2", 15_500_000, "0c000000-0000-4000-8000-000000000005") + "\n",
           );
           const out = await runWorker([...s.base, "--once"]);
           assertEquals(out.code, 0, "bad lines are counted and named on stderr; they fail nothing");
@@ -363,15 +367,7 @@ Deno.test({
           const s = await scratch(server, { extra: "  max_line_bytes: 100000\n" });
           await Deno.mkdir(`${s.data}/-p`);
           const id = "0d000000-0000-4000-8000-000000000001";
-          const line = (uuid: string, text: string) =>
-            JSON.stringify({
-              type: "user",
-              uuid,
-              parentUuid: null,
-              sessionId: id,
-              timestamp: "2025-01-01T00:00:00.000Z",
-              message: { role: "user", content: text },
-            });
+          const line = (uuid: string, text: string) => promptLine(id, uuid, text);
           await Deno.writeTextFile(
             `${s.data}/-p/${id}.jsonl`,
             [line("ok-1", "a"), line("big-1", "y".repeat(300_000)), line("ok-2", "b")].join("\n") +

@@ -64,13 +64,33 @@ async function project(token: string, url: string, shutdownTimeout = 1, sessions
   };
 }
 
-/** A worker whose first batch the server holds without answering. */
-async function workerWithHungBatch(fs: FaultServer, shutdownTimeout = 1) {
-  fs.faults.push({ slowMs: 20_000 });
-  const p = await project(fs.token, fs.url, shutdownTimeout);
+/**
+ * A worker on a project of `sessions` sessions (a batch each) whose first `hung` batches the
+ * server holds without answering, all sent.
+ */
+async function workerWithHungBatch(
+  fs: FaultServer,
+  shutdownTimeout = 1,
+  hung = 1,
+  sessions = hung,
+) {
+  for (let n = 0; n < hung; n++) fs.faults.push({ slowMs: 20_000 });
+  const p = await project(fs.token, fs.url, shutdownTimeout, sessions);
   const worker = spawnWorker(p.base);
-  while (fs.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+  const until = performance.now() + 15_000;
+  while (fs.requests.length < hung && performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assertEquals(fs.requests.length, hung, `${hung} batch(es) sent before any is answered`);
   return { p, worker };
+}
+
+/** Sends SIGTERM; the milliseconds the worker took to exit, which it must do with 0. */
+async function stopTime(worker: ReturnType<typeof spawnWorker>): Promise<number> {
+  const t0 = performance.now();
+  worker.child.kill("SIGTERM");
+  assertEquals(await worker.exit(), 0);
+  return performance.now() - t0;
 }
 
 Deno.test({
@@ -80,10 +100,7 @@ Deno.test({
     const fs = startFaultServer();
     try {
       const { p, worker } = await workerWithHungBatch(fs);
-      const t0 = performance.now();
-      worker.child.kill("SIGTERM");
-      assertEquals(await worker.exit(), 0);
-      const took = performance.now() - t0;
+      const took = await stopTime(worker);
       assert(
         took >= 900 && took < 5000,
         `stopped after ${Math.round(took)} ms, expected about shutdown_timeout (1 s)`,
@@ -118,18 +135,9 @@ Deno.test({
   fn: async () => {
     const fs = startFaultServer();
     try {
-      fs.faults.push({ slowMs: 20_000 }, { slowMs: 20_000 });
-      const p = await project(fs.token, fs.url, 1, 3);
-      const worker = spawnWorker(p.base);
-      const until = performance.now() + 15_000;
-      while (fs.requests.length < 2 && performance.now() < until) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      assertEquals(fs.requests.length, 2, "a second batch is sent before the first is answered");
-      const t0 = performance.now();
-      worker.child.kill("SIGTERM");
-      assertEquals(await worker.exit(), 0);
-      const took = performance.now() - t0;
+      // Two sent before either is answered: two in flight.
+      const { p, worker } = await workerWithHungBatch(fs, 1, 2, 3);
+      const took = await stopTime(worker);
       assert(took < 5000, `stopped after ${Math.round(took)} ms, expected about 1 s`);
       const state = new StateStore(`${p.dir}/state/claude_code.state.db`);
       assertEquals(state.listUnits().map((u) => u.offset), [], "no checkpoint moved");
