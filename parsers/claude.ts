@@ -19,7 +19,15 @@ import {
   type ParseOutput,
 } from "../common/source.ts";
 import { blockText, fromBlocks } from "./blocks.ts";
-import { isObject, type Json, latestTime, str, timestamp, titleOf } from "./json_lines.ts";
+import {
+  isObject,
+  type Json,
+  latestTime,
+  ownEntry,
+  str,
+  timestamp,
+  titleOf,
+} from "./json_lines.ts";
 
 /** A Claude.ai project as `projects.json` describes it. */
 export interface ClaudeProject {
@@ -185,7 +193,7 @@ function conversationOf(
   if (summary) metadata.summary = summary;
   if (isObject(c.account) && str(c.account.uuid)) metadata.account_uuid = c.account.uuid;
   const projectId = str(c.project_uuid) || (isObject(c.project) ? str(c.project.uuid) : "");
-  const project = projectId ? hint.projects?.[projectId] : undefined;
+  const project = projectId && hint.projects ? ownEntry(hint.projects, projectId) : undefined;
   if (projectId) metadata.project_uuid = projectId;
   if (project) {
     metadata.project_name = project.name;

@@ -15,7 +15,16 @@ import {
   type ParseOutput,
 } from "../common/source.ts";
 import { fromBlocks, type MappedContent } from "./blocks.ts";
-import { baseName, eachJsonLine, isObject, type Json, num, str, titleOf } from "./json_lines.ts";
+import {
+  baseName,
+  eachJsonLine,
+  hasKeys,
+  isObject,
+  type Json,
+  num,
+  str,
+  titleOf,
+} from "./json_lines.ts";
 import {
   type Conversation,
   type Message,
@@ -447,7 +456,7 @@ export function parseClaudeCode(
     }
     message.parent_uuid = resolveParent(parent);
     message.round_index = carry.round;
-    if (Object.keys(meta).length > 0) message.metadata = meta;
+    if (hasKeys(meta)) message.metadata = meta;
     messages.push(message);
   });
 

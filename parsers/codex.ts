@@ -27,6 +27,7 @@ import type { Conversation, Message } from "../common/types.ts";
 import {
   baseName,
   eachJsonLine,
+  hasKeys,
   isObject,
   type Json,
   num,
@@ -47,6 +48,12 @@ export interface CodexUsage {
   output_tokens: number;
   reasoning_output_tokens: number;
   total_tokens: number;
+}
+
+/** A tool call remembered to pair its output with: the call's message and the tool's name. */
+export interface CallRecord {
+  uuid: string;
+  name: string;
 }
 
 /** What one parse of a rollout hands to the next. */
@@ -76,7 +83,7 @@ export interface CodexCarry {
   /** Whether a `response_item` message was seen: the prompt/answer events are mirrors then. */
   sawItems: boolean;
   /** Recent tool calls by `call_id`, to pair results with them. */
-  calls: Record<string, { uuid: string; name: string }>;
+  calls: Record<string, CallRecord>;
   /** The session's cumulative usage (the last `total_token_usage`). */
   usage: CodexUsage;
   /** Usage per round (genuine prompt), from the growth of the cumulative figure. */
@@ -132,6 +139,15 @@ const BOOKKEEPING_TYPES = new Set([
 /** Events that repeat a response item (prompts, answers, reasoning) in the envelope form. */
 const MIRROR_EVENTS = new Set(["user_message", "agent_message", "agent_reasoning"]);
 
+/** The fields of {@link CodexUsage}, listed once: `Object.keys` per report allocated an array each time. */
+const USAGE_KEYS: readonly (keyof CodexUsage)[] = [
+  "input_tokens",
+  "cached_input_tokens",
+  "output_tokens",
+  "reasoning_output_tokens",
+  "total_tokens",
+];
+
 function emptyUsage(): CodexUsage {
   return {
     input_tokens: 0,
@@ -158,7 +174,7 @@ function toUsage(u: CodexUsage): Usage {
 function usageOf(raw: unknown): CodexUsage | null {
   if (!isObject(raw)) return null;
   const usage = emptyUsage();
-  for (const key of Object.keys(usage) as (keyof CodexUsage)[]) usage[key] = num(raw[key]);
+  for (const key of USAGE_KEYS) usage[key] = num(raw[key]);
   return usage;
 }
 
@@ -272,6 +288,7 @@ function textMessage(role: Message["role"], parts: unknown[], meta: Json): Mappe
 }
 
 function toolUse(callId: string, name: string, input: unknown, meta: Json): Mapped {
+  meta.call_id = callId;
   return mappedOf(
     "assistant",
     {
@@ -279,13 +296,13 @@ function toolUse(callId: string, name: string, input: unknown, meta: Json): Mapp
       content: { type: "tool_use", id: callId, name, input },
       text: `${name} ${typeof input === "string" ? input : JSON.stringify(input)}`,
     },
-    { ...meta, call_id: callId },
+    meta,
     callId ? { id: callId, name } : undefined,
   );
 }
 
 /** Maps one response item; a string is the reason it is skipped. */
-function mapItem(item: Json, carry: CodexCarry): Mapped | string {
+function mapItem(item: Json, calls: ReadonlyMap<string, CallRecord>): Mapped | string {
   const type = str(item.type);
   const meta: Json = {};
   if (str(item.id)) meta.item_id = item.id;
@@ -340,11 +357,12 @@ function mapItem(item: Json, carry: CodexCarry): Mapped | string {
     case "custom_tool_call_output":
     case "tool_search_output": {
       const callId = str(item.call_id);
-      const call = carry.calls[callId];
+      const call = calls.get(callId);
       if (call) {
         meta.tool_name = call.name;
         meta.tool_use_uuid = call.uuid;
       }
+      meta.call_id = callId;
       const output = item.output ?? item.tools ?? null;
       return mappedOf(
         "tool",
@@ -353,7 +371,7 @@ function mapItem(item: Json, carry: CodexCarry): Mapped | string {
           content: { type: "tool_result", tool_use_id: callId, content: output },
           text: outputText(output),
         },
-        { ...meta, call_id: callId },
+        meta,
       );
     }
     case "agent_message":
@@ -377,10 +395,15 @@ class CodexParse {
   #series: UuidSeries | undefined;
   #seriesId: string | undefined;
   #seriesKind = "";
-  /** How many calls `carry.calls` holds, once counted (-1 before). */
-  #callCount = -1;
+  /**
+   * `carry.calls` as a map while parsing, written back by {@link finish}: a map is looked up at
+   * half the cost, and a call id such as `__proto__` or `constructor` is only a key in it.
+   */
+  readonly calls: Map<string, CallRecord>;
 
-  constructor(readonly carry: CodexCarry, readonly hint: CodexHint) {}
+  constructor(readonly carry: CodexCarry, readonly hint: CodexHint) {
+    this.calls = new Map(Object.entries(carry.calls));
+  }
 
   time(raw: unknown): string {
     return seenTime(this.carry, raw) || this.carry.lastTs || this.carry.firstTs || EPOCH;
@@ -406,19 +429,11 @@ class CodexParse {
       created_at: ts,
     };
     if (mapped.role === "assistant" && c.model) message.model = c.model;
-    if (Object.keys(mapped.meta).length > 0) message.metadata = mapped.meta;
+    if (hasKeys(mapped.meta)) message.metadata = mapped.meta;
     if (mapped.call) {
-      // Counted here rather than with Object.keys per call, which cost a tenth of the parse.
-      if (this.#callCount < 0) this.#callCount = Object.keys(c.calls).length;
-      if (!(mapped.call.id in c.calls)) this.#callCount++;
-      c.calls[mapped.call.id] = { uuid, name: mapped.call.name };
-      if (this.#callCount > CALL_LIMIT) {
-        for (const oldest in c.calls) {
-          delete c.calls[oldest];
-          break;
-        }
-        this.#callCount--;
-      }
+      this.calls.set(mapped.call.id, { uuid, name: mapped.call.name });
+      // The oldest goes first: maps keep the order of insertion.
+      if (this.calls.size > CALL_LIMIT) this.calls.delete(this.calls.keys().next().value!);
     }
     c.lastUuid = uuid;
     this.messages.push(message);
@@ -468,14 +483,14 @@ class CodexParse {
     // started counting again (a resumed process), so the new total is all new usage.
     const restarted = total.total_tokens < c.usage.total_tokens;
     const delta = emptyUsage();
-    for (const key of Object.keys(delta) as (keyof CodexUsage)[]) {
+    for (const key of USAGE_KEYS) {
       delta[key] = restarted ? (last?.[key] ?? total[key]) : total[key] - c.usage[key];
     }
     const round = c.usageByRound[String(c.round)] ?? emptyUsage();
-    for (const key of Object.keys(round) as (keyof CodexUsage)[]) round[key] += delta[key];
+    for (const key of USAGE_KEYS) round[key] += delta[key];
     c.usageByRound[String(c.round)] = round;
     if (restarted) {
-      for (const key of Object.keys(delta) as (keyof CodexUsage)[]) c.usage[key] += delta[key];
+      for (const key of USAGE_KEYS) c.usage[key] += delta[key];
     } else c.usage = total;
     this.changed = true;
   }
@@ -530,7 +545,7 @@ class CodexParse {
   }
 
   item(payload: Json, line: number, ts: string): void {
-    const mapped = mapItem(payload, this.carry);
+    const mapped = mapItem(payload, this.calls);
     if (typeof mapped === "string") {
       if (mapped.startsWith("unknown")) this.unknown(mapped, line);
       else bump(this.skipped, mapped);
@@ -630,6 +645,7 @@ function finish(
   input: ParseInput<CodexCarry, CodexHint>,
 ): ParseOutput<CodexCarry> {
   const { carry, issues } = parse;
+  carry.calls = Object.fromEntries(parse.calls);
   const conversations: Conversation[] = [];
   if (!carry.conversationId && parse.messages.length > 0) {
     issues.push({

@@ -39,7 +39,9 @@ import {
   isObject,
   type Json,
   num,
+  ownEntry,
   seenTime,
+  setEntry,
   str,
   titleOf,
   unreadableDocument,
@@ -403,7 +405,7 @@ class GeminiParse {
       });
       return;
     }
-    const known = c.known[id];
+    const known = ownEntry(c.known, id);
     const print = raw ? fingerprintBytes(raw) : fingerprintText(JSON.stringify(record));
     const rewound = this.#rewound.delete(id);
     if (rewound) this.#rewoundLeft = true;
@@ -454,7 +456,7 @@ class GeminiParse {
     message.metadata = { ...mapped.meta, gemini_id: id };
     addTokens(c.usage, known?.t, -1);
     addTokens(c.usage, tokens);
-    c.known[id] = { f: print, r: round, p: parent, ...(tokens ? { t: tokens } : {}) };
+    setEntry(c.known, id, { f: print, r: round, p: parent, ...(tokens ? { t: tokens } : {}) });
     this.emitted.set(uuid, message);
     this.messages++;
   }
@@ -527,7 +529,7 @@ class GeminiParse {
     const rounds = this.#roundsUpTo;
     if (rounds.length > end) rounds.length = end;
     while (rounds.length < end) {
-      const round = c.known[c.live[rounds.length]]?.r ?? 0;
+      const round = ownEntry(c.known, c.live[rounds.length])?.r ?? 0;
       rounds.push(Math.max(rounds.at(-1) ?? 0, round));
     }
     return end === 0 ? 0 : rounds[end - 1];
@@ -826,7 +828,7 @@ function parseLogs(
           : JSON.stringify(entry.message ?? ""),
       }, 1);
     }
-    Object.assign(carry.known, parse.carry.known);
+    for (const [id, known] of Object.entries(parse.carry.known)) setEntry(carry.known, id, known);
     for (const [why, count] of Object.entries(parse.skipped)) bump(skipped, why, count);
     if (parse.emitted.size > 0) {
       const conversation = parse.conversation();

@@ -11,6 +11,11 @@ export type Json = Record<string, unknown>;
 
 const decoder = new TextDecoder();
 const WHITESPACE = /\s/;
+
+/** Whether a line starting with this code unit can be blank: a test of the code before the regex. */
+function mayBeSpace(code: number): boolean {
+  return code <= 32 || (code >= 0x80 && WHITESPACE.test(String.fromCharCode(code)));
+}
 const EMPTY = new Uint8Array(0);
 const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 
@@ -25,6 +30,60 @@ const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$
  */
 export function isObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * `record[key]` if the record holds that key itself, else `undefined`: a key read from input such
+ * as `constructor` must not find what every object inherits.
+ *
+ * @example A key every object inherits
+ * ```ts
+ * import { ownEntry } from "./json_lines.ts";
+ * ownEntry({ a: 1 }, "constructor") === undefined;
+ * ```
+ */
+export function ownEntry<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/**
+ * Sets `record[key]` as the record's own entry, also for the key `__proto__`, which an assignment
+ * takes as the record's prototype instead.
+ *
+ * @example Keep `__proto__` as a key
+ * ```ts
+ * import { setEntry } from "./json_lines.ts";
+ * const ids: Record<string, number> = {};
+ * setEntry(ids, "__proto__", 1);
+ * console.log(Object.keys(ids)); // ["__proto__"]
+ * ```
+ */
+export function setEntry<T>(record: Record<string, T>, key: string, value: T): void {
+  if (key === "__proto__") {
+    Object.defineProperty(record, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  } else record[key] = value;
+}
+
+/**
+ * Whether `obj` has an own enumerable key, found without listing them all (`Object.keys` per
+ * message allocated an array for every one).
+ *
+ * @example An empty metadata object
+ * ```ts
+ * import { hasKeys } from "./json_lines.ts";
+ * hasKeys({}) === false;
+ * ```
+ */
+export function hasKeys(obj: Json): boolean {
+  for (const key in obj) {
+    if (Object.hasOwn(obj, key)) return true;
+  }
+  return false;
 }
 
 /**
@@ -105,7 +164,7 @@ export function eachJsonLine(
     start = end + 1;
     byteStart = byteEnd + 1;
     lineNo++;
-    if (line.length === 0 || (WHITESPACE.test(line[0]) && line.trim() === "")) {
+    if (line.length === 0 || (mayBeSpace(line.charCodeAt(0)) && line.trim() === "")) {
       bump(skipped, "blank line");
       continue;
     }

@@ -114,6 +114,16 @@ Deno.test("claude: 2025 blocks, a tree from the sentinel root, attachments, file
   assertEquals(c.title, `Chat ${ID.slice(-4)}`);
 });
 
+Deno.test("claude: a project id that names an object's own property finds no project", () => {
+  const conversation = claudeConversation(ID, 1) as Record<string, unknown>;
+  conversation.project_uuid = "constructor";
+  const out = parse([conversation], { projects: {} });
+  const [c] = out.conversations;
+  ConversationSchema.parse(c);
+  assertEquals(c.metadata.project_uuid, "constructor");
+  assertEquals(c.metadata.project_name, undefined);
+});
+
 Deno.test("claude: records that are not conversations are named and skipped", () => {
   const out = parse([{ uuid: ID }, 7, claudeConversation(ID, 1)]);
   assertEquals(out.conversations.length, 1);

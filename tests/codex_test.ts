@@ -286,6 +286,40 @@ Deno.test("codex parser: a rollout with only events still delivers its prompt", 
   assertEquals(out.conversations[0].messages[0].metadata?.from_event, "user_message");
 });
 
+Deno.test("codex parser: tool calls are paired by any call id, and the oldest of too many forgotten", async (t) => {
+  const line = (payload: Record<string, unknown>) =>
+    JSON.stringify({ timestamp: "2026-02-01T00:00:01.000Z", type: "response_item", payload }) +
+    "\n";
+  const call = (id: string) => line({ type: "function_call", name: `t_${id}`, call_id: id });
+  const output = (id: string) => line({ type: "function_call_output", call_id: id, output: "ok" });
+  const encode = (lines: string[]) => new TextEncoder().encode(lines.join(""));
+  const header = JSON.stringify({ type: "session_meta", payload: { id: "s-calls" } }) + "\n";
+  const toolNames = (out: ParseOutput<CodexCarry>) =>
+    out.conversations[0].messages.filter((m) => m.role === "tool").map((m) =>
+      m.metadata?.tool_name ?? null
+    );
+
+  await t.step("ids that name an object's own properties are only keys", () => {
+    const first = parse(encode([header, call("__proto__"), output("constructor")]), "r.jsonl");
+    assertEquals(toolNames(first), [null]);
+    // The carry is kept as JSON between reads.
+    const carry = JSON.parse(JSON.stringify(first.carry));
+    const second = parse(encode([output("__proto__"), output("toString")]), "r.jsonl", carry, 4);
+    assertEquals(toolNames(second), ["t___proto__", null]);
+  });
+
+  await t.step("257 calls forget the first, read whole or in two parts", () => {
+    const calls = Array.from({ length: 257 }, (_, i) => call(`c${i}`));
+    const outputs = [output("c0"), output("c1"), output("c256")];
+    const whole = parse(encode([header, ...calls, ...outputs]), "r.jsonl");
+    assertEquals(toolNames(whole), [null, "t_c1", "t_c256"]);
+    const head = parse(encode([header, ...calls.slice(0, 200)]), "r.jsonl");
+    const carry = JSON.parse(JSON.stringify(head.carry));
+    const rest = parse(encode([...calls.slice(200), ...outputs]), "r.jsonl", carry, 202);
+    assertEquals(toolNames(rest), [null, "t_c1", "t_c256"]);
+  });
+});
+
 Deno.test("codex worker: file names", () => {
   const id = "01996135-afde-7911-97f0-d863511eca56";
   assertEquals(rolloutRef(`/s/2025/09/19/rollout-2025-09-19T11-02-12-${id}.jsonl`, "/s"), {

@@ -168,6 +168,26 @@ Deno.test("gemini_cli parser: a 0.61 JSONL session", async (t) => {
   });
 });
 
+Deno.test("gemini_cli parser: message ids that name an object's own properties are only ids", () => {
+  const hint = { kind: "jsonl", sessionId: "5e551011" };
+  const header = JSON.stringify({ sessionId: SESSION, startTime: "2026-11-22T15:00:00.000Z" });
+  const record = (id: string, text: string) =>
+    JSON.stringify({ id, timestamp: "2026-11-22T15:00:02.000Z", type: "user", content: text });
+  const lines = (...all: string[]) => encoder.encode(all.map((l) => l + "\n").join(""));
+  const first = parse(
+    lines(header, record("m1", "one"), record("constructor", "two"), record("__proto__", "three")),
+    hint,
+  );
+  const messages = first.conversations[0].messages;
+  assertEquals(messages.map((m) => m.round_index), [1, 2, 3]);
+  assertEquals(messages.map((m) => m.parent_uuid), ["", messages[0].uuid, messages[1].uuid]);
+  BatchSchema.parse({ source_type: "gemini_cli", conversations: first.conversations });
+  // Appended again unchanged, after the carry's trip through JSON: nothing to send.
+  const carry = JSON.parse(JSON.stringify(first.carry));
+  const again = parse(lines(record("__proto__", "three")), hint, carry, 5);
+  assertEquals(again.conversations.flatMap((c) => c.messages).length, 0);
+});
+
 Deno.test("gemini_cli parser: a sub-agent session", () => {
   const out = parse(fixture("subagent.jsonl"), {
     kind: "jsonl" as const,

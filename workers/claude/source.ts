@@ -23,6 +23,7 @@ import {
   type ClaudeProject,
   parseClaude,
 } from "../../parsers/claude.ts";
+import { setEntry } from "../../parsers/json_lines.ts";
 
 const EXPORT_ZIP = /^data-.*\.zip$/;
 const PROJECT_FILE = /(^|\/)projects\/[0-9a-f-]{36}\.json$/;
@@ -32,7 +33,7 @@ function addProjects(into: Record<string, ClaudeProject>, text: string): void {
   const value = JSON.parse(text);
   for (const p of Array.isArray(value) ? value : [value]) {
     if (typeof p?.uuid !== "string") continue;
-    into[p.uuid] = {
+    setEntry(into, p.uuid, {
       uuid: p.uuid,
       name: typeof p.name === "string" ? p.name : "",
       ...(typeof p.description === "string" ? { description: p.description } : {}),
@@ -41,7 +42,7 @@ function addProjects(into: Record<string, ClaudeProject>, text: string): void {
         filename: String(d?.filename ?? ""),
         content: String(d?.content ?? ""),
       })),
-    };
+    });
   }
 }
 
