@@ -221,6 +221,19 @@ interface Mapped extends MappedContent {
   prompt: boolean;
 }
 
+/**
+ * A mapped record, every one built with the same fields in the same order: the code reading
+ * them stays fast with one object shape (spreads of differing contents made several).
+ */
+function mappedOf(
+  role: Message["role"],
+  { content, contentType, text }: MappedContent,
+  meta: Json,
+  prompt = false,
+): Mapped {
+  return { role, content, contentType, text, meta, prompt };
+}
+
 /** One Gemini API part (text, thought, function call or response, inline data). */
 function mapPart(part: unknown): Json {
   if (typeof part === "string") return { type: "text", text: part };
@@ -294,29 +307,28 @@ function mapRecord(record: Json): Mapped {
       }
     }
     if (all.length === 0) all.push({ type: "text", text: "" });
-    return { role: "assistant", ...fromBlocks(all), meta, prompt: false };
+    return mappedOf("assistant", fromBlocks(all), meta);
   }
   if (type !== "user") {
     meta.gemini_type = type;
-    return {
-      role: "system",
-      ...fromBlocks(blocks.length ? blocks : [{ type: "text", text: "" }]),
+    return mappedOf(
+      "system",
+      fromBlocks(blocks.length ? blocks : [{ type: "text", text: "" }]),
       meta,
-      prompt: false,
-    };
+    );
   }
   const mapped = fromBlocks(blocks.length ? blocks : [{ type: "text", text: "" }]);
   if (blocks.length > 0 && blocks.every((b) => b.type === "tool_result")) {
-    return { role: "tool", ...mapped, meta, prompt: false };
+    return mappedOf("tool", mapped, meta);
   }
   if (typeof record.displayContent === "string" || Array.isArray(record.displayContent)) {
     meta.display_content = record.displayContent;
   }
   if (mapped.text.trimStart().startsWith("<session_context>")) {
     meta.context = true;
-    return { role: "system", ...mapped, meta, prompt: false };
+    return mappedOf("system", mapped, meta);
   }
-  return { role: "user", ...mapped, meta, prompt: true };
+  return mappedOf("user", mapped, meta, true);
 }
 
 /** Mutable state of one parse. */

@@ -43,7 +43,9 @@ export function isObject(v: unknown): v is Json {
  * ```
  */
 export function ownEntry<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
-  return Object.hasOwn(record, key) ? record[key] : undefined;
+  // One lookup when the key is missing, the common case; a second only for what was found.
+  const value = record[key];
+  return value !== undefined && Object.hasOwn(record, key) ? value : undefined;
 }
 
 /**
