@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { nestedDeeperThan, STORE_JSON_DEPTH } from "./json_depth.ts";
 
 /** Every source a worker can deliver, as the batch API names it. */
 export const SOURCE_TYPES = [
@@ -36,17 +37,28 @@ const id = z.string().min(1).regex(/^[^\u0000-\u001f\u007f]+$/, {
   message: "expected an id without control characters",
 });
 /**
- * A JSON object of any keys and values (a message's content, usage, metadata): checked to be a
+ * A JSON object of any keys and values (a message's content and metadata): checked to be a
  * plain object and passed on as it is. `z.record(z.string(), z.unknown())` copied every key of
  * every content block, two thirds of the time a batch's validation took.
  */
-const jsonObject = z.custom<Record<string, unknown>>(
-  (value) => {
-    if (typeof value !== "object" || value === null) return false;
-    const prototype = Object.getPrototypeOf(value);
-    return prototype === Object.prototype || prototype === null;
-  },
-  { message: "expected an object" },
+const jsonObject = z.custom<Record<string, unknown>>(isPlainObject, {
+  message: "expected an object",
+});
+
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/**
+ * An object the store reads with SQL (a conversation's metadata, a message's usage): plain, and
+ * nested no deeper than SQLite's JSON functions read, else every query over the store's
+ * conversations or usage would fail on it.
+ */
+const storedObject = z.custom<Record<string, unknown>>(
+  (value) => isPlainObject(value) && !nestedDeeperThan(value, STORE_JSON_DEPTH),
+  { message: `expected an object nested at most ${STORE_JSON_DEPTH} levels deep` },
 );
 
 /**
@@ -72,7 +84,7 @@ export const MessageSchema = z.object({
   content_text: z.string(),
   created_at: rfc3339,
   model: z.string().optional(),
-  usage: jsonObject.optional(),
+  usage: storedObject.optional(),
   metadata: jsonObject.optional(),
 });
 /** A validated message. */
@@ -95,7 +107,7 @@ export const ConversationSchema = z.object({
   title: z.string(),
   created_at: rfc3339,
   updated_at: rfc3339,
-  metadata: jsonObject,
+  metadata: storedObject,
   messages: z.array(MessageSchema),
 });
 /** A validated conversation. */

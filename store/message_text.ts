@@ -1,4 +1,5 @@
 import type { DatabaseSync } from "node:sqlite";
+import { nestedDeeperThan, STORE_JSON_DEPTH } from "../common/json_depth.ts";
 
 /**
  * A message's text stored once. Most messages are one content block whose text is the whole
@@ -29,6 +30,8 @@ export function textKeyOf(content: unknown, text: string): string | null {
   }
   // A lone surrogate would come back from the content's JSON unlike it comes back stored.
   if (!text.isWellFormed()) return null;
+  // SQL could not read the text back out of a content nested deeper than its JSON functions go.
+  if (nestedDeeperThan(content, STORE_JSON_DEPTH)) return null;
   const fields = content as Record<string, unknown>;
   for (const key of TEXT_KEYS) if (fields[key] === text) return key;
   return null;

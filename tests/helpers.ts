@@ -455,3 +455,18 @@ export function conversationOf(messages: Message[]): Conversation {
     messages,
   };
 }
+
+/**
+ * An array nested `depth` levels deep (built without recursion).
+ *
+ * @example Three levels
+ * ```ts
+ * import { nested } from "./helpers.ts";
+ * console.log(JSON.stringify(nested(3))); // [[[]]]
+ * ```
+ */
+export function nested(depth: number): unknown[] {
+  let value: unknown[] = [];
+  for (let level = 1; level < depth; level++) value = [value];
+  return value;
+}

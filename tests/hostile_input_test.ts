@@ -83,10 +83,15 @@ Deno.test({
         `${path}:2: cannot process this line (Maximum call stack size exceeded); skipped`,
       );
       const stored = new Set(serverUuids(server));
-      for (const [id, n] of [[session, 1], [session, 4], [other, 1]] as const) {
+      for (const [id, n] of [[session, 1], [session, 3], [session, 4], [other, 1]] as const) {
         assert(stored.has(derivedUuid("hostile", id, n)), `line ${n} of ${id} was delivered`);
       }
       assert(!stored.has(derivedUuid("hostile", session, 2)), "the culprit was skipped");
+      // Line 3 nests 20,000 deep, more than SQLite's JSON functions read: its text still reads.
+      const db = new DatabaseSync(server.db, { readOnly: true });
+      const texts = db.prepare("SELECT text FROM message_text").all().map((r) => r.text);
+      db.close();
+      assertEquals(texts.toSorted(), ["after", "before", "other file", "x"]);
     } finally {
       await server.stop();
     }

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { procStatusBytes, REPO, startServer } from "./helpers.ts";
+import { nested, procStatusBytes, REPO, startServer } from "./helpers.ts";
 import { ConversationStore } from "../store/store.ts";
 import type { Batch } from "../common/types.ts";
 
@@ -345,6 +345,60 @@ Deno.test({
       assertStringIncludes((await r.json()).message, "exceeds 33554432 bytes");
       const peak = procStatusBytes(server.child.pid, "VmHWM");
       assert(peak < 200e6, `peak RSS ${(peak / 1e6).toFixed(0)} MB`);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "server: nesting deeper than the store's SQL reads JSON",
+  ...opts,
+  fn: async (t) => {
+    const server = await startServer();
+    const post = (body: string) =>
+      fetch(`${server.url}/internal/v1/sync/batch`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
+        body,
+      });
+    try {
+      type Odd = { conversations: Record<string, unknown>[] };
+      const withMessage = (field: string, value: unknown) => {
+        const odd = batch("deep", ["deep-1"]) as unknown as {
+          conversations: { messages: Record<string, unknown>[] }[];
+        };
+        odd.conversations[0].messages[0][field] = value;
+        return odd;
+      };
+      await t.step("conversation metadata and usage: refused, naming the field", async () => {
+        const metadata = batch("deep", ["deep-1"]) as unknown as Odd;
+        // The object is the first level: 1 + 1000.
+        metadata.conversations[0].metadata = { cwd: "/x", under: nested(1000) };
+        const usage = withMessage("usage", { under: nested(1000) });
+        for (const [odd, path] of [[metadata, "0.metadata"], [usage, "0.messages.0.usage"]]) {
+          const r = await post(JSON.stringify(odd));
+          assertEquals(r.status, 400);
+          assertStringIncludes(
+            (await r.json()).message,
+            `conversations.${path}: expected an object nested at most 1000 levels deep`,
+          );
+        }
+        metadata.conversations[0].metadata = { cwd: "/x", under: nested(999) };
+        assertEquals((await post(JSON.stringify(metadata))).status, 200);
+      });
+      await t.step("a content: stored, and every read still works", async () => {
+        const odd = withMessage("content", { type: "text", text: "deep-1", under: nested(5000) });
+        assertEquals((await post(JSON.stringify(odd))).status, 200);
+        const read = await server.get("/api/v1/conversations/deep/messages") as {
+          items: { content_text: string }[];
+        };
+        assertEquals(read.items.map((m) => m.content_text), ["deep-1"]);
+        const list = await server.get("/api/v1/conversations?project=/x") as {
+          items: unknown[];
+        };
+        assertEquals(list.items.length, 1);
+      });
     } finally {
       await server.stop();
     }

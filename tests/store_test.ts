@@ -7,7 +7,7 @@ import { ConversationStore, FINGERPRINT_FORM, IdempotencyConflictError } from ".
 import { SearchIndex } from "../store/search.ts";
 import type { Batch, Message } from "../common/types.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
-import { conversationOf, REPO, TEST_TIME, textMessage } from "./helpers.ts";
+import { conversationOf, nested, REPO, TEST_TIME, textMessage } from "./helpers.ts";
 
 Deno.test("store: six processes opening one new store at once all succeed", async () => {
   const dir = await Deno.makeTempDir();
@@ -97,6 +97,8 @@ Deno.test("store: a message's text is stored once and reads back exactly", async
     textMessage("result", "ok", { type: "tool_result", content: "ok" }),
     textMessage("tool", "ls {}", { type: "tool_use", name: "ls", input: {} }),
     textMessage("surrogate", "x\ud800y", { type: "text", text: "x\ud800y" }),
+    // SQLite's JSON functions read 1000 levels: this text could not be read out of its content.
+    textMessage("deep", "deep down", { type: "text", text: "deep down", under: nested(1500) }),
   ];
   const batch = batchOf(messages);
   const store = new ConversationStore(path);
@@ -115,6 +117,7 @@ Deno.test("store: a message's text is stored once and reads back exactly", async
       result: "content",
       tool: null,
       surrogate: null,
+      deep: null,
     });
     for (const r of rows) if (r.text_key) assertEquals(r.content_text, "");
   });
@@ -140,10 +143,22 @@ Deno.test("store: a message's text is stored once and reads back exactly", async
     });
   });
 
+  await t.step("the view reads every text, the deeply nested one's too", () => {
+    const db = new DatabaseSync(path, { readOnly: true });
+    const rows = db.prepare("SELECT uuid, text FROM message_text").all() as {
+      uuid: string;
+      text: string;
+    }[];
+    db.close();
+    assertEquals(rows.length, messages.length);
+    assertEquals(rows.find((r) => r.uuid === "deep")?.text, "deep down");
+  });
+
   await t.step("the search index reads the texts too", () => {
     const index = new SearchIndex(path);
     assertEquals(index.search("prompt", {}, 10).map((h) => h.uuid), ["c"]);
     assertEquals(index.search("after", {}, 10).map((h) => h.uuid), ["c"]);
+    assertEquals(index.search("deep", {}, 10).map((h) => h.uuid), ["c"]);
     index.close();
   });
   store.close();
