@@ -197,7 +197,11 @@ function conversationOf(
     ["conversation_origin", c.conversation_origin],
   ];
   for (const [key, value] of extra) {
-    if (value !== undefined && value !== null && value !== "") metadata[key] = value;
+    // Scalars only: these fields are strings and flags, and an object here would be stored in
+    // the conversation's metadata, which the store reads with SQL (common/json_depth.ts).
+    const scalar = typeof value === "string" || typeof value === "number" ||
+      typeof value === "boolean";
+    if (scalar && value !== "") metadata[key] = value;
   }
   // Custom GPTs are `g-…`, projects `g-p-…`.
   if (str(c.gizmo_id).startsWith("g-p-")) metadata.project_id = c.gizmo_id;

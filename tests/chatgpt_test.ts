@@ -8,7 +8,7 @@ import { type ChatGptHint, parseChatGpt } from "../parsers/chatgpt.ts";
 import type { DocumentPart } from "../common/source.ts";
 import { ConversationSchema } from "../common/types.ts";
 import { gptConversation } from "../bench/export_corpus.ts";
-import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
+import { nested, SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
 
 function part(records: unknown[], index = 0, first = true, last = true): DocumentPart {
   return { root: "array", header: {}, recordsKey: "", records, index, first, last };
@@ -199,7 +199,7 @@ Deno.test("chatgpt: content types, tools, thinking, voice and attachments", () =
   for (const c of out.conversations) ConversationSchema.parse(c);
 });
 
-Deno.test("chatgpt: null times, a tree 100,000 deep, and records that are not conversations", () => {
+Deno.test("chatgpt: null times, a tree 100,000 deep, odd fields, records that are not conversations", () => {
   const mapping: Record<string, unknown> = { r: { id: "r", parent: null, message: null } };
   let parent = "r";
   for (let i = 0; i < 100_000; i++) {
@@ -217,10 +217,22 @@ Deno.test("chatgpt: null times, a tree 100,000 deep, and records that are not co
     parent = id;
   }
   const out = parse([
-    { id: ID, title: "deep", create_time: 1764090229, current_node: parent, mapping },
+    {
+      id: ID,
+      title: "deep",
+      create_time: 1764090229,
+      current_node: parent,
+      mapping,
+      // A field that holds a string, holding something else: not kept.
+      conversation_origin: nested(2000),
+      is_starred: true,
+    },
     "nope",
     { title: "no id" },
   ]);
+  ConversationSchema.parse(out.conversations[0]);
+  assertEquals(out.conversations[0].metadata.conversation_origin, undefined);
+  assertEquals(out.conversations[0].metadata.is_starred, true);
   assertEquals(out.conversations[0].messages.length, 100_000);
   assertEquals(out.conversations[0].messages[5].created_at, "2025-11-25T17:03:49.000Z");
   assertEquals(out.issues.length, 2);
