@@ -31,11 +31,22 @@ export const SourceTypeSchema = z.enum(SOURCE_TYPES);
 export type SourceType = z.infer<typeof SourceTypeSchema>;
 
 const rfc3339 = z.iso.datetime({ offset: true, message: "expected an RFC 3339 timestamp" });
-/** An id: not empty, and no control characters (a NUL would cut it short in a database). */
+/**
+ * The longest id (a conversation's or a message's) and model name accepted. Real ones are a few
+ * dozen characters; each is stored with every message it applies to, so a long one sent once
+ * would be written as many times over.
+ */
+export const ID_LIMIT = 1024;
+/** See {@link ID_LIMIT}. */
+export const NAME_LIMIT = 256;
+
+/** Control characters: a NUL would cut an id short in a database. */
 // deno-lint-ignore no-control-regex
-const id = z.string().min(1).regex(/^[^\u0000-\u001f\u007f]+$/, {
-  message: "expected an id without control characters",
-});
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f]+$/;
+/** An id: not empty, not too long, and no control characters. */
+const id = z.string().min(1)
+  .max(ID_LIMIT, { message: `expected an id of at most ${ID_LIMIT} characters` })
+  .regex(NO_CONTROL_CHARACTERS, { message: "expected an id without control characters" });
 /**
  * A JSON object of any keys and values (a message's content and metadata): checked to be a
  * plain object and passed on as it is. `z.record(z.string(), z.unknown())` copied every key of
@@ -76,14 +87,18 @@ const storedObject = z.custom<Record<string, unknown>>(
  */
 export const MessageSchema = z.object({
   uuid: id,
-  parent_uuid: z.string(),
+  parent_uuid: z.string().max(ID_LIMIT, {
+    message: `expected an id of at most ${ID_LIMIT} characters`,
+  }),
   round_index: z.number().int().nonnegative(),
   role: z.enum(["user", "assistant", "system", "tool"]),
   content_type: z.enum(["text", "tool_use", "tool_result", "multipart"]),
   content: jsonObject,
   content_text: z.string(),
   created_at: rfc3339,
-  model: z.string().optional(),
+  model: z.string().max(NAME_LIMIT, {
+    message: `expected a model name of at most ${NAME_LIMIT} characters`,
+  }).optional(),
   usage: storedObject.optional(),
   metadata: jsonObject.optional(),
 });

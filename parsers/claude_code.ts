@@ -22,11 +22,13 @@ import {
   isObject,
   type Json,
   num,
+  shortStr,
   str,
   titleOf,
 } from "./json_lines.ts";
 import {
   type Conversation,
+  ID_LIMIT,
   type Message,
   TITLE_SOURCES,
   titleRank,
@@ -310,13 +312,17 @@ export function parseClaudeCode(
   const resolveParent = (p: string): string => reparent.get(p) ?? p;
   const rememberSkipped = (obj: Json) => {
     const uuid = str(obj.uuid);
-    if (uuid) remember(reparent, uuid, resolveParent(str(obj.parentUuid)), REPARENT_LIMIT);
+    // The parent is given to every child of the skipped line: an overlong one is no id.
+    if (uuid) {
+      remember(reparent, uuid, resolveParent(shortStr(obj.parentUuid, ID_LIMIT)), REPARENT_LIMIT);
+    }
   };
 
   eachJsonLine(input.bytes, input.firstLine, skipped, issues, (obj, lineNo) => {
     const type = str(obj.type);
-    if (!carry.conversationId && str(obj.sessionId) && !str(obj.sessionId).startsWith("agent-")) {
-      carry.conversationId = str(obj.sessionId);
+    const sessionId = shortStr(obj.sessionId, ID_LIMIT);
+    if (!carry.conversationId && sessionId && !sessionId.startsWith("agent-")) {
+      carry.conversationId = sessionId;
     }
 
     if (type === "summary") {

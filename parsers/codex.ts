@@ -23,7 +23,7 @@ import {
   type ParseInput,
   type ParseOutput,
 } from "../common/source.ts";
-import type { Conversation, Message } from "../common/types.ts";
+import { type Conversation, ID_LIMIT, type Message, NAME_LIMIT } from "../common/types.ts";
 import {
   baseName,
   eachJsonLine,
@@ -32,6 +32,7 @@ import {
   type Json,
   num,
   seenTime,
+  shortStr,
   str,
   titleOf,
   unreadableDocument,
@@ -431,7 +432,7 @@ class CodexParse {
     if (mapped.role === "assistant" && c.model) message.model = c.model;
     if (hasKeys(mapped.meta)) message.metadata = mapped.meta;
     if (mapped.call) {
-      this.calls.set(mapped.call.id, { uuid, name: mapped.call.name });
+      this.calls.set(mapped.call.id, { uuid, name: shortStr(mapped.call.name, NAME_LIMIT) });
       // The oldest goes first: maps keep the order of insertion.
       if (this.calls.size > CALL_LIMIT) this.calls.delete(this.calls.keys().next().value!);
     }
@@ -441,7 +442,7 @@ class CodexParse {
 
   sessionMeta(payload: Json): void {
     const c = this.carry;
-    const id = str(payload.id);
+    const id = shortStr(payload.id, ID_LIMIT);
     this.metadata++;
     if (c.conversationId && id && id !== c.conversationId) {
       // A fork or resume copies other threads' headers; this file's thread stays the first. A
@@ -509,7 +510,15 @@ class CodexParse {
         return this.sessionMeta(payload);
       case "turn_context":
         this.metadata++;
-        if (str(payload.model)) c.model = str(payload.model);
+        if (shortStr(payload.model, NAME_LIMIT)) c.model = str(payload.model);
+        else if (str(payload.model)) {
+          // It would be stored with every message after it.
+          this.warnings.push({
+            line,
+            message: `turn_context model of ${str(payload.model).length} characters is not a ` +
+              `model name (at most ${NAME_LIMIT}); ignored`,
+          });
+        }
         if (str(payload.cwd) && !str(payload.cwd).startsWith("[")) c.cwd = str(payload.cwd);
         this.changed = true;
         return;
@@ -701,7 +710,7 @@ export function parseCodex(input: ParseInput<CodexCarry, CodexHint>): ParseOutpu
   eachJsonLine(input.bytes, input.firstLine, parse.skipped, parse.issues, (obj, line) => {
     if (line === 1 && obj.type === "session_meta" && isObject(obj.payload)) {
       // The file's own header names the thread even when the file name says otherwise.
-      const id = str(obj.payload.id);
+      const id = shortStr(obj.payload.id, ID_LIMIT);
       if (id) carry.conversationId = id;
     }
     parse.line(obj, line);

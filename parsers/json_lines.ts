@@ -102,6 +102,22 @@ export function str(v: unknown): string {
 }
 
 /**
+ * `v` if it is a string of at most `limit` characters, else `""`: for a name or an id a parser
+ * copies onto every message after it (a model, a tool's name, a parent), where one long value in
+ * a file would otherwise be stored, and held in memory, once per message.
+ *
+ * @example A model name and something that is not one
+ * ```ts
+ * import { shortStr } from "./json_lines.ts";
+ * shortStr("gpt-5.1-codex", 256) === "gpt-5.1-codex";
+ * shortStr("m".repeat(1000), 256) === "";
+ * ```
+ */
+export function shortStr(v: unknown, limit: number): string {
+  return typeof v === "string" && v.length <= limit ? v : "";
+}
+
+/**
  * `v` if it is a finite number, else 0.
  *
  * @example Read an optional number field

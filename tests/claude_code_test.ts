@@ -176,6 +176,23 @@ Deno.test("claude_code parser: our session fixture", async (t) => {
   });
 });
 
+Deno.test("claude_code parser: a parent too long to be an id is not given to the children of a skipped line", () => {
+  const line = (o: Record<string, unknown>) =>
+    JSON.stringify({ sessionId: SESSION, timestamp: "2026-01-01T00:00:00.000Z", ...o });
+  const lines = [
+    line({ type: "progress", uuid: "p1", parentUuid: "x".repeat(2000) }),
+    ...Array.from({ length: 3 }, (_, i) =>
+      line({
+        type: "user",
+        uuid: `u${i}`,
+        parentUuid: "p1",
+        message: { role: "user", content: `prompt ${i}` },
+      })),
+  ];
+  const out = parseAll(new TextEncoder().encode(lines.join("\n") + "\n"));
+  assertEquals(out.conversations[0].messages.map((m) => m.parent_uuid), ["", "", ""]);
+});
+
 Deno.test("claude_code parser: sub-agent files attach to the parent conversation", async (t) => {
   await t.step("2.1.x <session>/subagents/agent-<id>.jsonl", () => {
     const bytes = Deno.readFileSync(new URL(`${SESSION}/subagents/agent-a7c3.jsonl`, DIR));

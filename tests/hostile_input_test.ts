@@ -169,6 +169,44 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "hostile input: a long value copied onto every message costs only itself",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    try {
+      const s = await scratch(server, { flag: "sessions-dir" });
+      const thread = "019a0b0b-0000-7000-8000-000000000002";
+      // A model name of a MB, given to each of the 300 messages after it: 300 MB once
+      // serialised, from a file of one MB. It ran the worker out of memory, at every start.
+      const line = (type: string, payload: unknown) =>
+        JSON.stringify({ timestamp: "2026-11-20T10:00:00.000Z", type, payload });
+      const lines = [
+        line("session_meta", { id: thread }),
+        line("turn_context", { model: "m".repeat(1_000_000) }),
+        ...Array.from({ length: 300 }, (_, i) =>
+          line("response_item", {
+            type: "message",
+            role: "assistant",
+            content: [{ type: "output_text", text: `answer ${i}` }],
+          })),
+      ];
+      const path = `${s.data}/rollout-2026-11-20T10-00-00-${thread}.jsonl`;
+      await Deno.writeTextFile(path, lines.join("\n") + "\n");
+      const out = await runMeasured([...s.base, "--once"], "codex");
+      assertEquals(out.code, 0, out.stderr);
+      assertStringIncludes(
+        out.stderr,
+        `${path}:2: turn_context model of 1000000 characters is not a model name`,
+      );
+      assertEquals(serverUuids(server).length, 300);
+      assert(out.rss < 300e6, `peak RSS ${(out.rss / 1e6).toFixed(0)} MB`);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
 /** A rollout's first two lines (meta and one prompt), as bytes. */
 function sessionRollout(thread: string): Uint8Array {
   const lines = [

@@ -2,12 +2,12 @@
  * Items: a conversation made once into the form its sink sends, with a print the batch key
  * commits to.
  */
-import { itemOf } from "../common/delivery/item.ts";
+import { ConversationTooLargeError, itemOf } from "../common/delivery/item.ts";
 import { batchBlob, batchBody } from "../common/delivery/outgoing.ts";
 import { fingerprint64 } from "../common/hash.ts";
 import { conversationRows } from "../store/rows.ts";
 import type { Conversation, Message } from "../common/types.ts";
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertThrows } from "./assert.ts";
 import { conversationOf, textMessage } from "./helpers.ts";
 
 function message(uuid: string, text: string): Message {
@@ -81,4 +81,21 @@ Deno.test("items: one form made at once, the other on demand; prints tell payloa
       assert(threw, form);
     }
   });
+});
+
+Deno.test("items: a conversation holding more than the limit is refused before it is serialised", () => {
+  // One string of a MB on each of 300 messages: 300 MB once serialised, from a MB in memory.
+  const shared = "x".repeat(1_000_000);
+  const messages = Array.from({ length: 300 }, (_, i) => ({
+    ...message(`m${i}`, "hi"),
+    metadata: { tool_name: shared },
+  }));
+  const error = assertThrows(() => itemOf(conversation(...messages), "rows", 10_000_000));
+  assert(error instanceof ConversationTooLargeError, String(error));
+  assert(error.chars > 10_000_000 && error.chars < 12_000_000, `counted ${error.chars}`);
+  // Under the limit, the same conversation of a few messages is made as usual.
+  assertEquals(
+    itemOf(conversation(...messages.slice(0, 3)), "rows", 10_000_000).rows.messages.length,
+    3,
+  );
 });

@@ -117,6 +117,25 @@ Deno.test({
             `conversations.0.messages.0.${field}: expected an object`,
           );
         }
+        // Ids and model names are stored with every message they apply to: bounded.
+        for (
+          const [field, value, expected] of [
+            ["uuid", "u".repeat(1025), "an id of at most 1024 characters"],
+            ["parent_uuid", "p".repeat(1025), "an id of at most 1024 characters"],
+            ["model", "m".repeat(257), "a model name of at most 256 characters"],
+          ]
+        ) {
+          const odd = batch("c2", ["x1"]) as unknown as {
+            conversations: { messages: Record<string, unknown>[] }[];
+          };
+          odd.conversations[0].messages[0][field] = value;
+          const r4 = await post(JSON.stringify(odd));
+          assertEquals(r4.status, 400);
+          assertStringIncludes(
+            (await r4.json()).message,
+            `conversations.0.messages.0.${field}: expected ${expected}`,
+          );
+        }
       });
       await t.step("the body limit answers 413, also after gzip decoding", async () => {
         const big = JSON.stringify(batch("c3", Array.from({ length: 300 }, (_, i) => `big-${i}`)));

@@ -71,6 +71,76 @@ function rowsPrint(rows: ConversationRow): { print: string; bytes: number } {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * A conversation whose messages hold far more than what it was parsed from could: a long value a
+ * parser copies onto every message (a model name, a parent) from hostile input. Thrown before
+ * anything is serialised, which would have run the thread out of memory and stopped the worker;
+ * the caller then parses the lines one by one, each with its one message.
+ *
+ * @example Too much for the limit
+ * ```ts
+ * import { ConversationTooLargeError, itemOf } from "./item.ts";
+ * const message = {
+ *   uuid: "m1", parent_uuid: "", round_index: 0, role: "user" as const, content_type: "text" as const,
+ *   content: { type: "text", text: "hi" }, content_text: "hi", created_at: "2025-01-01T00:00:00Z",
+ * };
+ * const conversation = {
+ *   uuid: "c1", title: "", created_at: "2025-01-01T00:00:00Z",
+ *   updated_at: "2025-01-01T00:00:00Z", metadata: {}, messages: [message],
+ * };
+ * try {
+ *   itemOf(conversation, "json", 3);
+ * } catch (error) {
+ *   console.log(error instanceof ConversationTooLargeError); // true
+ * }
+ * ```
+ */
+export class ConversationTooLargeError extends Error {
+  override name = "ConversationTooLargeError";
+  /** `chars`: what its messages' fields hold, counted up to just past `limit`. */
+  constructor(readonly uuid: string, readonly chars: number, readonly limit: number) {
+    super(
+      `conversation ${uuid}: its messages' ids, texts and metadata hold over ${limit} characters, ` +
+        `more than what it was read from could make (a value repeated on every message?); ` +
+        `not serialised`,
+    );
+  }
+}
+
+/** The characters of the strings (keys and values) in `value`, counted until over `budget`. */
+function textChars(value: unknown, budget: number): number {
+  let chars = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && chars <= budget) {
+    const v = stack.pop();
+    if (typeof v === "string") chars += v.length;
+    else if (Array.isArray(v)) { for (const item of v) stack.push(item); }
+    else if (typeof v === "object" && v !== null) {
+      for (const [key, field] of Object.entries(v)) {
+        chars += key.length;
+        stack.push(field);
+      }
+    }
+  }
+  return chars;
+}
+
+/**
+ * What the messages of `c` hold in the fields a parser may copy from one message to the next,
+ * plus their texts, counted until over `limit`: an estimate of its size made without
+ * serialising it.
+ */
+function messageChars(c: Conversation, limit: number): number {
+  let chars = 0;
+  for (const m of c.messages) {
+    chars += m.uuid.length + m.parent_uuid.length + (m.model?.length ?? 0) + m.content_text.length;
+    if (m.metadata) chars += textChars(m.metadata, limit - chars);
+    if (m.usage) chars += textChars(m.usage, limit - chars);
+    if (chars > limit) break;
+  }
+  return chars;
+}
+
 class ConversationItem implements Item {
   readonly bytes: number;
   readonly print: string;
@@ -110,7 +180,9 @@ class ConversationItem implements Item {
 }
 
 /**
- * The item of `conversation` in `form`; throws whatever serialising it throws (hostile input).
+ * The item of `conversation` in `form`; throws {@link ConversationTooLargeError} when its
+ * messages hold more than `maxChars` (estimated without serialising them), and whatever
+ * serialising it throws (hostile input).
  *
  * @example The same conversation in both forms
  * ```ts
@@ -124,6 +196,10 @@ class ConversationItem implements Item {
  * console.log(itemOf(conversation, "rows").rows.uuid); // c1
  * ```
  */
-export function itemOf(conversation: Conversation, form: ItemForm): Item {
+export function itemOf(conversation: Conversation, form: ItemForm, maxChars = Infinity): Item {
+  if (maxChars < Infinity) {
+    const chars = messageChars(conversation, maxChars);
+    if (chars > maxChars) throw new ConversationTooLargeError(conversation.uuid, chars, maxChars);
+  }
   return new ConversationItem(conversation, form);
 }

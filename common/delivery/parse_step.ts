@@ -30,6 +30,11 @@ export interface ParseStepOptions<Carry, Hint> {
   problem(message: string): void;
   /** The form conversations are made into, as the sink sends them. */
   form: ItemForm;
+  /**
+   * The most characters one conversation's messages may hold in one parse (see
+   * `ConversationTooLargeError`); more, and its lines are parsed one by one.
+   */
+  maxConversationChars: () => number;
 }
 
 /** What to parse, read from a unit at a cursor: lines, or a part of a document. */
@@ -75,6 +80,7 @@ function describe(error: unknown): string {
  * const step = new ParseStep({
  *   parser: parseClaudeCode, host: "h", state: new StateStore(":memory:"), log: new Logger("doc"),
  *   pending: new Map(), skipped: () => {}, problem: console.warn, form: "json",
+ *   maxConversationChars: () => 64 << 20,
  * });
  * const line = '{"type":"user","uuid":"u1","sessionId":"s1","message":{"role":"user","content":"hi"}}\n';
  * const cursor = {
@@ -164,7 +170,10 @@ export class ParseStep<Carry, Hint> {
       file: { path: ref.path, hint: ref.hint, host: this.#o.host },
     });
     if (out.totals) this.#rollUp(cursor, out);
-    const items = out.conversations.map((conversation) => itemOf(conversation, this.#o.form));
+    const maxChars = this.#o.maxConversationChars();
+    const items = out.conversations.map((conversation) =>
+      itemOf(conversation, this.#o.form, maxChars)
+    );
     return { out, items, value: out.carry };
   }
 

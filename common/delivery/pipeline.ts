@@ -69,6 +69,15 @@ export interface PipelineOptions<Carry, Hint = unknown> {
   dryRun?: (body: string) => void;
 }
 
+/**
+ * The most characters one conversation parsed at once may hold: four times the most one parse
+ * reads (a line, or a chunk of lines or records), and a MiB. A conversation holding more came from
+ * a value repeated on every message, and would run the engine out of memory if serialised.
+ */
+function conversationCharLimit(s: DeliverySettings): number {
+  return 4 * Math.max(s.maxLineBytes, s.chunkBytes) + (1 << 20);
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -149,6 +158,7 @@ export class Pipeline<Carry, Hint = unknown> {
       skipped: (n) => this.stats.skipped += n,
       problem: (message) => this.recordProblem(message),
       form: options.sink.form ?? "json",
+      maxConversationChars: () => conversationCharLimit(options.settings()),
     });
     this.#context = {
       state: options.state,
