@@ -103,6 +103,42 @@ Deno.test("zip: archives that lie are refused with what is wrong", async (t) => 
       assertStringIncludes(error.message, "out of bounds");
     });
   });
+  await t.step("a directory too large or too many entries is not read", async () => {
+    // The end record after 40 MiB of nothing (a sparse file), claiming all of it as directory.
+    const end = (entries: number, size: number) => {
+      const record = new Uint8Array(22);
+      const view = new DataView(record.buffer);
+      view.setUint32(0, 0x06054b50, true);
+      view.setUint16(8, Math.min(entries, 0xffff), true);
+      view.setUint16(10, Math.min(entries, 0xffff), true);
+      view.setUint32(12, size, true);
+      return record;
+    };
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/a.zip`;
+      const big = 40 << 20;
+      await Deno.writeFile(path, new Uint8Array(0));
+      await Deno.truncate(path, big);
+      await Deno.writeFile(path, end(1, big), { append: true });
+      await using file = await new ReadScope([dir]).open(path);
+      const error = await assertRejects(() => readZipDirectory(file));
+      assertStringIncludes(error.message, `central directory of ${big} bytes, over the limit`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    // A zip64 end record claiming 200,000 members (a 32-bit one holds at most 65,535).
+    const many = new Uint8Array(56 + 20 + 22);
+    const view = new DataView(many.buffer);
+    view.setUint32(0, 0x06064b50, true);
+    view.setBigUint64(32, 200_000n, true);
+    view.setUint32(56, 0x07064b50, true);
+    view.setUint32(76, 0x06054b50, true);
+    await withZip(many, async (file) => {
+      const error = await assertRejects(() => readZipDirectory(file));
+      assertStringIncludes(error.message, "out of bounds (200000 entries");
+    });
+  });
   await t.step("not a zip at all", async () => {
     await withZip(new TextEncoder().encode("just text, no archive"), async (file) => {
       assert((await assertRejects(() => readZipDirectory(file))) instanceof ZipError);

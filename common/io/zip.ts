@@ -42,8 +42,16 @@ const ZIP64_EOCD = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 const MAX_COMMENT = 0xffff;
-/** Far above any export's member count; a directory claiming more is not read. */
-const MAX_ENTRIES = 1_000_000;
+/**
+ * Far above any export's member count (an export with 10,000 images has about as many members);
+ * a directory claiming more is not read: its entries are held in memory while the archive is.
+ */
+const MAX_ENTRIES = 100_000;
+/**
+ * The largest central directory read: it is read whole, and 100,000 entries with long names take
+ * a few MB. A file that is mostly directory would otherwise be read into memory whole.
+ */
+const MAX_DIRECTORY_BYTES = 32 << 20;
 const utf8 = new TextDecoder();
 const latin1 = new TextDecoder("latin1");
 
@@ -96,6 +104,12 @@ export async function readZipDirectory(file: GuardedFile): Promise<ZipEntry[]> {
     throw new ZipError(
       `central directory out of bounds (${entries} entries, ${directorySize} bytes at ` +
         `${directoryOffset} in a file of ${size}): cut short or corrupt`,
+    );
+  }
+  if (directorySize > MAX_DIRECTORY_BYTES) {
+    throw new ZipError(
+      `central directory of ${directorySize} bytes, over the limit of ${MAX_DIRECTORY_BYTES}: ` +
+        `not read`,
     );
   }
   const directory = await file.read(directoryOffset, directorySize);
