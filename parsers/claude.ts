@@ -10,7 +10,8 @@
  *
  * @module
  */
-import type { Conversation, Message } from "../common/types.ts";
+import { type Conversation, ID_LIMIT, type Message } from "../common/types.ts";
+import { derivedUuid } from "../common/hash.ts";
 import {
   type DocumentShape,
   emptyOutput,
@@ -24,6 +25,7 @@ import {
   type Json,
   latestTime,
   ownEntry,
+  shortStr,
   str,
   timestamp,
   titleOf,
@@ -35,7 +37,9 @@ export interface ClaudeProject {
   name: string;
   description?: string;
   prompt_template?: string;
-  docs?: { filename: string; content: string }[];
+  created_at?: string;
+  updated_at?: string;
+  docs?: { uuid?: string; filename: string; content: string; created_at?: string }[];
 }
 
 /** What the source knows of an export member: the export's projects, by uuid. */
@@ -127,11 +131,20 @@ export function parseClaude(input: ParseInput<null, ClaudeHint>): ParseOutput<nu
     out.issues.push({ line: 1, message: "expected conversations.json records" });
     return out;
   }
+  const projectsSent = new Set<string>();
   part.records.forEach((record, i) => {
     const line = part.index + i + 1;
     const conversation = isObject(record)
       ? conversationOf(record, input.file.hint, input.file.host, out.issues, line)
       : null;
+    const project = conversation ? projectOf(conversation, input.file.hint) : undefined;
+    if (project && !projectsSent.has(project.uuid)) {
+      // Its knowledge once, before the first conversation of this part that names it.
+      projectsSent.add(project.uuid);
+      const knowledge = projectConversation(project, input.file.host);
+      out.messages += knowledge.messages.length;
+      out.conversations.push(knowledge);
+    }
     if (!conversation) {
       if (!isObject(record)) {
         out.issues.push({ line, message: "conversation: expected an object; skipped" });
@@ -142,6 +155,64 @@ export function parseClaude(input: ParseInput<null, ClaudeHint>): ParseOutput<nu
     out.conversations.push(conversation);
   });
   return out;
+}
+
+/** The project `conversation` names, when the export describes it. */
+function projectOf(conversation: Conversation, hint: ClaudeHint): ClaudeProject | undefined {
+  const id = str(conversation.metadata.project_uuid);
+  return id && hint.projects ? ownEntry(hint.projects, id) : undefined;
+}
+
+/**
+ * A project's knowledge as a conversation of its own, under the project's uuid (the
+ * conversations of the project name it in `metadata.project_uuid`): its instructions and each
+ * document, as system messages.
+ */
+function projectConversation(project: ClaudeProject, host: string): Conversation {
+  const created = timestamp(project.created_at) || EPOCH;
+  const message = (uuid: string, text: string, time: string, metadata: Json): Message => ({
+    uuid,
+    parent_uuid: "",
+    round_index: 0,
+    role: "system",
+    content_type: "text",
+    content: { type: "text", text },
+    content_text: text,
+    created_at: timestamp(time) || created,
+    metadata,
+  });
+  const messages: Message[] = [];
+  if (project.prompt_template) {
+    messages.push(
+      message(
+        derivedUuid("claude", "project", project.uuid, "instructions"),
+        project.prompt_template,
+        created,
+        {
+          project_instructions: true,
+        },
+      ),
+    );
+  }
+  (project.docs ?? []).forEach((doc, i) => {
+    const uuid = shortStr(doc.uuid, ID_LIMIT) ||
+      derivedUuid("claude", "project", project.uuid, "doc", i);
+    messages.push(message(uuid, doc.content, doc.created_at ?? "", { filename: doc.filename }));
+  });
+  const metadata: Json = {
+    host,
+    kind: "project",
+    message_count: messages.length,
+    ...(project.description ? { description: project.description } : {}),
+  };
+  return {
+    uuid: project.uuid,
+    title: project.name,
+    created_at: created,
+    updated_at: timestamp(project.updated_at) || latestTime(messages, created),
+    metadata,
+    messages,
+  };
 }
 
 function conversationOf(
@@ -196,8 +267,16 @@ function conversationOf(
   const project = projectId && hint.projects ? ownEntry(hint.projects, projectId) : undefined;
   if (projectId) metadata.project_uuid = projectId;
   if (project) {
+    // The knowledge is its own conversation (projectConversation): a copy in each conversation
+    // of the project was stored, and read by every query of the conversations' metadata, as many
+    // times over.
     metadata.project_name = project.name;
-    metadata.project = project;
+    metadata.project = {
+      uuid: project.uuid,
+      name: project.name,
+      ...(project.description ? { description: project.description } : {}),
+      documents: project.docs?.length ?? 0,
+    };
   }
   let title = str(c.name);
   let titleSource = "ai";

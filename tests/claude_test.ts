@@ -94,13 +94,29 @@ Deno.test("claude: 2025 blocks, a tree from the sentinel root, attachments, file
     content: [{ type: "text", text: "again" }],
   });
   conversation.project = { uuid: "p1" };
-  const out = parse([conversation], {
+  const out = parse([conversation, { ...conversation, uuid: `${ID}-2` }], {
     projects: {
-      p1: { uuid: "p1", name: "Shop", docs: [{ filename: "spec.md", content: "rules" }] },
+      p1: {
+        uuid: "p1",
+        name: "Shop",
+        prompt_template: "Be brief.",
+        created_at: "2025-06-27T10:46:02.691887+00:00",
+        docs: [{ uuid: "d1", filename: "spec.md", content: "rules" }],
+      },
     },
   });
-  const [c] = out.conversations;
-  ConversationSchema.parse(c);
+  // The project's knowledge once, as a conversation of its own, then the two that name it.
+  assertEquals(out.conversations.map((x) => x.uuid), ["p1", ID, `${ID}-2`]);
+  const [knowledge, c] = out.conversations;
+  for (const x of out.conversations) ConversationSchema.parse(x);
+  assertEquals(knowledge.title, "Shop");
+  assertEquals(knowledge.metadata.kind, "project");
+  assertEquals(knowledge.messages.map((m) => [m.role, m.content_text, m.metadata?.filename]), [
+    ["system", "Be brief.", undefined],
+    ["system", "rules", "spec.md"],
+  ]);
+  assertEquals(knowledge.messages[1].uuid, "d1");
+  assertEquals(out.messages, 2 + 2 * c.messages.length);
   assertEquals(c.messages[0].parent_uuid, "");
   assertEquals(c.messages[1].parent_uuid, messages[0].uuid);
   assertEquals(c.messages[2].parent_uuid, messages[0].uuid);
@@ -111,6 +127,7 @@ Deno.test("claude: 2025 blocks, a tree from the sentinel root, attachments, file
   assertEquals(second.map((p) => p.type), ["tool_use", "tool_result", "text"]);
   assertEquals(second[1].content, "ok");
   assertEquals(c.metadata.project_name, "Shop");
+  assertEquals(c.metadata.project, { uuid: "p1", name: "Shop", documents: 1 });
   assertEquals(c.title, `Chat ${ID.slice(-4)}`);
 });
 

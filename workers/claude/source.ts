@@ -38,9 +38,13 @@ function addProjects(into: Record<string, ClaudeProject>, text: string): void {
       name: typeof p.name === "string" ? p.name : "",
       ...(typeof p.description === "string" ? { description: p.description } : {}),
       ...(typeof p.prompt_template === "string" ? { prompt_template: p.prompt_template } : {}),
+      ...(typeof p.created_at === "string" ? { created_at: p.created_at } : {}),
+      ...(typeof p.updated_at === "string" ? { updated_at: p.updated_at } : {}),
       docs: (Array.isArray(p.docs) ? p.docs : []).map((d: Record<string, unknown>) => ({
+        ...(typeof d?.uuid === "string" ? { uuid: d.uuid } : {}),
         filename: String(d?.filename ?? ""),
         content: String(d?.content ?? ""),
+        ...(typeof d?.created_at === "string" ? { created_at: d.created_at } : {}),
       })),
     });
   }
