@@ -134,11 +134,12 @@ export function parseClaude(input: ParseInput<null, ClaudeHint>): ParseOutput<nu
   const projectsSent = new Set<string>();
   part.records.forEach((record, i) => {
     const line = part.index + i + 1;
+    const named = isObject(record) ? namedProject(record, input.file.hint) : NO_PROJECT;
     const conversation = isObject(record)
-      ? conversationOf(record, input.file.hint, input.file.host, out.issues, line)
+      ? conversationOf(record, named, input.file.host, out.issues, line)
       : null;
-    const project = conversation ? projectOf(conversation, input.file.hint) : undefined;
-    if (project && !projectsSent.has(project.uuid)) {
+    const project = named.project;
+    if (conversation && project && !projectsSent.has(project.uuid)) {
       // Its knowledge once, before the first conversation of this part that names it.
       projectsSent.add(project.uuid);
       const knowledge = projectConversation(project, input.file.host);
@@ -157,10 +158,17 @@ export function parseClaude(input: ParseInput<null, ClaudeHint>): ParseOutput<nu
   return out;
 }
 
-/** The project `conversation` names, when the export describes it. */
-function projectOf(conversation: Conversation, hint: ClaudeHint): ClaudeProject | undefined {
-  const id = str(conversation.metadata.project_uuid);
-  return id && hint.projects ? ownEntry(hint.projects, id) : undefined;
+/** The project a conversation names: its id, and the project when the export describes it. */
+interface NamedProject {
+  id: string;
+  project?: ClaudeProject;
+}
+
+const NO_PROJECT: NamedProject = { id: "" };
+
+function namedProject(c: Json, hint: ClaudeHint): NamedProject {
+  const id = str(c.project_uuid) || (isObject(c.project) ? str(c.project.uuid) : "");
+  return { id, project: id && hint.projects ? ownEntry(hint.projects, id) : undefined };
 }
 
 /**
@@ -217,7 +225,7 @@ function projectConversation(project: ClaudeProject, host: string): Conversation
 
 function conversationOf(
   c: Json,
-  hint: ClaudeHint,
+  named: NamedProject,
   host: string,
   issues: LineIssue[],
   line: number,
@@ -263,8 +271,7 @@ function conversationOf(
   const summary = str(c.summary);
   if (summary) metadata.summary = summary;
   if (isObject(c.account) && str(c.account.uuid)) metadata.account_uuid = c.account.uuid;
-  const projectId = str(c.project_uuid) || (isObject(c.project) ? str(c.project.uuid) : "");
-  const project = projectId && hint.projects ? ownEntry(hint.projects, projectId) : undefined;
+  const { id: projectId, project } = named;
   if (projectId) metadata.project_uuid = projectId;
   if (project) {
     // The knowledge is its own conversation (projectConversation): a copy in each conversation

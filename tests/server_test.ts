@@ -5,6 +5,23 @@ import type { Batch } from "../common/types.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
+/** Posts `body` to the server's batch API with its token. */
+function postBatch(
+  server: { url: string; token: string },
+  body: BodyInit,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(`${server.url}/internal/v1/sync/batch`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${server.token}`,
+      "content-type": "application/json",
+      ...headers,
+    },
+    body,
+  });
+}
+
 function batch(conversation: string, messages: string[], title = "t", start = 0): Batch {
   return {
     source_type: "claude_code",
@@ -34,15 +51,7 @@ Deno.test({
   fn: async (t) => {
     const server = await startServer({ args: ["--max-body-bytes", "20000"] });
     const post = (body: BodyInit, headers: Record<string, string> = {}) =>
-      fetch(`${server.url}/internal/v1/sync/batch`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${server.token}`,
-          "content-type": "application/json",
-          ...headers,
-        },
-        body,
-      });
+      postBatch(server, body, headers);
     try {
       await t.step("inserts, and a repeated batch changes nothing and says so", async () => {
         const b = JSON.stringify(batch("c1", ["m1", "m2"]));
@@ -375,12 +384,7 @@ Deno.test({
   ...opts,
   fn: async (t) => {
     const server = await startServer();
-    const post = (body: string) =>
-      fetch(`${server.url}/internal/v1/sync/batch`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
-        body,
-      });
+    const post = (body: string) => postBatch(server, body);
     try {
       type Odd = { conversations: Record<string, unknown>[] };
       const withMessage = (field: string, value: unknown) => {
