@@ -31,6 +31,41 @@ export const SourceTypeSchema = z.enum(SOURCE_TYPES);
 export type SourceType = z.infer<typeof SourceTypeSchema>;
 
 const rfc3339 = z.iso.datetime({ offset: true, message: "expected an RFC 3339 timestamp" });
+
+/** RFC 3339 with every field in its range; only a day past the 28th needs its month looked at. */
+const TIMESTAMP =
+  /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+
+/** The number written by `n` ASCII digits of `s` from `at`. */
+function digitsAt(s: string, at: number, n: number): number {
+  let value = 0;
+  for (let i = at; i < at + n; i++) value = value * 10 + s.charCodeAt(i) - 48;
+  return value;
+}
+
+function daysIn(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * Whether `s` is a timestamp the schema accepts: `YYYY-MM-DDThh:mm:ss[.fraction]` with `Z` or
+ * an offset, naming a real date and time (no February 30, no hour 24). Parsers test what they
+ * copy from input with it: a message whose time the schema refuses is refused with its whole
+ * conversation.
+ *
+ * @example Only real dates
+ * ```ts
+ * import { isTimestamp } from "./types.ts";
+ * console.log(isTimestamp("2024-02-29T12:00:00.5Z")); // true
+ * console.log(isTimestamp("2025-02-29T12:00:00Z")); // false
+ * ```
+ */
+export function isTimestamp(s: string): boolean {
+  if (!TIMESTAMP.test(s)) return false;
+  const day = digitsAt(s, 8, 2);
+  return day <= 28 || day <= daysIn(digitsAt(s, 0, 4), digitsAt(s, 5, 2));
+}
 /**
  * The longest id (a conversation's or a message's) and model name accepted. Real ones are a few
  * dozen characters; each is stored with every message it applies to, so a long one sent once

@@ -110,9 +110,13 @@ function chatHtmlRecords(html: string, issues: LineIssue[]): unknown[] {
   }
 }
 
+/** The first millisecond RFC 3339 cannot write: the year 10000. */
+const YEAR_10000_MS = 253_402_300_800_000;
+
+/** An epoch time in seconds as RFC 3339; `""` for none, and for one before 1970 or after 9999. */
 function iso(seconds: unknown): string {
-  const n = num(seconds);
-  return n > 0 ? new Date(Math.round(n * 1000)).toISOString() : "";
+  const ms = Math.round(num(seconds) * 1000);
+  return ms > 0 && ms < YEAR_10000_MS ? new Date(ms).toISOString() : "";
 }
 
 interface Node {

@@ -29,6 +29,7 @@ import {
 import {
   type Conversation,
   ID_LIMIT,
+  isTimestamp,
   type Message,
   TITLE_SOURCES,
   titleRank,
@@ -112,7 +113,6 @@ const REPARENT_LIMIT = 1000;
 /** Summaries kept waiting for their leaf message (a session copies in a few dozen at most). */
 const PENDING_TITLE_LIMIT = 1000;
 const RECENT_LIMIT = 64;
-const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 
 function emptyUsage(): UsageTotals {
   return {
@@ -372,17 +372,18 @@ export function parseClaudeCode(
     }
 
     let ts = str(obj.timestamp);
-    if (!ISO_UTC.test(ts)) {
+    if (!isTimestamp(ts)) {
       const parsed = Date.parse(ts);
-      if (Number.isNaN(parsed)) {
+      // A date `Date` reads may still be one RFC 3339 cannot write (the year 20000, say).
+      const written = Number.isNaN(parsed) ? "" : new Date(parsed).toISOString();
+      if (isTimestamp(written)) ts = written;
+      else {
         issues.push({
           line: lineNo,
-          message: `timestamp ${JSON.stringify(obj.timestamp ?? null)} is not ISO 8601; ` +
-            `used the previous line's time`,
+          message: `timestamp ${JSON.stringify(obj.timestamp ?? null)} is not an ISO 8601 ` +
+            `date between the years 0 and 9999; used the previous line's time`,
         });
         ts = carry.lastTs || "1970-01-01T00:00:00.000Z";
-      } else {
-        ts = new Date(parsed).toISOString();
       }
     }
     if (!carry.firstTs || ts < carry.firstTs) carry.firstTs = ts;

@@ -5,6 +5,7 @@
  * @module
  */
 import { bump, emptyOutput, type LineIssue, type ParseOutput } from "../common/source.ts";
+import { isTimestamp } from "../common/types.ts";
 
 /** A JSON object whose shape is not known yet. */
 export type Json = Record<string, unknown>;
@@ -17,7 +18,6 @@ function mayBeSpace(code: number): boolean {
   return code <= 32 || (code >= 0x80 && WHITESPACE.test(String.fromCharCode(code)));
 }
 const EMPTY = new Uint8Array(0);
-const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 
 /**
  * Whether `v` is a plain JSON object.
@@ -131,7 +131,8 @@ export function num(v: unknown): number {
 }
 
 /**
- * `v` if it is an RFC 3339 timestamp, else `""` (sources sometimes hold placeholders).
+ * `v` if it is an RFC 3339 timestamp of a real date and time (`isTimestamp`), else `""`
+ * (sources sometimes hold placeholders).
  *
  * @example Keep only real timestamps
  * ```ts
@@ -140,7 +141,7 @@ export function num(v: unknown): number {
  * ```
  */
 export function timestamp(v: unknown): string {
-  return typeof v === "string" && ISO_TIMESTAMP.test(v) ? v : "";
+  return typeof v === "string" && isTimestamp(v) ? v : "";
 }
 
 /**

@@ -239,6 +239,22 @@ Deno.test("chatgpt: null times, a tree 100,000 deep, odd fields, records that ar
   assertEquals(out.issues[0].line, 2);
 });
 
+Deno.test("chatgpt: times before 1970 or past the year 9999 are taken as none", () => {
+  // `Date` cannot hold 1e20 seconds (it threw, and the part of the export with it was lost),
+  // and RFC 3339 cannot write the year 10000 (the schema refused the conversation).
+  for (const time of [1e20, 253_402_300_800, -1, Number.MAX_VALUE]) {
+    const c = gptConversation(ID, { turns: 2 }) as Record<string, unknown>;
+    c.create_time = time;
+    c.update_time = time;
+    for (const node of Object.values(c.mapping as Record<string, { message?: object }>)) {
+      if (node.message) node.message = { ...node.message, create_time: time };
+    }
+    const [conversation] = parse([c]).conversations;
+    ConversationSchema.parse(conversation);
+    assertEquals(conversation.created_at, "1970-01-01T00:00:00.000Z", String(time));
+  }
+});
+
 Deno.test("chatgpt: a file in parts gives what it gives whole", () => {
   const records = [1, 2, 3, 4, 5].map((n) =>
     gptConversation(`6925e174-0000-8000-8000-00000000000${n}`, { turns: n, regenerated: n > 2 })

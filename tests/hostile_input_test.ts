@@ -207,6 +207,98 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "hostile input: a time the schema cannot hold costs only its line",
+  ...opts,
+  fn: async (t) => {
+    // Each of these reached the schema, which refused the whole conversation: a session of any
+    // length went to the dead letters for one line. A ChatGPT time past the year 275,760 made
+    // the parser throw, and with it every conversation of its part of the export.
+    const server = await startServer();
+    const delivered = () => serverUuids(server).length;
+    try {
+      await t.step("a Codex line of month 13", async () => {
+        const s = await scratch(server, { flag: "sessions-dir" });
+        const thread = "019a0b0b-0000-7000-8000-000000000003";
+        const prompt = (timestamp: string, text: string) =>
+          JSON.stringify({
+            timestamp,
+            type: "response_item",
+            payload: { type: "message", role: "user", content: [{ type: "input_text", text }] },
+          });
+        const lines = [
+          JSON.stringify({ timestamp: TEST_TIME, type: "session_meta", payload: { id: thread } }),
+          prompt(TEST_TIME, "one"),
+          prompt("2025-13-45T99:99:99Z", "two"),
+          prompt(TEST_TIME, "three"),
+        ];
+        await Deno.writeTextFile(
+          `${s.data}/rollout-2026-11-20T10-00-00-${thread}.jsonl`,
+          lines.join("\n") + "\n",
+        );
+        const out = await runMeasured([...s.base, "--once"], "codex");
+        assertEquals(out.code, 0, out.stderr);
+        assertEquals(delivered(), 3, out.stderr);
+      });
+      await t.step("a Claude Code line of the year 11476", async () => {
+        const s = await scratch(server);
+        const session = "0e000000-0000-4000-8000-000000000011";
+        const lines = [1, 2, 3].map((n) => userLine(session, n, `"line ${n}"`));
+        lines[1] = lines[1].replace("2025-01-01T00:00:02Z", "+011476-01-01T00:00:00Z");
+        const path = `${s.data}/-p/${session}.jsonl`;
+        await Deno.mkdir(`${s.data}/-p`);
+        await Deno.writeTextFile(path, lines.join("\n") + "\n");
+        const out = await runMeasured([...s.base, "--once"], "claude_code");
+        assertEquals(out.code, 0, out.stderr);
+        assertStringIncludes(
+          out.stderr,
+          `${path}:2: timestamp \\"+011476-01-01T00:00:00Z\\" is not`,
+        );
+        assertEquals(delivered(), 6, out.stderr);
+      });
+      await t.step("a ChatGPT conversation of the year 3 billion", async () => {
+        const s = await scratch(server, { flag: "data-dir" });
+        const conversation = (id: string, time: number) => ({
+          id,
+          title: id,
+          create_time: time,
+          update_time: time,
+          current_node: `${id}-n`,
+          mapping: {
+            [`${id}-n`]: {
+              id: `${id}-n`,
+              parent: null,
+              children: [],
+              message: {
+                id: `${id}-n`,
+                author: { role: "user" },
+                create_time: time,
+                content: { content_type: "text", parts: [`hello from ${id}`] },
+              },
+            },
+          },
+        });
+        const path = `${s.data}/conversations.json`;
+        await Deno.writeTextFile(
+          path,
+          JSON.stringify([
+            conversation("a", 1.7e9),
+            conversation("b", 1e20),
+            conversation("c", 1.7e9),
+          ]),
+        );
+        const past = new Date(Date.now() - 60_000);
+        await Deno.utime(path, past, past);
+        const out = await runMeasured([...s.base, "--once"], "openai");
+        assertEquals(out.code, 0, out.stderr);
+        assertEquals(delivered(), 9, out.stderr);
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
 /** A rollout's first two lines (meta and one prompt), as bytes. */
 function sessionRollout(thread: string): Uint8Array {
   const lines = [

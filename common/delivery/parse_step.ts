@@ -2,8 +2,8 @@
  * The parse step of the pipeline: what a reader read goes to the source's parser, and what the
  * parser found is reported (skipped lines counted, malformed ones named with their line).
  * Hostile input costs only itself: when a chunk makes the parser or the serialiser throw, its
- * lines are parsed one by one and only the culprit is lost; a document that throws is reported
- * and read again at its next change. Conversations that span several units get the summed
+ * lines (or a document part's records) are parsed one by one and only the culprit is lost; a
+ * document read whole that throws is reported and read again at its next change. Conversations that span several units get the summed
  * counts of all of them.
  *
  * @module
@@ -54,6 +54,8 @@ interface Outcome<Carry> {
   value: unknown;
   json?: string;
   failed?: boolean;
+  /** The lines or records that could not be processed, each with why. */
+  unprocessable?: string[];
 }
 
 /** The carry a parse starts from: JSON to read, or the value the parse before made. */
@@ -106,22 +108,28 @@ export class ParseStep<Carry, Hint> {
   /**
    * Parses what was read at `cursor` and reports what the parser found, unless `replay` (read
    * again after a restart, reported the first time). Input that makes the parser throw costs
-   * only itself: a chunk of lines is parsed again line by line, and a document (a part of one)
-   * is reported and `failed`.
+   * only itself: a chunk of lines is parsed again line by line and a document part record by
+   * record, each culprit reported and skipped; a document read whole is reported and `failed`.
    */
   parse(ref: FileRef<Hint>, cursor: UnitState, input: ParseRequest, replay = false): Parsed {
     const chunk: Chunk<Hint> = { ref, cursor, ...input };
     const carry: CarryIn = "carryValue" in input
       ? { value: input.carryValue }
       : { json: cursor.carry };
+    const part = input.document;
     let outcome: Outcome<Carry>;
     try {
-      outcome = this.#parse(chunk, carry);
+      // A part's carry is a value the parser would change in place: it works on a copy, so
+      // that the carry is still as it was if the part has to be parsed again record by record.
+      outcome = this.#parse(chunk, carry, !part);
     } catch (error) {
-      // Hostile input (a line nested 100,000 deep, say) must cost only itself.
-      outcome = input.whole || input.document
+      // Hostile input (a line nested 100,000 deep, a time a million years away) must cost only
+      // itself.
+      outcome = part
+        ? this.#parseOneByOne(recordsOf(part, chunk), jsonOfCarry(carry), true)
+        : input.whole
         ? unprocessable(input.firstLine, cursor.carry, "the document", error)
-        : this.#parseOneByOne(chunk, linesOf(chunk));
+        : this.#parseOneByOne(linesOf(chunk), cursor.carry, false);
     }
     const { out, items } = outcome;
     if (!replay) {
@@ -147,13 +155,18 @@ export class ParseStep<Carry, Hint> {
       bytes: items.reduce((n, i) => n + i.bytes, 0),
     };
     if (outcome.failed) parsed.failed = true;
+    if (outcome.unprocessable?.length) parsed.unprocessable = outcome.unprocessable;
     if (Object.keys(out.skipped).length > 0) parsed.skipped = out.skipped;
     if (out.totals) parsed.totals = JSON.stringify(out.totals);
     return parsed;
   }
 
   /** Parses and serialises what came out; throws whatever hostile input makes them throw. */
-  #parse({ ref, cursor, bytes, firstLine, document }: Chunk<Hint>, carry: CarryIn): Outcome<Carry> {
+  #parse(
+    { ref, cursor, bytes, firstLine, document }: Chunk<Hint>,
+    carry: CarryIn,
+    carryOwned = true,
+  ): Outcome<Carry> {
     const value = "value" in carry
       ? carry.value as Carry
       : carry.json
@@ -163,10 +176,9 @@ export class ParseStep<Carry, Hint> {
       bytes,
       firstLine,
       document,
-      // Made for this parse alone (read from JSON, or handed on by the part before): the
-      // parser may change it.
+      // Made for this parse alone (read from JSON), or handed on by the part before.
       carry: value,
-      carryOwned: true,
+      carryOwned,
       file: { path: ref.path, hint: ref.hint, host: this.#o.host },
     });
     if (out.totals) this.#rollUp(cursor, out);
@@ -177,9 +189,17 @@ export class ParseStep<Carry, Hint> {
     return { out, items, value: out.carry };
   }
 
-  /** After a chunk of lines failed as a whole: each line on its own, so only the culprit is lost. */
-  #parseOneByOne(chunk: Chunk<Hint>, pieces: OnePiece<Hint>[]): Outcome<Carry> {
-    let carry = chunk.cursor.carry;
+  /**
+   * After a chunk of lines or a document part failed as a whole: each line or record (`pieces`)
+   * on its own from the carry `start` (JSON), so only the culprit is lost. A part hands its carry
+   * on as a value (`asValue`).
+   */
+  #parseOneByOne(
+    pieces: OnePiece<Hint>[],
+    start: string,
+    asValue: boolean,
+  ): Outcome<Carry> {
+    let carry = start;
     const out: ParseOutput<Carry> = {
       conversations: [],
       carry: undefined as Carry,
@@ -190,12 +210,14 @@ export class ParseStep<Carry, Hint> {
       warnings: [],
     };
     const items: Item[] = [];
+    const failures: string[] = [];
     for (const piece of pieces) {
       let one: Outcome<Carry>;
       try {
         one = this.#parse(piece.chunk, { json: carry });
       } catch (error) {
         one = unprocessable(piece.chunk.firstLine, carry, piece.what, error);
+        failures.push(`${piece.what}: ${describe(error)}`);
       }
       carry = jsonOf(one);
       items.push(...one.items);
@@ -208,7 +230,8 @@ export class ParseStep<Carry, Hint> {
       out.warnings!.push(...one.out.warnings ?? []);
       if (one.out.totals) out.totals = one.out.totals;
     }
-    return { out, items, value: undefined, json: carry };
+    const value = asValue && carry ? JSON.parse(carry) : undefined;
+    return { out, items, value, json: carry, unprocessable: failures };
   }
 
   /**
@@ -276,6 +299,29 @@ function unprocessable<Carry>(
 interface OnePiece<Hint> {
   chunk: Chunk<Hint>;
   what: string;
+}
+
+/** The carry a parse started from, as JSON. */
+function jsonOfCarry(carry: CarryIn): string {
+  return "json" in carry ? carry.json : JSON.stringify(carry.value) ?? "";
+}
+
+/** The records of a document part, each a part of its own. */
+function recordsOf<Hint>(part: DocumentPart, chunk: Chunk<Hint>): OnePiece<Hint>[] {
+  const last = part.records.length - 1;
+  return part.records.map((record, i) => ({
+    chunk: {
+      ...chunk,
+      document: {
+        ...part,
+        records: [record],
+        index: part.index + i,
+        first: part.first && i === 0,
+        last: part.last && i === last,
+      },
+    },
+    what: `record ${part.index + i}`,
+  }));
 }
 
 /** The lines of a chunk, each on its own. */

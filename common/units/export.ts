@@ -275,6 +275,7 @@ async function readMember<Hint>(
     });
     carryValue = { value: parsed.carryValue };
     if (parsed.failed) report.errors.push(`${memberRef.path}: the parser failed on a part`);
+    for (const what of parsed.unprocessable ?? []) report.errors.push(`${memberRef.path}: ${what}`);
     for (const [why, n] of Object.entries(parsed.skipped ?? {})) {
       report.skipped[why] = (report.skipped[why] ?? 0) + n;
     }

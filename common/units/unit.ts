@@ -137,6 +137,11 @@ export interface Parsed {
    * of it, and the carry is the one it was given.
    */
   failed?: boolean;
+  /**
+   * The lines or records of this input that made the parser throw, each with why (reported as
+   * problems): the rest of the input came through.
+   */
+  unprocessable?: string[];
   /** What the parser passed over on purpose, by reason. */
   skipped?: Record<string, number>;
   /** This unit's totals after these bytes, as JSON, when its parser reports them. */
