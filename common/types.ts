@@ -66,6 +66,7 @@ export function isTimestamp(s: string): boolean {
   const day = digitsAt(s, 8, 2);
   return day <= 28 || day <= daysIn(digitsAt(s, 0, 4), digitsAt(s, 5, 2));
 }
+
 /**
  * The longest id (a conversation's or a message's) and model name accepted. Real ones are a few
  * dozen characters; each is stored with every message it applies to, so a long one sent once

@@ -20,6 +20,7 @@ import { CHATGPT_SHAPE, parseChatGpt } from "../parsers/chatgpt.ts";
 import { parseCodex } from "../parsers/codex.ts";
 import { highlight, markdownToHtml } from "../server/markdown.ts";
 import { readExportEmail } from "../common/mail/export_email.ts";
+import { StateStore } from "../common/state/state.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -296,6 +297,52 @@ Deno.test({
     } finally {
       await server.stop();
     }
+  },
+});
+
+Deno.test({
+  name: "hostile input: a message the schema refuses is set aside alone",
+  ...opts,
+  fn: async (t) => {
+    // A message id with a NUL: the schema refuses it, and the whole session of any length was
+    // refused with it, into the dead letters. Now only that message is, in both sinks.
+    const session = "0e000000-0000-4000-8000-000000000021";
+    const lines = [1, 2, 3].map((n) => userLine(session, n, `"line ${n}"`));
+    lines[1] = lines[1].replace(/"uuid":"[^"]+"/, '"uuid":"bad\\u0000id"');
+    const run = async (server: Awaited<ReturnType<typeof startServer>> | null) => {
+      const s = await scratch(server);
+      await Deno.mkdir(`${s.data}/-p`);
+      await Deno.writeTextFile(`${s.data}/-p/${session}.jsonl`, lines.join("\n") + "\n");
+      const out = await runMeasured([...s.base, "--once"], "claude_code");
+      // `--once` ends with 1 when something was set aside.
+      assertEquals(out.code, 1, out.stderr);
+      assertStringIncludes(out.stderr, "(1 message) refused by the server");
+      const state = new StateStore(`${s.state}/claude_code.state.db`);
+      const dead = state.deadLetters();
+      assertEquals(dead.length, 1);
+      const kept = JSON.parse(state.deadLetterById(dead[0].id)!.payload) as {
+        messages: { uuid: string }[];
+      };
+      state.close();
+      assertEquals(kept.messages.map((m) => m.uuid), ["bad\u0000id"]);
+      return s;
+    };
+    await t.step("into the reference server", async () => {
+      const server = await startServer();
+      try {
+        await run(server);
+        assertEquals(serverUuids(server).length, 2);
+      } finally {
+        await server.stop();
+      }
+    });
+    await t.step("into the embedded store", async () => {
+      const s = await run(null);
+      const db = new DatabaseSync(`${s.state}/conversations.db`, { readOnly: true });
+      const stored = db.prepare("SELECT count(*) AS n FROM messages").get() as { n: number };
+      db.close();
+      assertEquals(stored.n, 2);
+    });
   },
 });
 

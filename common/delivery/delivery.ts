@@ -1,7 +1,8 @@
 /**
  * Delivering one recorded batch (docs/delivery.md): send it, retry with full-jitter backoff, split on
  * 413, pause on 401/403/404 and on redirects, and set aside (dead-letter) only what the server
- * refuses for a reason that lies in the conversation itself. A refusal is evidence against a
+ * refuses for a reason that lies in the conversation itself, or in the messages it names. A
+ * refusal is evidence against a
  * conversation only when the server names it, or when the batch was cut down to that one
  * conversation while the server accepts others (or at least an empty batch); a circuit breaker
  * pauses instead when most recent conversations were refused, since that is a server or proxy
@@ -126,6 +127,30 @@ export function namesConversation(reason: string, uuid: string, index: number): 
   return reason.includes(uuid) || new RegExp(`\\bconversations\\.${index}(\\b|\\.)`).test(reason);
 }
 
+/** `n` messages, in words. */
+function count(n: number): string {
+  return n === 1 ? "1 message" : `${n} messages`;
+}
+
+/**
+ * The messages of the batch's first conversation (of `n`) whose fields a refusal names, as a
+ * validation error does (`conversations.0.messages.2.uuid: …`), by index.
+ *
+ * @example The messages named
+ * ```ts
+ * import { namedMessages } from "./delivery.ts";
+ * const reason = "conversations.0.messages.2.uuid: bad id\nconversations.0.messages.7.role: bad";
+ * console.log(namedMessages(reason, 5)); // [2]
+ * ```
+ */
+export function namedMessages(reason: string, n: number): number[] {
+  const named = new Set<number>();
+  for (const [, index] of reason.matchAll(/\bconversations\.0\.messages\.(\d+)\./g)) {
+    if (Number(index) < n) named.add(Number(index));
+  }
+  return [...named];
+}
+
 /**
  * Sends batches until they are acknowledged, set aside with evidence, or delivery stops.
  *
@@ -162,13 +187,21 @@ export class Delivery {
    * ones are in the dead-letter table). Throws {@link StoppedError} when stopped first and
    * {@link DeliveryError} when `maxAttempts` ran out.
    *
+   * With `leaveRefusal`, a conversation refused on its own is not set aside: the call returns
+   * `true` and leaves it to the caller (which is testing whether the refusal was about it).
+   *
    * With `after`, the delivery of the batch before this one, only the first attempt goes out at
    * once, and `after`'s failure is this batch's too. A refusal or failure that came back while
    * `after` was still under way is not acted on: it may be stale (the token fixed since, the
    * server back), so the batch is sent again once `after` has ended. So a failing server gets one
    * batch's retries at a time, in order.
    */
-  async deliver(key: string, items: Item[], after?: Promise<unknown>): Promise<void> {
+  async deliver(
+    key: string,
+    items: Item[],
+    after?: Promise<unknown>,
+    leaveRefusal = false,
+  ): Promise<boolean> {
     const { sourceType, stats, log, sink } = this.options;
     const out = outgoingBatch(sourceType, items, key);
     let attempt = 0;
@@ -187,7 +220,7 @@ export class Delivery {
         }
         stats.pausedReason = "";
         stats.retrying = "";
-        return;
+        return false;
       }
       let pause: string;
       let fix = "check the server's logs (or a proxy in front of it): it refuses what it is sent";
@@ -215,7 +248,7 @@ export class Delivery {
         const half = Math.ceil(items.length / 2);
         await this.deliver(`${key}.a`, items.slice(0, half));
         await this.deliver(`${key}.b`, items.slice(half));
-        return;
+        return false;
       } else {
         const [item] = items;
         const messages = item.conversation.messages;
@@ -225,13 +258,17 @@ export class Delivery {
             itemOf({ ...item.conversation, messages: m }, item.form);
           await this.deliver(`${key}.a`, [part(messages.slice(0, half))]);
           await this.deliver(`${key}.b`, [part(messages.slice(half))]);
-          return;
+          return false;
+        }
+        if (outcome.kind === "rejected" && leaveRefusal) return true;
+        if (outcome.kind === "rejected" && await this.#setAsideNamed(key, item, outcome.reason)) {
+          return false;
         }
         const status = outcome.kind === "too_large" ? 413 : outcome.status;
         const verdict = await this.#judge(item, outcome.reason);
         if (verdict === "dead-letter") {
           this.#deadLetter(key, item, status, outcome.reason);
-          return;
+          return false;
         }
         pause = verdict;
       }
@@ -249,6 +286,26 @@ export class Delivery {
       });
       await this.#sleep(delay);
     }
+  }
+
+  /**
+   * A conversation refused for some of its messages (an id with a NUL, a time of month 13): the
+   * rest is sent without them, and if the server takes it, the messages named are delivered
+   * (and so set aside) on their own. False when the refusal names no message, or the rest is
+   * refused too (the refusal was about the conversation, which is then set aside whole).
+   */
+  async #setAsideNamed(key: string, item: Item, reason: string): Promise<boolean> {
+    const messages = item.conversation.messages;
+    const named = new Set(namedMessages(reason, messages.length));
+    if (named.size === 0 || named.size === messages.length) return false;
+    const part = (culprits: boolean) =>
+      itemOf({
+        ...item.conversation,
+        messages: messages.filter((_, i) => named.has(i) === culprits),
+      }, item.form);
+    if (await this.deliver(`${key}.r`, [part(false)], undefined, true)) return false;
+    await this.deliver(`${key}.m`, [part(true)]);
+    return true;
   }
 
   /** Counts a failed attempt; throws {@link DeliveryError} once `maxAttempts` is reached. */
@@ -290,7 +347,7 @@ export class Delivery {
     state.deadLetter(key, item.conversation.uuid, status, error, item.json);
     stats.deadLettered++;
     this.options.recordError(
-      `conversation ${item.conversation.uuid} (${item.conversation.messages.length} messages) ` +
+      `conversation ${item.conversation.uuid} (${count(item.conversation.messages.length)}) ` +
         `refused by the server and kept in the dead-letter table (replay it with ` +
         `"dead-letters replay"): ${error}`,
     );
