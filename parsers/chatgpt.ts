@@ -21,7 +21,7 @@ import {
   type ParseOutput,
 } from "../common/source.ts";
 import { blockText } from "./blocks.ts";
-import { isObject, type Json, latestTime, num, str } from "./json_lines.ts";
+import { isObject, isoOfEpochMs, type Json, latestTime, num, str } from "./json_lines.ts";
 import { endOfJsonValue } from "./html.ts";
 
 /** What the source knows of an export member. */
@@ -116,7 +116,7 @@ const YEAR_10000_MS = 253_402_300_800_000;
 /** An epoch time in seconds as RFC 3339; `""` for none, and for one before 1970 or after 9999. */
 function iso(seconds: unknown): string {
   const ms = Math.round(num(seconds) * 1000);
-  return ms > 0 && ms < YEAR_10000_MS ? new Date(ms).toISOString() : "";
+  return ms > 0 && ms < YEAR_10000_MS ? isoOfEpochMs(ms) : "";
 }
 
 interface Node {

@@ -130,6 +130,47 @@ export function num(v: unknown): number {
   return typeof v === "number" && Number.isFinite(v) ? v : 0;
 }
 
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : `${n}`;
+}
+
+/**
+ * A time in milliseconds since 1970 as `toISOString` writes it, for times from 1970 to the end
+ * of 9999, four times as fast (an export's messages have a time or two each).
+ *
+ * @example The first second of 2025
+ * ```ts
+ * import { isoOfEpochMs } from "./json_lines.ts";
+ * console.log(isoOfEpochMs(1735689600000)); // 2025-01-01T00:00:00.000Z
+ * ```
+ */
+export function isoOfEpochMs(ms: number): string {
+  // Days to a civil date: Howard Hinnant's `civil_from_days`, on eras of 400 years.
+  const days = Math.floor(ms / 86_400_000);
+  let rest = ms - days * 86_400_000;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) / 365,
+  );
+  const dayOfYear = dayOfEra -
+    (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shifted = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * shifted + 2) / 5) + 1;
+  const month = shifted < 10 ? shifted + 3 : shifted - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  const hour = Math.floor(rest / 3_600_000);
+  rest -= hour * 3_600_000;
+  const minute = Math.floor(rest / 60_000);
+  rest -= minute * 60_000;
+  const second = Math.floor(rest / 1000);
+  const milli = rest - second * 1000;
+  return `${year}-${pad2(month)}-${pad2(day)}T${pad2(hour)}:${pad2(minute)}:${pad2(second)}.` +
+    `${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
+}
+
 /**
  * `v` if it is an RFC 3339 timestamp of a real date and time (`isTimestamp`), else `""`
  * (sources sometimes hold placeholders).
