@@ -21,7 +21,7 @@ import {
   type ParseOutput,
 } from "../common/source.ts";
 import { blockText } from "./blocks.ts";
-import { isObject, isoOfEpochMs, type Json, latestTime, num, str } from "./json_lines.ts";
+import { idOf, isObject, isoOfEpochMs, type Json, latestTime, num, str } from "./json_lines.ts";
 import { endOfJsonValue } from "./html.ts";
 
 /** What the source knows of an export member. */
@@ -133,7 +133,7 @@ function conversationOf(
   issues: LineIssue[],
   line: number,
 ): Conversation | null {
-  const id = str(c.conversation_id) || str(c.id);
+  const id = idOf(c.conversation_id) || idOf(c.id);
   if (!id || !isObject(c.mapping)) {
     issues.push({ line, message: "conversation: expected an `id` and a `mapping`; skipped" });
     return null;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Conversation, ID_LIMIT, type Message } from "../common/types.ts";
+import { type Conversation, type Message } from "../common/types.ts";
 import { derivedUuid } from "../common/hash.ts";
 import {
   type DocumentShape,
@@ -21,11 +21,11 @@ import {
 } from "../common/source.ts";
 import { blockText, fromBlocks } from "./blocks.ts";
 import {
+  idOf,
   isObject,
   type Json,
   latestTime,
   ownEntry,
-  shortStr,
   str,
   timestamp,
   titleOf,
@@ -167,8 +167,10 @@ interface NamedProject {
 const NO_PROJECT: NamedProject = { id: "" };
 
 function namedProject(c: Json, hint: ClaudeHint): NamedProject {
-  const id = str(c.project_uuid) || (isObject(c.project) ? str(c.project.uuid) : "");
-  return { id, project: id && hint.projects ? ownEntry(hint.projects, id) : undefined };
+  // The projects are looked up as the export names them.
+  const named = str(c.project_uuid) || (isObject(c.project) ? str(c.project.uuid) : "");
+  const project = named && hint.projects ? ownEntry(hint.projects, named) : undefined;
+  return { id: idOf(named), project };
 }
 
 /**
@@ -203,7 +205,7 @@ function projectConversation(project: ClaudeProject, host: string): Conversation
     );
   }
   (project.docs ?? []).forEach((doc, i) => {
-    const uuid = shortStr(doc.uuid, ID_LIMIT) ||
+    const uuid = idOf(doc.uuid) ||
       derivedUuid("claude", "project", project.uuid, "doc", i);
     messages.push(message(uuid, doc.content, doc.created_at ?? "", { filename: doc.filename }));
   });
@@ -214,7 +216,7 @@ function projectConversation(project: ClaudeProject, host: string): Conversation
     ...(project.description ? { description: project.description } : {}),
   };
   return {
-    uuid: project.uuid,
+    uuid: idOf(project.uuid),
     title: project.name,
     created_at: created,
     updated_at: timestamp(project.updated_at) || latestTime(messages, created),
@@ -230,19 +232,19 @@ function conversationOf(
   issues: LineIssue[],
   line: number,
 ): Conversation | null {
-  const id = str(c.uuid);
+  const id = idOf(c.uuid);
   if (!id || !Array.isArray(c.chat_messages)) {
     issues.push({ line, message: "conversation: expected `uuid` and `chat_messages`; skipped" });
     return null;
   }
   const created = timestamp(c.created_at) || EPOCH;
-  const raw = c.chat_messages.filter(isObject).filter((m) => str(m.uuid));
+  const raw = c.chat_messages.filter(isObject).filter((m) => idOf(m.uuid));
   const rounds = new Map<string, number>();
   const messages: Message[] = [];
   let previous = "";
   for (const m of raw) {
-    const uuid = str(m.uuid);
-    const declared = str(m.parent_message_uuid);
+    const uuid = idOf(m.uuid);
+    const declared = idOf(m.parent_message_uuid);
     const parent = declared === SENTINEL_ROOT ? "" : declared || previous;
     const role: Message["role"] = str(m.sender) === "human" ? "user" : "assistant";
     const { blocks, text } = blocksOf(m);

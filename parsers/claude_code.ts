@@ -19,16 +19,15 @@ import {
   baseName,
   eachJsonLine,
   hasKeys,
+  idOf,
   isObject,
   type Json,
   num,
-  shortStr,
   str,
   titleOf,
 } from "./json_lines.ts";
 import {
   type Conversation,
-  ID_LIMIT,
   isTimestamp,
   type Message,
   TITLE_SOURCES,
@@ -283,7 +282,7 @@ export function parseClaudeCode(
 ): ParseOutput<ClaudeCodeCarry> {
   const hint: ClaudeCodeHint = input.file.hint;
   const isAgentFile = hint.kind === "agent";
-  const carry: ClaudeCodeCarry = carryOf(input, () => initialCarry(hint.sessionId ?? ""));
+  const carry: ClaudeCodeCarry = carryOf(input, () => initialCarry(idOf(hint.sessionId)));
   const messages: Message[] = [];
   const skipped: Record<string, number> = {};
   const issues: LineIssue[] = [];
@@ -311,18 +310,19 @@ export function parseClaudeCode(
   };
   const resolveParent = (p: string): string => reparent.get(p) ?? p;
   const rememberSkipped = (obj: Json) => {
-    const uuid = str(obj.uuid);
-    // The parent is given to every child of the skipped line: an overlong one is no id.
+    const uuid = idOf(obj.uuid);
+    // The parent is given to every child of the skipped line: one the schema refuses is
+    // replaced by the id derived from it, which is short.
     if (uuid) {
-      remember(reparent, uuid, resolveParent(shortStr(obj.parentUuid, ID_LIMIT)), REPARENT_LIMIT);
+      remember(reparent, uuid, resolveParent(idOf(obj.parentUuid)), REPARENT_LIMIT);
     }
   };
 
   eachJsonLine(input.bytes, input.firstLine, skipped, issues, (obj, lineNo) => {
     const type = str(obj.type);
-    const sessionId = shortStr(obj.sessionId, ID_LIMIT);
-    if (!carry.conversationId && sessionId && !sessionId.startsWith("agent-")) {
-      carry.conversationId = sessionId;
+    if (!carry.conversationId) {
+      const sessionId = idOf(obj.sessionId);
+      if (sessionId && !sessionId.startsWith("agent-")) carry.conversationId = sessionId;
     }
 
     if (type === "summary") {
@@ -358,7 +358,7 @@ export function parseClaudeCode(
       return;
     }
 
-    const uuid = str(obj.uuid) ||
+    const uuid = idOf(obj.uuid) ||
       derivedUuid("claude_code", carry.conversationId, hint.agentId ?? "", "line", lineNo);
     if (seen.has(uuid)) {
       bump(skipped, "duplicate uuid (replayed by a resumed session)");
@@ -402,7 +402,7 @@ export function parseClaudeCode(
     if (lineSession && lineSession !== carry.conversationId && !lineSession.startsWith("agent-")) {
       meta.session_id = lineSession;
     }
-    let parent = str(obj.parentUuid);
+    let parent = idOf(obj.parentUuid);
     const message: Message = {
       uuid,
       parent_uuid: "",

@@ -23,11 +23,12 @@ import {
   type ParseInput,
   type ParseOutput,
 } from "../common/source.ts";
-import { type Conversation, ID_LIMIT, type Message, NAME_LIMIT } from "../common/types.ts";
+import { type Conversation, type Message, NAME_LIMIT } from "../common/types.ts";
 import {
   baseName,
   eachJsonLine,
   hasKeys,
+  idOf,
   isObject,
   type Json,
   num,
@@ -442,7 +443,7 @@ class CodexParse {
 
   sessionMeta(payload: Json): void {
     const c = this.carry;
-    const id = shortStr(payload.id, ID_LIMIT);
+    const id = idOf(payload.id);
     this.metadata++;
     if (c.conversationId && id && id !== c.conversationId) {
       // A fork or resume copies other threads' headers; this file's thread stays the first. A
@@ -705,12 +706,12 @@ function finish(
 export function parseCodex(input: ParseInput<CodexCarry, CodexHint>): ParseOutput<CodexCarry> {
   const hint: CodexHint = input.file.hint;
   if (hint.form === "json") return parseJsonRollout(input, hint);
-  const carry = carryOf(input, () => initialCodexCarry(hint.sessionId ?? ""));
+  const carry = carryOf(input, () => initialCodexCarry(idOf(hint.sessionId)));
   const parse = new CodexParse(carry, hint);
   eachJsonLine(input.bytes, input.firstLine, parse.skipped, parse.issues, (obj, line) => {
     if (line === 1 && obj.type === "session_meta" && isObject(obj.payload)) {
       // The file's own header names the thread even when the file name says otherwise.
-      const id = shortStr(obj.payload.id, ID_LIMIT);
+      const id = idOf(obj.payload.id);
       if (id) carry.conversationId = id;
     }
     parse.line(obj, line);
@@ -745,7 +746,7 @@ function parseJsonRollout(
   let carry: CodexCarry;
   if (part.first || !previous) {
     // The TypeScript CLI drew a new session id at every save, so the file name's id is the stable one.
-    carry = initialCodexCarry(hint.sessionId || str(session.id));
+    carry = initialCodexCarry(idOf(hint.sessionId) || idOf(session.id));
     carry.form = "json";
     carry.fingerprints = previous?.fingerprints ?? {};
     carry.passSent = false;

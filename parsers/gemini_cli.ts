@@ -36,6 +36,7 @@ import type { Conversation, Message } from "../common/types.ts";
 import {
   baseName,
   eachJsonLine,
+  idOf,
   isObject,
   type Json,
   num,
@@ -370,7 +371,7 @@ class GeminiParse {
     const c = this.carry;
     this.metadata++;
     const before = `${c.conversationId}|${c.projectHash}|${c.kind}`;
-    if (!c.conversationId && str(obj.sessionId)) c.conversationId = str(obj.sessionId);
+    if (!c.conversationId && idOf(obj.sessionId)) c.conversationId = idOf(obj.sessionId);
     if (str(obj.projectHash)) c.projectHash = str(obj.projectHash);
     if (str(obj.kind)) c.kind = str(obj.kind);
     this.time(obj.startTime);

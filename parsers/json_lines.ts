@@ -5,7 +5,8 @@
  * @module
  */
 import { bump, emptyOutput, type LineIssue, type ParseOutput } from "../common/source.ts";
-import { isTimestamp } from "../common/types.ts";
+import { ID_LIMIT, isTimestamp } from "../common/types.ts";
+import { derivedUuid } from "../common/hash.ts";
 
 /** A JSON object whose shape is not known yet. */
 export type Json = Record<string, unknown>;
@@ -99,6 +100,28 @@ export function hasKeys(obj: Json): boolean {
  */
 export function str(v: unknown): string {
   return typeof v === "string" ? v : "";
+}
+
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * An id read from input as the schema takes one: the string itself when it is one (at most
+ * `ID_LIMIT` characters, no control characters), a UUID derived from it when it is any other
+ * non-empty string, else `""`. Derived the same way every time, so a message that names it as
+ * its parent still finds it; the schema refuses the conversation or message of an id with a NUL
+ * or of a megabyte.
+ *
+ * @example A clean id, and one with a NUL
+ * ```ts
+ * import { idOf } from "./json_lines.ts";
+ * console.log(idOf("a1b2")); // a1b2
+ * console.log(idOf("a\u0000b") === idOf("a\u0000b")); // true
+ * ```
+ */
+export function idOf(v: unknown): string {
+  if (typeof v !== "string" || v.length === 0) return "";
+  return v.length > ID_LIMIT || CONTROL_CHARACTER.test(v) ? derivedUuid("id", v) : v;
 }
 
 /**

@@ -176,7 +176,7 @@ Deno.test("claude_code parser: our session fixture", async (t) => {
   });
 });
 
-Deno.test("claude_code parser: a parent too long to be an id is not given to the children of a skipped line", () => {
+Deno.test("claude_code parser: a parent too long to be an id reaches the children of a skipped line as a UUID", () => {
   const line = (o: Record<string, unknown>) =>
     JSON.stringify({ sessionId: SESSION, timestamp: "2026-01-01T00:00:00.000Z", ...o });
   const lines = [
@@ -190,7 +190,10 @@ Deno.test("claude_code parser: a parent too long to be an id is not given to the
       })),
   ];
   const out = parseAll(new TextEncoder().encode(lines.join("\n") + "\n"));
-  assertEquals(out.conversations[0].messages.map((m) => m.parent_uuid), ["", "", ""]);
+  // Not the 2,000 characters once per child, which the schema refuses: the id derived from them.
+  const parents = out.conversations[0].messages.map((m) => m.parent_uuid);
+  assertEquals(new Set(parents).size, 1);
+  assertEquals(parents[0].length, 36);
 });
 
 Deno.test("claude_code parser: sub-agent files attach to the parent conversation", async (t) => {

@@ -40,6 +40,8 @@ export interface FaultServer {
   requests: SeenRequest[];
   /** Answer 400 for any batch carrying this conversation uuid. */
   rejectConversation?: string;
+  /** Answer 400 for any batch carrying this message uuid, naming the message's field. */
+  rejectMessage?: string;
   /** Answer 400 for every batch, even an empty one, naming nothing (a broken proxy). */
   rejectAll?: boolean;
   /** With `rejectAll`: batches with conversations accepted before the refusals start. */
@@ -82,6 +84,7 @@ export function startFaultServer(
     const text = await req.clone().text();
     let conversations: string[] = [];
     let messages: string[] = [];
+    let rejectedMessage = "";
     try {
       const batch = JSON.parse(text).conversations as {
         uuid: string;
@@ -89,6 +92,12 @@ export function startFaultServer(
       }[];
       conversations = batch.map((c) => c.uuid);
       messages = batch.flatMap((c) => (c.messages ?? []).map((m) => m.uuid));
+      batch.forEach((c, ci) => {
+        const mi = (c.messages ?? []).findIndex((m) => m.uuid === fs.rejectMessage);
+        if (mi >= 0 && !rejectedMessage) {
+          rejectedMessage = `conversations.${ci}.messages.${mi}.uuid`;
+        }
+      });
     } catch {
       // Compressed or broken: leave empty.
     }
@@ -177,6 +186,13 @@ export function startFaultServer(
       return Response.json({
         code: 400,
         message: `conversations.${index}.messages.0.role: injected rejection${echo}`,
+      }, { status: 400 });
+    }
+    if (rejectedMessage) {
+      seen.answered = 400;
+      return Response.json({
+        code: 400,
+        message: `${rejectedMessage}: injected rejection${echo}`,
       }, { status: 400 });
     }
     const response = await handler(req);

@@ -20,7 +20,6 @@ import { CHATGPT_SHAPE, parseChatGpt } from "../parsers/chatgpt.ts";
 import { parseCodex } from "../parsers/codex.ts";
 import { highlight, markdownToHtml } from "../server/markdown.ts";
 import { readExportEmail } from "../common/mail/export_email.ts";
-import { StateStore } from "../common/state/state.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -301,47 +300,55 @@ Deno.test({
 });
 
 Deno.test({
-  name: "hostile input: a message the schema refuses is set aside alone",
+  name: "hostile input: ids the schema refuses are delivered under ids derived from them",
   ...opts,
   fn: async (t) => {
-    // A message id with a NUL: the schema refuses it, and the whole session of any length was
-    // refused with it, into the dead letters. Now only that message is, in both sinks.
+    // A message id with a NUL, and one of a megabyte: the schema refuses both, and the whole
+    // session was refused with them, into the dead letters. Each is now delivered under a UUID
+    // derived from it, which the message after it, naming it as parent, derives alike.
     const session = "0e000000-0000-4000-8000-000000000021";
-    const lines = [1, 2, 3].map((n) => userLine(session, n, `"line ${n}"`));
-    lines[1] = lines[1].replace(/"uuid":"[^"]+"/, '"uuid":"bad\\u0000id"');
+    const nul = "bad\u0000id";
+    const long = "x".repeat(2_000);
+    const lines = [1, 2, 3, 4].map((n) => userLine(session, n, `"line ${n}"`));
+    const withIds = (line: string, uuid: string, parent: string) =>
+      line.replace(/"uuid":"[^"]+","parentUuid":null/, `"uuid":"${uuid}","parentUuid":"${parent}"`);
+    lines[1] = withIds(lines[1], "bad\\u0000id", JSON.parse(lines[0]).uuid);
+    lines[2] = withIds(lines[2], long, "bad\\u0000id");
+    lines[3] = withIds(lines[3], "after", long);
     const run = async (server: Awaited<ReturnType<typeof startServer>> | null) => {
       const s = await scratch(server);
       await Deno.mkdir(`${s.data}/-p`);
       await Deno.writeTextFile(`${s.data}/-p/${session}.jsonl`, lines.join("\n") + "\n");
       const out = await runMeasured([...s.base, "--once"], "claude_code");
-      // `--once` ends with 1 when something was set aside.
-      assertEquals(out.code, 1, out.stderr);
-      assertStringIncludes(out.stderr, "(1 message) refused by the server");
-      const state = new StateStore(`${s.state}/claude_code.state.db`);
-      const dead = state.deadLetters();
-      assertEquals(dead.length, 1);
-      const kept = JSON.parse(state.deadLetterById(dead[0].id)!.payload) as {
-        messages: { uuid: string }[];
-      };
-      state.close();
-      assertEquals(kept.messages.map((m) => m.uuid), ["bad\u0000id"]);
+      assertEquals(out.code, 0, out.stderr);
       return s;
+    };
+    const assertLinked = (db: string) => {
+      const store = new DatabaseSync(db, { readOnly: true });
+      const rows = store.prepare("SELECT uuid, parent_uuid FROM messages").all() as {
+        uuid: string;
+        parent_uuid: string;
+      }[];
+      store.close();
+      const parentOf = new Map(rows.map((r) => [r.uuid, r.parent_uuid]));
+      assertEquals(rows.length, 4);
+      assert(!parentOf.has(nul) && !parentOf.has(long), "the refused ids are not stored");
+      const derived = parentOf.get("after")!;
+      assert(parentOf.has(derived), "the message after names the derived id as its parent");
+      assert(parentOf.has(parentOf.get(derived)!), "and so does the one after the NUL");
     };
     await t.step("into the reference server", async () => {
       const server = await startServer();
       try {
         await run(server);
-        assertEquals(serverUuids(server).length, 2);
+        assertLinked(server.db);
       } finally {
         await server.stop();
       }
     });
     await t.step("into the embedded store", async () => {
       const s = await run(null);
-      const db = new DatabaseSync(`${s.state}/conversations.db`, { readOnly: true });
-      const stored = db.prepare("SELECT count(*) AS n FROM messages").get() as { n: number };
-      db.close();
-      assertEquals(stored.n, 2);
+      assertLinked(`${s.state}/conversations.db`);
     });
   },
 });

@@ -1,6 +1,10 @@
-/** The parsers' shared helpers for JSON values: times written as `toISOString` writes them. */
-import { isoOfEpochMs } from "../parsers/json_lines.ts";
-import { assertEquals } from "./assert.ts";
+/**
+ * The parsers' shared helpers for JSON values: times as `toISOString` writes them, ids as the
+ * schema takes them.
+ */
+import { idOf, isoOfEpochMs } from "../parsers/json_lines.ts";
+import { MessageSchema } from "../common/types.ts";
+import { assert, assertEquals } from "./assert.ts";
 
 Deno.test("isoOfEpochMs writes what toISOString writes, from 1970 to 9999", () => {
   const edges = [
@@ -22,4 +26,21 @@ Deno.test("isoOfEpochMs writes what toISOString writes, from 1970 to 9999", () =
   for (const ms of [...edges, ...drawn]) {
     assertEquals(isoOfEpochMs(ms), new Date(ms).toISOString(), String(ms));
   }
+});
+
+Deno.test("idOf keeps ids the schema takes and derives one from any other string", () => {
+  assertEquals(
+    idOf("4a1f0c1e-8d2b-4c3e-9f00-000000000001"),
+    "4a1f0c1e-8d2b-4c3e-9f00-000000000001",
+  );
+  assertEquals(idOf("x".repeat(1024)), "x".repeat(1024));
+  assertEquals(idOf(""), "");
+  assertEquals(idOf(42), "");
+  for (const refused of ["a\u0000b", "tab\there", "del\u007f", "x".repeat(1025)]) {
+    const derived = idOf(refused);
+    assertEquals(derived.length, 36, JSON.stringify(refused));
+    assertEquals(idOf(refused), derived, "the same every time");
+    assert(MessageSchema.shape.uuid.safeParse(derived).success);
+  }
+  assert(idOf("a\u0000b") !== idOf("a\u0000c"));
 });

@@ -162,6 +162,28 @@ Deno.test("pipeline: delivery through server faults", async (t) => {
       }),
   );
 
+  await t.step(
+    "400 naming one message sets aside that message alone and delivers the rest",
+    () =>
+      withFaults(async (fs) => {
+        const s = await setup(fs);
+        const lines = (await Deno.readTextFile(s.files[1])).trim().split("\n");
+        const culprit = lines.map((l) => JSON.parse(l)).filter((l) => l.uuid)[2].uuid as string;
+        fs.rejectMessage = culprit;
+        await s.worker.check();
+        for (const path of s.files) {
+          assertEquals(s.state.getUnit(path)?.offset, (await Deno.stat(path)).size);
+        }
+        const dead = s.state.deadLetters();
+        assertEquals(dead.length, 1);
+        assertEquals(dead[0].conversationUuid, "00000001-0000-4000-8000-000000000000");
+        const kept = JSON.parse(s.state.deadLetterById(dead[0].id)!.payload);
+        assertEquals(kept.messages.map((m: { uuid: string }) => m.uuid), [culprit]);
+        assertEquals(fs.store.stats().total_messages, s.expected - 1);
+        s.state.close();
+      }),
+  );
+
   await t.step("a second check sends nothing", () =>
     withFaults(async (fs) => {
       const s = await setup(fs);
