@@ -1,6 +1,7 @@
 /**
  * Reading a server's answer to a batch: at most {@link MAX_ANSWER_BYTES} of it, and what it
- * means. Only a well-formed success answer acknowledges a batch.
+ * means. Only a well-formed success answer acknowledges a batch; a refusal may name the
+ * conversation or the messages it is about.
  *
  * @module
  */
@@ -113,4 +114,37 @@ export function interpretAnswer(status: number, text: string): SendOutcome {
     return protocol(`not a batch answer: ${formatIssues(parsed.error.issues)}`);
   }
   return { kind: "ok", result: parsed.data };
+}
+
+/**
+ * Whether a refusal's reason names the conversation: its uuid, or its index in the batch
+ * (`conversations.3.messages.0.role: …`, as validation errors put it).
+ *
+ * @example A validation error names the first conversation
+ * ```ts
+ * import { namesConversation } from "./answer.ts";
+ * namesConversation("HTTP 400: conversations.0.messages.2.role: invalid", "c1", 0); // true
+ * ```
+ */
+export function namesConversation(reason: string, uuid: string, index: number): boolean {
+  return reason.includes(uuid) || new RegExp(`\\bconversations\\.${index}(\\b|\\.)`).test(reason);
+}
+
+/**
+ * The messages of the batch's first conversation (of `n`) whose fields a refusal names, as a
+ * validation error does (`conversations.0.messages.2.uuid: …`), by index.
+ *
+ * @example The messages named
+ * ```ts
+ * import { namedMessages } from "./answer.ts";
+ * const reason = "conversations.0.messages.2.uuid: bad id\nconversations.0.messages.7.role: bad";
+ * console.log(namedMessages(reason, 5)); // [2]
+ * ```
+ */
+export function namedMessages(reason: string, n: number): number[] {
+  const named = new Set<number>();
+  for (const [, index] of reason.matchAll(/\bconversations\.0\.messages\.(\d+)\./g)) {
+    if (Number(index) < n) named.add(Number(index));
+  }
+  return [...named];
 }

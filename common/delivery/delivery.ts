@@ -14,6 +14,7 @@
 import { backoffDelay, type OutgoingBatch, type SendOutcome, type Sink } from "./sink.ts";
 import { outgoingBatch } from "./outgoing.ts";
 import { type Item, itemOf } from "./item.ts";
+import { namedMessages, namesConversation } from "./answer.ts";
 import type { Logger } from "../log.ts";
 import type { StateStore } from "../state/state.ts";
 import { StateDatabaseError } from "../state/errors.ts";
@@ -113,42 +114,9 @@ const BREAKER_WINDOW = 20;
 /** Refusals in the window, and more than half of it, open the breaker. */
 const BREAKER_MIN_REFUSED = 5;
 
-/**
- * Whether a refusal's reason names the conversation: its uuid, or its index in the batch
- * (`conversations.3.messages.0.role: …`, as validation errors put it).
- *
- * @example A validation error names the first conversation
- * ```ts
- * import { namesConversation } from "./delivery.ts";
- * namesConversation("HTTP 400: conversations.0.messages.2.role: invalid", "c1", 0); // true
- * ```
- */
-export function namesConversation(reason: string, uuid: string, index: number): boolean {
-  return reason.includes(uuid) || new RegExp(`\\bconversations\\.${index}(\\b|\\.)`).test(reason);
-}
-
 /** `n` messages, in words. */
 function count(n: number): string {
   return n === 1 ? "1 message" : `${n} messages`;
-}
-
-/**
- * The messages of the batch's first conversation (of `n`) whose fields a refusal names, as a
- * validation error does (`conversations.0.messages.2.uuid: …`), by index.
- *
- * @example The messages named
- * ```ts
- * import { namedMessages } from "./delivery.ts";
- * const reason = "conversations.0.messages.2.uuid: bad id\nconversations.0.messages.7.role: bad";
- * console.log(namedMessages(reason, 5)); // [2]
- * ```
- */
-export function namedMessages(reason: string, n: number): number[] {
-  const named = new Set<number>();
-  for (const [, index] of reason.matchAll(/\bconversations\.0\.messages\.(\d+)\./g)) {
-    if (Number(index) < n) named.add(Number(index));
-  }
-  return [...named];
 }
 
 /**

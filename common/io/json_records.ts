@@ -9,6 +9,7 @@
  * @module
  */
 import { concatBytes } from "./bytes.ts";
+import { backslashesBefore, isSpace, nextQuote, QUOTE } from "./json_bytes.ts";
 
 /** What the splitter found, in document order. */
 export type JsonEvent =
@@ -82,13 +83,7 @@ const enum S {
   Done,
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const decoder = new TextDecoder();
-
-function isSpace(b: number): boolean {
-  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-}
 
 /**
  * Splits a JSON document fed in chunks into records and fields.
@@ -401,22 +396,4 @@ export class JsonRecordSplitter {
     }
     this.#parts = [];
   }
-}
-
-/**
- * The index of the next quote in `chunk` from `from`, or -1. Most strings of a document are
- * short (its keys), and for them a loop is faster than a call of `indexOf`.
- */
-function nextQuote(chunk: Uint8Array, from: number): number {
-  const n = chunk.length;
-  const near = Math.min(from + 24, n);
-  for (let i = from; i < near; i++) if (chunk[i] === QUOTE) return i;
-  return near < n ? chunk.indexOf(QUOTE, near) : -1;
-}
-
-/** How many backslashes stand right before `end`, not looking before `lo`. */
-function backslashesBefore(chunk: Uint8Array, end: number, lo: number): number {
-  let n = 0;
-  for (let j = end - 1; j >= lo && chunk[j] === BACKSLASH; j--) n++;
-  return n;
 }
