@@ -21,7 +21,16 @@ import {
   type ParseOutput,
 } from "../common/source.ts";
 import { blockText } from "./blocks.ts";
-import { idOf, isObject, isoOfEpochMs, type Json, latestTime, num, str } from "./json_lines.ts";
+import {
+  idOf,
+  isObject,
+  isoOfEpochMs,
+  type Json,
+  latestTime,
+  num,
+  str,
+  titleFrom,
+} from "./json_lines.ts";
 import { endOfJsonValue } from "./html.ts";
 
 /** What the source knows of an export member. */
@@ -213,7 +222,7 @@ function conversationOf(
     ...new Set(messages.map((m) => str(m.metadata?.canvas_id)).filter(Boolean)),
   ];
   if (canvases.length > 0) metadata.canvas_ids = canvases;
-  const title = str(c.title);
+  const title = titleFrom(c.title);
   if (title) metadata.title_source = "ai";
   const last = latestTime(messages, created);
   return {

@@ -28,6 +28,7 @@ import {
   ownEntry,
   str,
   timestamp,
+  titleFrom,
   titleOf,
 } from "./json_lines.ts";
 
@@ -217,7 +218,7 @@ function projectConversation(project: ClaudeProject, host: string): Conversation
   };
   return {
     uuid: idOf(project.uuid),
-    title: project.name,
+    title: titleFrom(project.name),
     created_at: created,
     updated_at: timestamp(project.updated_at) || latestTime(messages, created),
     metadata,
@@ -279,15 +280,17 @@ function conversationOf(
     // The knowledge is its own conversation (projectConversation): a copy in each conversation
     // of the project was stored, and read by every query of the conversations' metadata, as many
     // times over.
-    metadata.project_name = project.name;
+    // Each conversation of the project repeats these: at most a title's length each (the
+    // project's own conversation keeps its description whole).
+    metadata.project_name = titleFrom(project.name);
     metadata.project = {
-      uuid: project.uuid,
-      name: project.name,
-      ...(project.description ? { description: project.description } : {}),
+      uuid: projectId,
+      name: titleFrom(project.name),
+      ...(project.description ? { description: titleFrom(project.description) } : {}),
       documents: project.docs?.length ?? 0,
     };
   }
-  let title = str(c.name);
+  let title = titleFrom(c.name);
   let titleSource = "ai";
   if (!title && summary) {
     title = titleOf(summary);

@@ -23,13 +23,17 @@ import {
   isObject,
   type Json,
   num,
+  PATH_LIMIT,
+  shortStr,
   str,
+  titleFrom,
   titleOf,
 } from "./json_lines.ts";
 import {
   type Conversation,
   isTimestamp,
   type Message,
+  NAME_LIMIT,
   TITLE_SOURCES,
   titleRank,
   type TitleSource,
@@ -328,17 +332,17 @@ export function parseClaudeCode(
     if (type === "summary") {
       metadataLines++;
       const leaf = str(obj.leafUuid);
-      if (seen.has(leaf)) setTitle(str(obj.summary), RANK.summary);
+      if (seen.has(leaf)) setTitle(titleFrom(obj.summary), RANK.summary);
       // The carry is stored with every checkpoint: a file of summaries must not grow it without
       // bound (100,000 of them made it 5.5 MB). The oldest waiting one goes.
-      else if (leaf) remember(pendingTitles, leaf, str(obj.summary), PENDING_TITLE_LIMIT);
+      else if (leaf) remember(pendingTitles, leaf, titleFrom(obj.summary), PENDING_TITLE_LIMIT);
       return;
     }
     if (type === "custom-title" || type === "ai-title") {
       metadataLines++;
       if (!isAgentFile) {
         setTitle(
-          str(type === "custom-title" ? obj.customTitle : obj.aiTitle),
+          titleFrom(type === "custom-title" ? obj.customTitle : obj.aiTitle),
           type === "custom-title" ? RANK.custom : RANK.ai,
         );
       }
@@ -388,9 +392,10 @@ export function parseClaudeCode(
     }
     if (!carry.firstTs || ts < carry.firstTs) carry.firstTs = ts;
     if (ts > carry.lastTs) carry.lastTs = ts;
-    if (str(obj.cwd)) carry.cwd = str(obj.cwd);
-    if (str(obj.gitBranch)) carry.gitBranch = str(obj.gitBranch);
-    if (str(obj.version)) carry.version = str(obj.version);
+    // Each goes with every part of the conversation sent after it.
+    if (shortStr(obj.cwd, PATH_LIMIT)) carry.cwd = str(obj.cwd);
+    if (shortStr(obj.gitBranch, PATH_LIMIT)) carry.gitBranch = str(obj.gitBranch);
+    if (shortStr(obj.version, NAME_LIMIT)) carry.version = str(obj.version);
 
     const sidechain = obj.isSidechain === true;
     const meta: Json = {};
@@ -430,7 +435,7 @@ export function parseClaudeCode(
       message.content_text = mapped.text;
       if (type === "assistant") {
         message.role = "assistant";
-        const model = str(apiMessage.model);
+        const model = shortStr(apiMessage.model, NAME_LIMIT);
         if (model) {
           message.model = model;
           if (model !== "<synthetic>") carry.model = model;

@@ -32,9 +32,11 @@ import {
   isObject,
   type Json,
   num,
+  PATH_LIMIT,
   seenTime,
   shortStr,
   str,
+  titleFrom,
   titleOf,
   unreadableDocument,
 } from "./json_lines.ts";
@@ -456,7 +458,7 @@ class CodexParse {
     }
     if (!c.conversationId && id) c.conversationId = id;
     this.time(payload.timestamp);
-    if (str(payload.cwd)) c.cwd = str(payload.cwd);
+    if (shortStr(payload.cwd, PATH_LIMIT)) c.cwd = str(payload.cwd);
     if (str(payload.cli_version)) c.cliVersion = str(payload.cli_version);
     if (str(payload.originator)) c.originator = str(payload.originator);
     if (str(payload.forked_from_id)) c.forkedFrom = str(payload.forked_from_id);
@@ -509,7 +511,7 @@ class CodexParse {
     switch (type) {
       case "session_meta":
         return this.sessionMeta(payload);
-      case "turn_context":
+      case "turn_context": {
         this.metadata++;
         if (shortStr(payload.model, NAME_LIMIT)) c.model = str(payload.model);
         else if (str(payload.model)) {
@@ -520,9 +522,11 @@ class CodexParse {
               `model name (at most ${NAME_LIMIT}); ignored`,
           });
         }
-        if (str(payload.cwd) && !str(payload.cwd).startsWith("[")) c.cwd = str(payload.cwd);
+        const cwd = shortStr(payload.cwd, PATH_LIMIT);
+        if (cwd && !cwd.startsWith("[")) c.cwd = cwd;
         this.changed = true;
         return;
+      }
       case "response_item":
         return this.item(payload, line, ts);
       case "compacted": {
@@ -569,7 +573,7 @@ class CodexParse {
     const type = str(payload.type);
     if (type === "token_count") return this.tokenCount(payload.info);
     if (type === "thread_name_updated") {
-      const name = str(payload.thread_name) || str(payload.name);
+      const name = titleFrom(payload.thread_name) || titleFrom(payload.name);
       this.metadata++;
       if (name) {
         this.carry.title = name;

@@ -26,7 +26,7 @@ import {
   type ParseOutput,
 } from "../common/source.ts";
 import { htmlToText } from "./html.ts";
-import { isObject, type Json, str, timestamp, titleOf } from "./json_lines.ts";
+import { isObject, type Json, str, timestamp, titleFrom, titleOf } from "./json_lines.ts";
 import { activityFromHtml } from "./gemini_html.ts";
 
 /** Takeout records further apart than this (without a link) are separate conversations. */
@@ -284,7 +284,7 @@ function exporterConversation(
   out.messages += messages.length;
   const conversation: Conversation = {
     uuid: id,
-    title: title || (firstUser ? titleOf(str(firstUser.content)) : ""),
+    title: titleFrom(title) || (firstUser ? titleOf(str(firstUser.content)) : ""),
     created_at: time,
     updated_at: time,
     metadata: {

@@ -32,7 +32,7 @@ import {
   type ParseInput,
   type ParseOutput,
 } from "../common/source.ts";
-import type { Conversation, Message } from "../common/types.ts";
+import { type Conversation, type Message, NAME_LIMIT } from "../common/types.ts";
 import {
   baseName,
   eachJsonLine,
@@ -43,7 +43,9 @@ import {
   ownEntry,
   seenTime,
   setEntry,
+  shortStr,
   str,
+  titleFrom,
   titleOf,
   unreadableDocument,
 } from "./json_lines.ts";
@@ -372,11 +374,11 @@ class GeminiParse {
     this.metadata++;
     const before = `${c.conversationId}|${c.projectHash}|${c.kind}`;
     if (!c.conversationId && idOf(obj.sessionId)) c.conversationId = idOf(obj.sessionId);
-    if (str(obj.projectHash)) c.projectHash = str(obj.projectHash);
-    if (str(obj.kind)) c.kind = str(obj.kind);
+    if (shortStr(obj.projectHash, NAME_LIMIT)) c.projectHash = str(obj.projectHash);
+    if (shortStr(obj.kind, NAME_LIMIT)) c.kind = str(obj.kind);
     this.time(obj.startTime);
     this.time(obj.lastUpdated);
-    if (typeof obj.summary === "string") this.setSummary(obj.summary);
+    if (typeof obj.summary === "string") this.setSummary(titleFrom(obj.summary));
     // A header that only moves `lastUpdated` sends nothing by itself.
     if (`${c.conversationId}|${c.projectHash}|${c.kind}` !== before) this.changed = true;
   }
@@ -459,7 +461,7 @@ class GeminiParse {
       content_text: mapped.text,
       created_at: this.time(record.timestamp),
     };
-    const model = str(record.model);
+    const model = shortStr(record.model, NAME_LIMIT);
     if (model) {
       message.model = model;
       c.model = model;
@@ -582,9 +584,9 @@ class GeminiParse {
   patch(set: Json, line: number): void {
     this.metadata++;
     if (Array.isArray(set.messages)) this.replaceAll(set.messages, line);
-    if (typeof set.summary === "string") this.setSummary(set.summary);
+    if (typeof set.summary === "string") this.setSummary(titleFrom(set.summary));
     if (set.lastUpdated !== undefined) this.time(set.lastUpdated);
-    if (str(set.kind)) this.carry.kind = str(set.kind);
+    if (shortStr(set.kind, NAME_LIMIT)) this.carry.kind = str(set.kind);
   }
 
   /** `carry.rewound` as the set says: the ones still rewound, each where it was last dropped. */

@@ -353,6 +353,41 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "hostile input: a title of 10 MB costs only itself",
+  ...opts,
+  fn: async () => {
+    // The title goes with every part of the conversation sent and with every checkpoint of
+    // its file: this 45 MB session had the worker write 730 MB, with a peak of 469 MB.
+    const session = "0e000000-0000-4000-8000-000000000031";
+    const s = await scratch(null);
+    await Deno.mkdir(`${s.data}/-p`);
+    const lines = [
+      JSON.stringify({
+        type: "custom-title",
+        customTitle: "T".repeat(10_000_000),
+        sessionId: session,
+      }),
+      ...Array.from({ length: 20_000 }, (_, i) =>
+        JSON.stringify({
+          type: "user",
+          uuid: derivedUuid("hostile", session, i),
+          sessionId: session,
+          timestamp: TEST_TIME,
+          message: { role: "user", content: `prompt ${i} ${"w".repeat(2000)}` },
+        })),
+    ];
+    await Deno.writeTextFile(`${s.data}/-p/${session}.jsonl`, lines.join("\n") + "\n");
+    const out = await runMeasured([...s.base, "--once"], "claude_code");
+    assertEquals(out.code, 0, out.stderr);
+    assert(out.rss < 350e6, `peak RSS ${(out.rss / 1e6).toFixed(0)} MB`);
+    const db = new DatabaseSync(`${s.state}/conversations.db`, { readOnly: true });
+    const row = db.prepare("SELECT length(title) AS n FROM conversations").get() as { n: number };
+    db.close();
+    assertEquals(row.n, 1000);
+  },
+});
+
 /** A rollout's first two lines (meta and one prompt), as bytes. */
 function sessionRollout(thread: string): Uint8Array {
   const lines = [

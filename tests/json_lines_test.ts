@@ -2,7 +2,7 @@
  * The parsers' shared helpers for JSON values: times as `toISOString` writes them, ids as the
  * schema takes them.
  */
-import { idOf, isoOfEpochMs } from "../parsers/json_lines.ts";
+import { idOf, isoOfEpochMs, titleFrom } from "../parsers/json_lines.ts";
 import { MessageSchema } from "../common/types.ts";
 import { assert, assertEquals } from "./assert.ts";
 
@@ -43,4 +43,15 @@ Deno.test("idOf keeps ids the schema takes and derives one from any other string
     assert(MessageSchema.shape.uuid.safeParse(derived).success);
   }
   assert(idOf("a\u0000b") !== idOf("a\u0000c"));
+});
+
+Deno.test("titleFrom keeps a title and cuts a long one, never inside a surrogate pair", () => {
+  assertEquals(titleFrom("Fix the login bug"), "Fix the login bug");
+  assertEquals(titleFrom(7), "");
+  const cut = titleFrom("t".repeat(5000));
+  assertEquals(cut.length, 1000);
+  assert(cut.endsWith("…"));
+  // An emoji whose pair would straddle the cut.
+  const emoji = titleFrom(`${"t".repeat(998)}😀${"t".repeat(10)}`);
+  assertEquals(emoji, `${"t".repeat(998)}…`);
 });
