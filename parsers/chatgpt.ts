@@ -78,7 +78,7 @@ export function parseChatGpt(input: ParseInput<null, ChatGptHint>): ParseOutput<
   const drift = new Set<string>();
   records.forEach((record, i) => {
     const conversation = isObject(record)
-      ? conversationOf(record, input.file.hint, input.file.host, drift, out.issues, first + i)
+      ? conversationOf(record, input.file.hint, input.file.host, drift, out, first + i)
       : null;
     if (!conversation) {
       if (!isObject(record)) {
@@ -139,12 +139,12 @@ function conversationOf(
   hint: ChatGptHint,
   host: string,
   drift: Set<string>,
-  issues: LineIssue[],
+  found: { issues: LineIssue[]; warnings?: LineIssue[] },
   line: number,
 ): Conversation | null {
   const id = idOf(c.conversation_id) || idOf(c.id);
   if (!id || !isObject(c.mapping)) {
-    issues.push({ line, message: "conversation: expected an `id` and a `mapping`; skipped" });
+    found.issues.push({ line, message: "conversation: expected an `id` and a `mapping`; skipped" });
     return null;
   }
   const nodes = new Map<string, Node>();
@@ -181,23 +181,41 @@ function conversationOf(
       stack.push({ node: sorted[i], parentUuid, round, time });
     }
   };
-  push(roots, "", 0, created);
   const seen = new Set<string>();
-  while (stack.length > 0) {
-    const { node, parentUuid, round, time } = stack.pop()!;
-    if (seen.has(node.id)) continue;
-    seen.add(node.id);
-    let uuid = parentUuid;
-    let nextRound = round;
-    let nextTime = time;
-    if (node.message) {
-      const message = messageOf(node, id, parentUuid, round, time, mainLine, hint, drift);
-      messages.push(message);
-      uuid = message.uuid;
-      nextRound = message.round_index;
-      nextTime = message.created_at;
+  const walk = () => {
+    while (stack.length > 0) {
+      const { node, parentUuid, round, time } = stack.pop()!;
+      if (seen.has(node.id)) continue;
+      seen.add(node.id);
+      let uuid = parentUuid;
+      let nextRound = round;
+      let nextTime = time;
+      if (node.message) {
+        const message = messageOf(node, id, parentUuid, round, time, mainLine, hint, drift);
+        messages.push(message);
+        uuid = message.uuid;
+        nextRound = message.round_index;
+        nextTime = message.created_at;
+      }
+      push(children.get(node.id) ?? [], uuid, nextRound, nextTime);
     }
-    push(children.get(node.id) ?? [], uuid, nextRound, nextTime);
+  };
+  push(roots, "", 0, created);
+  walk();
+  // Nodes whose parents form a cycle hang from no root: each cycle is entered at its first node
+  // in the export's order, as a root, so that none of its messages is lost.
+  const reached = seen.size;
+  for (const node of nodes.values()) {
+    if (seen.has(node.id)) continue;
+    push([node], "", 0, created);
+    walk();
+  }
+  if (seen.size > reached) {
+    found.warnings?.push({
+      line,
+      message: `conversation ${id}: ${seen.size - reached} node(s) whose parents form a cycle; ` +
+        `delivered from the first of each cycle as a root`,
+    });
   }
   const metadata: Json = { host, export_id: id, message_count: messages.length };
   const extra: [string, unknown][] = [

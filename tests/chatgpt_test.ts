@@ -3,7 +3,7 @@
  * type, ids that are unique across conversations, parts equal to the whole; and conformance
  * over the public fixtures in ../shared/fixtures/chatgpt when present.
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { type ChatGptHint, parseChatGpt } from "../parsers/chatgpt.ts";
 import type { DocumentPart } from "../common/source.ts";
 import { ConversationSchema } from "../common/types.ts";
@@ -253,6 +253,40 @@ Deno.test("chatgpt: times before 1970 or past the year 9999 are taken as none", 
     ConversationSchema.parse(conversation);
     assertEquals(conversation.created_at, "1970-01-01T00:00:00.000Z", String(time));
   }
+});
+
+Deno.test("chatgpt: nodes whose parents form a cycle are delivered, with a warning", () => {
+  // They hang from no root: a walk from the roots passed them over, and their messages were
+  // lost without a word.
+  const message = (id: string, text: string) => ({
+    id,
+    author: { role: "user" },
+    create_time: 1764090229,
+    content: { content_type: "text", parts: [text] },
+  });
+  const out = parse([{
+    id: ID,
+    title: "cycles",
+    current_node: "a",
+    mapping: {
+      a: { id: "a", parent: null, message: message("a", "rooted") },
+      x: { id: "x", parent: "y", message: message("x", "in a cycle") },
+      y: { id: "y", parent: "x", message: message("y", "in the same cycle") },
+      s: { id: "s", parent: "s", message: message("s", "its own parent") },
+    },
+  }]);
+  const [conversation] = out.conversations;
+  ConversationSchema.parse(conversation);
+  assertEquals(
+    conversation.messages.map((m) => m.content_text).sort(),
+    ["in a cycle", "in the same cycle", "its own parent", "rooted"],
+  );
+  const inCycle = new Map(conversation.messages.map((m) => [m.content_text, m]));
+  assertEquals(inCycle.get("in a cycle")!.parent_uuid, "");
+  assertEquals(inCycle.get("in the same cycle")!.parent_uuid, inCycle.get("in a cycle")!.uuid);
+  assertEquals(out.issues, []);
+  assertEquals(out.warnings?.length, 1);
+  assertStringIncludes(out.warnings![0].message, "3 node(s) whose parents form a cycle");
 });
 
 Deno.test("chatgpt: a file in parts gives what it gives whole", () => {
