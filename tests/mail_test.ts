@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { gptConversation, gptExportZip, gptUuids } from "../bench/export_corpus.ts";
 import { dovecotPresent, exportEmail, startDovecot } from "./dovecot.ts";
+import { download } from "../common/mail/download.ts";
 import {
   eventually,
   freePort,
@@ -351,3 +352,42 @@ async function status(port: number, stateDir: string) {
   });
   return response.ok ? await response.json() : undefined;
 }
+
+Deno.test("mail download: the session cookie goes only over HTTPS", async (t) => {
+  const dest = `${await Deno.makeTempDir()}/x.zip`;
+  const options = {
+    dest,
+    downloadHosts: ["chatgpt.example"],
+    cookie: { name: "__Secure-next-auth.session-token", value: "secret" },
+    maxBytes: 1000,
+  };
+  await t.step("a link over plain HTTP is refused before any request", async () => {
+    const out = await download({
+      ...options,
+      url: "http://chatgpt.example/x.zip",
+      redirectHosts: [],
+    });
+    assertEquals(out.kind, "refused");
+    assertStringIncludes(
+      (out as { reason: string }).reason,
+      "http://chatgpt.example: the session cookie is sent only over HTTPS",
+    );
+  });
+  await t.step("and so is a tracking redirect to one", async () => {
+    const tracker = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response(null, { status: 302, headers: { location: "http://chatgpt.example/x" } }),
+    );
+    try {
+      const out = await download({
+        ...options,
+        url: `http://127.0.0.1:${tracker.addr.port}/click`,
+        redirectHosts: [`127.0.0.1:${tracker.addr.port}`],
+      });
+      assertEquals(out.kind, "refused");
+      assertStringIncludes((out as { reason: string }).reason, "it redirects to http://chatgpt");
+    } finally {
+      await tracker.shutdown();
+    }
+  });
+});

@@ -2,7 +2,8 @@
  * An export's download: streamed to a `.part` file beside its destination, resumed with a
  * `Range` request after a cut, bounded in size, and renamed to its name only once whole, so the
  * export intake never sees half of it. Redirects are followed by hand, only to hosts the config
- * allows; the session cookie goes only to the download hosts, never to a tracking host.
+ * allows; the session cookie goes only to the download hosts, never to a tracking host, and only
+ * over HTTPS (or to this machine).
  *
  * @module
  */
@@ -49,6 +50,13 @@ export function hostAllowed(url: URL, hosts: readonly string[]): boolean {
   const port = url.port || (url.protocol === "https:" ? "443" : "80");
   return hosts.some((h) => h === url.hostname || h === `${url.hostname}:${port}`);
 }
+
+/** Whether a secret may go to `url`: over TLS, or to this machine (a local proxy, the tests). */
+function secureTo(url: URL): boolean {
+  return url.protocol === "https:" || LOOPBACK.has(url.hostname);
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 async function partSize(path: string): Promise<number> {
   try {
@@ -99,6 +107,14 @@ async function once(o: DownloadOptions, part: string): Promise<DownloadOutcome> 
     }
     if (url.protocol !== "https:" && url.protocol !== "http:") {
       return { kind: "refused", reason: `${url.protocol} links are not followed` };
+    }
+    if (download && o.cookie && !secureTo(url)) {
+      // Over plain HTTP anyone on the way would read the session cookie.
+      return {
+        kind: "refused",
+        reason: `${hop ? "it redirects to" : "the link points to"} ${url.origin}: the session ` +
+          `cookie is sent only over HTTPS`,
+      };
     }
     const have = await partSize(part);
     const headers = new Headers(o.headers ?? {});
