@@ -40,6 +40,27 @@ export function serverUrlProblem(value: string): string {
   return "";
 }
 
+/**
+ * What a plain-HTTP server URL to another machine exposes, or `""`: over `http:` the worker
+ * token and every conversation cross the network in clear (fine on this machine).
+ *
+ * @example Plain HTTP across the network, and to this machine
+ * ```ts
+ * import { cleartextWarning } from "./config.ts";
+ * console.log(cleartextWarning("http://10.0.0.5:8080") !== ""); // true
+ * console.log(cleartextWarning("http://127.0.0.1:8080")); // ""
+ * ```
+ */
+export function cleartextWarning(value: string): string {
+  if (!URL.canParse(value)) return "";
+  const url = new URL(value);
+  if (url.protocol !== "http:" || ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
+    return "";
+  }
+  return `server.base_url is plain HTTP to ${url.host}: the worker token and the conversations ` +
+    `cross the network unencrypted; use https:// (a reverse proxy with TLS in front of the server)`;
+}
+
 const serverSchema = z.strictObject({
   base_url: z.string().default("").superRefine((v, ctx) => {
     const problem = v === "" ? "" : serverUrlProblem(v);

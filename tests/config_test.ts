@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "./assert.ts";
-import { ConfigError, loadConfig, parseConfig } from "../common/config.ts";
+import { cleartextWarning, ConfigError, loadConfig, parseConfig } from "../common/config.ts";
 
 Deno.test("config: errors name the file, the key and what was expected", async (t) => {
   const cases: [string, string, string][] = [
@@ -175,4 +175,13 @@ Deno.test("config: secrets never appear in errors; credentials in URLs are refus
     );
     assertEquals(error.message.includes("tops3cretpw"), false, error.message);
   });
+});
+
+Deno.test("config: a plain-HTTP server on another machine is warned of", () => {
+  for (const url of ["http://10.0.0.5:8080", "http://sync.example.com/"]) {
+    assertStringIncludes(cleartextWarning(url), "cross the network unencrypted");
+  }
+  for (const url of ["https://sync.example.com", "http://127.0.0.1:8080", "http://localhost", ""]) {
+    assertEquals(cleartextWarning(url), "", url);
+  }
 });

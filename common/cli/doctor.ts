@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { type Config, sourceSection } from "../config.ts";
+import { cleartextWarning, type Config, sourceSection } from "../config.ts";
 import type { CliContext } from "./context.ts";
 import { engineLaunch } from "./launch.ts";
 import { errorMessage } from "../log.ts";
@@ -54,7 +54,12 @@ async function checkServer(ctx: CliContext, config: Config): Promise<Check> {
   const url = sink.target;
   switch (outcome.kind) {
     case "ok":
-      return { ok: true, what: `server: ${url} answers and accepts the token` };
+      return {
+        ok: true,
+        what: `server: ${url} answers and accepts the token${
+          cleartextWarning(base) ? `; warning: ${cleartextWarning(base)}` : ""
+        }`,
+      };
     case "pause":
       return {
         ok: false,

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { Config } from "../config.ts";
+import { cleartextWarning, type Config } from "../config.ts";
 import type { Sink } from "../delivery/sink.ts";
 import { HttpSink, type HttpSinkOptions } from "../delivery/http_sink.ts";
 import type { ChannelSink } from "../delivery/store_sinks.ts";
@@ -160,6 +160,8 @@ export class Engine<Carry, Hint> {
       target: engine.#target,
       state_dir: init.stateDir,
     });
+    const cleartext = cleartextWarning(config.server.base_url);
+    if (cleartext) log.warn(cleartext);
     return engine;
   }
 
