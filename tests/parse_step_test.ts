@@ -1,7 +1,7 @@
 /**
  * The parse step: a conversation that holds far more than what it was parsed from (a long value
- * a parser copied onto every message) is not serialised; its lines are parsed one by one. A
- * document part that makes the parser throw is parsed record by record.
+ * a parser copied onto every message) is not serialised; its lines are parsed one by one. An
+ * export's part that makes the parser throw is parsed record by record.
  */
 import { ParseStep } from "../common/delivery/parse_step.ts";
 import { StateStore } from "../common/state/state.ts";
@@ -76,7 +76,7 @@ Deno.test("parse step: a conversation over the limit is parsed again line by lin
   assertEquals(problems, []);
 });
 
-Deno.test("parse step: a document part that throws is parsed again record by record", () => {
+Deno.test("parse step: an export's part that throws is parsed again record by record", () => {
   // One conversation per record, and a carry that counts the records seen: it is changed in
   // place, as parsers may change a carry they are handed.
   type Count = { seen: number };
@@ -105,6 +105,7 @@ Deno.test("parse step: a document part that throws is parsed again record by rec
     bytes: new Uint8Array(0),
     firstLine: 1,
     whole: true,
+    recordByRecord: true,
     carryValue: handedOn,
     document: {
       root: "array",

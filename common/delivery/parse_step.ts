@@ -2,8 +2,8 @@
  * The parse step of the pipeline: what a reader read goes to the source's parser, and what the
  * parser found is reported (skipped lines counted, malformed ones named with their line).
  * Hostile input costs only itself: when a chunk makes the parser or the serialiser throw, its
- * lines (or a document part's records) are parsed one by one and only the culprit is lost; a
- * document read whole that throws is reported and read again at its next change. Conversations that span several units get the summed
+ * lines (or an export's records) are parsed one by one and only the culprit is lost; a live
+ * document that throws is reported and read again at its next change. Conversations that span several units get the summed
  * counts of all of them.
  *
  * @module
@@ -108,26 +108,27 @@ export class ParseStep<Carry, Hint> {
   /**
    * Parses what was read at `cursor` and reports what the parser found, unless `replay` (read
    * again after a restart, reported the first time). Input that makes the parser throw costs
-   * only itself: a chunk of lines is parsed again line by line and a document part record by
-   * record, each culprit reported and skipped; a document read whole is reported and `failed`.
+   * only itself: a chunk of lines is parsed again line by line and a part asked to be
+   * (`recordByRecord`) record by record, each culprit reported and skipped; another document
+   * (or part of one) is reported and `failed`.
    */
   parse(ref: FileRef<Hint>, cursor: UnitState, input: ParseRequest, replay = false): Parsed {
     const chunk: Chunk<Hint> = { ref, cursor, ...input };
     const carry: CarryIn = "carryValue" in input
       ? { value: input.carryValue }
       : { json: cursor.carry };
-    const part = input.document;
+    const isolated = input.document && input.recordByRecord ? input.document : undefined;
     let outcome: Outcome<Carry>;
     try {
       // A part's carry is a value the parser would change in place: it works on a copy, so
       // that the carry is still as it was if the part has to be parsed again record by record.
-      outcome = this.#parse(chunk, carry, !part);
+      outcome = this.#parse(chunk, carry, !isolated);
     } catch (error) {
       // Hostile input (a line nested 100,000 deep, a time a million years away) must cost only
       // itself.
-      outcome = part
-        ? this.#parseOneByOne(recordsOf(part, chunk), jsonOfCarry(carry), true)
-        : input.whole
+      outcome = isolated
+        ? this.#parseOneByOne(recordsOf(isolated, chunk), jsonOfCarry(carry), true)
+        : input.whole || input.document
         ? unprocessable(input.firstLine, cursor.carry, "the document", error)
         : this.#parseOneByOne(linesOf(chunk), cursor.carry, false);
     }

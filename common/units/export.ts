@@ -271,6 +271,8 @@ async function readMember<Hint>(
       ...input,
       firstLine: 1,
       whole: true,
+      // An export is not read again: a record that throws must cost only itself.
+      recordByRecord: true,
       ...(carryValue ? { carryValue: carryValue.value } : {}),
     });
     carryValue = { value: parsed.carryValue };

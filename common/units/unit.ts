@@ -115,6 +115,13 @@ export interface ParseRequest {
   /** A part of a document read as records. */
   document?: DocumentPart;
   /**
+   * A part that makes the parser throw is parsed again record by record, so only the record
+   * at fault is lost. For a document not read again (an export): the carry is then copied
+   * before each part, which a live document's carry (fingerprints of every message it
+   * delivered) is too large for; such a document is read again at its next change instead.
+   */
+  recordByRecord?: boolean;
+  /**
    * The carry the parse of the part before made (its {@link Parsed.carryValue}), handed on
    * within one pass through a document instead of being written out and read back.
    */
