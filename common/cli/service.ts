@@ -107,8 +107,18 @@ export function startServiceCommand(repoRoot: string, args: string[]): string[] 
   return [durableDeno(), "run", "-A", `${repoRoot}/workers/start.ts`, ...args];
 }
 
-function systemdQuote(arg: string): string {
-  return /[\s"\\]/.test(arg) ? `"${arg.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"` : arg;
+/**
+ * A word of `ExecStart` as systemd reads it: quoted when it holds spaces, quotes or backslashes,
+ * `%` doubled (a specifier, `%h`, otherwise: a folder named `100%done` ran another path), and in
+ * the arguments, not the program's path, which systemd does not expand, `$` too (a variable,
+ * `$HOME`).
+ */
+function systemdQuote(arg: string, program: boolean): string {
+  const percent = arg.replaceAll("%", "%%");
+  const plain = program ? percent : percent.replaceAll("$", "$$$$");
+  return /[\s"\\]/.test(plain)
+    ? `"${plain.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`
+    : plain;
 }
 
 function xml(text: string): string {
@@ -176,7 +186,7 @@ Type=simple
 # Credentials (SYNC_WORKER_TOKEN, OPENAI_EMAIL_PASSWORD, ...) as VAR=value lines, mode 0600.
 EnvironmentFile=-%h/.config/ai-sync/secrets.env
 ${Object.entries(PROCESS_ENV).map(([k, v]) => `Environment=${k}=${v}\n`).join("")}ExecStart=${
-    command.map(systemdQuote).join(" ")
+    command.map((word, i) => systemdQuote(word, i === 0)).join(" ")
   }
 Restart=on-failure
 RestartSec=10
