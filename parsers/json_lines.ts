@@ -348,21 +348,20 @@ const TITLE_LIMIT = 1000;
  * ```
  */
 export function titleFrom(v: unknown): string {
-  const title = str(v);
-  if (title.length <= TITLE_LIMIT) return title;
-  // A surrogate pair is not cut in two.
-  const end = isHighSurrogateAt(title, TITLE_LIMIT - 2) ? TITLE_LIMIT - 2 : TITLE_LIMIT - 1;
-  return `${title.slice(0, end)}…`;
+  return cut(str(v), TITLE_LIMIT);
 }
 
-function isHighSurrogateAt(text: string, index: number): boolean {
-  const code = text.charCodeAt(index);
-  return code >= 0xd800 && code <= 0xdbff;
+/** `text` cut to `limit` characters ending in `…` when longer, never inside a surrogate pair. */
+function cut(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const code = text.charCodeAt(limit - 2);
+  const end = code >= 0xd800 && code <= 0xdbff ? limit - 2 : limit - 1;
+  return `${text.slice(0, end)}…`;
 }
 
 /**
- * The longest path, branch or version a parser keeps to repeat in a conversation's metadata
- * (`cwd`, `gitBranch`, a CLI's version): longer ones are no such thing.
+ * The longest working directory or branch a parser keeps to repeat in a conversation's metadata
+ * (`cwd`, `gitBranch`): longer ones are no such thing.
  */
 export const PATH_LIMIT = 4096;
 
@@ -376,8 +375,7 @@ export const PATH_LIMIT = 4096;
  * ```
  */
 export function titleOf(text: string): string {
-  const first = text.trim().split("\n")[0] ?? "";
-  return first.length > TITLE_LENGTH ? `${first.slice(0, TITLE_LENGTH - 1)}…` : first;
+  return cut(text.trim().split("\n")[0] ?? "", TITLE_LENGTH);
 }
 
 /**

@@ -2,12 +2,11 @@
  * Delivering one recorded batch (docs/delivery.md): send it, retry with full-jitter backoff, split on
  * 413, pause on 401/403/404 and on redirects, and set aside (dead-letter) only what the server
  * refuses for a reason that lies in the conversation itself, or in the messages it names. A
- * refusal is evidence against a
- * conversation only when the server names it, or when the batch was cut down to that one
- * conversation while the server accepts others (or at least an empty batch); a circuit breaker
- * pauses instead when most recent conversations were refused, since that is a server or proxy
- * fault, not bad data. Nothing is dropped: a dead letter keeps its payload for `dead-letters
- * replay`.
+ * refusal is evidence against a conversation only when the server names it, or when the batch was
+ * cut down to that one conversation while the server accepts others (or at least an empty
+ * batch); a circuit breaker pauses instead when most recent conversations were refused, since
+ * that is a server or proxy fault, not bad data. Nothing is dropped: a dead letter keeps its
+ * payload for `dead-letters replay`.
  *
  * @module
  */

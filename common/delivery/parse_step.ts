@@ -3,8 +3,8 @@
  * parser found is reported (skipped lines counted, malformed ones named with their line).
  * Hostile input costs only itself: when a chunk makes the parser or the serialiser throw, its
  * lines (or an export's records) are parsed one by one and only the culprit is lost; a live
- * document that throws is reported and read again at its next change. Conversations that span several units get the summed
- * counts of all of them.
+ * document that throws is reported and read again at its next change. Conversations that span
+ * several units get the summed counts of all of them.
  *
  * @module
  */
@@ -120,8 +120,8 @@ export class ParseStep<Carry, Hint> {
     const isolated = input.document && input.recordByRecord ? input.document : undefined;
     let outcome: Outcome<Carry>;
     try {
-      // A part's carry is a value the parser would change in place: it works on a copy, so
-      // that the carry is still as it was if the part has to be parsed again record by record.
+      // An export's part works on a copy of the carry, which the parser may change in place, so
+      // that the carry is as it was should the part be parsed again record by record.
       outcome = this.#parse(chunk, carry, !isolated);
     } catch (error) {
       // Hostile input (a line nested 100,000 deep, a time a million years away) must cost only
