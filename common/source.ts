@@ -170,3 +170,25 @@ export function emptyOutput<Carry>(carry: Carry): ParseOutput<Carry> {
 export function bump(counts: Record<string, number>, key: string, n = 1): void {
   counts[key] = (counts[key] ?? 0) + n;
 }
+
+/**
+ * Sets a field of a document's `header` under a key read from the input, as an own property:
+ * assigning `__proto__` would change the header's prototype instead, and every field it lacks
+ * would then be read from the input's object.
+ *
+ * @example A key that would have been the prototype
+ * ```ts
+ * import { setHeaderField } from "./source.ts";
+ * const header: Record<string, unknown> = {};
+ * setHeaderField(header, "__proto__", { sessionId: "not mine" });
+ * console.log(header.sessionId); // undefined
+ * ```
+ */
+export function setHeaderField(header: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(header, key, {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}

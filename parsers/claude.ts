@@ -13,6 +13,7 @@
 import { type Conversation, type Message } from "../common/types.ts";
 import { derivedUuid } from "../common/hash.ts";
 import {
+  type DocumentPart,
   type DocumentShape,
   emptyOutput,
   type LineIssue,
@@ -43,9 +44,70 @@ export interface ClaudeProject {
   docs?: { uuid?: string; filename: string; content: string; created_at?: string }[];
 }
 
-/** What the source knows of an export member: the export's projects, by uuid. */
+/** What a conversation that names a project is told of it. */
+export interface ProjectSummary {
+  uuid: string;
+  name: string;
+  description?: string;
+  /** How many knowledge documents it has. */
+  documents: number;
+}
+
+/** What the source knows of an export member. */
 export interface ClaudeHint {
-  projects?: Record<string, ClaudeProject>;
+  /** `projects`: a member of projects (`projects.json`, `projects/<uuid>.json`), else conversations. */
+  kind?: "projects";
+  /** The export's projects, by uuid, for the conversations that name one. */
+  projects?: Record<string, ProjectSummary>;
+}
+
+/**
+ * A project record of `projects.json` (or a project file) as a {@link ClaudeProject}; `null` when
+ * it has no uuid.
+ *
+ * @example A project with one document
+ * ```ts
+ * import { projectOf } from "./claude.ts";
+ * const project = projectOf({ uuid: "p1", name: "Shop", docs: [{ filename: "a.md", content: "x" }] });
+ * console.log(project?.docs?.length); // 1
+ * ```
+ */
+export function projectOf(record: unknown): ClaudeProject | null {
+  if (!isObject(record) || !str(record.uuid)) return null;
+  const optional = (key: string) => str(record[key]) ? { [key]: str(record[key]) } : {};
+  return {
+    uuid: str(record.uuid),
+    name: str(record.name),
+    ...optional("description"),
+    ...optional("prompt_template"),
+    ...optional("created_at"),
+    ...optional("updated_at"),
+    docs: (Array.isArray(record.docs) ? record.docs : []).filter(isObject).map((d) => ({
+      ...(str(d.uuid) ? { uuid: str(d.uuid) } : {}),
+      filename: str(d.filename),
+      content: str(d.content),
+      ...(str(d.created_at) ? { created_at: str(d.created_at) } : {}),
+    })),
+  };
+}
+
+/**
+ * What conversations are told of a project: its name and description cut to a title's length
+ * (each conversation of the project repeats them) and the number of its documents.
+ *
+ * @example A summary
+ * ```ts
+ * import { projectSummary } from "./claude.ts";
+ * console.log(projectSummary({ uuid: "p1", name: "Shop", docs: [] }).documents); // 0
+ * ```
+ */
+export function projectSummary(project: ClaudeProject): ProjectSummary {
+  return {
+    uuid: project.uuid,
+    name: titleFrom(project.name),
+    ...(project.description ? { description: titleFrom(project.description) } : {}),
+    documents: project.docs?.length ?? 0,
+  };
 }
 
 /** `conversations.json`: a root array of conversations, read in parts. */
@@ -105,7 +167,8 @@ function* antTags(text: string): Generator<AntTag> {
 }
 
 /**
- * Parses a part of a Claude.ai `conversations.json`.
+ * Parses a part of a Claude.ai `conversations.json`; for a member of projects (`hint.kind`), of
+ * `projects.json` or a project file: each project's knowledge as a conversation of its own.
  *
  * @example A 2024 message with an artifact
  * ```ts
@@ -132,21 +195,13 @@ export function parseClaude(input: ParseInput<null, ClaudeHint>): ParseOutput<nu
     out.issues.push({ line: 1, message: "expected conversations.json records" });
     return out;
   }
-  const projectsSent = new Set<string>();
+  if (input.file.hint.kind === "projects") return parseProjects(part, input.file.host, out);
   part.records.forEach((record, i) => {
     const line = part.index + i + 1;
     const named = isObject(record) ? namedProject(record, input.file.hint) : NO_PROJECT;
     const conversation = isObject(record)
       ? conversationOf(record, named, input.file.host, out.issues, line)
       : null;
-    const project = named.project;
-    if (conversation && project && !projectsSent.has(project.uuid)) {
-      // Its knowledge once, before the first conversation of this part that names it.
-      projectsSent.add(project.uuid);
-      const knowledge = projectConversation(project, input.file.host);
-      out.messages += knowledge.messages.length;
-      out.conversations.push(knowledge);
-    }
     if (!conversation) {
       if (!isObject(record)) {
         out.issues.push({ line, message: "conversation: expected an object; skipped" });
@@ -159,10 +214,37 @@ export function parseClaude(input: ParseInput<null, ClaudeHint>): ParseOutput<nu
   return out;
 }
 
-/** The project a conversation names: its id, and the project when the export describes it. */
+/**
+ * A part of a member of projects: each project's knowledge as a conversation of its own. A
+ * `projects.json` holds them as its records, a project file as its root object (whole, in the
+ * last part).
+ */
+function parseProjects(
+  part: DocumentPart,
+  host: string,
+  out: ParseOutput<null>,
+): ParseOutput<null> {
+  const records = part.root === "object" ? (part.last ? [part.header] : []) : part.records;
+  records.forEach((record, i) => {
+    const project = projectOf(record);
+    if (!project) {
+      out.issues.push({
+        line: part.index + i + 1,
+        message: "project: expected an object with a uuid; skipped",
+      });
+      return;
+    }
+    const knowledge = projectConversation(project, host);
+    out.messages += knowledge.messages.length;
+    out.conversations.push(knowledge);
+  });
+  return out;
+}
+
+/** The project a conversation names: its id, and what the export says of it. */
 interface NamedProject {
   id: string;
-  project?: ClaudeProject;
+  project?: ProjectSummary;
 }
 
 const NO_PROJECT: NamedProject = { id: "" };
@@ -277,17 +359,15 @@ function conversationOf(
   const { id: projectId, project } = named;
   if (projectId) metadata.project_uuid = projectId;
   if (project) {
-    // The knowledge is its own conversation (projectConversation): a copy in each conversation
-    // of the project was stored, and read by every query of the conversations' metadata, as many
-    // times over.
-    // Each conversation of the project repeats these: at most a title's length each (the
-    // project's own conversation keeps its description whole).
-    metadata.project_name = titleFrom(project.name);
+    // The knowledge is a conversation of its own (a member of projects): a copy in each
+    // conversation of the project was stored, and read by every query of the conversations'
+    // metadata, as many times over.
+    metadata.project_name = project.name;
     metadata.project = {
       uuid: projectId,
-      name: titleFrom(project.name),
-      ...(project.description ? { description: titleFrom(project.description) } : {}),
-      documents: project.docs?.length ?? 0,
+      name: project.name,
+      ...(project.description ? { description: project.description } : {}),
+      documents: project.documents,
     };
   }
   let title = titleFrom(c.name);

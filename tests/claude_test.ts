@@ -3,7 +3,7 @@
  * root, attachments, files and projects; conformance over ../shared/fixtures/claude when present.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { type ClaudeHint, parseClaude } from "../parsers/claude.ts";
+import { type ClaudeHint, parseClaude, projectOf, projectSummary } from "../parsers/claude.ts";
 import { ConversationSchema } from "../common/types.ts";
 import { claudeConversation } from "../bench/export_corpus.ts";
 import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
@@ -94,21 +94,25 @@ Deno.test("claude: 2025 blocks, a tree from the sentinel root, attachments, file
     content: [{ type: "text", text: "again" }],
   });
   conversation.project = { uuid: "p1" };
+  const project = {
+    uuid: "p1",
+    name: "Shop",
+    prompt_template: "Be brief.",
+    created_at: "2025-06-27T10:46:02.691887+00:00",
+    docs: [{ uuid: "d1", filename: "spec.md", content: "rules" }],
+  };
   const out = parse([conversation, { ...conversation, uuid: `${ID}-2` }], {
-    projects: {
-      p1: {
-        uuid: "p1",
-        name: "Shop",
-        prompt_template: "Be brief.",
-        created_at: "2025-06-27T10:46:02.691887+00:00",
-        docs: [{ uuid: "d1", filename: "spec.md", content: "rules" }],
-      },
-    },
+    projects: { p1: projectSummary(projectOf(project)!) },
   });
-  // The project's knowledge once, as a conversation of its own, then the two that name it.
-  assertEquals(out.conversations.map((x) => x.uuid), ["p1", ID, `${ID}-2`]);
-  const [knowledge, c] = out.conversations;
+  // The two conversations name the project; its knowledge is read from the projects' member.
+  assertEquals(out.conversations.map((x) => x.uuid), [ID, `${ID}-2`]);
+  const [c] = out.conversations;
   for (const x of out.conversations) ConversationSchema.parse(x);
+  assertEquals(out.messages, 2 * c.messages.length);
+  const projects = parse([project], { kind: "projects" });
+  const [knowledge] = projects.conversations;
+  ConversationSchema.parse(knowledge);
+  assertEquals(knowledge.uuid, "p1");
   assertEquals(knowledge.title, "Shop");
   assertEquals(knowledge.metadata.kind, "project");
   assertEquals(knowledge.messages.map((m) => [m.role, m.content_text, m.metadata?.filename]), [
@@ -116,7 +120,6 @@ Deno.test("claude: 2025 blocks, a tree from the sentinel root, attachments, file
     ["system", "rules", "spec.md"],
   ]);
   assertEquals(knowledge.messages[1].uuid, "d1");
-  assertEquals(out.messages, 2 + 2 * c.messages.length);
   assertEquals(c.messages[0].parent_uuid, "");
   assertEquals(c.messages[1].parent_uuid, messages[0].uuid);
   assertEquals(c.messages[2].parent_uuid, messages[0].uuid);
@@ -129,6 +132,33 @@ Deno.test("claude: 2025 blocks, a tree from the sentinel root, attachments, file
   assertEquals(c.metadata.project_name, "Shop");
   assertEquals(c.metadata.project, { uuid: "p1", name: "Shop", documents: 1 });
   assertEquals(c.title, `Chat ${ID.slice(-4)}`);
+});
+
+Deno.test("claude: a project file is one project, read from its root object once whole", () => {
+  const project = { uuid: "p2", name: "Notes", docs: [{ filename: "a.md", content: "alpha" }] };
+  const part = (last: boolean) =>
+    parseClaude({
+      bytes: new Uint8Array(0),
+      firstLine: 1,
+      carry: undefined,
+      file: { path: "projects/p2.json", hint: { kind: "projects" }, host: "h" },
+      document: {
+        root: "object",
+        header: project,
+        recordsKey: null,
+        records: [],
+        index: 0,
+        first: true,
+        last,
+      },
+    });
+  assertEquals(part(false).conversations, []);
+  const [knowledge] = part(true).conversations;
+  assertEquals(knowledge.uuid, "p2");
+  assertEquals(knowledge.messages.map((m) => m.content_text), ["alpha"]);
+  const bad = parse([7, { name: "no uuid" }], { kind: "projects" });
+  assertEquals(bad.conversations, []);
+  assertEquals(bad.issues.map((i) => i.line), [1, 2]);
 });
 
 Deno.test("claude: a project id that names an object's own property finds no project", () => {
@@ -172,4 +202,24 @@ Deno.test("claude: conformance over the public fixtures", async (t) => {
       });
     });
   }
+  await t.step("anthropic-data_2025-07_projects.json", async () => {
+    const path = `${SHARED_FIXTURES}/claude/anthropic-data_2025-07_projects.json`;
+    const projects = JSON.parse(await Deno.readTextFile(path)) as {
+      uuid: string;
+      prompt_template: string;
+      docs: { uuid: string }[];
+    }[];
+    const out = parse(projects, { kind: "projects" });
+    assertEquals(out.issues, []);
+    assertEquals(out.conversations.map((c) => c.uuid), projects.map((p) => p.uuid));
+    projects.forEach((project, i) => {
+      const c = out.conversations[i];
+      ConversationSchema.parse(c);
+      // The instructions, then every document under its own uuid.
+      assertEquals(
+        c.messages.map((m) => m.uuid).slice(project.prompt_template ? 1 : 0),
+        project.docs.map((d) => d.uuid),
+      );
+    });
+  });
 });

@@ -3,6 +3,7 @@
  * flags, the reference server as a process, exports dropped into the folder as a user would
  * (whole, copied in slowly, corrupt, cut short, hostile), and SIGKILL in the middle.
  */
+import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import {
   claudeConversation,
@@ -299,6 +300,68 @@ serverTest(
       assertEquals((await once(s, "claude")).summary.messages, 8);
       assertEquals((await once(s, "claude")).summary.messages, 0);
     });
+    await t.step(
+      "claude: project knowledge of megabytes, in projects.json and per file",
+      async () => {
+        // projects.json was read whole up to 1 MiB: past that every project was lost, with
+        // only a warning, and the export recorded as imported.
+        const s = await scratch(server, { flag: "data-dir" });
+        const named = claudeConversation("c1000000-0000-4000-8000-000000000011", 2);
+        named.project_uuid = "f0000000-0000-4000-8000-000000000001";
+        const project = (uuid: string, name: string, mb: number) => ({
+          uuid,
+          name,
+          prompt_template: "Be brief.",
+          docs: [{
+            uuid: `${uuid}-doc`,
+            filename: "book.txt",
+            content: "lorem ".repeat(mb * 180_000),
+          }],
+        });
+        await drop(
+          `${s.data}/data-2025-07-07.zip`,
+          zipBytes([
+            { name: "conversations.json", data: JSON.stringify([named]) },
+            {
+              name: "projects.json",
+              data: JSON.stringify([project("f0000000-0000-4000-8000-000000000001", "Book", 2)]),
+            },
+          ]),
+        );
+        await drop(
+          `${s.data}/data-2026-01-07.zip`,
+          zipBytes([
+            {
+              name: "conversations.json",
+              data: JSON.stringify([claudeConversation("c2000000-0000-4000-8000-000000000012", 2)]),
+            },
+            {
+              name: "projects/f0000000-0000-4000-8000-000000000002.json",
+              data: JSON.stringify(project("f0000000-0000-4000-8000-000000000002", "Notes", 2)),
+            },
+          ]),
+        );
+        // Two conversations of 2 messages, two projects of an instruction and a document each.
+        assertEquals((await once(s, "claude")).summary.messages, 8);
+        const db = new DatabaseSync(server.db, { readOnly: true });
+        const rows = db.prepare(
+          "SELECT c.uuid, c.title, json_extract(c.metadata, '$.project_name') AS project, " +
+            "(SELECT max(length(text)) FROM message_text t WHERE t.conversation_uuid = c.uuid) AS longest " +
+            "FROM conversations c WHERE c.uuid NOT LIKE 'c0%' ORDER BY c.uuid",
+        ).all() as { uuid: string; title: string; project: string | null; longest: number }[];
+        db.close();
+        assertEquals(rows.map((r) => [r.uuid.slice(0, 8), r.project]), [
+          ["c1000000", "Book"],
+          ["c2000000", null],
+          ["f0000000", null],
+          ["f0000000", null],
+        ]);
+        assertEquals(rows.filter((r) => r.longest > 2_000_000).map((r) => r.title), [
+          "Book",
+          "Notes",
+        ]);
+      },
+    );
     await t.step("gemini", async () => {
       const s = await scratch(server, { flag: "data-dir" });
       const records = [

@@ -17,7 +17,7 @@
 import type { GuardedFile } from "../io/guarded_file.ts";
 import { JsonRecordSplitter, JsonStructureError } from "../io/json_records.ts";
 import { Fingerprint64 } from "../hash.ts";
-import type { DocumentPart, DocumentShape } from "../source.ts";
+import { type DocumentPart, type DocumentShape, setHeaderField } from "../source.ts";
 import type { SnapshotUnit } from "./cursor.ts";
 import type { FileStat } from "./lines.ts";
 import {
@@ -183,7 +183,7 @@ async function surveyDocument(
         else if (event.type === "records") survey.frame.recordsKey = event.key;
         else if (event.type === "record") survey.recordBytes += event.size;
         else if (event.type === "field") {
-          header[event.key] = JSON.parse(decoder.decode(event.value));
+          setHeaderField(header, event.key, JSON.parse(decoder.decode(event.value)));
         }
       }
     } catch (error) {

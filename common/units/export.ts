@@ -22,7 +22,7 @@ import type { GuardedFile } from "../io/guarded_file.ts";
 import { JsonRecordSplitter } from "../io/json_records.ts";
 import { readZipDirectory, readZipMember, readZipText, type ZipEntry } from "../io/zip.ts";
 import { SIDE_FILE_MAX_BYTES } from "../io/guarded_file.ts";
-import type { DocumentPart } from "../source.ts";
+import { type DocumentPart, setHeaderField } from "../source.ts";
 import { concatBytes } from "../io/bytes.ts";
 import type { SnapshotUnit } from "./cursor.ts";
 import { chunks, MAX_RECORD_DEPTH, snapshotOf } from "./document.ts";
@@ -93,7 +93,12 @@ export const exportReader: UnitReader = {
     try {
       source = await openExport(file, ref, ctx);
       plan = ctx.rules.exportPlan
-        ? await ctx.rules.exportPlan(ref, source.names, (name) => source.readText(name))
+        ? await ctx.rules.exportPlan(
+          ref,
+          source.names,
+          (name) => source.readText(name),
+          (name, visit) => eachRecord(source, name, limits, visit),
+        )
         : { members: [], missing: [], notExport: "this source reads no exports" };
       if (plan.notExport === undefined) await checkMembers(source, plan.members, limits);
     } catch (error) {
@@ -182,8 +187,9 @@ async function openExport<Hint>(
     const dir = dirname(ref.path);
     return {
       names: [basename(ref.path)],
-      stream: (_name, limits) => chunks(file, limits.chunkBytes),
-      // Side files of an extracted export lie beside it, read through the worker's scope.
+      // Other files of an extracted export lie beside it, read through the worker's scope.
+      stream: (name, limits) =>
+        name === "" ? chunks(file, limits.chunkBytes) : besideChunks(join(dir, name), limits, ctx),
       readText: (name) => ctx.scope.readTextFile(join(dir, name)),
     };
   }
@@ -202,6 +208,44 @@ async function openExport<Hint>(
       readZipMember(file, entry(name), limits.maxMemberBytes, limits.chunkBytes),
     readText: (name) => readZipText(file, entry(name), SIDE_FILE_MAX_BYTES),
   };
+}
+
+/** The records of a JSON member, parsed one at a time (the plan's {@link EachRecord}). */
+async function eachRecord(
+  source: OpenExport,
+  name: string,
+  limits: ReadLimits,
+  visit: (record: unknown) => void,
+): Promise<void> {
+  const splitter = new JsonRecordSplitter({
+    recordKeys: [],
+    maxRecordBytes: limits.maxLineBytes,
+    maxRecordDepth: MAX_RECORD_DEPTH,
+    maxFieldBytes: limits.maxLineBytes,
+  });
+  let root = "";
+  const header: Record<string, unknown> = {};
+  for await (const chunk of source.stream(name, limits)) {
+    for (const event of splitter.push(chunk)) {
+      if (event.type === "root") root = event.kind;
+      else if (event.type === "record") visit(JSON.parse(decoder.decode(event.bytes)));
+      else if (event.type === "field") {
+        setHeaderField(header, event.key, JSON.parse(decoder.decode(event.value)));
+      }
+    }
+  }
+  splitter.end();
+  if (root === "object") visit(header);
+}
+
+/** A file beside an extracted export, in chunks. */
+async function* besideChunks<Hint>(
+  path: string,
+  limits: ReadLimits,
+  ctx: ReadContext<Hint>,
+): AsyncGenerator<Uint8Array> {
+  await using file = await ctx.scope.open(path);
+  yield* chunks(file, limits.chunkBytes);
 }
 
 /**
@@ -329,7 +373,7 @@ async function readMember<Hint>(
       if (event.type === "root") frame.root = event.kind;
       else if (event.type === "records") frame.recordsKey = event.key;
       else if (event.type === "field") {
-        frame.header[event.key] = JSON.parse(decoder.decode(event.value));
+        setHeaderField(frame.header, event.key, JSON.parse(decoder.decode(event.value)));
       } else if (event.type === "refused") {
         const why = event.size > limits.maxLineBytes
           ? `of ${event.size} bytes exceeds worker.max_line_bytes (${limits.maxLineBytes})`

@@ -75,15 +75,24 @@ export interface UnitRules<Hint = unknown> {
   /** Where reading goes on when the file at `path` disappears (its compressed copy). */
   successor?(path: string): string | undefined;
   /**
-   * For an export: the members to read, given the names it holds and a reader of small members
-   * (a manifest, a list of asset names).
+   * For an export: the members to read, given the names it holds, a reader of small members (a
+   * manifest, a list of asset names) and one of a JSON member's records of any size, one at a
+   * time (see {@link EachRecord}).
    */
   exportPlan?(
     ref: FileRef<Hint>,
     names: readonly string[],
     readText: (name: string) => Promise<string>,
+    eachRecord: EachRecord,
   ): Promise<ExportPlan<Hint>>;
 }
+
+/**
+ * Calls `visit` with each record of the JSON member `name` parsed (the elements of its root
+ * array, or its root object whole), streamed: a member of any size costs one record at a time.
+ * Records over `worker.max_line_bytes` are passed over.
+ */
+export type EachRecord = (name: string, visit: (record: unknown) => void) => Promise<void>;
 
 /** A recorded range of a unit, as the pending batch keeps it. */
 export type PieceRange = BatchRange & {

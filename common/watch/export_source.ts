@@ -9,7 +9,7 @@
 import { relative } from "node:path";
 import type { Parser } from "../source.ts";
 import type { SourceSpec } from "../source_spec.ts";
-import type { ExportPlan, FileRef } from "../units/unit.ts";
+import type { EachRecord, ExportPlan, FileRef } from "../units/unit.ts";
 import type { FileSource } from "./source_worker.ts";
 import { isInside, listDir } from "./walk.ts";
 
@@ -32,6 +32,7 @@ export interface ExportLayout<Carry, Hint> {
     ref: FileRef<Hint>,
     names: readonly string[],
     readText: (name: string) => Promise<string>,
+    eachRecord: EachRecord,
   ): Promise<ExportPlan<Hint>>;
   /** The hint of a file found (before its plan gives each member its own). */
   hint(path: string): Hint;
@@ -66,7 +67,7 @@ export function exportSource<Carry, Hint>(
     sourceType: layout.spec.sourceType,
     label: layout.spec.label,
     parser: layout.parser,
-    exportPlan: (ref, names, readText) => layout.plan(ref, names, readText),
+    exportPlan: (ref, names, readText, eachRecord) => layout.plan(ref, names, readText, eachRecord),
     intake: layout.intake,
 
     async discover(root, warn, _files, skip = () => {}, own = true) {

@@ -4,7 +4,8 @@
  * ```
  * data-*.zip                      the export as downloaded
  *   conversations.json            every conversation with its messages
- *   projects.json                 projects with their knowledge (2025)
+ *   projects.json                 projects with their knowledge (2025): each project's knowledge
+ *                                 is a conversation of its own
  *   projects/<uuid>.json          the same, one file per project (2026)
  *   users.json, memories.json     not conversations: not read
  * ```
@@ -16,43 +17,23 @@
 import { basename } from "node:path";
 import { exportSource } from "../../common/watch/export_source.ts";
 import { claudeSpec } from "./spec.ts";
-import type { ExportPlan } from "../../common/units/unit.ts";
+import type { EachRecord, ExportPlan } from "../../common/units/unit.ts";
 import {
   CLAUDE_SHAPE,
   type ClaudeHint,
-  type ClaudeProject,
   parseClaude,
+  projectOf,
+  type ProjectSummary,
+  projectSummary,
 } from "../../parsers/claude.ts";
 import { setEntry } from "../../parsers/json_lines.ts";
 
 const EXPORT_ZIP = /^data-.*\.zip$/;
 const PROJECT_FILE = /(^|\/)projects\/[0-9a-f-]{36}\.json$/;
 
-/** Projects by uuid, from `projects.json` (an array) or a project file (one object). */
-function addProjects(into: Record<string, ClaudeProject>, text: string): void {
-  const value = JSON.parse(text);
-  for (const p of Array.isArray(value) ? value : [value]) {
-    if (typeof p?.uuid !== "string") continue;
-    setEntry(into, p.uuid, {
-      uuid: p.uuid,
-      name: typeof p.name === "string" ? p.name : "",
-      ...(typeof p.description === "string" ? { description: p.description } : {}),
-      ...(typeof p.prompt_template === "string" ? { prompt_template: p.prompt_template } : {}),
-      ...(typeof p.created_at === "string" ? { created_at: p.created_at } : {}),
-      ...(typeof p.updated_at === "string" ? { updated_at: p.updated_at } : {}),
-      docs: (Array.isArray(p.docs) ? p.docs : []).map((d: Record<string, unknown>) => ({
-        ...(typeof d?.uuid === "string" ? { uuid: d.uuid } : {}),
-        filename: String(d?.filename ?? ""),
-        content: String(d?.content ?? ""),
-        ...(typeof d?.created_at === "string" ? { created_at: d.created_at } : {}),
-      })),
-    });
-  }
-}
-
 async function planClaude(
   names: readonly string[],
-  readText: (name: string) => Promise<string>,
+  eachRecord: EachRecord,
   single: boolean,
   warn: string[],
 ): Promise<ExportPlan<ClaudeHint>> {
@@ -68,13 +49,21 @@ async function planClaude(
     return { members: [], missing: [], notExport: "a ChatGPT export (chat.html beside it)" };
   }
   const prefix = conversations[0].slice(0, conversations[0].length - "conversations.json".length);
-  const projects: Record<string, ClaudeProject> = {};
+  // What the conversations that name a project are told of it, read one project at a time: the
+  // knowledge itself is read as a member of its own (a projects.json of megabytes was read
+  // whole, up to 1 MiB: past that every project was lost).
+  const projects: Record<string, ProjectSummary> = {};
+  const projectFiles: string[] = [];
   const sources = single
     ? ["projects.json"]
     : names.filter((n) => n === `${prefix}projects.json` || PROJECT_FILE.test(n));
   for (const name of sources) {
     try {
-      addProjects(projects, await readText(name));
+      await eachRecord(name, (record) => {
+        const project = projectOf(record);
+        if (project) setEntry(projects, project.uuid, projectSummary(project));
+      });
+      projectFiles.push(name);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) {
         warn.push(`${name}: projects not read: ${(error as Error).message}`);
@@ -83,7 +72,14 @@ async function planClaude(
   }
   const hint: ClaudeHint = Object.keys(projects).length > 0 ? { projects } : {};
   return {
-    members: conversations.map((name) => ({ name: single ? "" : name, hint, shape: CLAUDE_SHAPE })),
+    members: [
+      ...conversations.map((name) => ({ name: single ? "" : name, hint, shape: CLAUDE_SHAPE })),
+      ...projectFiles.map((name) => ({
+        name,
+        hint: { kind: "projects" } as const,
+        shape: CLAUDE_SHAPE,
+      })),
+    ],
     missing: [],
   };
 }
@@ -106,12 +102,12 @@ export const claudeSource = exportSource<null, ClaudeHint>({
     if (!own) return EXPORT_ZIP.test(name);
     return name.endsWith(".zip") || name === "conversations.json";
   },
-  plan: async (ref, names, readText) => {
+  plan: async (ref, names, _readText, eachRecord) => {
     const warnings: string[] = [];
     const single = !ref.path.endsWith(".zip");
     const plan = await planClaude(
       single ? [basename(ref.path)] : names,
-      readText,
+      eachRecord,
       single,
       warnings,
     );
