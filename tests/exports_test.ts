@@ -362,6 +362,52 @@ serverTest(
         ]);
       },
     );
+    await t.step("chatgpt: an attachment named by a map of megabytes", async () => {
+      // conversation_asset_file_names.json was read whole up to 1 MiB: past that every
+      // attachment of the export was left without its name, without a word.
+      const s = await scratch(server, { flag: "data-dir" });
+      const assets: Record<string, string> = {};
+      for (let i = 0; i < 40_000; i++) {
+        assets[`file-${String(i).padStart(8, "0")}.dat`] = `p${i}.png`;
+      }
+      assets["file_cat-cat.png"] = "cat.png";
+      const mapping = {
+        r: { id: "r", parent: null, message: null },
+        u: {
+          id: "u",
+          parent: "r",
+          message: {
+            id: "u",
+            author: { role: "user" },
+            create_time: 1764090229,
+            content: {
+              content_type: "multimodal_text",
+              parts: [{
+                content_type: "image_asset_pointer",
+                asset_pointer: "sediment://file_cat",
+              }],
+            },
+          },
+        },
+      };
+      const id = "6925e174-0000-8000-8000-00000000a55e";
+      const list = [{ id, title: "cat", create_time: 1764090229, current_node: "u", mapping }];
+      await drop(
+        `${s.data}/${"c".repeat(64)}-2026-11-29-10-00-00.zip`,
+        zipBytes([
+          { name: "conversations-000.json", data: JSON.stringify(list) },
+          { name: "conversation_asset_file_names.json", data: JSON.stringify(assets) },
+        ]),
+      );
+      assertEquals((await once(s, "openai")).summary.messages, 1);
+      const db = new DatabaseSync(server.db, { readOnly: true });
+      const row = db.prepare(
+        "SELECT json_extract(content, '$.parts[0].file_name') AS name FROM messages " +
+          "WHERE conversation_uuid = ?",
+      ).get(id) as { name: string };
+      db.close();
+      assertEquals(row.name, "cat.png");
+    });
     await t.step("gemini", async () => {
       const s = await scratch(server, { flag: "data-dir" });
       const records = [

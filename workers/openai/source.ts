@@ -19,7 +19,8 @@ import { exportSource } from "../../common/watch/export_source.ts";
 import { openaiSpec } from "./spec.ts";
 import type { EmailConfig } from "../../common/mail/config.ts";
 import { MailIntake } from "../../common/mail/intake.ts";
-import type { ExportPlan } from "../../common/units/unit.ts";
+import type { EachRecord, ExportPlan } from "../../common/units/unit.ts";
+import { isObject } from "../../parsers/json_lines.ts";
 import { CHATGPT_SHAPE, type ChatGptHint, parseChatGpt } from "../../parsers/chatgpt.ts";
 
 const EXPORT_ZIP = /^[0-9a-f]{64}-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d(-[0-9a-f]{32})?\.zip$/;
@@ -50,6 +51,7 @@ function beside(name: string, file: string): string {
 async function planChatGpt(
   names: readonly string[],
   readText: (name: string) => Promise<string>,
+  eachRecord: EachRecord,
   single: boolean,
 ): Promise<ExportPlan<ChatGptHint>> {
   const conversations = names.filter((n) => CONVERSATIONS.test(n)).sort();
@@ -74,12 +76,21 @@ async function planChatGpt(
       return undefined;
     }
   };
-  const assets = await side("conversation_asset_file_names.json");
-  if (assets !== undefined) {
+  const warnings: string[] = [];
+  // Streamed: a user of many attachments has a map of megabytes, which was read whole up to
+  // 1 MiB and past that left every attachment without its name.
+  const assets = beside(first, "conversation_asset_file_names.json");
+  if (single || names.includes(assets)) {
     try {
-      hint.assets = JSON.parse(assets);
-    } catch {
-      // Only names for attachments: the conversations are read without them.
+      await eachRecord(assets, (record) => {
+        if (isObject(record)) hint.assets = record as ChatGptHint["assets"];
+      });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        warnings.push(
+          `${assets}: not read (${(error as Error).message}); attachments keep their file ids`,
+        );
+      }
     }
   }
   if (single && conversations.length === 0) {
@@ -106,7 +117,11 @@ async function planChatGpt(
   const members = conversations.length > 0
     ? conversations.map((name) => ({ name, hint, shape: CHATGPT_SHAPE }))
     : [{ name: html[0], hint }];
-  return { members: single ? members.map((m) => ({ ...m, name: "" })) : members, missing };
+  return {
+    members: single ? members.map((m) => ({ ...m, name: "" })) : members,
+    missing,
+    ...(warnings.length ? { warnings } : {}),
+  };
 }
 
 /**
@@ -128,10 +143,11 @@ export const openaiSource = exportSource<null, ChatGptHint>({
     if (!own) return EXPORT_ZIP.test(name);
     return name.endsWith(".zip") || CONVERSATIONS.test(name) || name === "chat.html";
   },
-  plan: (ref, names, readText) =>
+  plan: (ref, names, readText, eachRecord) =>
     planChatGpt(
       ref.path.endsWith(".zip") ? names : [basename(ref.path)],
       readText,
+      eachRecord,
       !ref.path.endsWith(".zip"),
     ),
   hint: () => ({}),
