@@ -9,7 +9,7 @@
  *    is read again when the file changes;
  * 2. the members, streamed: records split from the JSON as they are inflated and handed to the
  *    parser a part at a time, each conversation sent only if no export delivered it before
- *    (`export_delta.ts`).
+ *    (`export_delta.ts`). Both passes are in `export_members.ts`.
  *
  * An export whose content hash was imported whole before, under any name, sends nothing. The
  * user's files are only read: nothing is moved, changed, deleted or extracted.
@@ -19,23 +19,14 @@
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import type { GuardedFile } from "../io/guarded_file.ts";
-import { JsonRecordSplitter } from "../io/json_records.ts";
 import { readZipDirectory, readZipMember, readZipText, type ZipEntry } from "../io/zip.ts";
 import { SIDE_FILE_MAX_BYTES } from "../io/guarded_file.ts";
-import { type DocumentPart, setHeaderField } from "../source.ts";
-import { concatBytes } from "../io/bytes.ts";
 import type { SnapshotUnit } from "./cursor.ts";
-import { chunks, MAX_RECORD_DEPTH, snapshotOf } from "./document.ts";
+import { chunks, snapshotOf } from "./document.ts";
 import type { FileStat } from "./lines.ts";
+import { describeReport, exportKey, newReport } from "./export_delta.ts";
+import { checkMembers, eachRecord, type OpenExport, readMember } from "./export_members.ts";
 import {
-  describeReport,
-  exportKey,
-  type ExportReport,
-  newReport,
-  selectNew,
-} from "./export_delta.ts";
-import {
-  type ExportMember,
   type ExportPlan,
   type FileRef,
   type ReadContext,
@@ -44,17 +35,6 @@ import {
   type UnitReader,
   wholeBacklog,
 } from "./unit.ts";
-
-const NO_BYTES = new Uint8Array(0);
-const decoder = new TextDecoder();
-
-/** An export opened for reading: the names it holds and a stream of each. */
-interface OpenExport {
-  names: string[];
-  /** The content of member `name` in chunks (`""`: the file itself). */
-  stream(name: string, limits: ReadLimits): AsyncGenerator<Uint8Array>;
-  readText(name: string): Promise<string>;
-}
 
 /**
  * Reads exports.
@@ -210,34 +190,6 @@ async function openExport<Hint>(
   };
 }
 
-/** The records of a JSON member, parsed one at a time (the plan's {@link EachRecord}). */
-async function eachRecord(
-  source: OpenExport,
-  name: string,
-  limits: ReadLimits,
-  visit: (record: unknown) => void,
-): Promise<void> {
-  const splitter = new JsonRecordSplitter({
-    recordKeys: [],
-    maxRecordBytes: limits.maxLineBytes,
-    maxRecordDepth: MAX_RECORD_DEPTH,
-    maxFieldBytes: limits.maxLineBytes,
-  });
-  let root = "";
-  const header: Record<string, unknown> = {};
-  for await (const chunk of source.stream(name, limits)) {
-    for (const event of splitter.push(chunk)) {
-      if (event.type === "root") root = event.kind;
-      else if (event.type === "record") visit(JSON.parse(decoder.decode(event.bytes)));
-      else if (event.type === "field") {
-        setHeaderField(header, event.key, JSON.parse(decoder.decode(event.value)));
-      }
-    }
-  }
-  splitter.end();
-  if (root === "object") visit(header);
-}
-
 /** A file beside an extracted export, in chunks. */
 async function* besideChunks<Hint>(
   path: string,
@@ -246,151 +198,4 @@ async function* besideChunks<Hint>(
 ): AsyncGenerator<Uint8Array> {
   await using file = await ctx.scope.open(path);
   yield* chunks(file, limits.chunkBytes);
-}
-
-/**
- * The first pass over the members: each inflates within its limits to its CRC-32, and each
- * JSON member is well-formed. Throws what is wrong, naming the member.
- */
-async function checkMembers<Hint>(
-  source: OpenExport,
-  members: readonly ExportMember<Hint>[],
-  limits: ReadLimits,
-): Promise<void> {
-  for (const member of members) {
-    const label = member.name || "the file";
-    let size = 0;
-    const splitter = member.shape
-      ? new JsonRecordSplitter({
-        recordKeys: member.shape.recordKeys,
-        keepRecords: false,
-        keepFields: false,
-      })
-      : undefined;
-    try {
-      for await (const chunk of source.stream(member.name, limits)) {
-        size += chunk.length;
-        if (!splitter && size > limits.maxLineBytes) {
-          throw new Error(
-            `${size} bytes or more exceeds worker.max_line_bytes (${limits.maxLineBytes}), the ` +
-              `limit for an HTML file, which is read whole`,
-          );
-        }
-        splitter?.push(chunk);
-      }
-      splitter?.end();
-    } catch (error) {
-      const message = (error as Error).message;
-      // Zip errors name their member already.
-      throw new Error(message.startsWith(`${label}:`) ? message : `${label}: ${message}`);
-    }
-  }
-}
-
-/**
- * The second pass over one member: its records in parts to the parser, what is new of each
- * part to the batch. Returns the index after its records (pieces of one unit count on).
- */
-async function readMember<Hint>(
-  ref: FileRef<Hint>,
-  member: ExportMember<Hint>,
-  source: OpenExport,
-  base: SnapshotUnit,
-  start: number,
-  report: ExportReport,
-  ctx: ReadContext<Hint>,
-): Promise<number> {
-  const limits = ctx.limits();
-  const memberRef: FileRef<Hint> = {
-    ...ref,
-    path: member.name ? `${ref.path}:${member.name}` : ref.path,
-    hint: member.hint,
-  };
-  let index = start;
-  // Not delivered whole yet: a stop or a crash reads the export again.
-  const cursor: SnapshotUnit = { ...base, offset: 0, fileSize: -1, mtimeMs: -1 };
-  let carryValue: { value: unknown } | undefined;
-  const deliver = async (input: { bytes: Uint8Array; document?: DocumentPart }) => {
-    const parsed = ctx.parse(memberRef, cursor, {
-      ...input,
-      firstLine: 1,
-      whole: true,
-      // An export is not read again: a record that throws must cost only itself.
-      recordByRecord: true,
-      ...(carryValue ? { carryValue: carryValue.value } : {}),
-    });
-    carryValue = { value: parsed.carryValue };
-    if (parsed.failed) report.errors.push(`${memberRef.path}: the parser failed on a part`);
-    for (const what of parsed.unprocessable ?? []) report.errors.push(`${memberRef.path}: ${what}`);
-    for (const [why, n] of Object.entries(parsed.skipped ?? {})) {
-      report.skipped[why] = (report.skipped[why] ?? 0) + n;
-    }
-    const fresh = selectNew(parsed.items, (key) => ctx.fingerprint(key), report);
-    const count = input.document?.records.length ?? 1;
-    await ctx.add({
-      range: { unit: ref.path, from: index, to: index + count, fromLine: 0, form: "export" },
-      ref,
-      cursor,
-      items: fresh.items,
-      messages: fresh.messages,
-      bytes: fresh.items.reduce((n, i) => n + i.bytes, 0),
-      marks: fresh.marks,
-    });
-    index += count;
-  };
-  if (!member.shape) {
-    const parts: Uint8Array[] = [];
-    for await (const chunk of source.stream(member.name, limits)) parts.push(chunk.slice());
-    await deliver({ bytes: concatBytes(parts) });
-    return index;
-  }
-  const splitter = new JsonRecordSplitter({
-    recordKeys: member.shape.recordKeys,
-    keepFields: true,
-    maxRecordBytes: limits.maxLineBytes,
-    maxRecordDepth: MAX_RECORD_DEPTH,
-    maxFieldBytes: limits.maxLineBytes,
-  });
-  const frame: Pick<DocumentPart, "root" | "header" | "recordsKey"> = {
-    root: "other",
-    header: {},
-    recordsKey: null,
-  };
-  let records: unknown[] = [];
-  let first = index;
-  let held = 0;
-  let firstPart = true;
-  const flush = async (last: boolean) => {
-    const part: DocumentPart = { ...frame, records, index: first, first: firstPart, last };
-    firstPart = false;
-    records = [];
-    held = 0;
-    await deliver({ bytes: NO_BYTES, document: part });
-  };
-  for await (const chunk of source.stream(member.name, limits)) {
-    ctx.countRead(chunk.length);
-    for (const event of splitter.push(chunk)) {
-      if (event.type === "root") frame.root = event.kind;
-      else if (event.type === "records") frame.recordsKey = event.key;
-      else if (event.type === "field") {
-        setHeaderField(frame.header, event.key, JSON.parse(decoder.decode(event.value)));
-      } else if (event.type === "refused") {
-        const why = event.size > limits.maxLineBytes
-          ? `of ${event.size} bytes exceeds worker.max_line_bytes (${limits.maxLineBytes})`
-          : event.why;
-        report.errors.push(`${memberRef.path}: record ${event.index} ${why}`);
-        ctx.problem(`${memberRef.path}: record ${event.index} ${why}; skipped`);
-        report.skipped["record refused"] = (report.skipped["record refused"] ?? 0) + 1;
-      } else if (event.type === "record") {
-        if (held >= limits.chunkBytes) await flush(false);
-        if (records.length === 0) first = event.index;
-        records.push(JSON.parse(decoder.decode(event.bytes)));
-        held += event.size;
-      }
-    }
-    if (ctx.stopping()) return index;
-  }
-  splitter.end();
-  await flush(true);
-  return index;
 }
