@@ -42,7 +42,10 @@ export interface DocumentShape {
 
 /** A part of a document: some of its records, in document order, and its other fields. */
 export interface DocumentPart {
-  /** The root's kind (`other`: neither an object nor an array). */
+  /**
+   * The root's kind (`other`: neither an object nor an array, or a page of cells read in parts,
+   * whose text is the input's `bytes`: see {@link pagePart}).
+   */
   root: "object" | "array" | "other";
   /** The root object's fields other than its records (`{}` for an array), in every part. */
   header: Record<string, unknown>;
@@ -191,4 +194,18 @@ export function setHeaderField(header: Record<string, unknown>, key: string, val
     enumerable: true,
     configurable: true,
   });
+}
+
+/**
+ * A part of a page of cells (an HTML page read in parts of whole cells): the part's text is the
+ * input's `bytes`, and `index` counts the cells before it.
+ *
+ * @example The first of several parts
+ * ```ts
+ * import { pagePart } from "./source.ts";
+ * console.log(pagePart(0, true, false).root); // other
+ * ```
+ */
+export function pagePart(index: number, first: boolean, last: boolean): DocumentPart {
+  return { root: "other", header: {}, recordsKey: null, records: [], index, first, last };
 }

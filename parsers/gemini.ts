@@ -84,10 +84,13 @@ export function parseGemini(input: ParseInput<GeminiCarry, GeminiHint>): ParseOu
     return out;
   }
   if (part?.first) carry.group = [];
-  const records = part
-    ? part.records
-    : activityFromHtml(new TextDecoder().decode(input.bytes), out.issues);
+  // `MyActivity.html` comes whole, or in parts of whole cells (`bytes`, `part.index`: the cells
+  // before); `MyActivity.json` as records.
+  const page = !part || part.root === "other";
   const first = part ? part.index + 1 : 1;
+  const records = page
+    ? activityFromHtml(new TextDecoder().decode(input.bytes), out.issues, first)
+    : part.records;
   records.forEach((record, i) => {
     if (!isObject(record) || !timestamp(record.time)) {
       out.issues.push({

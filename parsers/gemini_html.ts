@@ -143,8 +143,12 @@ function withoutClosingDivs(html: string): string {
   }
 }
 
+/** What each cell of a `MyActivity.html` starts with: a page may be cut before it. */
+export const CELL_MARKER = '<div class="outer-cell';
+
 /**
- * The records of a `MyActivity.html`, newest first as written.
+ * The records of a `MyActivity.html` (or of a part of it, whole cells, the first of which is
+ * cell `firstCell` of the page), newest first as written.
  *
  * @example One record
  * ```ts
@@ -154,7 +158,7 @@ function withoutClosingDivs(html: string): string {
  * console.log(activityFromHtml(html, [])[0].title); // Prompted hello
  * ```
  */
-export function activityFromHtml(html: string, issues: LineIssue[]): Json[] {
+export function activityFromHtml(html: string, issues: LineIssue[], firstCell = 1): Json[] {
   const records: Json[] = [];
   const cells = html.split(/<div class="outer-cell\b/).slice(1);
   cells.forEach((cell, i) => {
@@ -169,8 +173,8 @@ export function activityFromHtml(html: string, issues: LineIssue[]): Json[] {
     const dateIndex = parts.findIndex((p, n) => n > 0 && takeoutTime(htmlToText(p)) !== "");
     if (dateIndex < 0) {
       issues.push({
-        line: i + 1,
-        message: `activity record ${i + 1}: no date in a known form; skipped`,
+        line: firstCell + i,
+        message: `activity record ${firstCell + i}: no date in a known form; skipped`,
       });
       return;
     }

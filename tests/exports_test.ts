@@ -429,6 +429,28 @@ serverTest(
       );
       assertEquals((await once(s, "gemini")).summary.messages, 4);
     });
+    await t.step("gemini: a MyActivity.html larger than worker.max_line_bytes", async () => {
+      // The page was read whole, so one past the limit was not imported at all; it is read in
+      // parts of whole cells now.
+      const s = await scratch(server, {
+        flag: "data-dir",
+        extra: "  max_line_bytes: 65536\n  chunk_bytes: 32768\n",
+      });
+      const cells = Array.from({ length: 400 }, (_, i) => {
+        const minute = String(59 - Math.floor(i / 10)).padStart(2, "0");
+        return `<div class="outer-cell mdl-cell"><div class="content-cell mdl-cell--6-col">` +
+          `Prompted&nbsp;question ${i}<br>Mar 10, 2026, 7:${minute}:0${i % 10} PM CET<br>` +
+          `<p>${"answer ".repeat(60)}${i}</p></div></div>`;
+      });
+      const html = `<html><body>${cells.join("")}</body></html>`;
+      // Three times the limit, read in parts of about 32 KiB.
+      assert(html.length > 3 * 65536, `${html.length} bytes`);
+      await drop(
+        `${s.data}/takeout-20260312T000000Z-001.zip`,
+        zipBytes([{ name: "Takeout/My Activity/Gemini Apps/MyActivity.html", data: html }]),
+      );
+      assertEquals((await once(s, "gemini")).summary.messages, 800);
+    });
     await t.step("extra_dirs: only files named as the service names its exports", async () => {
       const downloads = await Deno.makeTempDir();
       const s = await scratch(server, { flag: "data-dir" });

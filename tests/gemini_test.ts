@@ -5,8 +5,10 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { type GeminiCarry, type GeminiHint, parseGemini } from "../parsers/gemini.ts";
-import { takeoutTime } from "../parsers/gemini_html.ts";
-import { ConversationSchema } from "../common/types.ts";
+import { CELL_MARKER, takeoutTime } from "../parsers/gemini_html.ts";
+import { MarkerCutter } from "../common/units/cut_parts.ts";
+import { type Conversation, ConversationSchema } from "../common/types.ts";
+import { type LineIssue, pagePart } from "../common/source.ts";
 import { geminiRecord } from "../bench/export_corpus.ts";
 import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
 
@@ -176,6 +178,42 @@ Deno.test("gemini: MyActivity.html reads like the JSON", () => {
   assertEquals(c.created_at, "2026-03-10T18:12:00.000Z");
   assertEquals(out.issues.length, 1);
   assertEquals(takeoutTime("10.03.2026, 19:12:00 MEZ"), "2026-03-10T18:12:00.000Z");
+});
+
+Deno.test("gemini: MyActivity.html in parts of whole cells gives what it gives whole", () => {
+  // 55 prompts in 11 conversations (an hour between them), newest first, and a cell without a
+  // date.
+  const cells = [];
+  for (let i = 54; i >= 0; i--) {
+    const time = `Mar 10, 2026, ${1 + Math.floor(i / 5)}:0${i % 5}:00 PM CET`;
+    cells.push(cell(`Prompted&nbsp;q${i}`, time, `<p>a${i}</p>`));
+    if (i === 30) cells.push(cell("Prompted&nbsp;undated", "not a date", "<p>x</p>"));
+  }
+  const page = `<html><body><div class="mdl-grid">${cells.join("")}</div></body></html>`;
+  const whole = parsedPage(cells.join(""));
+  for (const partBytes of [1, 700, 5000]) {
+    const cutter = new MarkerCutter(CELL_MARKER, partBytes, 1 << 20);
+    const parts = [...cutter.push(new TextEncoder().encode(page)), ...cutter.end()];
+    let carry: GeminiCarry | undefined;
+    const conversations: Conversation[] = [];
+    const issues: LineIssue[] = [];
+    parts.forEach((part, i) => {
+      const out = parseGemini({
+        bytes: part.bytes,
+        document: pagePart(part.cellsBefore, i === 0, i === parts.length - 1),
+        firstLine: 1,
+        carry,
+        file: { path: "MyActivity.html", hint: activity, host: "h" },
+      });
+      carry = out.carry;
+      conversations.push(...out.conversations);
+      issues.push(...out.issues);
+    });
+    assertEquals(conversations, whole.conversations, `parts of ${partBytes} bytes`);
+    assertEquals(issues, whole.issues);
+    assertEquals(whole.issues.map((x) => x.line), [26]);
+    assertEquals(whole.conversations.length, 11);
+  }
 });
 
 Deno.test("gemini: MyActivity.html in Chinese, Japanese and Korean", async (t) => {

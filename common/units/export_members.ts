@@ -6,10 +6,11 @@
  * @module
  */
 import { JsonRecordSplitter } from "../io/json_records.ts";
-import { type DocumentPart, setHeaderField } from "../source.ts";
+import { type DocumentPart, pagePart, setHeaderField } from "../source.ts";
 import { concatBytes } from "../io/bytes.ts";
 import type { SnapshotUnit } from "./cursor.ts";
 import { MAX_RECORD_DEPTH } from "./document.ts";
+import { type CutPart, MarkerCutter } from "./cut_parts.ts";
 import { type ExportReport, selectNew } from "./export_delta.ts";
 import type { ExportMember, FileRef, ReadContext, ReadLimits } from "./unit.ts";
 
@@ -22,6 +23,11 @@ export interface OpenExport {
   /** The content of member `name` in chunks (`""`: the file itself). */
   stream(name: string, limits: ReadLimits): AsyncGenerator<Uint8Array>;
   readText(name: string): Promise<string>;
+}
+
+/** A cutter of a page of cells into parts of about `worker.chunk_bytes`. */
+function cutterOf(marker: string, limits: ReadLimits): MarkerCutter {
+  return new MarkerCutter(marker, limits.chunkBytes, limits.maxLineBytes);
 }
 
 /** The records of a JSON member, parsed one at a time (the plan's {@link EachRecord}). */
@@ -71,16 +77,18 @@ export async function checkMembers<Hint>(
         keepFields: false,
       })
       : undefined;
+    const cutter = member.cellMarker ? cutterOf(member.cellMarker, limits) : undefined;
     try {
       for await (const chunk of source.stream(member.name, limits)) {
         size += chunk.length;
-        if (!splitter && size > limits.maxLineBytes) {
+        if (!splitter && !cutter && size > limits.maxLineBytes) {
           throw new Error(
             `${size} bytes or more exceeds worker.max_line_bytes (${limits.maxLineBytes}), the ` +
               `limit for an HTML file, which is read whole`,
           );
         }
         splitter?.push(chunk);
+        cutter?.push(chunk);
       }
       splitter?.end();
     } catch (error) {
@@ -114,7 +122,11 @@ export async function readMember<Hint>(
   // Not delivered whole yet: a stop or a crash reads the export again.
   const cursor: SnapshotUnit = { ...base, offset: 0, fileSize: -1, mtimeMs: -1 };
   let carryValue: { value: unknown } | undefined;
-  const deliver = async (input: { bytes: Uint8Array; document?: DocumentPart }) => {
+  /** Parses a part and batches what is new of it; `records`: how many it counts for. */
+  const deliver = async (
+    input: { bytes: Uint8Array; document?: DocumentPart },
+    records?: number,
+  ) => {
     const parsed = ctx.parse(memberRef, cursor, {
       ...input,
       firstLine: 1,
@@ -130,7 +142,7 @@ export async function readMember<Hint>(
       report.skipped[why] = (report.skipped[why] ?? 0) + n;
     }
     const fresh = selectNew(parsed.items, (key) => ctx.fingerprint(key), report);
-    const count = input.document?.records.length ?? 1;
+    const count = records ?? input.document?.records.length ?? 1;
     await ctx.add({
       range: { unit: ref.path, from: index, to: index + count, fromLine: 0, form: "export" },
       ref,
@@ -142,6 +154,23 @@ export async function readMember<Hint>(
     });
     index += count;
   };
+  if (member.cellMarker) {
+    // A page of cells, a part of whole cells at a time (the parser reads `bytes` as the part).
+    const cutter = cutterOf(member.cellMarker, limits);
+    const page = (part: CutPart, first: boolean, last: boolean) =>
+      deliver({ bytes: part.bytes, document: pagePart(part.cellsBefore, first, last) }, 1);
+    let first = true;
+    for await (const chunk of source.stream(member.name, limits)) {
+      ctx.countRead(chunk.length);
+      for (const part of cutter.push(chunk)) {
+        await page(part, first, false);
+        first = false;
+      }
+      if (ctx.stopping()) return index;
+    }
+    for (const part of cutter.end()) await page(part, first, true);
+    return index;
+  }
   if (!member.shape) {
     const parts: Uint8Array[] = [];
     for await (const chunk of source.stream(member.name, limits)) parts.push(chunk.slice());

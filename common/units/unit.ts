@@ -52,6 +52,11 @@ export interface ExportMember<Hint = unknown> {
   hint: Hint;
   /** Its records, for JSON; absent, it is read whole (HTML), up to `worker.max_line_bytes`. */
   shape?: DocumentShape;
+  /**
+   * For a page of cells (HTML): the marker each cell starts with. The page is then read in
+   * parts of whole cells, whatever its size; a cell is at most `worker.max_line_bytes`.
+   */
+  cellMarker?: string;
 }
 
 /** What a source reads of an export, from the names it holds. */

@@ -19,6 +19,7 @@ import { basename, dirname } from "node:path";
 import { exportSource } from "../../common/watch/export_source.ts";
 import { geminiSpec } from "./spec.ts";
 import type { ExportMember, ExportPlan } from "../../common/units/unit.ts";
+import { CELL_MARKER } from "../../parsers/gemini_html.ts";
 import {
   GEMINI_SHAPES,
   type GeminiCarry,
@@ -49,7 +50,7 @@ function planGemini(
     members.push(
       name.toLowerCase().endsWith(".json")
         ? { name, hint, shape: GEMINI_SHAPES.activity }
-        : { name, hint },
+        : { name, hint, cellMarker: CELL_MARKER },
     );
   }
   if (single && members.length === 0 && names[0]?.endsWith(".json")) {
