@@ -9,7 +9,10 @@
  * a link, a record starts a new conversation when more than {@link CONVERSATION_GAP_MINUTES}
  * minutes passed since the one before it. A linkless conversation's id is derived from its
  * oldest record (time and title), so it stays the same when a later Takeout adds newer records
- * on top. A record is a prompt when it has a response (`safeHtmlItem`) or a prompt title
+ * on top. A run of records holding more than {@link GROUP_CHARS} characters is cut into
+ * conversations of about that size (each held until its oldest record is read, so a chain of
+ * prompts a year long ran the worker out of memory); their messages keep their ids, which come
+ * from each record's own time and title. A record is a prompt when it has a response (`safeHtmlItem`) or a prompt title
  * prefix, whatever the account's language; Canvas records keep their text; other activity
  * (feedback, surveys, features used, draft choices) is skipped and counted by its kind.
  *
@@ -32,6 +35,9 @@ import { activityFromHtml } from "./gemini_html.ts";
 /** Takeout records further apart than this (without a link) are separate conversations. */
 export const CONVERSATION_GAP_MINUTES = 30;
 
+/** The most characters of records held as one conversation before it is cut (about 2 MB). */
+export const GROUP_CHARS = 2_000_000;
+
 /** What the source knows of a file. */
 export interface GeminiHint {
   /** `activity`: Takeout's MyActivity; `conversation`: a browser exporter's JSON. */
@@ -43,6 +49,8 @@ export interface GeminiHint {
 /** The records of the open conversation (newest first), carried from part to part. */
 export interface GeminiCarry {
   group: Json[];
+  /** The characters of the titles and responses in `group` (absent: none). */
+  groupChars?: number;
 }
 
 /** How each kind of file holds its records. */
@@ -83,7 +91,10 @@ export function parseGemini(input: ParseInput<GeminiCarry, GeminiHint>): ParseOu
     if (part) exporterConversation(part.header, part.records, input, out);
     return out;
   }
-  if (part?.first) carry.group = [];
+  if (part?.first) {
+    carry.group = [];
+    carry.groupChars = 0;
+  }
   // `MyActivity.html` comes whole, or in parts of whole cells (`bytes`, `part.index`: the cells
   // before); `MyActivity.json` as records.
   const page = !part || part.root === "other";
@@ -108,17 +119,38 @@ export function parseGemini(input: ParseInput<GeminiCarry, GeminiHint>): ParseOu
     }
     const group = carry.group;
     const newest = group.at(-1);
-    if (newest && !sameConversation(newest, record)) {
+    const chars = recordChars(record);
+    const full = (carry.groupChars ?? 0) + chars > GROUP_CHARS;
+    if (newest && (full || !sameConversation(newest, record))) {
+      if (full && sameConversation(newest, record)) {
+        out.warnings!.push({
+          line: first + i,
+          message: `over ${GROUP_CHARS} characters of prompts in one run: cut into another ` +
+            `conversation here`,
+        });
+      }
       emit(group, input.file.host, out);
       carry.group = [];
+      carry.groupChars = 0;
     }
     carry.group.push(record);
+    carry.groupChars = (carry.groupChars ?? 0) + chars;
   });
   if (!part || part.last) {
     if (carry.group.length > 0) emit(carry.group, input.file.host, out);
     carry.group = [];
+    carry.groupChars = 0;
   }
   return out;
+}
+
+/** The characters a record holds in its title and responses, about what it costs held. */
+function recordChars(record: Json): number {
+  let chars = str(record.title).length;
+  for (const item of Array.isArray(record.safeHtmlItem) ? record.safeHtmlItem : []) {
+    if (isObject(item)) chars += str(item.html).length;
+  }
+  return chars;
 }
 
 /** What kind of activity a title names ("Gave feedback", "Used an Assistant feature"). */

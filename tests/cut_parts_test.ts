@@ -36,6 +36,11 @@ Deno.test("MarkerCutter", async (t) => {
   await t.step("a page without cells is one part", () => {
     assertEquals(cut("<h>nothing</h>", 4, 2), [{ text: "<h>nothing</h>", before: 0 }]);
   });
+  await t.step("a chunk many parts long is cut into parts of about the part size", () => {
+    const parts = cut(page, 40, page.length);
+    assert(parts.length > 5, `${parts.length} parts`);
+    for (const part of parts.slice(0, -1)) assert(part.text.length < 40 + 20, part.text);
+  });
   await t.step("a cell longer than the limit is refused, naming where it starts", () => {
     let error: unknown;
     try {
@@ -45,5 +50,13 @@ Deno.test("MarkerCutter", async (t) => {
     }
     assert(error instanceof CellTooLongError, String(error));
     assertEquals((error as CellTooLongError).offset, 4);
+    // Also when it comes after parts cut from the same chunk.
+    error = undefined;
+    try {
+      cut(`${"<c>a".repeat(50)}<c>${"x".repeat(500)}`, 16, 10_000, 100);
+    } catch (e) {
+      error = e;
+    }
+    assertEquals((error as CellTooLongError).offset, 200);
   });
 });

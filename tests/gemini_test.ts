@@ -4,7 +4,7 @@
  * languages, the HTML form, browser exporters' files; conformance over ../shared/fixtures/gemini.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { type GeminiCarry, type GeminiHint, parseGemini } from "../parsers/gemini.ts";
+import { type GeminiCarry, type GeminiHint, GROUP_CHARS, parseGemini } from "../parsers/gemini.ts";
 import { CELL_MARKER, takeoutTime } from "../parsers/gemini_html.ts";
 import { MarkerCutter } from "../common/units/cut_parts.ts";
 import { type Conversation, ConversationSchema } from "../common/types.ts";
@@ -214,6 +214,36 @@ Deno.test("gemini: MyActivity.html in parts of whole cells gives what it gives w
     assertEquals(whole.issues.map((x) => x.line), [26]);
     assertEquals(whole.conversations.length, 11);
   }
+});
+
+Deno.test("gemini: a run of prompts of more than GROUP_CHARS is cut into conversations", () => {
+  // Prompts a minute apart, each with a 100,000-character answer: one run of 3 MB. Held whole
+  // until its oldest record, a run a year long ran the worker out of memory.
+  const records = Array.from({ length: 30 }, (_, i) => {
+    const time = new Date(Date.UTC(2026, 2, 10, 18, 30 - i)).toISOString();
+    const record = geminiRecord(time, `prompt ${i}`);
+    record.safeHtmlItem = [{ html: `<p>${"a".repeat(100_000)}</p>` }];
+    return record;
+  });
+  const out = parseGemini({
+    bytes: new Uint8Array(0),
+    firstLine: 1,
+    carry: undefined,
+    file: { path: "MyActivity.json", hint: activity, host: "h" },
+    document: {
+      root: "array",
+      header: {},
+      recordsKey: "",
+      records,
+      index: 0,
+      first: true,
+      last: true,
+    },
+  });
+  assertEquals(out.conversations.length, 2);
+  assertEquals(out.conversations.reduce((n, c) => n + c.messages.length, 0), 60);
+  assert(out.conversations.every((c) => c.messages.length <= 2 * (GROUP_CHARS / 100_000) + 2));
+  assertEquals(out.warnings?.length, 1);
 });
 
 Deno.test("gemini: MyActivity.html in Chinese, Japanese and Korean", async (t) => {

@@ -56,6 +56,24 @@ Deno.test("zip: members are listed and read as streams, stored or deflated", asy
   });
 });
 
+Deno.test("zip: a member that compresses 1,000 times comes out in chunks of at most 17 MB", async () => {
+  // 256 MiB of zeros deflate to about 256 KB: read in pieces of a MiB, each came back as one
+  // chunk of 256 MiB (of a gigabyte for a 1 MiB piece), held whole.
+  const zeros = new Uint8Array(256 * 1024 * 1024);
+  await withZip(zipBytes([{ name: "zeros.json", data: zeros }]), async (file) => {
+    const [entry] = await readZipDirectory(file);
+    assert(entry.compressedSize < 1_000_000, `${entry.compressedSize} bytes compressed`);
+    let total = 0;
+    let largest = 0;
+    for await (const chunk of readZipMember(file, entry, 2 ** 40, 1 << 20)) {
+      total += chunk.length;
+      largest = Math.max(largest, chunk.length);
+    }
+    assertEquals(total, zeros.length);
+    assert(largest <= 17_000_000, `a chunk of ${largest} bytes`);
+  });
+});
+
 Deno.test("zip: archives that lie are refused with what is wrong", async (t) => {
   await t.step("a wrong CRC-32 is found when the member ends", async () => {
     await withZip(zipBytes([{ name: "a.json", data: "[1,2,3]", crc: 1234 }]), async (file) => {

@@ -82,26 +82,30 @@ export class MarkerCutter {
     this.#heldBytes += chunk.length;
     if (this.#heldBytes < this.partBytes) return [];
     const held = concatBytes(this.#held);
-    // The last marker after the first byte: what is before it is whole cells.
-    let cut = -1;
+    const base = this.#base;
+    // Cut before the first marker at least `partBytes` after the last cut, as often as the
+    // bytes allow (a chunk may be many parts long); what is before a marker is whole cells.
+    const parts: CutPart[] = [];
+    let start = 0;
+    let cell = 0;
     for (let at = indexOfBytes(held, this.#marker, 1); at !== -1;) {
-      cut = at;
+      if (at - cell > this.maxCellBytes) {
+        throw new CellTooLongError(base + cell, this.maxCellBytes);
+      }
+      cell = at;
+      if (at - start >= this.partBytes) {
+        parts.push(this.#part(held.subarray(start, at)));
+        start = at;
+      }
       at = indexOfBytes(held, this.#marker, at + 1);
     }
-    if (cut === -1) {
-      if (held.length > this.maxCellBytes) {
-        throw new CellTooLongError(this.#base, this.maxCellBytes);
-      }
-      this.#held = [held];
-      return [];
+    if (held.length - cell > this.maxCellBytes) {
+      throw new CellTooLongError(base + cell, this.maxCellBytes);
     }
-    const rest = held.slice(cut);
-    if (rest.length > this.maxCellBytes) {
-      throw new CellTooLongError(this.#base + cut, this.maxCellBytes);
-    }
+    const rest = held.slice(start);
     this.#held = [rest];
     this.#heldBytes = rest.length;
-    return [this.#part(held.subarray(0, cut))];
+    return parts;
   }
 
   /** Ends the document: the last part (whole cells, or nothing). */
