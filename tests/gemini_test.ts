@@ -4,7 +4,14 @@
  * languages, the HTML form, browser exporters' files; conformance over ../shared/fixtures/gemini.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { type GeminiCarry, type GeminiHint, GROUP_CHARS, parseGemini } from "../parsers/gemini.ts";
+import {
+  GEMINI_SHAPES,
+  type GeminiCarry,
+  type GeminiHint,
+  GROUP_CHARS,
+  parseGemini,
+} from "../parsers/gemini.ts";
+import { wholePart } from "../parsers/document.ts";
 import { CELL_MARKER, takeoutTime } from "../parsers/gemini_html.ts";
 import { MarkerCutter } from "../common/units/cut_parts.ts";
 import { type Conversation, ConversationSchema } from "../common/types.ts";
@@ -230,15 +237,7 @@ Deno.test("gemini: a run of prompts of more than GROUP_CHARS is cut into convers
     firstLine: 1,
     carry: undefined,
     file: { path: "MyActivity.json", hint: activity, host: "h" },
-    document: {
-      root: "array",
-      header: {},
-      recordsKey: "",
-      records,
-      index: 0,
-      first: true,
-      last: true,
-    },
+    document: wholePart(records, GEMINI_SHAPES.activity),
   });
   assertEquals(out.conversations.length, 2);
   assertEquals(out.conversations.reduce((n, c) => n + c.messages.length, 0), 60);
