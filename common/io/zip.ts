@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { crc32 } from "node:zlib";
+import { crc32, createInflateRaw } from "node:zlib";
+import { pipeline, Readable } from "node:stream";
 import type { GuardedFile } from "./guarded_file.ts";
 import { concatBytes } from "./bytes.ts";
 
@@ -256,43 +257,30 @@ async function* compressedChunks(
 }
 
 /**
- * The compressed bytes the inflater is given at a time. Deflate expands at most about 1,032
- * times, and the inflater gives back what one input expands to as one chunk: a 1 MiB piece of a
- * member that compresses that well came back as a single chunk of a gigabyte, held whole
- * (a bomb within its declared size, or merely a repetitive page). Pieces of 16 KiB bound a chunk
- * to about 16 MiB, at the same speed.
+ * The most one inflated chunk holds. Deflate expands up to about 1,032 times, and the web's
+ * `DecompressionStream` gives back what one read expands to as one chunk: a 1 MiB read of a
+ * member that compresses that well (256 MiB of zeros in 256 KB, within any limit on its declared
+ * size, or merely a repetitive 64 MB Takeout page) came back whole. zlib's stream writes into
+ * buffers of this size instead.
  */
-const INFLATE_PIECE = 16 * 1024;
-
-async function* pieces(
-  chunks: AsyncGenerator<Uint8Array<ArrayBuffer>>,
-): AsyncGenerator<Uint8Array<ArrayBuffer>> {
-  for await (const chunk of chunks) {
-    for (let at = 0; at < chunk.length; at += INFLATE_PIECE) {
-      yield chunk.subarray(at, at + INFLATE_PIECE);
-    }
-  }
-}
+const INFLATED_CHUNK = 1024 * 1024;
 
 async function* inflate(
   chunks: AsyncGenerator<Uint8Array<ArrayBuffer>>,
 ): AsyncGenerator<Uint8Array> {
-  const input = ReadableStream.from(pieces(chunks));
-  const reader = input.pipeThrough(new DecompressionStream("deflate-raw")).getReader();
+  const inflater = createInflateRaw({ chunkSize: INFLATED_CHUNK });
+  // A read that fails (the archive cut short) fails the inflater with it.
+  pipeline(Readable.from(chunks), inflater, () => {});
   try {
-    while (true) {
-      let result;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        if (error instanceof ZipError) throw error;
-        throw new ZipError(`corrupt deflate data: ${(error as Error).message}`);
-      }
-      if (result.done) return;
-      yield result.value;
+    for await (const chunk of inflater as AsyncIterable<Uint8Array>) {
+      // A plain view, not a Buffer, whose `slice` would not copy.
+      yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     }
+  } catch (error) {
+    if (error instanceof ZipError) throw error;
+    throw new ZipError(`corrupt deflate data: ${(error as Error).message}`);
   } finally {
-    reader.cancel().catch(() => {});
+    inflater.destroy();
   }
 }
 
