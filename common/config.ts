@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { isLoopbackHost } from "./loopback.ts";
 import { z } from "zod";
 import { parseDocument } from "yaml";
 import { formatIssues } from "./types.ts";
@@ -54,7 +55,7 @@ export function serverUrlProblem(value: string): string {
 export function cleartextWarning(value: string): string {
   if (!URL.canParse(value)) return "";
   const url = new URL(value);
-  if (url.protocol !== "http:" || ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)) {
+  if (url.protocol !== "http:" || isLoopbackHost(url.hostname)) {
     return "";
   }
   return `server.base_url is plain HTTP to ${url.host}: the worker token and the conversations ` +

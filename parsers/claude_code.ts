@@ -393,9 +393,9 @@ export function parseClaudeCode(
     if (!carry.firstTs || ts < carry.firstTs) carry.firstTs = ts;
     if (ts > carry.lastTs) carry.lastTs = ts;
     // Each goes with every part of the conversation sent after it.
-    if (shortStr(obj.cwd, PATH_LIMIT)) carry.cwd = str(obj.cwd);
-    if (shortStr(obj.gitBranch, PATH_LIMIT)) carry.gitBranch = str(obj.gitBranch);
-    if (shortStr(obj.version, NAME_LIMIT)) carry.version = str(obj.version);
+    carry.cwd = shortStr(obj.cwd, PATH_LIMIT) || carry.cwd;
+    carry.gitBranch = shortStr(obj.gitBranch, PATH_LIMIT) || carry.gitBranch;
+    carry.version = shortStr(obj.version, NAME_LIMIT) || carry.version;
 
     const sidechain = obj.isSidechain === true;
     const meta: Json = {};

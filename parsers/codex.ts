@@ -458,7 +458,7 @@ class CodexParse {
     }
     if (!c.conversationId && id) c.conversationId = id;
     this.time(payload.timestamp);
-    if (shortStr(payload.cwd, PATH_LIMIT)) c.cwd = str(payload.cwd);
+    c.cwd = shortStr(payload.cwd, PATH_LIMIT) || c.cwd;
     if (str(payload.cli_version)) c.cliVersion = str(payload.cli_version);
     if (str(payload.originator)) c.originator = str(payload.originator);
     if (str(payload.forked_from_id)) c.forkedFrom = str(payload.forked_from_id);
@@ -513,7 +513,8 @@ class CodexParse {
         return this.sessionMeta(payload);
       case "turn_context": {
         this.metadata++;
-        if (shortStr(payload.model, NAME_LIMIT)) c.model = str(payload.model);
+        const model = shortStr(payload.model, NAME_LIMIT);
+        if (model) c.model = model;
         else if (str(payload.model)) {
           // It would be stored with every message after it.
           this.warnings.push({

@@ -374,8 +374,8 @@ class GeminiParse {
     this.metadata++;
     const before = `${c.conversationId}|${c.projectHash}|${c.kind}`;
     if (!c.conversationId && idOf(obj.sessionId)) c.conversationId = idOf(obj.sessionId);
-    if (shortStr(obj.projectHash, NAME_LIMIT)) c.projectHash = str(obj.projectHash);
-    if (shortStr(obj.kind, NAME_LIMIT)) c.kind = str(obj.kind);
+    c.projectHash = shortStr(obj.projectHash, NAME_LIMIT) || c.projectHash;
+    c.kind = shortStr(obj.kind, NAME_LIMIT) || c.kind;
     this.time(obj.startTime);
     this.time(obj.lastUpdated);
     if (typeof obj.summary === "string") this.setSummary(titleFrom(obj.summary));
@@ -586,7 +586,7 @@ class GeminiParse {
     if (Array.isArray(set.messages)) this.replaceAll(set.messages, line);
     if (typeof set.summary === "string") this.setSummary(titleFrom(set.summary));
     if (set.lastUpdated !== undefined) this.time(set.lastUpdated);
-    if (shortStr(set.kind, NAME_LIMIT)) this.carry.kind = str(set.kind);
+    this.carry.kind = shortStr(set.kind, NAME_LIMIT) || this.carry.kind;
   }
 
   /** `carry.rewound` as the set says: the ones still rewound, each where it was last dropped. */

@@ -16,6 +16,7 @@ import { dirname } from "node:path";
 import { ConversationStore } from "../store/store.ts";
 import { SearchIndex } from "../store/search.ts";
 import { defaultStateDir } from "../common/cli/context.ts";
+import { isLoopbackHost } from "../common/loopback.ts";
 import { createHandler, DEFAULT_MAX_BODY_BYTES } from "./server.ts";
 import { serveFront } from "./front.ts";
 
@@ -95,7 +96,7 @@ if (viewer) {
       `no embedded store at ${db} yet: run the workers first (deno task start), or pass --db`,
     );
   }
-  if (!["127.0.0.1", "localhost", "::1"].includes(values.hostname) && !token) {
+  if (!isLoopbackHost(values.hostname) && !token) {
     fail("--hostname: serving beyond this machine needs --token");
   }
 } else {

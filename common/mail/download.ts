@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { isLoopbackHost } from "../loopback.ts";
 
 /** What a download may do. */
 export interface DownloadOptions {
@@ -53,10 +54,8 @@ export function hostAllowed(url: URL, hosts: readonly string[]): boolean {
 
 /** Whether a secret may go to `url`: over TLS, or to this machine (a local proxy, the tests). */
 function secureTo(url: URL): boolean {
-  return url.protocol === "https:" || LOOPBACK.has(url.hostname);
+  return url.protocol === "https:" || isLoopbackHost(url.hostname);
 }
-
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 async function partSize(path: string): Promise<number> {
   try {
