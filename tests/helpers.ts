@@ -392,12 +392,25 @@ export function median(xs: readonly number[]): number {
   return [...xs].sort((a, b) => a - b)[xs.length >> 1];
 }
 
-/** A port that was free a moment ago, on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+/** A port that was free a moment ago on 127.0.0.1, with the `consecutive - 1` ports after it. */
+export function freePort(consecutive = 1): number {
+  while (true) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    // The ports after it must be free too (a base port of several workers): another try if not.
+    const next: Deno.Listener[] = [];
+    try {
+      for (let i = 1; i < consecutive; i++) {
+        next.push(Deno.listen({ hostname: "127.0.0.1", port: port + i }));
+      }
+      return port;
+    } catch {
+      // One of them is taken.
+    } finally {
+      listener.close();
+      for (const l of next) l.close();
+    }
+  }
 }
 
 /**

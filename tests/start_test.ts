@@ -99,7 +99,8 @@ Deno.test({
   ...opts,
   fn: async () => {
     const dir = await home();
-    const base = freePort();
+    // Claude Code, Codex and Gemini CLI take the base port and the two after it.
+    const base = freePort(3);
     const child = start(["--status-port", String(base)], dir).spawn();
     let stderr = "";
     const pump = child.stderr.pipeTo(
