@@ -18,7 +18,8 @@
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
-import { configPathOf, dataDirOf, defaultStateDir, VERSION } from "../common/cli/context.ts";
+import { configPathOf, dataDirOf, defaultStateDir } from "../common/cli/context.ts";
+import { VERSION } from "../common/version.ts";
 import { EXPORT_FLAGS, exportConversations, exportOptionsOf } from "../common/cli/export.ts";
 import { type Config, ConfigError, loadConfig } from "../common/config.ts";
 import { errorMessage, LOG_LEVELS } from "../common/log.ts";

@@ -20,13 +20,15 @@ import { mainPermissionFlags } from "../permissions.ts";
 import type { SourceSpec } from "../source_spec.ts";
 import { DeadLetterUsageError, runDeadLetters } from "../delivery/dead_letters.ts";
 import { fetchStatus, formatStatus } from "../status.ts";
-import { type CliContext, parseCli, resolveDataDir, usage, VERSION } from "./context.ts";
+import { type CliContext, parseCli, resolveDataDir, usage } from "./context.ts";
+import { VERSION } from "../version.ts";
 import { readStatusToken, runWorker, statusTokenPath } from "./launch.ts";
 import { runDoctor } from "./doctor.ts";
 import { exportConversations, exportOptionsOf } from "./export.ts";
 import { installService, uninstallService } from "./service.ts";
 
-export { type CliContext, parseCli, usage, UsageError, VERSION } from "./context.ts";
+export { type CliContext, parseCli, usage, UsageError } from "./context.ts";
+export { VERSION } from "../version.ts";
 
 /**
  * A worker binary's `main`: parses the command line and runs the subcommand, exiting with its

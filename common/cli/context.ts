@@ -6,14 +6,10 @@
  */
 import { parseArgs } from "node:util";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import denoJson from "../../deno.json" with { type: "json" };
 import { type Config, type ConfigEnv, sourceSection } from "../config.ts";
 import { errorMessage, LOG_LEVELS, type LogLevel } from "../log.ts";
 import type { SourceSpec } from "../source_spec.ts";
 import { EXPORT_FLAGS, type ExportFlags } from "./export.ts";
-
-/** The version every binary reports. */
-export const VERSION: string = denoJson.version;
 
 const SUBCOMMANDS = [
   "run",

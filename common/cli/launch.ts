@@ -16,7 +16,8 @@ import { isInside } from "../watch/walk.ts";
 import { applyStoreRequest } from "../delivery/store_sinks.ts";
 import { ConversationStore } from "../../store/store.ts";
 import { releaseMemory, Settler } from "../engine/settle.ts";
-import { type CliContext, extraDirsOf, resolveDataDir, VERSION } from "./context.ts";
+import { type CliContext, extraDirsOf, resolveDataDir } from "./context.ts";
+import { VERSION } from "../version.ts";
 
 /** Signals closer together than this count as one (see {@link runWorker}). */
 const SIGNAL_REPEAT_MS = 250;

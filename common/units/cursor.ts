@@ -65,6 +65,11 @@ export interface SnapshotCursor extends CursorBase {
   kind: "snapshot";
   /** A hash of the whole content of the version delivered. */
   hash: string;
+  /**
+   * For an export imported with errors: what it was read under (the version of ai-sync, the
+   * record size limit). It is read again under other conditions.
+   */
+  incompleteUnder?: string;
 }
 
 /** The cursor of a unit, by its kind. */

@@ -11,8 +11,11 @@
  *    parser a part at a time, each conversation sent only if no export delivered it before
  *    (`export_delta.ts`). Both passes are in `export_members.ts`.
  *
- * An export whose content hash was imported whole before, under any name, sends nothing. The
- * user's files are only read: nothing is moved, changed, deleted or extracted.
+ * An export whose content hash was imported whole before, under any name, sends nothing. One
+ * imported with errors (a record the parser could not process, or one over
+ * `worker.max_line_bytes`) is read again once what it was read under changes: another version of
+ * ai-sync, or another limit. Only what it did not deliver then is sent. The user's files are only
+ * read: nothing is moved, changed, deleted or extracted.
  *
  * @module
  */
@@ -21,6 +24,7 @@ import { basename, dirname, join } from "node:path";
 import type { GuardedFile } from "../io/guarded_file.ts";
 import { readZipDirectory, readZipMember, readZipText, type ZipEntry } from "../io/zip.ts";
 import { SIDE_FILE_MAX_BYTES } from "../io/guarded_file.ts";
+import { VERSION } from "../version.ts";
 import type { SnapshotUnit } from "./cursor.ts";
 import { chunks, snapshotOf } from "./document.ts";
 import type { FileStat } from "./lines.ts";
@@ -51,8 +55,15 @@ export const exportReader: UnitReader = {
 
   async read<Hint>(ref: FileRef<Hint>, stat: FileStat, ctx: ReadContext<Hint>): Promise<void> {
     const known = ctx.pending(ref.path) ?? ctx.state.getUnit(ref.path);
-    if (known?.status === "active" && sameVersion(known, stat)) return;
     const limits = ctx.limits();
+    const conditions = readingConditions(limits);
+    if (known?.status === "active" && sameVersion(known, stat)) {
+      const lacking = known.kind === "snapshot" ? known.incompleteUnder : undefined;
+      if (lacking === undefined || lacking === conditions) return;
+      ctx.log.info(
+        `${ref.path}: read again: imported with errors under ${lacking}, now ${conditions}`,
+      );
+    }
     if (!await settled(ref.path, stat, limits.settleMs, ctx)) return;
     await using file = await ctx.scope.open(ref.path);
     const opened = file.stat;
@@ -108,6 +119,10 @@ export const exportReader: UnitReader = {
       index = await readMember(ref, member, source, base, index, report, ctx);
       if (ctx.stopping()) return;
     }
+    if (report.errors.length > 0) {
+      report.complete = false;
+      done.incompleteUnder = conditions;
+    }
     report.at = new Date().toISOString();
     ctx.log.info(describeReport(report));
     ctx.exportDone?.(report);
@@ -126,6 +141,14 @@ export const exportReader: UnitReader = {
     return Promise.resolve(`${range.unit} is an export; it is read again`);
   },
 };
+
+/**
+ * What an import depends on besides the export: an export imported with errors is read again
+ * when this changes, since a newer parser or a larger limit may read what failed.
+ */
+function readingConditions(limits: ReadLimits): string {
+  return `ai-sync ${VERSION} with worker.max_line_bytes ${limits.maxLineBytes}`;
+}
 
 /**
  * Whether the file has kept its size and mtime for `settleMs`: an export still being copied

@@ -1,0 +1,116 @@
+/**
+ * The export reader in process (the ChatGPT source over a real HTTP server): an export imported
+ * with errors is read again when what it was read under changes (a larger record limit, another
+ * version of ai-sync), and then sends only what it lacked; one imported whole is not.
+ */
+import { gptConversation, gptUuids } from "../bench/export_corpus.ts";
+import type { Parser } from "../common/source.ts";
+import { VERSION } from "../common/version.ts";
+import type { ChatGptHint } from "../parsers/chatgpt.ts";
+import { openaiSource } from "../workers/openai/source.ts";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { rig, withFaults } from "./rig.ts";
+
+const id = (n: number) => `6925e174-0000-8000-8000-${String(n).padStart(12, "0")}`;
+
+/** Writes the export as a file last changed a minute ago (settled). */
+async function drop(path: string, conversations: Record<string, unknown>[]): Promise<void> {
+  await Deno.writeTextFile(path, JSON.stringify(conversations));
+  const past = new Date(Date.now() - 60_000);
+  await Deno.utime(path, past, past);
+}
+
+/** The messages the server received since `from` requests. */
+function sentSince(fs: { requests: { messages: string[] }[] }, from: number): string[] {
+  return fs.requests.slice(from).flatMap((r) => r.messages);
+}
+
+Deno.test("export: an export imported with errors is read again under other conditions", async (t) => {
+  const small = gptConversation(id(1), { turns: 2 });
+  const large = gptConversation(id(2), { turns: 40, words: 200 });
+  const other = gptConversation(id(3), { turns: 2 });
+  const largeBytes = JSON.stringify(large).length;
+
+  await t.step(
+    "a record over the limit is read once the limit is raised",
+    () =>
+      withFaults(async (fs) => {
+        const root = await Deno.makeTempDir();
+        const path = `${root}/conversations.json`;
+        await drop(path, [small, large, other]);
+        const settings = { maxLineBytes: largeBytes - 1 };
+        const s = rig(fs, openaiSource, root, `${root}/state.db`, { settings });
+        try {
+          await s.worker.check();
+          assertEquals(new Set(sentSince(fs, 0)), new Set(gptUuids([small, other])));
+          assertStringIncludes(s.pipeline.stats.lastProblem, "exceeds worker.max_line_bytes");
+          const unit = s.state.getUnit(path);
+          assert(unit?.kind === "snapshot");
+          assertStringIncludes(unit.incompleteUnder ?? "", `${largeBytes - 1}`);
+
+          // Unchanged conditions: not read again.
+          const before = fs.requests.length;
+          await s.worker.check();
+          assertEquals(fs.requests.length, before);
+
+          settings.maxLineBytes = 1 << 24;
+          await s.worker.check();
+          assertEquals(sentSince(fs, before).sort(), gptUuids([large]).sort());
+          const after = s.state.getUnit(path);
+          assert(after?.kind === "snapshot");
+          assertEquals(after.incompleteUnder, undefined);
+
+          // Whole now: not read again, whatever the conditions.
+          const whole = fs.requests.length;
+          settings.maxLineBytes = 1 << 23;
+          await s.worker.check();
+          assertEquals(fs.requests.length, whole);
+          assertEquals(fs.store.stats().total_messages, gptUuids([small, large, other]).length);
+        } finally {
+          s.state.close();
+        }
+      }),
+  );
+
+  await t.step(
+    "a record the parser failed on is read by the next version",
+    () =>
+      withFaults(async (fs) => {
+        const root = await Deno.makeTempDir();
+        const path = `${root}/conversations.json`;
+        await drop(path, [small, large, other]);
+        // A parser with a bug that the next version fixes: it throws on one conversation.
+        let fixed = false;
+        const parser: Parser<null, ChatGptHint> = (input) => {
+          const records = (input.document?.records ?? []) as { id?: string }[];
+          if (!fixed && records.some((r) => r.id === id(2))) throw new TypeError("a parser bug");
+          return openaiSource.parser(input);
+        };
+        const s = rig(fs, { ...openaiSource, parser }, root, `${root}/state.db`);
+        try {
+          await s.worker.check();
+          assertEquals(new Set(sentSince(fs, 0)), new Set(gptUuids([small, other])));
+          const unit = s.state.getUnit(path);
+          assert(unit?.kind === "snapshot");
+          assertStringIncludes(unit.incompleteUnder ?? "", `ai-sync ${VERSION} `);
+
+          // The same version, fixed or not, does not read it again.
+          fixed = true;
+          const before = fs.requests.length;
+          await s.worker.check();
+          assertEquals(fs.requests.length, before);
+
+          // As a state written by the version before leaves it.
+          s.state.putUnit({
+            ...unit,
+            incompleteUnder: "ai-sync 0.0.1 with worker.max_line_bytes 1",
+          });
+          await s.worker.check();
+          assertEquals(sentSince(fs, before).sort(), gptUuids([large]).sort());
+          assertEquals(fs.store.stats().total_messages, gptUuids([small, large, other]).length);
+        } finally {
+          s.state.close();
+        }
+      }),
+  );
+});
