@@ -177,7 +177,13 @@ export function parseConfig(text: string, label: string, env: ConfigEnv = {}): C
     const where = err.linePos?.[0] ? `:${err.linePos[0].line}:${err.linePos[0].col}` : "";
     throw new ConfigError(`${label}${where}: invalid YAML: ${err.message.split("\n")[0]}`);
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Aliases are expanded here, and a file that expands them into millions is refused.
+    raw = doc.toJS() ?? {};
+  } catch (error) {
+    throw new ConfigError(`${label}: invalid YAML: ${(error as Error).message}`);
+  }
   if (typeof raw !== "object" || Array.isArray(raw)) {
     throw new ConfigError(`${label}: expected a mapping of sections (server, worker, ...)`);
   }

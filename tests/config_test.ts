@@ -23,6 +23,14 @@ Deno.test("config: errors name the file, the key and what was expected", async (
     ["invalid YAML with its position", "worker: [\n", "config.yaml:2:1: invalid YAML"],
     ["not a mapping", "- a\n- b\n", "config.yaml: expected a mapping of sections"],
     [
+      "aliases that expand into millions of nodes",
+      "a: &a [x, x, x, x, x, x, x, x, x, x]\n" +
+      ["b", "c", "d", "e", "f", "g", "h"].map((k, i) =>
+        `${k}: &${k} [${Array(10).fill(`*${"abcdefg"[i]}`).join(", ")}]\n`
+      ).join(""),
+      "config.yaml: invalid YAML: Excessive alias count",
+    ],
+    [
       "a server without token",
       "server:\n  base_url: https://x.example\n",
       "config.yaml: security.worker_token: required when server.base_url is set",
