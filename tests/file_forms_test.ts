@@ -6,7 +6,9 @@ import { zstdCompressSync } from "node:zlib";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import type { FileSource } from "../common/watch/source_worker.ts";
 import { Logger } from "../common/log.ts";
+import { claudeCodeSource } from "../workers/claude_code/source.ts";
 import { codexSource } from "../workers/codex/source.ts";
+import { sessionLines } from "../bench/corpus.ts";
 import { geminiCliSource } from "../workers/gemini_cli/source.ts";
 import { type FaultServer, startFaultServer } from "./fault_server.ts";
 import { type Rig, rig } from "./rig.ts";
@@ -314,4 +316,44 @@ Deno.test("file forms: a whole-file batch cut short by a crash is read again", (
       second.log.lines.some((l) => l.includes("abandoning batch") && l.includes("read whole")),
     );
     second.state.close();
+  }));
+
+Deno.test("file forms: a line not ended is remembered as read, and what follows it is sent", () =>
+  withServer(async (fs) => {
+    const root = await Deno.makeTempDir();
+    await Deno.mkdir(`${root}/-home-dev-p`);
+    const sessionId = "00000000-0000-4000-8000-00000000000a";
+    const path = `${root}/-home-dev-p/${sessionId}.jsonl`;
+    const [first, ...rest] = sessionLines({ sessionId, turns: 2, seed: 1 });
+    // A writer that never ends its line: 3 MiB and growing, over a limit of 1 MiB.
+    await Deno.writeTextFile(path, `${first}\n${"x".repeat(3 << 20)}`);
+    const log = new CapturingLogger();
+    const r = rig(fs, claudeCodeSource, root, `${root}/../state-${crypto.randomUUID()}.db`, {
+      log,
+      settings: { maxLineBytes: 1 << 20 },
+    });
+    const unit = () => {
+      const u = r.state.getUnit(path);
+      assert(u?.kind === "appended");
+      return u;
+    };
+    await r.worker.check();
+    assertEquals(unit().offset, first.length + 1);
+    // The check that sent the line before it left its cursor with that batch; the next one
+    // records how far the line not ended was read.
+    await r.worker.check();
+    assertEquals(unit().scanned, (await Deno.stat(path)).size);
+    await Deno.writeTextFile(path, "x".repeat(1000), { append: true });
+    await r.worker.check();
+    assertEquals(unit().scanned, (await Deno.stat(path)).size, "read on from where it was");
+    const sent = messageCount(fs);
+    await Deno.writeTextFile(path, `\n${rest.join("\n")}\n`, { append: true });
+    await r.worker.check();
+    assertEquals(unit().offset, (await Deno.stat(path)).size);
+    assertEquals(unit().scanned, undefined);
+    assert(messageCount(fs) > sent, "the lines after it were sent");
+    const skipped = log.lines.filter((l) => l.includes("exceeds worker.max_line_bytes"));
+    assertEquals(skipped.length, 1, log.lines.join("\n"));
+    assertStringIncludes(skipped[0], `${path}:2: line of ${(3 << 20) + 1001} bytes`);
+    r.state.close();
   }));

@@ -86,6 +86,59 @@ Deno.test("tail: reading complete lines", async (t) => {
   });
 });
 
+/** A file in memory that counts the bytes each read returns. */
+class CountingSource {
+  bytes = new Uint8Array(0);
+  returned = 0;
+  append(text: string): void {
+    const more = enc.encode(text);
+    const joined = new Uint8Array(this.bytes.length + more.length);
+    joined.set(this.bytes);
+    joined.set(more, this.bytes.length);
+    this.bytes = joined;
+  }
+  read(offset: number, length: number): Promise<Uint8Array> {
+    const out = this.bytes.slice(offset, offset + length);
+    this.returned += out.length;
+    return Promise.resolve(out);
+  }
+}
+
+Deno.test("lines: a line not ended is read once, however often it is checked", async (t) => {
+  await t.step("over the limit: each check reads only what was added", async () => {
+    const file = new CountingSource();
+    file.append("x".repeat(50_000));
+    const scan = { scanned: 0 };
+    assertEquals(await readLinesFrom(file, 0, 100, 1000, scan), null);
+    assertEquals(scan.scanned, 50_000);
+    for (let i = 0; i < 5; i++) {
+      file.append("x".repeat(10));
+      file.returned = 0;
+      assertEquals(await readLinesFrom(file, 0, 100, 1000, scan), null);
+      assertEquals(file.returned, 10, "the check read only the 10 bytes added");
+      assertEquals(scan.scanned, 50_000 + 10 * (i + 1));
+    }
+    file.append("\nok\n");
+    file.returned = 0;
+    const skip = await readLinesFrom(file, 0, 100, 1000, scan);
+    assertEquals(skip?.oversizedLine, 50_051);
+    assert(file.returned < 1000, `${file.returned} bytes read to pass it over`);
+    const next = await readLinesFrom(file, skip!.end, 100, 1000);
+    assertEquals(new TextDecoder().decode(next!.bytes), "ok\n");
+  });
+  await t.step("within the limit: the line is read whole once it ends", async () => {
+    const file = new CountingSource();
+    file.append('{"a":');
+    const scan = { scanned: 0 };
+    assertEquals(await readLinesFrom(file, 0, 100, 1000, scan), null);
+    assertEquals(scan.scanned, 5);
+    file.append("1}\n");
+    const chunk = await readLinesFrom(file, 0, 100, 1000, scan);
+    assertEquals(new TextDecoder().decode(chunk!.bytes), '{"a":1}\n');
+    assertEquals(chunk?.lines, 1);
+  });
+});
+
 Deno.test("tail: a checkpoint applies only to the same, unchanged file", async (t) => {
   await t.step("appended file: resume at the checkpoint", async () => {
     const path = await tempFile('{"a":1}\n{"b":2}\n');

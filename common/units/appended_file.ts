@@ -59,7 +59,8 @@ export const appendedFileReader: UnitReader = {
     // Up to date: skip opening the file (a tick over thousands of idle files reads nothing). The
     // mtime is part of it: a rewrite of the same size is read.
     if (
-      !ahead && known?.status === "active" && known.offset === stat.size &&
+      !ahead && known?.status === "active" &&
+      (known.offset === stat.size || (isLineUnit(known) && known.scanned === stat.size)) &&
       known.dev === stat.dev && known.ino === stat.ino && known.mtimeMs === stat.mtimeMs
     ) return;
     await using file = await ctx.scope.open(ref.path);
@@ -68,6 +69,8 @@ export const appendedFileReader: UnitReader = {
       await resumeLines(ref, file, opened, opened.size, known, "appended", ctx);
     const limits = ctx.limits();
     let read = false;
+    // Where the line not ended at the last check was read up to, unless the file is shorter now.
+    const scan = { scanned: Math.min(cursor.scanned ?? cursor.offset, opened.size) };
     while (cursor.offset < opened.size && !ctx.stopping()) {
       // No bigger than what the file held when opened: a buffer is allocated and zeroed per
       // read, and most sessions are far smaller than a chunk.
@@ -76,6 +79,7 @@ export const appendedFileReader: UnitReader = {
         cursor.offset,
         Math.min(limits.chunkBytes, opened.size - cursor.offset),
         limits.maxLineBytes,
+        scan,
       );
       if (!chunk) break;
       const piece = linePiece(ref, cursor, chunk, ctx);
@@ -86,14 +90,23 @@ export const appendedFileReader: UnitReader = {
       ctx.countRead(chunk.end - piece.range.from);
       await ctx.add(piece);
       cursor = next;
+      scan.scanned = cursor.offset;
     }
+    const scanned = scan.scanned > cursor.offset ? scan.scanned : undefined;
     if (
-      !read && !ctx.pending(ref.path) && cursor.offset === opened.size &&
+      !read && !ctx.pending(ref.path) && (cursor.offset === opened.size || scanned) &&
       (cursor.mtimeMs !== opened.mtimeMs || cursor.fileSize !== opened.size ||
-        cursor.path !== known?.path)
+        cursor.path !== known?.path || cursor.scanned !== scanned)
     ) {
-      // Checked and unchanged: remember this version, so the next check need not open it.
-      state.putUnit({ ...cursor, fileSize: opened.size, mtimeMs: opened.mtimeMs });
+      // Checked and unchanged, or only a line not ended yet grew: remember this version (and how
+      // far that line was read), so the next check need not open it (or read the line again).
+      const { scanned: _before, ...checked } = cursor;
+      state.putUnit({
+        ...checked,
+        fileSize: opened.size,
+        mtimeMs: opened.mtimeMs,
+        ...(scanned ? { scanned } : {}),
+      });
     }
   },
 

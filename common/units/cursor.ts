@@ -48,6 +48,11 @@ export interface LinePosition extends CursorBase {
   line: number;
   /** Hash of the bytes just before `offset`. */
   tailHash: string;
+  /**
+   * Where the line after `offset`, not ended yet, was read up to (absent: not read): the next
+   * check looks for its end from there.
+   */
+  scanned?: number;
 }
 
 /** The cursor of a file written by appending lines. */

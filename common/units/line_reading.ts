@@ -110,8 +110,10 @@ export function linePiece<Hint>(
     fromLine: cursor.line,
   };
   if (ref.form === "zstd") range.form = "zstd";
+  // The line read up to `scanned` ends in this chunk, or was passed over.
+  const { scanned: _ended, ...before } = cursor;
   const next: LineUnit = {
-    ...cursor,
+    ...before,
     offset: chunk.end,
     line: cursor.line + chunk.lines,
     tailHash: chunk.tail,

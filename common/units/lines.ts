@@ -247,10 +247,22 @@ export interface LineChunk {
 }
 
 /**
+ * How far the line that starts at a read's offset is known to hold no newline: a read with no
+ * complete line yet leaves in `scanned` where it stopped looking, and a later read handed it
+ * looks on from there. A line still being written (or never ended) is then read once in all,
+ * not again at every check: 512 MB without a newline, growing by a byte every 100 ms, kept a
+ * worker busy 9.5 s of every 15.
+ */
+export interface LineScan {
+  scanned: number;
+}
+
+/**
  * Reads complete lines from `offset`: about `chunkBytes`, more if one line is longer, up to
  * `maxLineBytes` for a single line; a longer line is passed over (reported in
  * `oversizedLine`) once its end is written. A partial last line is never returned. `null` when
- * there is no complete line yet.
+ * there is no complete line yet; `scan` then says how far the line was read (see
+ * {@link LineScan}).
  *
  * @example Read the complete lines of a file
  * ```ts
@@ -268,7 +280,14 @@ export async function readCompleteLines(
   offset: number,
   chunkBytes: number,
   maxLineBytes: number,
+  scan: LineScan = { scanned: offset },
 ): Promise<LineChunk | null> {
+  if (scan.scanned > offset) {
+    // The line was read up to `scanned` before: look for its end from there.
+    const end = await newlineFrom(file, scan.scanned, scan);
+    if (end === -1) return null;
+    if (end + 1 - offset > maxLineBytes) return await passOver(file, offset, end + 1);
+  }
   let bytes = await file.read(offset, chunkBytes);
   let last = bytes.lastIndexOf(10);
   // One line longer than a chunk: read on until it ends, within the limit.
@@ -277,7 +296,10 @@ export async function readCompleteLines(
       offset + bytes.length,
       Math.min(bytes.length, maxLineBytes + 1 - bytes.length),
     );
-    if (more.length === 0) return null;
+    if (more.length === 0) {
+      scan.scanned = offset + bytes.length;
+      return null;
+    }
     const joined = new Uint8Array(bytes.length + more.length);
     joined.set(bytes);
     joined.set(more, bytes.length);
@@ -287,15 +309,9 @@ export async function readCompleteLines(
   if (last === -1 && bytes.length === 0) return null;
   if (last === -1) {
     // Over the limit: skip to the line's end without holding it in memory.
-    let position = offset + bytes.length;
-    const window = 1 << 20;
-    while (true) {
-      const more = await file.read(position, window);
-      if (more.length === 0) return null;
-      const nl = more.indexOf(10);
-      if (nl !== -1) return await passOver(file, offset, position + nl + 1);
-      position += more.length;
-    }
+    scan.scanned = offset + bytes.length;
+    const end = await newlineFrom(file, scan.scanned, scan);
+    return end === -1 ? null : await passOver(file, offset, end + 1);
   }
   let complete = bytes.subarray(0, last + 1);
   let lines = 0;
@@ -332,6 +348,22 @@ export function countLines(bytes: Uint8Array): number {
   let lines = 0;
   for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) lines++;
   return lines;
+}
+
+/**
+ * The position of the first newline at or after `position`, read a window at a time; -1 when
+ * there is none yet, with `scan.scanned` (if given) moved to where the content ends.
+ */
+async function newlineFrom(file: ByteSource, position: number, scan?: LineScan): Promise<number> {
+  const window = 1 << 20;
+  while (true) {
+    const more = await file.read(position, window);
+    const nl = more.indexOf(10);
+    if (nl !== -1) return position + nl;
+    position += more.length;
+    if (scan) scan.scanned = position;
+    if (more.length === 0) return -1;
+  }
 }
 
 /** The chunk that passes over the over-long line `[offset, end)`. */
