@@ -122,14 +122,18 @@ export function parseGemini(input: ParseInput<GeminiCarry, GeminiHint>): ParseOu
     const chars = recordChars(record);
     const full = (carry.groupChars ?? 0) + chars > GROUP_CHARS;
     if (newest && (full || !sameConversation(newest, record))) {
+      let parent = "";
       if (full && sameConversation(newest, record)) {
         out.warnings!.push({
           line: first + i,
           message: `over ${GROUP_CHARS} characters of prompts in one run: cut into another ` +
             `conversation here`,
         });
+        // A linked conversation keeps its id across the cut: its thread goes on from the
+        // record before (older), whose ids are known already.
+        if (linkOf(record)) parent = lastMessageOf(record);
       }
-      emit(group, input.file.host, out);
+      emit(group, input.file.host, out, parent);
       carry.group = [];
       carry.groupChars = 0;
     }
@@ -187,8 +191,35 @@ function promptText(title: string): string {
     : title;
 }
 
-/** One conversation from its records (newest first). */
-function emit(group: readonly Json[], host: string, out: ParseOutput<GeminiCarry>): void {
+/** The id of a record's prompt. */
+function promptId(time: string, title: string): string {
+  return derivedUuid("gemini", time, title);
+}
+
+/** The id of a record's response (`draft` 0) or of another draft of it. */
+function responseId(time: string, title: string, draft: number): string {
+  return derivedUuid("gemini", time, title, "response", draft);
+}
+
+/** The id of the message a record's thread goes on from: its response, or its prompt. */
+function lastMessageOf(record: Json): string {
+  const time = timestamp(record.time) || EPOCH;
+  const title = str(record.title);
+  const answered = CANVAS.test(title) ||
+    (Array.isArray(record.safeHtmlItem) && record.safeHtmlItem.some(isObject));
+  return answered ? responseId(time, title, 0) : promptId(time, title);
+}
+
+/**
+ * One conversation from its records (newest first); `parent`: what its oldest message follows
+ * (a part of a linked conversation cut by {@link GROUP_CHARS}).
+ */
+function emit(
+  group: readonly Json[],
+  host: string,
+  out: ParseOutput<GeminiCarry>,
+  parent = "",
+): void {
   const records = [...group].reverse();
   const oldest = records[0];
   const link = linkOf(oldest);
@@ -196,13 +227,12 @@ function emit(group: readonly Json[], host: string, out: ParseOutput<GeminiCarry
     ? derivedUuid("gemini", "app", link)
     : derivedUuid("gemini", str(oldest.time), str(oldest.title));
   const messages: Message[] = [];
-  let parent = "";
   let round = 0;
   for (const r of records) {
     const time = timestamp(r.time) || EPOCH;
     const title = str(r.title);
     const canvas = CANVAS.test(title);
-    const userId = derivedUuid("gemini", time, title);
+    const userId = promptId(time, title);
     const files = [
       ...(Array.isArray(r.attachedFiles) ? r.attachedFiles : []),
       ...(r.imageFile ? [r.imageFile] : []),
@@ -234,7 +264,7 @@ function emit(group: readonly Json[], host: string, out: ParseOutput<GeminiCarry
       : responses.map((h) => ({ html: str(h.html), text: htmlToText(str(h.html)), canvas: "" }));
     let answer = "";
     bodies.forEach((body, draft) => {
-      const uuid = derivedUuid("gemini", time, title, "response", draft);
+      const uuid = responseId(time, title, draft);
       const content: Json = body.canvas
         ? { type: "text", text: body.text, canvas_title: body.canvas }
         : { type: "html", html: body.html };

@@ -223,26 +223,50 @@ Deno.test("gemini: MyActivity.html in parts of whole cells gives what it gives w
   }
 });
 
-Deno.test("gemini: a run of prompts of more than GROUP_CHARS is cut into conversations", () => {
-  // Prompts a minute apart, each with a 100,000-character answer: one run of 3 MB. Held whole
-  // until its oldest record, a run a year long ran the worker out of memory.
+/**
+ * A run of prompts a minute apart, each with a 100,000-character answer: 3 MB, parsed whole;
+ * `link`: the conversation link each record carries.
+ */
+function longRun(link?: string) {
   const records = Array.from({ length: 30 }, (_, i) => {
     const time = new Date(Date.UTC(2026, 2, 10, 18, 30 - i)).toISOString();
     const record = geminiRecord(time, `prompt ${i}`);
     record.safeHtmlItem = [{ html: `<p>${"a".repeat(100_000)}</p>` }];
+    if (link) record.titleUrl = link;
     return record;
   });
-  const out = parseGemini({
+  return parseGemini({
     bytes: new Uint8Array(0),
     firstLine: 1,
     carry: undefined,
     file: { path: "MyActivity.json", hint: activity, host: "h" },
     document: wholePart(records, GEMINI_SHAPES.activity),
   });
+}
+
+Deno.test("gemini: a run of prompts of more than GROUP_CHARS is cut into conversations", () => {
+  // Held whole until its oldest record, a run a year long ran the worker out of memory.
+  const out = longRun();
   assertEquals(out.conversations.length, 2);
   assertEquals(out.conversations.reduce((n, c) => n + c.messages.length, 0), 60);
   assert(out.conversations.every((c) => c.messages.length <= 2 * (GROUP_CHARS / 100_000) + 2));
   assertEquals(out.warnings?.length, 1);
+});
+
+Deno.test("gemini: a linked conversation cut by GROUP_CHARS keeps one thread", () => {
+  const out = longRun("https://gemini.google.com/app/0123abcd");
+  assertEquals(out.conversations.length, 2);
+  assertEquals(new Set(out.conversations.map((c) => c.uuid)).size, 1, "one conversation id");
+  const messages = out.conversations.flatMap((c) => c.messages);
+  assertEquals(messages.length, 60);
+  // Oldest first: each message follows the one before it, across the cut.
+  const thread = [...messages].sort((a, b) =>
+    a.created_at.localeCompare(b.created_at) || (a.role === "user" ? -1 : 1)
+  );
+  assertEquals(thread[0].parent_uuid, "");
+  for (let i = 1; i < thread.length; i++) {
+    assertEquals(thread[i].parent_uuid, thread[i - 1].uuid, `message ${i}`);
+  }
 });
 
 Deno.test("gemini: MyActivity.html in Chinese, Japanese and Korean", async (t) => {
