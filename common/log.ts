@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Redactor } from "./redact.ts";
+import { printable, Redactor } from "./redact.ts";
 
 /** How records are written: JSON lines, or readable text for a terminal. */
 export type LogFormat = "json" | "text";
@@ -85,10 +85,15 @@ export class Logger {
       if (value instanceof Error) return `${value.name}: ${value.message}`;
       return value;
     };
+    // Text goes to a terminal: what it quotes of files and servers must not drive it.
     let line = this.format === "text"
-      ? `${ts.slice(11, 19)} ${level.padEnd(5)} ${msg}${
-        Object.entries(fields).map(([k, v]) => ` ${k}=${JSON.stringify(redact(k, v))}`).join("")
-      }`
+      ? printable(
+        `${ts.slice(11, 19)} ${level.padEnd(5)} ${msg}${
+          Object.entries(fields).map(([k, v]) => ` ${k}=${JSON.stringify(redact(k, v))}`).join("")
+        }`,
+        Infinity,
+        true,
+      )
       : JSON.stringify({ ts, level, component: this.component, msg, ...fields }, redact);
     line = this.#redactor.mask(line);
     const bytes = encoder.encode(line + "\n");

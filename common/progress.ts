@@ -7,6 +7,7 @@
  * @module
  */
 import type { Logger } from "./log.ts";
+import { printable } from "./redact.ts";
 
 /** How progress is shown. */
 export type ProgressMode = "bar" | "log" | "json" | "none";
@@ -60,6 +61,8 @@ export function progressLine(p: ProgressState, width: number): string {
       mb(p.total)
     } MB, ${p.conversations} conversations, ${p.messages} messages`;
   }
+  // A pause's reason quotes the server.
+  text = printable(text, Infinity, true);
   return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text;
 }
 

@@ -41,10 +41,16 @@ export class Redactor {
   }
 }
 
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+// deno-lint-ignore no-control-regex
+const CONTROL_OR_NEWLINE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+
 /**
- * Text from outside (a server's answer, a file's line) made safe to print: control characters
- * other than newline and tab become `\uFFFD` (no terminal escapes), and it is cut to `max`
- * characters.
+ * Text from outside (a server's answer, a file's line or name) made safe to print: control
+ * characters other than newline and tab become `\uFFFD` (no terminal escapes), and it is cut to
+ * `max` characters. With `oneLine`, newlines and carriage returns go too: a log line quoting a
+ * file name that holds one could otherwise forge a line of the log.
  *
  * @example Neutralise a terminal escape
  * ```ts
@@ -52,8 +58,7 @@ export class Redactor {
  * printable("ok\u001b[2Jgone", 100); // "ok\uFFFD[2Jgone"
  * ```
  */
-export function printable(text: string, max: number): string {
-  // deno-lint-ignore no-control-regex
-  const clean = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "\uFFFD");
+export function printable(text: string, max: number, oneLine = false): string {
+  const clean = text.replace(oneLine ? CONTROL_OR_NEWLINE : CONTROL, "\uFFFD");
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }

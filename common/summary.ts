@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { printable } from "./redact.ts";
 
 /** One source's run. */
 export interface RunSummary {
@@ -52,6 +53,7 @@ export function summaryTable(rows: readonly RunSummary[]): string {
     line(header),
     ...cells.map(line),
     ...targets.map((t) => `delivered to ${t}`),
-    ...rows.flatMap((r) => r.exports ?? []),
+    // An export's line names its file and quotes its errors.
+    ...rows.flatMap((r) => r.exports ?? []).map((e) => printable(e, Infinity, true)),
   ].join("\n");
 }
