@@ -3,7 +3,8 @@
  * `chat_messages`. 2024 exports hold text only (artifacts and thinking as `<antArtifact>` and
  * `<antThinking>` tags in it); 2025 and later add `content[]` blocks (text with citations,
  * thinking, tool_use, artifacts as tool_use, tool_result), which are preferred when present.
- * Messages keep the export's uuids; `parent_message_uuid` gives the tree (the sentinel root
+ * Messages keep the export's uuids (ids that are not UUIDs are scoped to their conversation:
+ * {@link scopedId}); `parent_message_uuid` gives the tree (the sentinel root
  * `00000000-0000-4000-8000-000000000000` is the top), else the list order does. Attachments
  * come with their extracted text, files as references, and the project's knowledge from
  * `projects.json` (or `projects/<uuid>.json`) where the conversation names its project.
@@ -24,6 +25,7 @@ import { blockText, fromBlocks } from "./blocks.ts";
 import {
   idOf,
   isObject,
+  isUuid,
   type Json,
   latestTime,
   ownEntry,
@@ -257,6 +259,17 @@ function namedProject(c: Json, hint: ClaudeHint): NamedProject {
 }
 
 /**
+ * A message id as the export gives it when it is a UUID (Claude.ai's are), else one derived
+ * from it within `scope` (its conversation or project). Message ids are global, and the store
+ * keeps each once: the second conversation of an export made by hand or by another tool, whose
+ * ids were `m1`, `m2`, …, was dropped as a copy of the first.
+ */
+function scopedId(v: unknown, ...scope: string[]): string {
+  const id = idOf(v);
+  return id === "" || isUuid(id) ? id : derivedUuid("claude", ...scope, "message", id);
+}
+
+/**
  * A project's knowledge as a conversation of its own, under the project's uuid (the
  * conversations of the project name it in `metadata.project_uuid`): its instructions and each
  * document, as system messages.
@@ -288,7 +301,7 @@ function projectConversation(project: ClaudeProject, host: string): Conversation
     );
   }
   (project.docs ?? []).forEach((doc, i) => {
-    const uuid = idOf(doc.uuid) ||
+    const uuid = scopedId(doc.uuid, "project", project.uuid) ||
       derivedUuid("claude", "project", project.uuid, "doc", i);
     messages.push(message(uuid, doc.content, doc.created_at ?? "", { filename: doc.filename }));
   });
@@ -326,8 +339,8 @@ function conversationOf(
   const messages: Message[] = [];
   let previous = "";
   for (const m of raw) {
-    const uuid = idOf(m.uuid);
-    const declared = idOf(m.parent_message_uuid);
+    const uuid = scopedId(m.uuid, id);
+    const declared = scopedId(m.parent_message_uuid, id);
     const parent = declared === SENTINEL_ROOT ? "" : declared || previous;
     const role: Message["role"] = str(m.sender) === "human" ? "user" : "assistant";
     const { blocks, text } = blocksOf(m);

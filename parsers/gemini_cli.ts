@@ -38,6 +38,7 @@ import {
   eachJsonLine,
   idOf,
   isObject,
+  isUuid,
   type Json,
   num,
   ownEntry,
@@ -143,12 +144,6 @@ export interface GeminiHint {
 }
 
 const EPOCH = "1970-01-01T00:00:00.000Z";
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Whether `id` is a UUID (the dash positions first: most ids that are not fail there). */
-function isUuid(id: string): boolean {
-  return id.length === 36 && id[8] === "-" && id[13] === "-" && UUID.test(id);
-}
 const MESSAGE_TYPES = new Set(["user", "gemini", "info", "error", "warning"]);
 
 /**

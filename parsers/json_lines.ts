@@ -124,6 +124,23 @@ export function idOf(v: unknown): string {
   return v.length > ID_LIMIT || CONTROL_CHARACTER.test(v) ? derivedUuid("id", v) : v;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether `id` is a UUID (the dash positions first: most ids that are not fail there). An id
+ * that is one is random or derived, unique wherever it appears; any other id (`m1`, a counter)
+ * is unique only where it was written, and parsers scope it to its conversation.
+ *
+ * @example A UUID and a name
+ * ```ts
+ * import { isUuid } from "./json_lines.ts";
+ * console.log(isUuid("0e9b5094-ff74-52f7-987e-fe07f80b0901"), isUuid("m1")); // true false
+ * ```
+ */
+export function isUuid(id: string): boolean {
+  return id.length === 36 && id[8] === "-" && id[13] === "-" && UUID.test(id);
+}
+
 /**
  * `v` if it is a string of at most `limit` characters, else `""`: for a name or an id a parser
  * copies onto every message after it (a model, a tool's name, a parent), where one long value in

@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { type ClaudeHint, parseClaude, projectOf, projectSummary } from "../parsers/claude.ts";
 import { ConversationSchema } from "../common/types.ts";
+import { isUuid } from "../parsers/json_lines.ts";
 import { claudeConversation } from "../bench/export_corpus.ts";
 import { SHARED_FIXTURES, sharedFixturesPresent } from "./helpers.ts";
 
@@ -54,8 +55,39 @@ Deno.test("claude: 2024 text with antThinking and antArtifact tags", () => {
   assertEquals(parts.map((p) => p.type), ["text", "thinking", "text", "tool_use", "text"]);
   assertEquals((parts[3].input as Record<string, unknown>).title, "plot.py");
   assertEquals((parts[3].input as Record<string, unknown>).content, "import matplotlib");
-  assertEquals(c.messages[1].parent_uuid, "m1");
+  assertEquals(c.messages[1].parent_uuid, c.messages[0].uuid);
   assertEquals(c.messages.map((m) => m.round_index), [1, 1]);
+});
+
+Deno.test("claude: message ids that are not UUIDs are scoped to their conversation", () => {
+  // An export made by hand or by another tool: every conversation numbers its messages.
+  const conversation = (uuid: string) => ({
+    uuid,
+    name: "",
+    created_at: "2024-10-01T10:00:00.000000Z",
+    chat_messages: [
+      { uuid: "m1", sender: "human", text: `ask ${uuid}`, created_at: "2024-10-01T10:00:00Z" },
+      {
+        uuid: "m2",
+        parent_message_uuid: "m1",
+        sender: "assistant",
+        text: "answer",
+        created_at: "2024-10-01T10:00:30Z",
+      },
+    ],
+  });
+  const out = parse([conversation(ID), conversation(`${ID}-2`)]);
+  const ids = out.conversations.flatMap((c) => c.messages.map((m) => m.uuid));
+  assertEquals(new Set(ids).size, 4, "four messages, four ids");
+  assert(ids.every(isUuid), ids.join(", "));
+  for (const c of out.conversations) {
+    assertEquals(c.messages[1].parent_uuid, c.messages[0].uuid);
+  }
+  // The same export again gives the same ids; a UUID is kept as given.
+  assertEquals(parse([conversation(ID)]).conversations[0].messages[0].uuid, ids[0]);
+  const real = claudeConversation(ID, 1) as { chat_messages: { uuid: string }[] };
+  const [kept] = parse([real]).conversations;
+  assertEquals(kept.messages[0].uuid, real.chat_messages[0].uuid);
 });
 
 Deno.test("claude: 2025 blocks, a tree from the sentinel root, attachments, files, projects", () => {
@@ -119,7 +151,8 @@ Deno.test("claude: 2025 blocks, a tree from the sentinel root, attachments, file
     ["system", "Be brief.", undefined],
     ["system", "rules", "spec.md"],
   ]);
-  assertEquals(knowledge.messages[1].uuid, "d1");
+  // A document id that is not a UUID is scoped to its project.
+  assert(isUuid(knowledge.messages[1].uuid), knowledge.messages[1].uuid);
   assertEquals(c.messages[0].parent_uuid, "");
   assertEquals(c.messages[1].parent_uuid, messages[0].uuid);
   assertEquals(c.messages[2].parent_uuid, messages[0].uuid);
