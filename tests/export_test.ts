@@ -114,3 +114,64 @@ Deno.test("export: an export imported with errors is read again under other cond
       }),
   );
 });
+
+Deno.test("export: the wait for an export to settle", async (t) => {
+  const conversation = gptConversation(id(9), { turns: 2 });
+
+  await t.step(
+    "an mtime an hour ahead of the clock is waited for the settle time only",
+    () =>
+      withFaults(async (fs) => {
+        const root = await Deno.makeTempDir();
+        const path = `${root}/conversations.json`;
+        await Deno.writeTextFile(path, JSON.stringify([conversation]));
+        const ahead = new Date(Date.now() + 3_600_000);
+        await Deno.utime(path, ahead, ahead);
+        const s = rig(fs, openaiSource, root, `${root}/state.db`, { settings: { settleMs: 300 } });
+        try {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const outcome = await Promise.race([
+            s.worker.check().then(() => "read"),
+            new Promise((resolve) => timer = setTimeout(() => resolve("still waiting"), 30_000)),
+          ]);
+          clearTimeout(timer);
+          assertEquals(outcome, "read", "read within 30 s");
+          assertEquals(new Set(sentSince(fs, 0)), new Set(gptUuids([conversation])));
+        } finally {
+          s.state.close();
+        }
+      }),
+  );
+
+  await t.step(
+    "a stop ends the wait, and the export is read by the next run",
+    () =>
+      withFaults(async (fs) => {
+        const root = await Deno.makeTempDir();
+        const path = `${root}/conversations.json`;
+        await Deno.writeTextFile(path, JSON.stringify([conversation]));
+        const statePath = `${root}/state.db`;
+        const s = rig(fs, openaiSource, root, statePath, { settings: { settleMs: 60_000 } });
+        try {
+          const started = performance.now();
+          const check = s.worker.check();
+          setTimeout(() => s.pipeline.stop(), 200);
+          await check.catch(() => {});
+          const seconds = (performance.now() - started) / 1000;
+          assert(seconds < 30, `the stop took ${seconds.toFixed(1)} s`);
+          assertEquals(fs.requests.length, 0);
+        } finally {
+          s.state.close();
+        }
+        const past = new Date(Date.now() - 120_000);
+        await Deno.utime(path, past, past);
+        const again = rig(fs, openaiSource, root, statePath, { settings: { settleMs: 60_000 } });
+        try {
+          await again.worker.check();
+          assertEquals(new Set(sentSince(fs, 0)), new Set(gptUuids([conversation])));
+        } finally {
+          again.state.close();
+        }
+      }),
+  );
+});

@@ -142,6 +142,9 @@ export const exportReader: UnitReader = {
   },
 };
 
+/** How often a wait for an export to settle looks whether the worker is stopping. */
+const STOP_POLL_MS = 100;
+
 /**
  * What an import depends on besides the export: an export imported with errors is read again
  * when this changes, since a newer parser or a larger limit may read what failed.
@@ -152,7 +155,9 @@ function readingConditions(limits: ReadLimits): string {
 
 /**
  * Whether the file has kept its size and mtime for `settleMs`: an export still being copied
- * or downloaded is left until it has (waiting here once, at most `settleMs`).
+ * or downloaded is left until it has (waiting here once, at most `settleMs`, and not past a
+ * stop). An mtime ahead of the clock (a copy that kept it, another machine's clock) counts as
+ * no age: waiting until then held the whole source for as long, and past any stop.
  */
 async function settled<Hint>(
   path: string,
@@ -160,9 +165,13 @@ async function settled<Hint>(
   settleMs: number,
   ctx: ReadContext<Hint>,
 ): Promise<boolean> {
-  const age = Date.now() - stat.mtimeMs;
+  const age = Math.max(0, Date.now() - stat.mtimeMs);
   if (age >= settleMs) return true;
-  await new Promise((resolve) => setTimeout(resolve, settleMs - age));
+  const until = Date.now() + settleMs - age;
+  while (Date.now() < until) {
+    if (ctx.stopping()) return false;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(STOP_POLL_MS, until - Date.now())));
+  }
   const now = await Deno.stat(path).catch(() => null);
   if (now && now.size === stat.size && (now.mtime?.getTime() ?? 0) === stat.mtimeMs) return true;
   ctx.log.info(`${path}: still being written; read once it has not changed for ${settleMs} ms`);
