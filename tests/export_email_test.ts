@@ -134,3 +134,73 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "download: a connection that stops sending is given up and the next try resumes",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const body = new Uint8Array(100_000).map((_, i) => i % 251);
+    let release = () => {};
+    const released = new Promise<void>((resolve) => release = resolve);
+    const tries = new Map<string, number>();
+    const server: Deno.HttpServer = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      async (req): Promise<Response> => {
+        const path = new URL(req.url).pathname;
+        const n = (tries.get(path) ?? 0) + 1;
+        tries.set(path, n);
+        const from = Number(req.headers.get("range")?.match(/bytes=(\d+)-/)?.[1] ?? 0);
+        const rest = body.slice(from);
+        const headers = { "content-length": String(rest.length) };
+        if (n === 1 && path === "/silent") await released; // No answer at all.
+        if (n === 1 && path === "/trickle") {
+          // Headers and part of the body, then nothing more.
+          return new Response(
+            new ReadableStream({
+              async start(c) {
+                c.enqueue(rest.slice(0, 40_000));
+                await released;
+                c.close();
+              },
+            }),
+            { headers },
+          );
+        }
+        return new Response(rest, { status: from ? 206 : 200, headers });
+      },
+    );
+    const port = (server.addr as Deno.NetAddr).port;
+    const dir = await Deno.makeTempDir();
+    /** The download of `path`, or "still waiting" after 30 s. */
+    const within = (path: string, dest: string) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      return Promise.race([
+        download({
+          url: `http://127.0.0.1:${port}${path}`,
+          dest,
+          downloadHosts: [`127.0.0.1:${port}`],
+          redirectHosts: [],
+          maxBytes: 1_000_000,
+          stallMs: 300,
+        }),
+        new Promise((resolve) => timer = setTimeout(() => resolve("still waiting"), 30_000)),
+      ]).finally(() => clearTimeout(timer));
+    };
+    try {
+      await t.step("a body that stops halfway: resumed from where it stopped", async () => {
+        assertEquals(await within("/trickle", `${dir}/a.zip`), { kind: "done", bytes: 100_000 });
+        assertEquals(await Deno.readFile(`${dir}/a.zip`), body);
+        assertEquals(tries.get("/trickle"), 2);
+      });
+      await t.step("no answer at all: tried again", async () => {
+        assertEquals(await within("/silent", `${dir}/b.zip`), { kind: "done", bytes: 100_000 });
+        assertEquals(tries.get("/silent"), 2);
+      });
+    } finally {
+      release();
+      await server.shutdown();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -3,7 +3,8 @@
  * `Range` request after a cut, bounded in size, and renamed to its name only once whole, so the
  * export intake never sees half of it. Redirects are followed by hand, only to hosts the config
  * allows; the session cookie goes only to the download hosts, never to a tracking host, and only
- * over HTTPS (or to this machine).
+ * over HTTPS (or to this machine). A connection that stops sending (a laptop that slept, a
+ * dropped NAT entry) is given up after `stallMs` without a byte, and the next try resumes.
  *
  * @module
  */
@@ -23,6 +24,12 @@ export interface DownloadOptions {
   maxBytes: number;
   /** Tries after a cut or a transient failure, each resuming where the file stopped. */
   attempts?: number;
+  /**
+   * How long a try may wait for an answer or for the next bytes of the body (default 60 s):
+   * without it, a connection that stopped sending held the mailbox intake, and a `--once` run,
+   * for good.
+   */
+  stallMs?: number;
 }
 
 /** How a download ended. */
@@ -36,6 +43,32 @@ export type DownloadOutcome =
   | { kind: "failed"; reason: string };
 
 const MAX_REDIRECTS = 5;
+const STALL_MS = 60_000;
+
+/** An abort signal that fires once `ms` pass without {@link StallGuard.touch}. */
+class StallGuard {
+  readonly #controller = new AbortController();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(readonly ms: number) {
+    this.touch();
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Data arrived: the wait starts again. */
+  touch(): void {
+    clearTimeout(this.#timer);
+    const reason = new Error(`nothing received for ${this.ms / 1000} s`);
+    this.#timer = setTimeout(() => this.#controller.abort(reason), this.ms);
+  }
+
+  done(): void {
+    clearTimeout(this.#timer);
+  }
+}
 
 /**
  * Whether `url`'s host is in `hosts` (`host` matches any port, `host:port` that port).
@@ -119,32 +152,51 @@ async function once(o: DownloadOptions, part: string): Promise<DownloadOutcome> 
     const headers = new Headers(o.headers ?? {});
     if (download && o.cookie) headers.set("cookie", `${o.cookie.name}=${o.cookie.value}`);
     if (have > 0) headers.set("range", `bytes=${have}-`);
-    let response: Response;
+    const stall = new StallGuard(o.stallMs ?? STALL_MS);
     try {
-      response = await fetch(url, { headers, redirect: "manual" });
-    } catch (error) {
-      return { kind: "failed", reason: `cannot reach ${url.host}: ${(error as Error).message}` };
+      const outcome = await request(url, headers, o, part, have, stall);
+      if (outcome instanceof URL) url = outcome;
+      else return outcome;
+    } finally {
+      stall.done();
     }
-    if (response.status >= 300 && response.status < 400) {
-      await response.body?.cancel();
-      const location = response.headers.get("location");
-      if (!location) {
-        return { kind: "failed", reason: `HTTP ${response.status} without a Location` };
-      }
-      url = new URL(location, url);
-      continue;
-    }
-    if ([401, 403, 404, 410].includes(response.status)) {
-      await response.body?.cancel();
-      return { kind: "expired", status: response.status };
-    }
-    if (response.status !== 200 && response.status !== 206) {
-      await response.body?.cancel();
-      return { kind: "failed", reason: `HTTP ${response.status} from ${url.host}` };
-    }
-    return await receive(response, part, response.status === 206 ? have : 0, o.maxBytes);
   }
   return { kind: "refused", reason: `more than ${MAX_REDIRECTS} redirects` };
+}
+
+/** One request of a try: the next hop's URL for a redirect, else how the try ended. */
+async function request(
+  url: URL,
+  headers: Headers,
+  o: DownloadOptions,
+  part: string,
+  have: number,
+  stall: StallGuard,
+): Promise<DownloadOutcome | URL> {
+  let response: Response;
+  try {
+    response = await fetch(url, { headers, redirect: "manual", signal: stall.signal });
+  } catch (error) {
+    const why = stall.signal.aborted ? stall.signal.reason : error;
+    return { kind: "failed", reason: `cannot reach ${url.host}: ${(why as Error).message}` };
+  }
+  if (response.status >= 300 && response.status < 400) {
+    await response.body?.cancel();
+    const location = response.headers.get("location");
+    if (!location) {
+      return { kind: "failed", reason: `HTTP ${response.status} without a Location` };
+    }
+    return new URL(location, url);
+  }
+  if ([401, 403, 404, 410].includes(response.status)) {
+    await response.body?.cancel();
+    return { kind: "expired", status: response.status };
+  }
+  if (response.status !== 200 && response.status !== 206) {
+    await response.body?.cancel();
+    return { kind: "failed", reason: `HTTP ${response.status} from ${url.host}` };
+  }
+  return await receive(response, part, response.status === 206 ? have : 0, o.maxBytes, stall);
 }
 
 /** Streams a response into the part file from `from`, within `maxBytes`. */
@@ -153,6 +205,7 @@ async function receive(
   part: string,
   from: number,
   maxBytes: number,
+  stall: StallGuard,
 ): Promise<DownloadOutcome> {
   const length = Number(response.headers.get("content-length") ?? NaN);
   const total = Number.isFinite(length) ? from + length : NaN;
@@ -168,6 +221,7 @@ async function receive(
   try {
     await file.seek(from, Deno.SeekMode.Start);
     for await (const chunk of response.body ?? new ReadableStream<Uint8Array>()) {
+      stall.touch();
       written += chunk.length;
       if (written > maxBytes) {
         await Deno.remove(part).catch(() => {});
@@ -179,7 +233,8 @@ async function receive(
       for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
     }
   } catch (error) {
-    return { kind: "failed", reason: `cut after ${written} bytes: ${(error as Error).message}` };
+    const why = stall.signal.aborted ? stall.signal.reason : error;
+    return { kind: "failed", reason: `cut after ${written} bytes: ${(why as Error).message}` };
   } finally {
     file.close();
   }
