@@ -61,8 +61,10 @@ class StallGuard {
   /** Data arrived: the wait starts again. */
   touch(): void {
     clearTimeout(this.#timer);
-    const reason = new Error(`nothing received for ${this.ms / 1000} s`);
-    this.#timer = setTimeout(() => this.#controller.abort(reason), this.ms);
+    this.#timer = setTimeout(
+      () => this.#controller.abort(new Error(`nothing received for ${this.ms / 1000} s`)),
+      this.ms,
+    );
   }
 
   done(): void {
