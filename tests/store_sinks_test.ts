@@ -2,9 +2,11 @@
  * The embedded store through the engine's channel: the engine validates each batch and hands over
  * its rows; the owner only writes them.
  */
+import { DatabaseSync } from "node:sqlite";
 import {
   applyStoreRequest,
   ChannelSink,
+  StoreOpener,
   type StoreRequest,
 } from "../common/delivery/store_sinks.ts";
 import type { SendOutcome } from "../common/delivery/sink.ts";
@@ -103,4 +105,32 @@ Deno.test("store sinks: the engine validates, the owner writes rows", async (t) 
     assertEquals(reply.outcome.kind, "retry");
     assertStringIncludes((reply.outcome as { reason: string }).reason, "store error");
   });
+});
+
+Deno.test("store sinks: a store another program holds locked is a retry until it lets go", () => {
+  const path = `${Deno.makeTempDirSync()}/conversations.db`;
+  new ConversationStore(path).close();
+  // A database tool in a write transaction on the user's store, past SQLite's own wait.
+  const holder = new DatabaseSync(path);
+  holder.exec("BEGIN EXCLUSIVE");
+  const opener = new StoreOpener(path);
+  const request: StoreRequest = {
+    type: "store",
+    id: 1,
+    key: "k",
+    rows: batchRows(batchOf("while locked")),
+  };
+  try {
+    const locked = applyStoreRequest(opener, request).outcome;
+    assertEquals(locked.kind, "retry");
+    assertStringIncludes(
+      (locked as { reason: string }).reason,
+      `another program holds a write lock on ${path}`,
+    );
+  } finally {
+    holder.exec("COMMIT");
+    holder.close();
+  }
+  assertEquals(applyStoreRequest(opener, request).outcome.kind, "ok");
+  opener.store?.close();
 });

@@ -13,8 +13,7 @@ import { StateLock, StateLockedError } from "../state/lock.ts";
 import { StateDatabaseError } from "../state/state.ts";
 import type { EngineCommand, EngineInit, EngineReply } from "../engine/protocol.ts";
 import { isInside } from "../watch/walk.ts";
-import { applyStoreRequest } from "../delivery/store_sinks.ts";
-import { ConversationStore } from "../../store/store.ts";
+import { applyStoreRequest, StoreOpener } from "../delivery/store_sinks.ts";
 import { releaseMemory, Settler } from "../engine/settle.ts";
 import { type CliContext, extraDirsOf, resolveDataDir } from "./context.ts";
 import { VERSION } from "../version.ts";
@@ -212,7 +211,7 @@ export async function runWorker(ctx: CliContext, config: Config, engineUrl: URL)
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
   // The embedded store is written here, so the engine's parsing and the writes use two cores.
-  let store: ConversationStore | undefined;
+  const store = new StoreOpener(join(ctx.stateDir, "conversations.db"));
   let stored = 0;
   // This thread's heap grows with the batches it writes; given back once they stop coming.
   const settler = new Settler(() => stored, releaseMemory);
@@ -225,7 +224,6 @@ export async function runWorker(ctx: CliContext, config: Config, engineUrl: URL)
         if (firstSignalAt) engine.postMessage({ type: "stop" } satisfies EngineCommand);
       } else if (message.type === "done") resolveCode(message.code);
       else {
-        store ??= new ConversationStore(join(ctx.stateDir, "conversations.db"));
         stored++;
         engine.postMessage(applyStoreRequest(store, message) satisfies EngineCommand);
       }
@@ -238,7 +236,7 @@ export async function runWorker(ctx: CliContext, config: Config, engineUrl: URL)
   });
   engine.terminate();
   settler.stop();
-  store?.close();
+  store.store?.close();
   lock?.release();
   return code;
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import { type Batch, BatchSchema, formatIssues } from "../types.ts";
-import type { ConversationStore } from "../../store/store.ts";
+import { ConversationStore } from "../../store/store.ts";
 import type { BatchRows } from "../../store/rows.ts";
 import type { ItemForm } from "./item.ts";
 import type { OutgoingBatch, SendOutcome, Sink } from "./sink.ts";
@@ -19,12 +19,20 @@ function rejectionOf(batch: Batch): SendOutcome | undefined {
   return { kind: "rejected", status: 400, reason: formatIssues(parsed.error.issues) };
 }
 
-/** Runs a write; a store error is worth a retry, as a server's 5xx is. */
-function written(write: () => SendOutcome): SendOutcome {
+/**
+ * Runs a write to the store at `path`; a store error is worth a retry, as a server's 5xx is. A
+ * lock another program holds past SQLite's wait (a database tool in a write transaction) is
+ * said as such: the write goes through once it lets go.
+ */
+function written(path: string, write: () => SendOutcome): SendOutcome {
   try {
     return write();
   } catch (error) {
-    return { kind: "retry", status: 0, reason: `store error: ${(error as Error).message}` };
+    const message = (error as Error).message;
+    const locked = /database is locked|busy/i.test(message)
+      ? ` (another program holds a write lock on ${path}; retrying until it lets go)`
+      : "";
+    return { kind: "retry", status: 0, reason: `store error: ${message}${locked}` };
   }
 }
 
@@ -60,7 +68,7 @@ export class EmbeddedSink implements Sink {
     // no key fingerprint: in-process, the pipeline's key already commits to the payload hash.
     return Promise.resolve(
       rejectionOf(out.batch) ??
-        written(() => ({ kind: "ok", result: this.store.applyRows(out.rows) })),
+        written(this.store.path, () => ({ kind: "ok", result: this.store.applyRows(out.rows) })),
     );
   }
 }
@@ -133,7 +141,10 @@ export class ChannelSink implements Sink {
 }
 
 /**
- * Applies a {@link StoreRequest} to a store (the rows of a batch the engine validated).
+ * Applies a {@link StoreRequest} to a store (the rows of a batch the engine validated): `store`,
+ * or the store at that path, opened at the first request that reaches it. One that cannot be
+ * opened yet (another program holds a lock on it) is a retry, as a write that fails is; it
+ * stopped the worker with a stack trace.
  *
  * @example Apply a request
  * ```ts
@@ -145,7 +156,39 @@ export class ChannelSink implements Sink {
  * console.log(reply.outcome.kind); // ok
  * ```
  */
-export function applyStoreRequest(store: ConversationStore, request: StoreRequest): StoreReply {
-  const outcome = written(() => ({ kind: "ok", result: store.applyRows(request.rows) }));
+export function applyStoreRequest(
+  store: ConversationStore | StoreOpener,
+  request: StoreRequest,
+): StoreReply {
+  const outcome = written(store.path, () => {
+    const open = store instanceof ConversationStore ? store : store.open();
+    return { kind: "ok", result: open.applyRows(request.rows) };
+  });
   return { type: "stored", id: request.id, outcome };
+}
+
+/**
+ * The embedded store of the thread that writes it, opened when the first batch comes (a worker
+ * with nothing to deliver never creates it) and kept open.
+ *
+ * @example Open at the first use
+ * ```ts
+ * import { StoreOpener } from "./store_sinks.ts";
+ * const opener = new StoreOpener(":memory:");
+ * console.log(opener.store); // undefined
+ * opener.open();
+ * console.log(opener.store !== undefined); // true
+ * ```
+ */
+export class StoreOpener {
+  /** The store, once opened. */
+  store: ConversationStore | undefined;
+
+  /** For the store at `path`. */
+  constructor(readonly path: string) {}
+
+  /** The store, opened now if it was not. */
+  open(): ConversationStore {
+    return this.store ??= new ConversationStore(this.path);
+  }
 }
