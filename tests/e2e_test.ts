@@ -563,3 +563,57 @@ Deno.test({
     assertEquals(n, lines.length - 1);
   },
 });
+
+Deno.test({
+  name: "e2e: a server set up after the embedded store receives the whole history",
+  ...opts,
+  fn: async (t) => {
+    const s = await scratch(null);
+    const corpus = await writeCorpus(s.data, 200_000, { turnsPerSession: 4, projects: 2, seed: 5 });
+    const expected = new Set<string>();
+    for (const path of corpus.files) {
+      const id = path.split("/").pop()!.replace(".jsonl", "");
+      for (const m of expectedMessages(path, id)) expected.add(m.uuid);
+    }
+    const store = () => {
+      const db = new DatabaseSync(`${s.state}/conversations.db`, { readOnly: true });
+      const uuids = (db.prepare("SELECT uuid FROM messages").all() as { uuid: string }[])
+        .map((r) => r.uuid);
+      db.close();
+      return new Set(uuids);
+    };
+    await t.step("first, everything into the embedded store", async () => {
+      const out = await runWorker([...s.base, "--once", "--json"]);
+      assertEquals(out.code, 0, out.stderr);
+      assertEquals(store(), expected);
+    });
+    await t.step("the store deleted: it is filled again", async () => {
+      for (const suffix of ["", "-wal", "-shm"]) {
+        await Deno.remove(`${s.state}/conversations.db${suffix}`).catch(() => {});
+      }
+      const out = await runWorker([...s.base, "--once", "--json"]);
+      assertEquals(out.code, 0, out.stderr);
+      assertStringIncludes(out.stderr, "the store it delivered to is gone");
+      assertEquals(store(), expected);
+    });
+    const server = await startServer();
+    try {
+      await Deno.writeTextFile(s.cfg, workerConfig(server));
+      await t.step("then a server: it receives the history, not only what comes next", async () => {
+        const out = await runWorker([...s.base, "--once", "--json"]);
+        assertEquals(out.code, 0, out.stderr);
+        assertStringIncludes(out.stderr, "it delivered to the embedded store");
+        const held = serverUuids(server);
+        assertEquals(held.length, new Set(held).size, "each message once");
+        assertEquals(new Set(held), expected);
+      });
+      await t.step("a second run sends nothing", async () => {
+        const out = await runWorker([...s.base, "--once", "--json"]);
+        assertEquals(out.code, 0, out.stderr);
+        assertEquals(JSON.parse(out.stdout.trim().split("\n").at(-1)!).messages, 0);
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});

@@ -17,7 +17,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { configPathOf, dataDirOf, defaultStateDir } from "../common/cli/context.ts";
 import { VERSION } from "../common/version.ts";
 import { EXPORT_FLAGS, exportConversations, exportOptionsOf } from "../common/cli/export.ts";
@@ -35,6 +35,7 @@ import {
   TransientDenoError,
   writeService,
 } from "../common/cli/service.ts";
+import { embeddedStorePath } from "../common/delivery/store_sinks.ts";
 
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const encoder = new TextEncoder();
@@ -262,7 +263,7 @@ async function main(args: string[]): Promise<number> {
   if (command === "export") {
     const stateDir = resolve((values["state-dir"] as string | undefined) ?? defaultStateDir());
     try {
-      const options = exportOptionsOf(values, join(stateDir, "conversations.db"));
+      const options = exportOptionsOf(values, embeddedStorePath(stateDir));
       await Deno.stat(options.storePath);
       const { count, path } = await exportConversations(options);
       console.log(`exported ${count} conversation(s) to ${path}`);

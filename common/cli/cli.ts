@@ -13,7 +13,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { errorMessage } from "../log.ts";
 import { mainPermissionFlags } from "../permissions.ts";
@@ -26,6 +25,7 @@ import { readStatusToken, runWorker, statusTokenPath } from "./launch.ts";
 import { runDoctor } from "./doctor.ts";
 import { exportConversations, exportOptionsOf } from "./export.ts";
 import { installService, uninstallService } from "./service.ts";
+import { embeddedStorePath } from "../delivery/store_sinks.ts";
 
 export { type CliContext, parseCli, usage, UsageError } from "./context.ts";
 export { VERSION } from "../version.ts";
@@ -127,7 +127,7 @@ async function runCommand(spec: SourceSpec, args: string[], engineUrl: URL): Pro
 
 /** `export`: this source's conversations from the embedded store, as files. */
 async function runExport(ctx: CliContext): Promise<number> {
-  const storePath = join(ctx.stateDir, "conversations.db");
+  const storePath = embeddedStorePath(ctx.stateDir);
   try {
     await Deno.stat(storePath);
   } catch {

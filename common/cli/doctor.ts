@@ -11,6 +11,7 @@ import { engineLaunch } from "./launch.ts";
 import { errorMessage } from "../log.ts";
 import { HttpSink } from "../delivery/http_sink.ts";
 import { outgoingBatch } from "../delivery/outgoing.ts";
+import { embeddedStorePath } from "../delivery/store_sinks.ts";
 
 interface Check {
   ok: boolean;
@@ -35,7 +36,7 @@ async function checkServer(ctx: CliContext, config: Config): Promise<Check> {
     return {
       ok: true,
       what: `server: none configured; delivering into the embedded store ${
-        join(ctx.stateDir, "conversations.db")
+        embeddedStorePath(ctx.stateDir)
       }`,
     };
   }

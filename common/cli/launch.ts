@@ -13,7 +13,7 @@ import { StateLock, StateLockedError } from "../state/lock.ts";
 import { StateDatabaseError } from "../state/state.ts";
 import type { EngineCommand, EngineInit, EngineReply } from "../engine/protocol.ts";
 import { isInside } from "../watch/walk.ts";
-import { applyStoreRequest, StoreOpener } from "../delivery/store_sinks.ts";
+import { applyStoreRequest, embeddedStorePath, StoreOpener } from "../delivery/store_sinks.ts";
 import { releaseMemory, Settler } from "../engine/settle.ts";
 import { type CliContext, extraDirsOf, resolveDataDir } from "./context.ts";
 import { VERSION } from "../version.ts";
@@ -211,7 +211,7 @@ export async function runWorker(ctx: CliContext, config: Config, engineUrl: URL)
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
   // The embedded store is written here, so the engine's parsing and the writes use two cores.
-  const store = new StoreOpener(join(ctx.stateDir, "conversations.db"));
+  const store = new StoreOpener(embeddedStorePath(ctx.stateDir));
   let stored = 0;
   // This thread's heap grows with the batches it writes; given back once they stop coming.
   const settler = new Settler(() => stored, releaseMemory);

@@ -26,6 +26,7 @@ import { printable } from "../redact.ts";
 import { StateStore } from "../state/state.ts";
 import type { Conversation, SourceType } from "../types.ts";
 import { ConversationStore } from "../../store/store.ts";
+import { embeddedStorePath } from "./store_sinks.ts";
 
 /** What the subcommand needs to know of the worker. */
 export interface DeadLetterContext {
@@ -78,7 +79,7 @@ function sinkFor(ctx: DeadLetterContext, config: Config): { sink: Sink; close():
       close() {},
     };
   }
-  const store = new ConversationStore(join(ctx.stateDir, "conversations.db"));
+  const store = new ConversationStore(embeddedStorePath(ctx.stateDir));
   return { sink: new EmbeddedSink(store), close: () => store.close() };
 }
 

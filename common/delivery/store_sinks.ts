@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { type Batch, BatchSchema, formatIssues } from "../types.ts";
 import { ConversationStore } from "../../store/store.ts";
 import type { BatchRows } from "../../store/rows.ts";
@@ -17,6 +18,19 @@ function rejectionOf(batch: Batch): SendOutcome | undefined {
   const parsed = BatchSchema.safeParse(batch);
   if (parsed.success) return undefined;
   return { kind: "rejected", status: 400, reason: formatIssues(parsed.error.issues) };
+}
+
+/**
+ * The embedded store's file: `conversations.db` in the state directory, shared by the workers.
+ *
+ * @example Where it is
+ * ```ts
+ * import { embeddedStorePath } from "./store_sinks.ts";
+ * console.log(embeddedStorePath("/home/me/.local/state/ai-sync")); // /home/me/.local/state/ai-sync/conversations.db
+ * ```
+ */
+export function embeddedStorePath(stateDir: string): string {
+  return join(stateDir, "conversations.db");
 }
 
 /**

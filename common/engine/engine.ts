@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { cleartextWarning, type Config } from "../config.ts";
 import type { Sink } from "../delivery/sink.ts";
 import { HttpSink, type HttpSinkOptions } from "../delivery/http_sink.ts";
-import type { ChannelSink } from "../delivery/store_sinks.ts";
+import { type ChannelSink, embeddedStorePath } from "../delivery/store_sinks.ts";
 import { Pipeline, StoppedError } from "../delivery/pipeline.ts";
 import { ReadScope } from "../io/guarded_file.ts";
 import { errorMessage, Logger } from "../log.ts";
@@ -25,7 +25,7 @@ import type { EngineInit } from "./protocol.ts";
 import { deliverySettings, watchTiming } from "./settings.ts";
 import { checkSandbox } from "./sandbox.ts";
 import { releaseMemory, Settler } from "./settle.ts";
-
+import { checkTarget, noteTargetFile, targetOf } from "./target.ts";
 /** The HTTP sink's settings in a configuration. */
 function httpOptions(config: Config, source: string, version: string): HttpSinkOptions {
   return {
@@ -149,6 +149,9 @@ export class Engine<Carry, Hint> {
       log.close();
       return 1;
     }
+    const target = targetOf(config.server.base_url, init.stateDir);
+    const why = checkTarget(state, target);
+    if (why) log.warn(`${why}: reading everything again for ${target.name}, which keeps each once`);
     const engine = new Engine(
       source,
       init,
@@ -180,6 +183,12 @@ export class Engine<Carry, Hint> {
     this.log.addSecret(next.security.worker_token);
     if (!this.init.logLevel) this.log.level = next.log.level;
     this.pipeline.wake();
+  }
+
+  /** Records the embedded store's file once a batch has created it (see `target.ts`). */
+  #noteTarget(): void {
+    const { init, state } = this;
+    if (!init.dryRun) noteTargetFile(state, targetOf(this.#config.server.base_url, init.stateDir));
   }
 
   get #target(): string {
@@ -222,6 +231,7 @@ export class Engine<Carry, Hint> {
       // What the intake fetches lands in a watched folder: this pass imports it.
       await this.intake?.check().catch((error) => pipeline.recordError(errorMessage(error)));
       const result = await worker.check();
+      this.#noteTarget();
       if (result.files === 0) this.#reportNothingFound();
     } catch (error) {
       failure = error;
@@ -259,7 +269,7 @@ export class Engine<Carry, Hint> {
     if (!this.#config.server.base_url) {
       log.info(
         `no server.base_url configured: delivering into the embedded store ${
-          join(init.stateDir, "conversations.db")
+          embeddedStorePath(init.stateDir)
         }`,
       );
     }
@@ -291,6 +301,7 @@ export class Engine<Carry, Hint> {
       // A bar or log lines are for the backfill; `start` draws JSON progress while it runs.
       if (progress.mode !== "json") progress.end();
       const s = pipeline.stats;
+      this.#noteTarget();
       if (pipeline.stopping) return; // Cut short by a stop: neither done nor failed.
       if (worker.files === 0) this.#reportNothingFound();
       if (failure) {

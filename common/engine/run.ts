@@ -5,9 +5,8 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { errorMessage } from "../log.ts";
-import { ChannelSink } from "../delivery/store_sinks.ts";
+import { ChannelSink, embeddedStorePath } from "../delivery/store_sinks.ts";
 import type { FileSource } from "../watch/source_worker.ts";
 import { Engine } from "./engine.ts";
 import type { EngineCommand, EngineInit, EngineReply } from "./protocol.ts";
@@ -48,7 +47,7 @@ export function runEngine<Carry, Hint>(source: FileSource<Carry, Hint>): void {
     const command = event.data;
     if (command.type === "init") {
       const init = command.init;
-      channel = new ChannelSink(`embedded store ${join(init.stateDir, "conversations.db")}`, post);
+      channel = new ChannelSink(`embedded store ${embeddedStorePath(init.stateDir)}`, post);
       run(source, init, channel, (built) => {
         engine = built;
         if (stopRequested) stopOnce();

@@ -225,12 +225,11 @@ export class StateStore {
 
   /** The fingerprints whose key starts with `prefix`. */
   fingerprintsLike(prefix: string): [string, string][] {
-    return this.#guard(() =>
-      (this.#prepare("SELECT key, value FROM fingerprints WHERE key >= ? AND key < ?")
-        .all(prefix, `${prefix}\uffff`) as { key: string; value: string }[]).map((
-          r,
-        ) => [r.key, r.value])
+    const rows = this.#guard(() =>
+      this.#prepare("SELECT key, value FROM fingerprints WHERE key >= ? AND key < ?")
+        .all(prefix, `${prefix}\uffff`) as { key: string; value: string }[]
     );
+    return rows.map((r) => [r.key, r.value]);
   }
 
   /** Records `value` under `key` outside a batch (an intake's own bookkeeping). */
@@ -238,6 +237,17 @@ export class StateStore {
     this.#guard(() =>
       this.#prepare("INSERT OR REPLACE INTO fingerprints VALUES (?, ?)").run(key, value)
     );
+  }
+
+  /** Forgets what was delivered but the fingerprints under `keep` (an intake's bookkeeping). */
+  startOver(keep: readonly string[]): void {
+    this.#transaction(() => {
+      this.#db.exec(
+        "DELETE FROM units; DELETE FROM pending_batches; DELETE FROM conversation_units",
+      );
+      const kept = keep.map(() => "substr(key, 1, length(?)) <> ?").join(" AND ") || "1";
+      this.#prepare(`DELETE FROM fingerprints WHERE ${kept}`).run(...keep.flatMap((k) => [k, k]));
+    });
   }
 
   /** Keeps a conversation the server refused for good. */

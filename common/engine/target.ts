@@ -1,0 +1,98 @@
+/**
+ * Where a worker's state says it delivered. Checkpoints say what the target holds; a worker that
+ * finds its target changed (a server set after the embedded store, another server, the embedded
+ * store deleted or replaced by another file) starts over and reads everything again for the new
+ * one, which keeps each message once. Before, a history delivered into the embedded store never
+ * reached a server set up afterwards: only what was written after the change did.
+ *
+ * @module
+ */
+import { embeddedStorePath } from "../delivery/store_sinks.ts";
+import type { StateStore } from "../state/state.ts";
+
+/** Where the state records its target. */
+const TARGET_KEY = "target";
+
+/** Fingerprints that are an intake's own bookkeeping (the mailbox), not deliveries: kept. */
+const INTAKE_PREFIXES = ["mail:", "mailbox:"];
+
+/** A worker's target: its name, and for the embedded store its file's identity once it exists. */
+export interface DeliveryTarget {
+  name: string;
+  file?: string;
+}
+
+/**
+ * The target of a configuration: the server's address, or the embedded store's file in
+ * `stateDir` (with the file's identity, inode and creation time, when it exists).
+ *
+ * @example The embedded store
+ * ```ts
+ * import { targetOf } from "./target.ts";
+ * console.log(targetOf("", "/nowhere")); // { name: "the embedded store /nowhere/conversations.db" }
+ * ```
+ */
+export function targetOf(baseUrl: string, stateDir: string): DeliveryTarget {
+  if (baseUrl) return { name: `the server ${baseUrl.replace(/\/+$/, "")}` };
+  const storePath = embeddedStorePath(stateDir);
+  const target: DeliveryTarget = { name: `the embedded store ${storePath}` };
+  try {
+    const stat = Deno.statSync(storePath);
+    target.file = `${stat.dev}:${stat.ino}:${stat.birthtime?.getTime() ?? ""}`;
+  } catch {
+    // Not created yet: the first batch creates it.
+  }
+  return target;
+}
+
+/**
+ * Compares `target` with the one the state delivered to, starting the state over when they
+ * differ; returns why it did (empty when it did not). A state that names no target (new, or
+ * written before targets were recorded) takes this one, as does one that did not know the
+ * store's file yet.
+ *
+ * @example A new state takes the target
+ * ```ts
+ * import { StateStore } from "../state/state.ts";
+ * import { checkTarget } from "./target.ts";
+ * const state = new StateStore(":memory:");
+ * console.log(checkTarget(state, { name: "the server https://x" })); // ""
+ * console.log(checkTarget(state, { name: "the server https://y" }) !== ""); // true
+ * ```
+ */
+export function checkTarget(state: StateStore, target: DeliveryTarget): string {
+  const recorded = state.fingerprint(TARGET_KEY);
+  const before = recorded ? JSON.parse(recorded) as DeliveryTarget : undefined;
+  let why = "";
+  if (before && before.name !== target.name) why = `it delivered to ${before.name} before`;
+  else if (before?.file && before.file !== target.file) {
+    why = target.file
+      ? "that file is not the store it delivered to (replaced)"
+      : "the store it delivered to is gone";
+  }
+  if (why) state.startOver(INTAKE_PREFIXES);
+  if (why || before?.name !== target.name || (target.file && before?.file !== target.file)) {
+    state.putFingerprint(TARGET_KEY, JSON.stringify(target));
+  }
+  return why;
+}
+
+/**
+ * Records the embedded store's file once the first batch has created it, so that a store deleted
+ * after it is noticed at the next start; never starts over (a running worker keeps its state).
+ *
+ * @example Nothing to record for a server
+ * ```ts
+ * import { StateStore } from "../state/state.ts";
+ * import { noteTargetFile } from "./target.ts";
+ * noteTargetFile(new StateStore(":memory:"), { name: "the server https://x" });
+ * ```
+ */
+export function noteTargetFile(state: StateStore, target: DeliveryTarget): void {
+  if (!target.file) return;
+  const recorded = state.fingerprint(TARGET_KEY);
+  const before = recorded ? JSON.parse(recorded) as DeliveryTarget : undefined;
+  if (before?.name === target.name && !before.file) {
+    state.putFingerprint(TARGET_KEY, JSON.stringify(target));
+  }
+}

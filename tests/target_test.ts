@@ -1,0 +1,74 @@
+/**
+ * The target a worker's state delivered to: a change starts the state over (checkpoints, batches
+ * in flight, what exports sent), keeping the mailbox's own bookkeeping.
+ */
+import { checkTarget, noteTargetFile, targetOf } from "../common/engine/target.ts";
+import { StateStore } from "../common/state/state.ts";
+import { assertEquals, assertStringIncludes } from "./assert.ts";
+
+/** A state that delivered one file and one export, and knows one email. */
+function deliveredState(): StateStore {
+  const state = new StateStore(":memory:");
+  state.putUnit({
+    key: "/s.jsonl",
+    path: "/s.jsonl",
+    kind: "appended",
+    dev: 1,
+    ino: 2,
+    headLen: 0,
+    headHash: "",
+    offset: 10,
+    line: 1,
+    tailHash: "",
+    carry: "",
+    status: "active",
+  });
+  state.recordBatch("b1", []);
+  state.putFingerprint("x:0123", "/drop/export.zip");
+  state.putFingerprint("c:conversation", "print m1");
+  state.putFingerprint("mail:<id@x>", '{"status":"imported"}');
+  state.putFingerprint("mailbox:me@imap/INBOX", '{"lastUid":7}');
+  return state;
+}
+
+Deno.test("target: a change of target starts the state over", async (t) => {
+  await t.step("the same target keeps everything", () => {
+    const state = deliveredState();
+    assertEquals(checkTarget(state, { name: "the embedded store /s/conversations.db" }), "");
+    assertEquals(checkTarget(state, { name: "the embedded store /s/conversations.db" }), "");
+    assertEquals(state.listUnits().length, 1);
+    assertEquals(state.pendingBatches().length, 1);
+  });
+  await t.step("a server after the store: delivered things forgotten, the mailbox kept", () => {
+    const state = deliveredState();
+    checkTarget(state, { name: "the embedded store /s/conversations.db" });
+    const why = checkTarget(state, targetOf("https://sync.example/", "/s"));
+    assertStringIncludes(why, "it delivered to the embedded store /s/conversations.db before");
+    assertEquals(state.listUnits(), []);
+    assertEquals(state.pendingBatches(), []);
+    assertEquals(state.fingerprint("x:0123"), undefined);
+    assertEquals(state.fingerprint("c:conversation"), undefined);
+    assertEquals(state.fingerprint("mail:<id@x>"), '{"status":"imported"}');
+    assertEquals(state.fingerprint("mailbox:me@imap/INBOX"), '{"lastUid":7}');
+    // The new target is recorded: the next start keeps what it delivers.
+    assertEquals(checkTarget(state, { name: "the server https://sync.example" }), "");
+  });
+  await t.step("the store's file: noted once created, missed when gone or replaced", async () => {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/conversations.db`;
+    const state = deliveredState();
+    assertEquals(checkTarget(state, targetOf("", dir)), "", "not created yet");
+    await Deno.writeTextFile(path, "a store");
+    noteTargetFile(state, targetOf("", dir));
+    assertEquals(checkTarget(state, targetOf("", dir)), "");
+    assertEquals(state.listUnits().length, 1);
+    await Deno.remove(path);
+    assertStringIncludes(checkTarget(state, targetOf("", dir)), "is gone");
+    assertEquals(state.listUnits(), []);
+    await Deno.writeTextFile(path, "the first batch made it again");
+    noteTargetFile(state, targetOf("", dir));
+    await Deno.writeTextFile(`${path}.new`, "another store");
+    await Deno.rename(`${path}.new`, path);
+    assertStringIncludes(checkTarget(state, targetOf("", dir)), "replaced");
+  });
+});
