@@ -14,7 +14,7 @@ import { Logger } from "../common/log.ts";
 import { StateStore } from "../common/state/state.ts";
 import type { Piece } from "../common/units/unit.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
-import { conversationOf, textMessage } from "./helpers.ts";
+import { appendedUnit, conversationOf, textMessage } from "./helpers.ts";
 
 /** A piece of one conversation of one message, from file `n`. */
 function piece(n: number): Piece {
@@ -27,20 +27,7 @@ function piece(n: number): Piece {
   return {
     range: { unit: path, from: 0, to: 10, fromLine: 0 },
     ref: { path, hint: {} },
-    cursor: {
-      key: path,
-      path,
-      kind: "appended",
-      dev: 1,
-      ino: n,
-      headLen: 0,
-      headHash: "",
-      offset: 10,
-      line: 1,
-      tailHash: "",
-      carry: "",
-      status: "active",
-    },
+    cursor: appendedUnit(path, 10, 1, n),
     items: [item],
     messages: 1,
     bytes: item.bytes,

@@ -7,7 +7,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { denoRunArgs } from "../common/permissions.ts";
 import { sourceSpec } from "../workers/registry.ts";
-import { StateStore } from "../common/state/state.ts";
+import { StateStore, type UnitState } from "../common/state/state.ts";
 import type { Conversation, Message } from "../common/types.ts";
 
 /** The repository root. */
@@ -482,4 +482,22 @@ export function nested(depth: number): unknown[] {
   let value: unknown[] = [];
   for (let level = 1; level < depth; level++) value = [value];
   return value;
+}
+
+/** The state of an appended file at `path`, read up to `offset` (`line` lines), inode `ino`. */
+export function appendedUnit(path: string, offset = 0, line = 0, ino = 2): UnitState {
+  return {
+    key: path,
+    path,
+    kind: "appended",
+    dev: 1,
+    ino,
+    headLen: 0,
+    headHash: "",
+    offset,
+    line,
+    tailHash: "",
+    carry: "",
+    status: "active",
+  };
 }

@@ -11,24 +11,7 @@ import { carryOf, emptyOutput, type Parser } from "../common/source.ts";
 import type { UnitState } from "../common/units/cursor.ts";
 import type { ItemForm } from "../common/delivery/item.ts";
 import { assertEquals } from "./assert.ts";
-
-/** A cursor at the start of the unit at `path`, with no carry. */
-function cursorAt(path: string): UnitState {
-  return {
-    key: path,
-    path,
-    kind: "appended",
-    dev: 1,
-    ino: 2,
-    headLen: 0,
-    headHash: "",
-    offset: 0,
-    line: 0,
-    tailHash: "",
-    carry: "",
-    status: "active",
-  };
-}
+import { appendedUnit } from "./helpers.ts";
 
 /** A parse step of `parser` making `form`, whose problems go to `problems`. */
 function stepOf<Carry>(parser: Parser<Carry, unknown>, form: ItemForm, problems: string[]) {
@@ -63,7 +46,7 @@ Deno.test("parse step: a conversation over the limit is parsed again line by lin
       payload: { type: "message", role: "user", content: [{ type: "input_text", text: `p${i}` }] },
     })),
   ].map((l) => JSON.stringify({ timestamp: "2026-11-20T10:00:00.000Z", ...l }) + "\n");
-  const cursor = cursorAt("/r.jsonl");
+  const cursor = appendedUnit("/r.jsonl");
   const parsed = step.parse({ path: "/r.jsonl", hint: {} }, cursor, {
     bytes: new TextEncoder().encode(lines.join("")),
     firstLine: 1,
@@ -99,7 +82,7 @@ Deno.test("parse step: an export's part that throws is parsed again record by re
   };
   const problems: string[] = [];
   const step = stepOf(counting, "rows", problems);
-  const cursor = cursorAt("/c.json");
+  const cursor = appendedUnit("/c.json");
   const handedOn: Count = { seen: 10 };
   const parsed = step.parse({ path: "/c.json", hint: {} }, cursor, {
     bytes: new Uint8Array(0),

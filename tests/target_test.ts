@@ -5,24 +5,12 @@
 import { checkTarget, noteTargetFile, targetOf } from "../common/engine/target.ts";
 import { StateStore } from "../common/state/state.ts";
 import { assertEquals, assertStringIncludes } from "./assert.ts";
+import { appendedUnit } from "./helpers.ts";
 
 /** A state that delivered one file and one export, and knows one email. */
 function deliveredState(): StateStore {
   const state = new StateStore(":memory:");
-  state.putUnit({
-    key: "/s.jsonl",
-    path: "/s.jsonl",
-    kind: "appended",
-    dev: 1,
-    ino: 2,
-    headLen: 0,
-    headHash: "",
-    offset: 10,
-    line: 1,
-    tailHash: "",
-    carry: "",
-    status: "active",
-  });
+  state.putUnit(appendedUnit("/s.jsonl", 10, 1));
   state.recordBatch("b1", []);
   state.putFingerprint("x:0123", "/drop/export.zip");
   state.putFingerprint("c:conversation", "print m1");
