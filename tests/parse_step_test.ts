@@ -8,7 +8,6 @@ import { StateStore } from "../common/state/state.ts";
 import { Logger } from "../common/log.ts";
 import { parseCodex } from "../parsers/codex.ts";
 import { carryOf, emptyOutput, type Parser } from "../common/source.ts";
-import type { UnitState } from "../common/units/cursor.ts";
 import type { ItemForm } from "../common/delivery/item.ts";
 import { assertEquals } from "./assert.ts";
 import { appendedUnit } from "./helpers.ts";
