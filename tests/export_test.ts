@@ -9,16 +9,10 @@ import { VERSION } from "../common/version.ts";
 import type { ChatGptHint } from "../parsers/chatgpt.ts";
 import { openaiSource } from "../workers/openai/source.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { dropSettled } from "./helpers.ts";
 import { rig, withFaults } from "./rig.ts";
 
 const id = (n: number) => `6925e174-0000-8000-8000-${String(n).padStart(12, "0")}`;
-
-/** Writes the export as a file last changed a minute ago (settled). */
-async function drop(path: string, conversations: Record<string, unknown>[]): Promise<void> {
-  await Deno.writeTextFile(path, JSON.stringify(conversations));
-  const past = new Date(Date.now() - 60_000);
-  await Deno.utime(path, past, past);
-}
 
 /** The messages the server received since `from` requests. */
 function sentSince(fs: { requests: { messages: string[] }[] }, from: number): string[] {
@@ -37,7 +31,7 @@ Deno.test("export: an export imported with errors is read again under other cond
       withFaults(async (fs) => {
         const root = await Deno.makeTempDir();
         const path = `${root}/conversations.json`;
-        await drop(path, [small, large, other]);
+        await dropSettled(path, JSON.stringify([small, large, other]));
         const settings = { maxLineBytes: largeBytes - 1 };
         const s = rig(fs, openaiSource, root, `${root}/state.db`, { settings });
         try {
@@ -78,7 +72,7 @@ Deno.test("export: an export imported with errors is read again under other cond
       withFaults(async (fs) => {
         const root = await Deno.makeTempDir();
         const path = `${root}/conversations.json`;
-        await drop(path, [small, large, other]);
+        await dropSettled(path, JSON.stringify([small, large, other]));
         // A parser with a bug that the next version fixes: it throws on one conversation.
         let fixed = false;
         const parser: Parser<null, ChatGptHint> = (input) => {
@@ -163,8 +157,8 @@ Deno.test("export: the wait for an export to settle", async (t) => {
         } finally {
           s.state.close();
         }
-        const past = new Date(Date.now() - 120_000);
-        await Deno.utime(path, past, past);
+        // Settled now, past the settle time of 60 s.
+        await dropSettled(path, JSON.stringify([conversation]), 120_000);
         const again = rig(fs, openaiSource, root, statePath, { settings: { settleMs: 60_000 } });
         try {
           await again.worker.check();

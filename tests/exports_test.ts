@@ -16,6 +16,7 @@ import { zipBytes } from "../bench/zip_writer.ts";
 import {
   assertKillSafe,
   delay,
+  dropSettled,
   eventually,
   freePort,
   runWorker,
@@ -31,13 +32,6 @@ const HEX = "a".repeat(64);
 const uuidsOf = gptUuids;
 
 const gptId = (n: number) => `6925e174-0000-8000-8000-${String(n).padStart(12, "0")}`;
-
-/** Writes `bytes` as a file last changed a minute ago (settled). */
-async function drop(path: string, bytes: Uint8Array): Promise<void> {
-  await Deno.writeFile(path, bytes);
-  const past = new Date(Date.now() - 60_000);
-  await Deno.utime(path, past, past);
-}
 
 function summaryOf(stdout: string): { messages: number; exports?: string[] } {
   return JSON.parse(stdout.trim().split("\n").at(-1)!);
@@ -60,7 +54,10 @@ serverTest(
   async (server, t) => {
     const s = await scratch(server, { flag: "data-dir" });
     const v1 = [1, 2, 3].map((n) => gptConversation(gptId(n), { turns: 4, sharded: true }));
-    await drop(`${s.data}/${HEX}-2026-11-01-10-00-00.zip`, gptExportZip(v1, { shardSize: 2 }));
+    await dropSettled(
+      `${s.data}/${HEX}-2026-11-01-10-00-00.zip`,
+      gptExportZip(v1, { shardSize: 2 }),
+    );
     await t.step("the first export delivers every message", async () => {
       const { summary } = await once(s);
       assertEquals(summary.messages, 12);
@@ -73,7 +70,7 @@ serverTest(
       gptConversation(gptId(4), { turns: 2, sharded: true }),
     ];
     const v2Zip = gptExportZip(v2, { shardSize: 2 });
-    await drop(`${s.data}/${HEX}-2026-11-08-10-00-00.zip`, v2Zip);
+    await dropSettled(`${s.data}/${HEX}-2026-11-08-10-00-00.zip`, v2Zip);
     await t.step("a newer export sends exactly the new messages", async () => {
       const { summary } = await once(s);
       assertEquals(summary.messages, 2 + 2);
@@ -83,7 +80,7 @@ serverTest(
     await t.step(
       "the same export again, or a copy under another name, sends nothing",
       async () => {
-        await drop(`${s.data}/my copy.zip`, v2Zip);
+        await dropSettled(`${s.data}/my copy.zip`, v2Zip);
         const { summary, stderr } = await once(s);
         assertEquals(summary.messages, 0);
         assertStringIncludes(stderr, "was imported before; nothing to send");
@@ -109,7 +106,7 @@ serverTest(
     await t.step(
       "a shard the manifest lists and the zip lacks is named; the rest arrives",
       async () => {
-        await drop(
+        await dropSettled(
           `${s.data}/partial.zip`,
           gptExportZip(convs, { shardSize: 2, missingShards: [1] }),
         );
@@ -130,7 +127,7 @@ serverTest(
       const bad = zip.slice();
       bad[at] ^= 0xff;
       bad[at + 1] ^= 0xff;
-      await drop(`${s.data}/export.zip`, bad);
+      await dropSettled(`${s.data}/export.zip`, bad);
       const { summary, stderr } = await once(s);
       assertStringIncludes(stderr, "export.zip: not imported:");
       assertStringIncludes(stderr, "conversations-001.json");
@@ -138,7 +135,7 @@ serverTest(
       assertExactly(server, uuidsOf(convs.slice(0, 2)));
     });
     await t.step("the corrupt zip is read once replaced", async () => {
-      await drop(`${s.data}/export.zip`, gptExportZip(convs, { shardSize: 2 }));
+      await dropSettled(`${s.data}/export.zip`, gptExportZip(convs, { shardSize: 2 }));
       await once(s);
       assertExactly(server, uuidsOf(convs));
     });
@@ -146,11 +143,14 @@ serverTest(
       const more = [5, 6].map((n) => gptConversation(gptId(n), { turns: 2 }));
       const json = new TextEncoder().encode(JSON.stringify(more));
       await Deno.mkdir(`${s.data}/extracted`);
-      await drop(`${s.data}/extracted/conversations.json`, json.subarray(0, json.length - 40));
+      await dropSettled(
+        `${s.data}/extracted/conversations.json`,
+        json.subarray(0, json.length - 40),
+      );
       const { stderr } = await once(s);
       assertStringIncludes(stderr, "conversations.json: not imported:");
       assertExactly(server, uuidsOf(convs));
-      await drop(`${s.data}/extracted/conversations.json`, json);
+      await dropSettled(`${s.data}/extracted/conversations.json`, json);
       await once(s);
       assertExactly(server, uuidsOf([...convs, ...more]));
     });
@@ -213,7 +213,7 @@ serverTest(
       (_, n) => gptConversation(gptId(n + 1), { turns: 10, regenerated: n % 3 === 0 }),
     );
     const path = `${s.data}/${HEX}-2026-11-01-10-00-00.zip`;
-    await drop(path, gptExportZip(convs, { shardSize: 100 }));
+    await dropSettled(path, gptExportZip(convs, { shardSize: 100 }));
     const all = uuidsOf(convs);
     const size = (await Deno.stat(path)).size;
     await assertKillSafe({
@@ -241,11 +241,11 @@ serverTest(
         data: new Uint8Array(60_000_000),
         declaredSize: 1000,
       }]);
-      await drop(`${s.data}/bomb.zip`, bomb);
+      await dropSettled(`${s.data}/bomb.zip`, bomb);
       const { stderr, summary } = await once(s);
       assertStringIncludes(stderr, "bomb.zip: not imported: conversations.json: inflates beyond");
       assertEquals(summary.messages, 0);
-      await drop(
+      await dropSettled(
         `${s.data}/declared.zip`,
         zipBytes([{ name: "conversations.json", data: "[]", declaredSize: 4_000_000_000 }]),
       );
@@ -267,7 +267,7 @@ serverTest(
             data: `[${JSON.stringify(good)}, {"id": "z", "mapping": ${deep}}]`,
           },
         ]);
-        await drop(`${s.data}/climb.zip`, zip);
+        await dropSettled(`${s.data}/climb.zip`, zip);
         const { stderr } = await once(s);
         assertStringIncludes(stderr, "record 1 is nested 100001 levels deep");
         assertExactly(server, uuidsOf([good]));
@@ -289,7 +289,7 @@ serverTest(
       const convs = [1, 2].map((n) =>
         claudeConversation(`c0000000-0000-4000-8000-00000000000${n}`, 4)
       );
-      await drop(
+      await dropSettled(
         `${s.data}/data-2025-07-06.zip`,
         zipBytes([
           { name: "conversations.json", data: JSON.stringify(convs) },
@@ -318,7 +318,7 @@ serverTest(
             content: "lorem ".repeat(mb * 180_000),
           }],
         });
-        await drop(
+        await dropSettled(
           `${s.data}/data-2025-07-07.zip`,
           zipBytes([
             { name: "conversations.json", data: JSON.stringify([named]) },
@@ -328,7 +328,7 @@ serverTest(
             },
           ]),
         );
-        await drop(
+        await dropSettled(
           `${s.data}/data-2026-01-07.zip`,
           zipBytes([
             {
@@ -392,7 +392,7 @@ serverTest(
       };
       const id = "6925e174-0000-8000-8000-00000000a55e";
       const list = [{ id, title: "cat", create_time: 1764090229, current_node: "u", mapping }];
-      await drop(
+      await dropSettled(
         `${s.data}/${"c".repeat(64)}-2026-11-29-10-00-00.zip`,
         zipBytes([
           { name: "conversations-000.json", data: JSON.stringify(list) },
@@ -414,7 +414,7 @@ serverTest(
         geminiRecord("2026-03-10T18:14:00.000Z", "and in Rome?"),
         geminiRecord("2026-03-10T18:12:00.000Z", "Weather in Paris?"),
       ];
-      await drop(
+      await dropSettled(
         `${s.data}/takeout-20260311T000000Z-001.zip`,
         zipBytes([
           {
@@ -445,7 +445,7 @@ serverTest(
       const html = `<html><body>${cells.join("")}</body></html>`;
       // Three times the limit, read in parts of about 32 KiB.
       assert(html.length > 3 * 65536, `${html.length} bytes`);
-      await drop(
+      await dropSettled(
         `${s.data}/takeout-20260312T000000Z-001.zip`,
         zipBytes([{ name: "Takeout/My Activity/Gemini Apps/MyActivity.html", data: html }]),
       );
@@ -459,8 +459,8 @@ serverTest(
         `${await Deno.readTextFile(s.cfg)}openai:\n  extra_dirs: ["${downloads}"]\n`,
       );
       const conv = gptConversation(gptId(77), { turns: 2 });
-      await drop(`${downloads}/${HEX}-2026-11-20-10-00-00.zip`, gptExportZip([conv]));
-      await drop(
+      await dropSettled(`${downloads}/${HEX}-2026-11-20-10-00-00.zip`, gptExportZip([conv]));
+      await dropSettled(
         `${downloads}/holiday.zip`,
         gptExportZip([gptConversation(gptId(78), { turns: 2 })]),
       );

@@ -501,3 +501,18 @@ export function appendedUnit(path: string, offset = 0, line = 0, ino = 2): UnitS
     status: "active",
   };
 }
+
+/**
+ * Writes `content` as a file last changed `ageMs` ago: settled, as an export is once its
+ * download ended (read without waiting for `worker.export_settle_seconds`).
+ */
+export async function dropSettled(
+  path: string,
+  content: string | Uint8Array,
+  ageMs = 60_000,
+): Promise<void> {
+  if (typeof content === "string") await Deno.writeTextFile(path, content);
+  else await Deno.writeFile(path, content);
+  const past = new Date(Date.now() - ageMs);
+  await Deno.utime(path, past, past);
+}

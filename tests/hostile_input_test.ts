@@ -8,7 +8,15 @@ import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { derivedUuid } from "../common/hash.ts";
 import { assertAllDelivered, setup, withFaults } from "./rig.ts";
-import { peakRss, scratch, serverUuids, startServer, TEST_TIME, workerArgs } from "./helpers.ts";
+import {
+  dropSettled,
+  peakRss,
+  scratch,
+  serverUuids,
+  startServer,
+  TEST_TIME,
+  workerArgs,
+} from "./helpers.ts";
 import { htmlToText, stripTags } from "../parsers/html.ts";
 import { CLAUDE_SHAPE, parseClaude } from "../parsers/claude.ts";
 import { wholePart } from "../parsers/document.ts";
@@ -279,7 +287,7 @@ Deno.test({
           },
         });
         const path = `${s.data}/conversations.json`;
-        await Deno.writeTextFile(
+        await dropSettled(
           path,
           JSON.stringify([
             conversation("a", 1.7e9),
@@ -287,8 +295,6 @@ Deno.test({
             conversation("c", 1.7e9),
           ]),
         );
-        const past = new Date(Date.now() - 60_000);
-        await Deno.utime(path, past, past);
         const out = await runMeasured([...s.base, "--once"], "openai");
         assertEquals(out.code, 0, out.stderr);
         assertEquals(delivered(), 9, out.stderr);

@@ -61,8 +61,7 @@ export function targetOf(baseUrl: string, stateDir: string): DeliveryTarget {
  * ```
  */
 export function checkTarget(state: StateStore, target: DeliveryTarget): string {
-  const recorded = state.fingerprint(TARGET_KEY);
-  const before = recorded ? JSON.parse(recorded) as DeliveryTarget : undefined;
+  const before = recordedTarget(state);
   let why = "";
   if (before && before.name !== target.name) why = `it delivered to ${before.name} before`;
   else if (before?.file && before.file !== target.file) {
@@ -90,9 +89,14 @@ export function checkTarget(state: StateStore, target: DeliveryTarget): string {
  */
 export function noteTargetFile(state: StateStore, target: DeliveryTarget): void {
   if (!target.file) return;
-  const recorded = state.fingerprint(TARGET_KEY);
-  const before = recorded ? JSON.parse(recorded) as DeliveryTarget : undefined;
+  const before = recordedTarget(state);
   if (before?.name === target.name && !before.file) {
     state.putFingerprint(TARGET_KEY, JSON.stringify(target));
   }
+}
+
+/** The target the state delivered to, if it names one. */
+function recordedTarget(state: StateStore): DeliveryTarget | undefined {
+  const recorded = state.fingerprint(TARGET_KEY);
+  return recorded ? JSON.parse(recorded) as DeliveryTarget : undefined;
 }
