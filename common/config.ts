@@ -73,6 +73,8 @@ const serverSchema = z.strictObject({
 
 const workerSchema = z.strictObject({
   check_interval: positiveInt.default(300),
+  watch: z.boolean().default(true),
+  poll_interval: positiveInt.default(10),
   batch_size: positiveInt.default(100),
   batch_max_bytes: integer(1, 16 * MIB, " (16 MiB)").default(2 * MIB),
   debounce_ms: nonNegativeInt.default(300),

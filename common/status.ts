@@ -45,6 +45,8 @@ export interface StatusSnapshot {
   paused_reason: string;
   /** The last retryable failure while it lasts, or ''. */
   retrying: string;
+  /** Why a folder is checked every `worker.poll_interval` seconds rather than watched, or ''. */
+  polling?: string;
   target: string;
 }
 
@@ -100,6 +102,12 @@ export function metricsText(s: StatusSnapshot): string {
       "1 while delivery is paused by the server's answer.",
       "gauge",
       s.paused_reason ? 1 : 0,
+    ],
+    [
+      "ai_sync_polling",
+      "1 while a folder is polled rather than watched (see status).",
+      "gauge",
+      s.polling ? 1 : 0,
     ],
     ["ai_sync_files", "Source files known.", "gauge", s.files],
     [
@@ -256,6 +264,9 @@ export function formatStatus(s: StatusSnapshot): string {
     `  last check:   ${s.last_check || "not yet"} (${s.last_sync_count} messages)`,
     `  synced:       ${s.total_synced} messages in all, ${s.synced_since_start} since start`,
     `  files:        ${s.files}, backlog ${s.backlog_bytes} bytes`,
+    ...(s.polling
+      ? [`  watching:     no, polled every worker.poll_interval s: ${printable(s.polling, 1000)}`]
+      : []),
     `  skipped:      ${s.skipped} lines; errors: ${s.error_count}; dead-lettered: ${s.dead_lettered}; lost bytes: ${s.lost_bytes}`,
     ...(s.last_error
       ? [`  last error:   ${printable(s.last_error, 1000)} (${s.last_error_at})`]

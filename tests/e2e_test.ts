@@ -486,6 +486,46 @@ Deno.test({
 });
 
 Deno.test({
+  name: "e2e: worker.watch false polls every worker.poll_interval; status and doctor say so",
+  ...opts,
+  fn: async () => {
+    const server = await startServer();
+    // A full check every five minutes: a session that arrives within seconds was polled.
+    const s = await scratch(server, {
+      checkInterval: 300,
+      extra: "  watch: false\n  poll_interval: 1\n",
+    });
+    const statusPort = freePort();
+    const worker = spawnWorker([...s.base, "--status-port", String(statusPort)]);
+    try {
+      await worker.waitFor("backfill done");
+      const sessionId = "0d000000-0000-4000-8000-000000000001";
+      const lines = sessionLines({ sessionId, turns: 2, seed: 5 });
+      await Deno.mkdir(`${s.data}/-home-dev-polled`);
+      await Deno.writeTextFile(
+        `${s.data}/-home-dev-polled/${sessionId}.jsonl`,
+        lines.join("\n") + "\n",
+      );
+      await eventually(() => serverUuids(server).length === lines.length - 1, 10_000, "polled");
+      const port = ["--status-port", String(statusPort), "--state-dir", s.state];
+      const status = await runWorker(["status", ...port]);
+      assertStringIncludes(
+        status.stdout,
+        "watching:     no, polled every worker.poll_interval s: worker.watch is false",
+      );
+      const doctor = await runWorker(["doctor", ...s.base]);
+      assertStringIncludes(
+        doctor.stdout,
+        `watch: off (worker.watch: false); ${s.data} is checked every 1 s`,
+      );
+    } finally {
+      worker.child.kill("SIGKILL");
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "e2e: doctor says what works and what to fix",
   ...opts,
   fn: async (t) => {
@@ -499,6 +539,7 @@ Deno.test({
         assertEquals(out.code, 0, out.stdout);
         assertStringIncludes(out.stdout, "accepts the token");
         assertStringIncludes(out.stdout, "all checks passed");
+        assertStringIncludes(out.stdout, `watch: ${s.data} can be watched`);
         assertStringIncludes(out.stdout, `the engine may read ${s.data}, `);
       });
       await t.step("a wrong token and a missing projects dir", async () => {

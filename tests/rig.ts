@@ -6,7 +6,12 @@
  * @module
  */
 import { HttpSink } from "../common/delivery/http_sink.ts";
-import { type FileSource, SourceWorker } from "../common/watch/source_worker.ts";
+import {
+  type FileSource,
+  SourceWorker,
+  type SourceWorkerTiming,
+} from "../common/watch/source_worker.ts";
+import type { WatchFs } from "../common/watch/tree_watcher.ts";
 import { Logger } from "../common/log.ts";
 import { type DeliverySettings, Pipeline } from "../common/delivery/pipeline.ts";
 import { deliverySettings } from "../common/engine/settings.ts";
@@ -42,6 +47,9 @@ export interface RigOptions {
   settings?: Partial<DeliverySettings>;
   log?: Logger;
   extraRoots?: string[];
+  /** Watching settings besides the rig's (a debounce of 50 ms, a check every minute). */
+  timing?: Partial<SourceWorkerTiming>;
+  watchFs?: WatchFs;
 }
 
 /** Builds a worker for `source` over `root`, delivering to `fs`, with its state at `statePath`. */
@@ -72,10 +80,19 @@ export function rig<Carry, Hint>(
     scope: new ReadScope([root, ...opts.extraRoots ?? []]),
     settings: () => ({ ...TEST_SETTINGS, ...opts.settings }),
   });
-  const worker = new SourceWorker(source, root, pipeline, log, {
-    debounceMs: () => 50,
-    checkIntervalMs: () => 60_000,
-  }, opts.extraRoots);
+  const worker = new SourceWorker(
+    source,
+    root,
+    pipeline,
+    log,
+    {
+      debounceMs: () => 50,
+      checkIntervalMs: () => 60_000,
+      ...opts.timing,
+    },
+    opts.extraRoots,
+    opts.watchFs,
+  );
   return { state, sink, log, pipeline, worker };
 }
 

@@ -1,7 +1,10 @@
-import { assert, assertEquals } from "./assert.ts";
-import { type ChangeSet, TreeWatcher } from "../common/watch/tree_watcher.ts";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { type ChangeSet, TreeWatcher, type WatchFs } from "../common/watch/tree_watcher.ts";
 import { Logger } from "../common/log.ts";
 import { delay, eventually } from "./helpers.ts";
+import { rig, withFaults } from "./rig.ts";
+import { sessionLines } from "../bench/corpus.ts";
+import { claudeCodeSource } from "../workers/claude_code/source.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -69,4 +72,96 @@ Deno.test("watch: a root that does not exist yet is retried, not an error", asyn
   } finally {
     watcher.close();
   }
+});
+
+/** A watch that fails as Linux's does once the user's inotify watches are used up. */
+function limitReached(root: string): never {
+  throw new Error(`OS file watch limit reached. about ["${root}/-p"]`);
+}
+
+Deno.test("watch: a folder that cannot be watched says why once, with the fix, until it can be", async () => {
+  const dir = await Deno.makeTempDir();
+  const logPath = await Deno.makeTempFile();
+  const log = new Logger("test", "info");
+  log.setFile(logPath);
+  let full = true;
+  const watchFs: WatchFs = (root) =>
+    full ? limitReached(root) : Deno.watchFs(root, { recursive: true });
+  const watcher = new TreeWatcher(dir, () => {}, () => 100, log, watchFs);
+  try {
+    for (let i = 0; i < 3; i++) assertEquals(watcher.ensure(), false);
+    assertStringIncludes(watcher.problem, "fs.inotify.max_user_watches");
+    full = false;
+    assert(watcher.ensure());
+    assertEquals(watcher.problem, "");
+  } finally {
+    watcher.close();
+    log.close();
+  }
+  const said = (await Deno.readTextFile(logPath)).trim().split("\n").map((l) => JSON.parse(l).msg);
+  assertEquals(said.filter((m: string) => m.startsWith("cannot watch")).length, 1, said.join("\n"));
+  assertStringIncludes(said[0], "sudo sysctl fs.inotify.max_user_watches=524288");
+  assertEquals(said.at(-1), `watching ${dir} again`);
+});
+
+const SESSION = "0c000000-0000-4000-8000-000000000001";
+
+/** Writes a session into `root` and waits for the server to hold it, well before a full check. */
+async function sessionArrives(root: string, messages: () => number): Promise<void> {
+  const lines = sessionLines({ sessionId: SESSION, turns: 2, seed: 3 });
+  await Deno.mkdir(`${root}/-home-dev-p`, { recursive: true });
+  await Deno.writeTextFile(`${root}/-home-dev-p/${SESSION}.jsonl`, lines.join("\n") + "\n");
+  await eventually(() => messages() === lines.length - 1, 5000, "the session, by polling");
+}
+
+Deno.test({
+  name: "watch: a worker polls a folder it cannot watch every worker.poll_interval",
+  ...opts,
+  fn: () =>
+    withFaults(async (fs) => {
+      const root = await Deno.makeTempDir();
+      const r = rig(fs, claudeCodeSource, root, `${root}/state.db`, {
+        // A full check only every five minutes: what arrives sooner was polled.
+        timing: { checkIntervalMs: () => 300_000, pollIntervalMs: () => 200 },
+        watchFs: limitReached,
+      });
+      try {
+        await r.worker.start();
+        assertStringIncludes(r.worker.polling, `${root}: the system's limit on watched folders`);
+        await sessionArrives(root, () => fs.store.stats().total_messages);
+      } finally {
+        await r.worker.stop();
+        r.state.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "watch: worker.watch false never watches and polls instead",
+  ...opts,
+  fn: () =>
+    withFaults(async (fs) => {
+      const root = await Deno.makeTempDir();
+      let watches = 0;
+      const r = rig(fs, claudeCodeSource, root, `${root}/state.db`, {
+        timing: {
+          checkIntervalMs: () => 300_000,
+          pollIntervalMs: () => 200,
+          watch: () => false,
+        },
+        watchFs: (dir) => {
+          watches++;
+          return Deno.watchFs(dir, { recursive: true });
+        },
+      });
+      try {
+        await r.worker.start();
+        assertEquals(r.worker.polling, "worker.watch is false");
+        await sessionArrives(root, () => fs.store.stats().total_messages);
+        assertEquals(watches, 0, "no watch started");
+      } finally {
+        await r.worker.stop();
+        r.state.close();
+      }
+    }),
 });

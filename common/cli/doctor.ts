@@ -12,6 +12,7 @@ import { errorMessage } from "../log.ts";
 import { HttpSink } from "../delivery/http_sink.ts";
 import { outgoingBatch } from "../delivery/outgoing.ts";
 import { embeddedStorePath } from "../delivery/store_sinks.ts";
+import { watchProblem } from "../watch/tree_watcher.ts";
 
 interface Check {
   ok: boolean;
@@ -28,6 +29,24 @@ async function countFiles(dir: string, depth: number): Promise<number> {
     }
   }
   return n;
+}
+
+/** Whether the data folder can be watched: it is polled otherwise, so a change waits for that. */
+function watchCheck(dataDir: string, config: Config): Check {
+  const polled = `checked every ${config.worker.poll_interval} s (worker.poll_interval)`;
+  if (!config.worker.watch) {
+    return { ok: true, what: `watch: off (worker.watch: false); ${dataDir} is ${polled}` };
+  }
+  try {
+    Deno.watchFs(dataDir, { recursive: true }).close();
+    return { ok: true, what: `watch: ${dataDir} can be watched` };
+  } catch (error) {
+    return {
+      ok: false,
+      what: `watch: ${dataDir} cannot be watched: ${watchProblem(error as Error)}`,
+      fix: `until then it is ${polled}: new messages arrive that much later`,
+    };
+  }
 }
 
 async function checkServer(ctx: CliContext, config: Config): Promise<Check> {
@@ -121,6 +140,7 @@ export async function runDoctor(ctx: CliContext, config: Config, dataDir: string
           : `if your ${ctx.spec.label} are elsewhere, pass --${ctx.spec.sourceFlag} or set ${ctx.spec.name}.${ctx.spec.configKey}`,
       },
     );
+    checks.push(watchCheck(dataDir, config));
   } catch (error) {
     checks.push({
       ok: false,

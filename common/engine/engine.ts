@@ -15,7 +15,7 @@ import { ReadScope } from "../io/guarded_file.ts";
 import { errorMessage, Logger } from "../log.ts";
 import { startProgress } from "../progress.ts";
 import { StateStore } from "../state/state.ts";
-import { serveStatus, type StatusSnapshot } from "../status.ts";
+import { serveStatus } from "../status.ts";
 import { type RunSummary, summaryTable } from "../summary.ts";
 import { describeReport } from "../units/export_delta.ts";
 import { type Intake, intakeDir } from "../intake.ts";
@@ -26,6 +26,7 @@ import { deliverySettings, watchTiming } from "./settings.ts";
 import { checkSandbox } from "./sandbox.ts";
 import { releaseMemory, Settler } from "./settle.ts";
 import { checkTarget, noteTargetFile, targetOf } from "./target.ts";
+import { statusSnapshot } from "./snapshot.ts";
 /** The HTTP sink's settings in a configuration. */
 function httpOptions(config: Config, source: string, version: string): HttpSinkOptions {
   return {
@@ -276,7 +277,18 @@ export class Engine<Carry, Hint> {
     let statusServer: Deno.HttpServer | undefined;
     if (init.statusPort) {
       try {
-        statusServer = serveStatus(init.statusPort, this.#snapshot(), init.statusToken);
+        const { source, state, sink, intake } = this;
+        const snapshot = statusSnapshot({
+          name: source.name,
+          sourceType: source.sourceType,
+          version: init.version,
+          pipeline,
+          worker,
+          state,
+          sink,
+          intake,
+        });
+        statusServer = serveStatus(init.statusPort, snapshot, init.statusToken);
       } catch (error) {
         if (!(error instanceof Deno.errors.AddrInUse)) throw error;
         log.error(
@@ -339,50 +351,6 @@ export class Engine<Carry, Hint> {
   /** Stops delivery at once (a pass in progress ends without committing more). */
   stop(): void {
     this.pipeline.stop();
-  }
-
-  /** What `/status` and `/metrics` report, as a function of now. */
-  #snapshot(): () => StatusSnapshot {
-    const { pipeline, worker, init, state } = this;
-    const startedAt = new Date().toISOString();
-    let lastSyncCount = 0;
-    let lastMessages = 0;
-    worker.onCheck = () => {
-      lastSyncCount = pipeline.stats.messages - lastMessages;
-      lastMessages = pipeline.stats.messages;
-    };
-    return () => {
-      const counters = state.counters();
-      const s = pipeline.stats;
-      return {
-        worker: this.source.name,
-        source_type: this.source.sourceType,
-        version: init.version,
-        running: !pipeline.stopping,
-        started_at: startedAt,
-        last_check: worker.lastCheck,
-        last_sync_count: lastSyncCount,
-        total_synced: counters.messages ?? 0,
-        synced_since_start: s.messages,
-        conversations_since_start: s.conversations,
-        files: worker.files,
-        skipped: s.skipped,
-        error_count: s.errors,
-        problems: s.problems,
-        last_problem: s.lastProblem,
-        last_error: s.lastError,
-        last_error_at: s.lastErrorAt,
-        dead_lettered: s.deadLettered,
-        lost_bytes: counters.lost_bytes ?? 0,
-        backlog_bytes: worker.backlogBytes,
-        bytes_read: s.bytesRead,
-        paused_reason: s.pausedReason,
-        retrying: s.retrying,
-        target: this.sink.target,
-        ...(s.exports.length > 0 ? { exports: s.exports } : {}),
-        ...(this.intake ? { intake: this.intake.status() } : {}),
-      };
-    };
   }
 
   #reportNothingFound(): void {

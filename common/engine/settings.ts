@@ -54,5 +54,7 @@ export function watchTiming(current: () => Config): SourceWorkerTiming {
     debounceMs: () => current().worker.debounce_ms,
     checkIntervalMs: () => current().worker.check_interval * 1000,
     retryMs: () => current().worker.probe_interval * 1000,
+    watch: () => current().worker.watch,
+    pollIntervalMs: () => current().worker.poll_interval * 1000,
   };
 }

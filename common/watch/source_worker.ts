@@ -15,7 +15,7 @@ import type { Parser } from "../source.ts";
 import type { SourceType } from "../types.ts";
 import { type FileStat, statFile } from "../units/lines.ts";
 import { isInside } from "./walk.ts";
-import { type ChangeSet, TreeWatcher } from "./tree_watcher.ts";
+import { type ChangeSet, TreeWatcher, type WatchFs } from "./tree_watcher.ts";
 
 /**
  * What a file source supplies: where its files are, how to read them, and which of its units
@@ -88,6 +88,10 @@ export interface SourceWorkerTiming {
   checkIntervalMs: () => number;
   /** How soon a check that failed on the state database is tried again (30 s by default). */
   retryMs?: () => number;
+  /** Whether to watch at all (`worker.watch`; false: poll, as on a network file system). */
+  watch?: () => boolean;
+  /** How often a folder is checked while it is not watched (`worker.poll_interval`). */
+  pollIntervalMs?: () => number;
 }
 
 /**
@@ -141,7 +145,8 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
 
   /**
    * Creates the worker for `root` and the optional `extraRoots` beside it (Codex's
-   * `archived_sessions`), which are watched too but may be missing without a warning.
+   * `archived_sessions`), which are watched too but may be missing without a warning;
+   * `watchFs` starts a watch (a test gives one that fails as the system's limit does).
    */
   constructor(
     readonly source: FileSource<Carry, Hint>,
@@ -150,9 +155,10 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
     readonly log: Logger,
     readonly timing: SourceWorkerTiming,
     readonly extraRoots: readonly string[] = [],
+    watchFs?: WatchFs,
   ) {
     this.#watchers = [root, ...extraRoots].map((r) =>
-      new TreeWatcher(r, (changes) => this.#request(changes), timing.debounceMs, log)
+      new TreeWatcher(r, (changes) => this.#request(changes), timing.debounceMs, log, watchFs)
     );
   }
 
@@ -327,18 +333,39 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
    */
   async start(): Promise<Error | undefined> {
     // Watch before the first check, so nothing written during the backfill is missed.
-    for (const watcher of this.#watchers) watcher.ensure();
+    this.#ensureWatching();
     this.#running = this.#run("full");
     await this.#running;
     const failure = this.lastFailure;
     const tick = () => {
       if (this.#stopped) return;
-      for (const watcher of this.#watchers) if (!watcher.active) watcher.ensure();
+      this.#ensureWatching();
       this.#request("rescan");
-      this.#reconcile = setTimeout(tick, this.timing.checkIntervalMs());
+      this.#reconcile = setTimeout(tick, this.#nextCheckMs());
     };
-    this.#reconcile = setTimeout(tick, this.timing.checkIntervalMs());
+    this.#reconcile = setTimeout(tick, this.#nextCheckMs());
     return failure;
+  }
+
+  /**
+   * Why a folder is polled rather than watched (`worker.watch` off, or a folder that cannot be
+   * watched), or `""` while every folder that is there is watched.
+   */
+  get polling(): string {
+    if (!(this.timing.watch?.() ?? true)) return "worker.watch is false";
+    const unwatched = this.#watchers.find((w) => w.problem !== "");
+    return unwatched ? `${unwatched.root}: ${unwatched.problem}` : "";
+  }
+
+  #ensureWatching(): void {
+    const watch = this.timing.watch?.() ?? true;
+    for (const watcher of this.#watchers) watch ? watcher.ensure() : watcher.release();
+  }
+
+  /** The full check is the safety net behind events; without them, it is how changes are seen. */
+  #nextCheckMs(): number {
+    const check = this.timing.checkIntervalMs();
+    return this.polling ? Math.min(check, this.timing.pollIntervalMs?.() ?? check) : check;
   }
 
   /** Stops watching and waits for the running check to end. */

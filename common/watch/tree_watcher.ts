@@ -1,7 +1,9 @@
 /**
  * Watching a directory tree: `Deno.watchFs` events are hints, gathered
  * in a set and handed on after a debounce; an overflow (`rescan`) or a watcher error asks for a
- * full rescan. A root that does not exist yet is retried by {@link TreeWatcher.ensure}.
+ * full rescan. A root that does not exist yet is retried by {@link TreeWatcher.ensure}; one that
+ * cannot be watched (the system's limit on watches reached) says why once, in
+ * {@link TreeWatcher.problem}, and its worker polls it instead.
  *
  * @module
  */
@@ -9,6 +11,29 @@ import type { Logger } from "../log.ts";
 
 /** Changed paths, or `"rescan"` when events were lost and everything must be looked at. */
 export type ChangeSet = Set<string> | "rescan";
+
+/** Starts a recursive watch of `root` (`Deno.watchFs`, unless a test gives one that fails). */
+export type WatchFs = (root: string) => Deno.FsWatcher;
+
+/**
+ * Why a folder cannot be watched, said so that a user can fix it: Linux's limit on inotify
+ * watches (one per folder, shared by every program of the user: editors and IDEs take many) is
+ * the usual reason, and Deno's own words for it ("OS file watch limit reached") do not say
+ * which setting that is.
+ *
+ * @example The watch limit
+ * ```ts
+ * import { watchProblem } from "./tree_watcher.ts";
+ * console.log(watchProblem(new Error("OS file watch limit reached. about [\"/p\"]")));
+ * ```
+ */
+export function watchProblem(error: Error): string {
+  return /watch limit/i.test(error.message)
+    ? "the system's limit on watched folders is reached (fs.inotify.max_user_watches); raise it: " +
+      "`sudo sysctl fs.inotify.max_user_watches=524288`, and to keep it after a reboot, put " +
+      "`fs.inotify.max_user_watches=524288` in /etc/sysctl.d/90-ai-sync.conf"
+    : error.message;
+}
 
 /**
  * A debounced recursive watcher.
@@ -29,6 +54,7 @@ export class TreeWatcher {
   #rescan = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #problem = "";
 
   /** Watches `root`, calling `onChange` at most once per `debounceMs()`. */
   constructor(
@@ -36,6 +62,7 @@ export class TreeWatcher {
     readonly onChange: (changes: ChangeSet) => void,
     readonly debounceMs: () => number,
     readonly log: Logger,
+    readonly watchFs: WatchFs = (r) => Deno.watchFs(r, { recursive: true }),
   ) {}
 
   /** Whether the watch is active. */
@@ -43,21 +70,50 @@ export class TreeWatcher {
     return this.#watcher !== undefined;
   }
 
-  /** Starts watching if not already (returns false when the root is not there yet). */
+  /**
+   * Why the root, which is there, is not watched ({@link watchProblem}), or `""`: watched, or not
+   * there yet.
+   */
+  get problem(): string {
+    return this.#problem;
+  }
+
+  /**
+   * Starts watching if not already; returns false when the root is not there yet or cannot be
+   * watched (said once per reason, not at every try).
+   */
   ensure(): boolean {
     if (this.#watcher || this.#closed) return this.#watcher !== undefined;
     try {
-      this.#watcher = Deno.watchFs(this.root, { recursive: true });
+      this.#watcher = this.watchFs(this.root);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        this.log.warn(
-          `cannot watch ${this.root}: ${(error as Error).message}; relying on periodic checks`,
-        );
-      }
+      this.#fail(error instanceof Deno.errors.NotFound ? "" : watchProblem(error as Error));
       return false;
     }
+    if (this.#problem) this.log.info(`watching ${this.root} again`);
+    this.#problem = "";
     this.#loop(this.#watcher);
     return true;
+  }
+
+  #fail(problem: string): void {
+    if (problem && problem !== this.#problem) {
+      this.log.warn(
+        `cannot watch ${this.root}: ${problem}; checking it every worker.poll_interval seconds ` +
+          `instead`,
+      );
+    }
+    this.#problem = problem;
+  }
+
+  /** Stops watching until the next {@link ensure} (`worker.watch: false`). */
+  release(): void {
+    try {
+      this.#watcher?.close();
+    } catch {
+      // Already closed by a failure.
+    }
+    this.#watcher = undefined;
   }
 
   async #loop(watcher: Deno.FsWatcher): Promise<void> {
@@ -69,7 +125,8 @@ export class TreeWatcher {
       }
     } catch (error) {
       if (!this.#closed) {
-        this.log.warn(`watcher of ${this.root} failed: ${(error as Error).message}; rescanning`);
+        // Polled until a watch starts again (a folder made later can take the last watch).
+        this.#fail(watchProblem(error as Error));
         this.#rescan = true;
         this.#schedule();
       }
@@ -92,11 +149,6 @@ export class TreeWatcher {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
-    try {
-      this.#watcher?.close();
-    } catch {
-      // Already closed by a failure.
-    }
-    this.#watcher = undefined;
+    this.release();
   }
 }
