@@ -499,6 +499,7 @@ Deno.test({
     const worker = spawnWorker([...s.base, "--status-port", String(statusPort)]);
     try {
       await worker.waitFor("backfill done");
+      await worker.waitFor("checking for changes every 1 s");
       const sessionId = "0d000000-0000-4000-8000-000000000001";
       const lines = sessionLines({ sessionId, turns: 2, seed: 5 });
       await Deno.mkdir(`${s.data}/-home-dev-polled`);

@@ -325,7 +325,9 @@ export class Engine<Carry, Hint> {
       log.info(
         `backfill done: ${s.conversations} conversations, ${s.messages} messages from ` +
           `${worker.files} files in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
-          `watching for changes`,
+          (worker.polling
+            ? `checking for changes every ${this.#config.worker.poll_interval} s`
+            : "watching for changes"),
         { skipped: s.skipped, errors: s.errors, target: this.sink.target },
       );
     });
