@@ -165,8 +165,8 @@ export function enginePermissions(
   if (scope.baseUrl) net.push(netHost(scope.baseUrl));
   if (scope.statusPort) net.push(`127.0.0.1:${scope.statusPort}`);
   return {
-    read,
-    write,
+    read: withLinkTargets(read),
+    write: withLinkTargets(write),
     net: net.length > 0 ? net : false,
     env: [...ENGINE_ENV, ...spec.engineEnv ?? []],
     sys: spec.sys.length > 0 ? spec.sys : false,
@@ -174,6 +174,25 @@ export function enginePermissions(
     ffi: false,
     import: false,
   };
+}
+
+/**
+ * `paths`, and where those that are symbolic links lead: Deno checks a read or a write at the
+ * path it resolves to, so a `~/.claude` kept on another disk behind a link, or a config file a
+ * dotfiles manager links in, was refused to the engine. A path not there yet adds nothing (the
+ * guarded open reads nothing through a link that leads outside the folders anyway).
+ */
+function withLinkTargets(paths: readonly string[]): string[] {
+  const out = [...paths];
+  for (const path of paths) {
+    try {
+      const real = Deno.realPathSync(path);
+      if (!out.includes(real)) out.push(real);
+    } catch {
+      // Not there (yet), or not ours to resolve: the path alone.
+    }
+  }
+  return out;
 }
 
 /**

@@ -190,6 +190,68 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "permissions: a data folder and a config file reached through links (another disk, a dotfiles manager) are read",
+  ...opts,
+  fn: async (t) => {
+    const server = await startServer();
+    const dir = await Deno.makeTempDir();
+    const disk = `${dir}/disk/projects`;
+    const id = "20000000-0000-4000-8000-000000000011";
+    await Deno.mkdir(`${disk}/-p`, { recursive: true });
+    await Deno.writeTextFile(
+      `${disk}/-p/${id}.jsonl`,
+      sessionLines({ sessionId: id, turns: 1 }).join("\n") + "\n",
+    );
+    await Deno.mkdir(`${dir}/home`);
+    await Deno.symlink(disk, `${dir}/home/projects`);
+    await Deno.mkdir(`${dir}/dotfiles`);
+    const conf = (debounce: number) =>
+      `server:\n  base_url: ${server.url}\nsecurity:\n  worker_token: ${server.token}\n` +
+      `worker:\n  debounce_ms: ${debounce}\n`;
+    await Deno.writeTextFile(`${dir}/dotfiles/config.yaml`, conf(100));
+    await Deno.symlink(`${dir}/dotfiles/config.yaml`, `${dir}/home/config.yaml`);
+    const base = [
+      "--config",
+      `${dir}/home/config.yaml`,
+      "--state-dir",
+      `${dir}/state`,
+      "--projects-dir",
+      `${dir}/home/projects`,
+    ];
+    try {
+      await t.step("the engine may read where the links lead", () => {
+        const ctx = parseCli(spec, base);
+        const { permissions } = engineLaunch(ctx, parseConfig("", "x"));
+        const read = permissions.read as string[];
+        for (const path of [`${dir}/home/projects`, disk, `${dir}/dotfiles/config.yaml`]) {
+          assert(read.includes(path), `${path} in ${read.join(", ")}`);
+        }
+      });
+      await t.step("the sessions behind the linked folder are delivered", async () => {
+        const out = await runWorker([...base, "--once"]);
+        assertEquals(out.code, 0, out.stderr);
+        const list = await server.get("/api/v1/conversations") as { items: { uuid: string }[] };
+        assertEquals(list.items.map((c) => c.uuid), [id]);
+      });
+      await t.step("an edit of the linked config file is applied", async () => {
+        const worker = spawnWorker(base);
+        try {
+          await worker.waitFor("backfill done");
+          await Deno.writeTextFile(`${dir}/dotfiles/config.yaml`, conf(150));
+          await worker.waitFor(`configuration reloaded from ${dir}/home/config.yaml`);
+          assert(!worker.stderr().includes("cannot read"), worker.stderr());
+        } finally {
+          await worker.stop();
+        }
+      });
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "permissions: install-service writes a unit with the table's flags",
   ...opts,
   fn: async () => {
