@@ -35,6 +35,12 @@ export interface SourceSpec {
   /** Its default data folder, from those variables. */
   defaultDataDir(env: (name: string) => string | undefined): string;
   /**
+   * Other folders its tool writes the same data to in some versions, read too when no flag or
+   * config key names the data folder (Claude Code's `~/.config/claude/projects`); the first of
+   * them all that exists is the data folder, the others further roots.
+   */
+  otherDefaultDirs?(env: (name: string) => string | undefined): string[];
+  /**
    * The schema of its config section: a strict object whose keys have defaults, one of them
    * `configKey`, a string (empty: the default folder).
    */

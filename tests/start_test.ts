@@ -2,6 +2,7 @@
  * `deno task start`: help and version, one status port per worker, summaries labelled by
  * source in a stable order, and a service for all sources.
  */
+import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { sessionLines } from "../bench/corpus.ts";
 import { delay, eventually, freePort, REPO } from "./helpers.ts";
@@ -91,6 +92,63 @@ Deno.test({
       out.stderr,
       `no drop folder for ChatGPT exports, skipped: to sync them, mkdir -p ${dir}/ai-sync-exports/chatgpt, put the export there and start again (or --openai-dir DIR)`,
     );
+  },
+});
+
+Deno.test({
+  name:
+    "start: Claude Code sessions in ~/.config/claude/projects are found, alone or beside ~/.claude/projects",
+  ...opts,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir();
+    const session = async (folder: string, id: string, seed: number) => {
+      const lines = sessionLines({ sessionId: id, turns: 2, seed });
+      await Deno.mkdir(`${dir}/${folder}/-p`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/${folder}/-p/${id}.jsonl`, lines.join("\n") + "\n");
+      return lines.length - 1; // one ai-title line per session
+    };
+    const claudeCode = (stdout: string) =>
+      stdout.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.source === "claude_code");
+    await t.step("only the XDG folder (as Claude Code 1.0.29 on wrote it)", async () => {
+      const messages = await session(
+        ".config/claude/projects",
+        "05b00000-0000-4000-8000-000000000001",
+        1,
+      );
+      const out = await run(["--once"], dir);
+      assertEquals(out.code, 0, out.stderr);
+      assertStringIncludes(
+        out.stderr,
+        `starting claude-code-sync-worker on ${dir}/.config/claude/projects`,
+      );
+      assertEquals(claudeCode(out.stdout)?.messages, messages);
+    });
+    await t.step("both folders: the new one's sessions are added", async () => {
+      const messages = await session(".claude/projects", "05b00000-0000-4000-8000-000000000002", 2);
+      const out = await run(["--once"], dir);
+      assertEquals(out.code, 0, out.stderr);
+      assertStringIncludes(
+        out.stderr,
+        `on ${dir}/.claude/projects and ${dir}/.config/claude/projects`,
+      );
+      assertEquals(claudeCode(out.stdout)?.messages, messages, "only the new session");
+      const db = new DatabaseSync(`${dir}/.local/state/ai-sync/conversations.db`, {
+        readOnly: true,
+      });
+      try {
+        assertEquals(db.prepare("SELECT count(*) AS n FROM conversations").get()?.n, 2);
+      } finally {
+        db.close();
+      }
+    });
+    await t.step("a folder given on the command line is the only one read", async () => {
+      const out = await run(["--once", "--projects-dir", `${dir}/.claude/projects`], dir);
+      assertEquals(out.code, 0, out.stderr);
+      assertStringIncludes(
+        out.stderr,
+        `starting claude-code-sync-worker on ${dir}/.claude/projects\n`,
+      );
+    });
   },
 });
 

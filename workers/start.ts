@@ -18,7 +18,12 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { configPathOf, dataDirOf, defaultStateDir } from "../common/cli/context.ts";
+import {
+  configPathOf,
+  dataDirOf,
+  defaultStateDir,
+  otherDefaultDirsOf,
+} from "../common/cli/context.ts";
 import { VERSION } from "../common/version.ts";
 import { EXPORT_FLAGS, exportConversations, exportOptionsOf } from "../common/cli/export.ts";
 import { type Config, ConfigError, loadConfig } from "../common/config.ts";
@@ -46,6 +51,10 @@ interface Plan {
   /** Its place in the table: its status port is the base plus this. */
   index: number;
   dir: string;
+  /** The flag's value, when given (the worker is then told the folder). */
+  flag: string | undefined;
+  /** Its other default folders that exist, read besides `dir`. */
+  others: string[];
   found: boolean;
 }
 
@@ -285,8 +294,10 @@ async function main(args: string[]): Promise<number> {
     return error instanceof ConfigError ? 2 : 1;
   }
   const plans: Plan[] = SOURCES.map((spec, index) => {
-    const dir = dataDirOf(spec, values[startFlag(spec)] as string | undefined, config, configPath);
-    return { spec, index, dir, found: isDir(dir) };
+    const flag = values[startFlag(spec)] as string | undefined;
+    const dir = dataDirOf(spec, flag, config, configPath);
+    const others = otherDefaultDirsOf(spec, flag, config, dir).filter(isDir);
+    return { spec, index, dir, flag, others, found: isDir(dir) };
   });
   if (values.help) {
     console.log(usage(plans));
@@ -317,7 +328,9 @@ async function main(args: string[]): Promise<number> {
     console.error(
       `ai-sync: no AI conversation history found on this machine. Looked in:\n${
         plans.map((p) =>
-          `  ${p.spec.label}: ${p.dir} (point elsewhere with --${
+          `  ${p.spec.label}: ${
+            [p.dir, ...otherDefaultDirsOf(p.spec, p.flag, config, p.dir)].join(" or ")
+          } (point elsewhere with --${
             startFlag(p.spec)
           } DIR or ${p.spec.name}.${p.spec.configKey} in the config file)`
         ).join("\n")
@@ -349,13 +362,19 @@ async function main(args: string[]): Promise<number> {
   const summaries = new Map<string, RunSummary>();
   const children = detected.map((p) => {
     const port = base ? ["--status-port", String(base + p.index)] : [];
-    const line = `ai-sync: starting ${p.spec.binary} on ${p.dir}${
+    const line = `ai-sync: starting ${p.spec.binary} on ${[p.dir, ...p.others].join(" and ")}${
       base ? `, status on 127.0.0.1:${base + p.index}` : ""
     }`;
     if (board) board.log(line);
     else console.error(line);
     const child = new Deno.Command(Deno.execPath(), {
-      args: [...denoRunArgs(p.spec, repo), ...common, ...port, `--${p.spec.sourceFlag}`, p.dir],
+      // Without the flag, the worker finds the same folders itself, its other defaults too.
+      args: [
+        ...denoRunArgs(p.spec, repo),
+        ...common,
+        ...port,
+        ...(p.flag ? [`--${p.spec.sourceFlag}`, p.dir] : []),
+      ],
       env: { ...PROCESS_ENV, ...Deno.env.toObject() },
       stdin: "null",
       stdout: values["dry-run"] ? "inherit" : "piped",

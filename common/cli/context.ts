@@ -278,7 +278,46 @@ export function dataDirOf(
   if (fromConfig) {
     return isAbsolute(fromConfig) ? fromConfig : resolve(dirname(configPath || "."), fromConfig);
   }
-  return resolve(spec.defaultDataDir((name) => Deno.env.get(name)));
+  const defaults = defaultDirsOf(spec);
+  return defaults.find(isDirectory) ?? defaults[0];
+}
+
+/** A source's default folders, its `defaultDataDir` first. */
+function defaultDirsOf(spec: SourceSpec): string[] {
+  const env = (name: string) => Deno.env.get(name);
+  return [spec.defaultDataDir(env), ...spec.otherDefaultDirs?.(env) ?? []].map((d) => resolve(d));
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The source's other default folders besides `dataDir` ({@link SourceSpec.otherDefaultDirs}),
+ * read as further roots when no flag or config key named the data folder; none otherwise.
+ *
+ * @example Named on the command line: none
+ * ```ts
+ * import { otherDefaultDirsOf } from "./context.ts";
+ * import { sourceSpec } from "../../workers/registry.ts";
+ * import { ConfigSchema } from "../config.ts";
+ * const config = ConfigSchema.parse({});
+ * console.log(otherDefaultDirsOf(sourceSpec("claude_code"), "/data", config, "/data")); // []
+ * ```
+ */
+export function otherDefaultDirsOf(
+  spec: SourceSpec,
+  flag: string | undefined,
+  config: Config,
+  dataDir: string,
+): string[] {
+  const configured = sourceSection(config, spec)[spec.configKey];
+  if (flag || (typeof configured === "string" && configured)) return [];
+  return defaultDirsOf(spec).filter((dir) => dir !== dataDir);
 }
 
 /**

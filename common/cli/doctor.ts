@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { cleartextWarning, type Config, sourceSection } from "../config.ts";
-import type { CliContext } from "./context.ts";
+import { type CliContext, otherDefaultDirsOf } from "./context.ts";
 import { engineLaunch } from "./launch.ts";
 import { errorMessage } from "../log.ts";
 import { HttpSink } from "../delivery/http_sink.ts";
@@ -140,6 +140,10 @@ export async function runDoctor(ctx: CliContext, config: Config, dataDir: string
           : `if your ${ctx.spec.label} are elsewhere, pass --${ctx.spec.sourceFlag} or set ${ctx.spec.name}.${ctx.spec.configKey}`,
       },
     );
+    for (const other of otherDefaultDirsOf(ctx.spec, ctx.dataDirFlag, config, dataDir)) {
+      const files = await countFiles(other, 3).catch(() => -1);
+      if (files >= 0) checks.push({ ok: true, what: `data: also ${other} (${files} files)` });
+    }
     checks.push(watchCheck(dataDir, config));
   } catch (error) {
     checks.push({

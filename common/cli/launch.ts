@@ -15,7 +15,7 @@ import type { EngineCommand, EngineInit, EngineReply } from "../engine/protocol.
 import { isInside } from "../watch/walk.ts";
 import { applyStoreRequest, embeddedStorePath, StoreOpener } from "../delivery/store_sinks.ts";
 import { releaseMemory, Settler } from "../engine/settle.ts";
-import { type CliContext, extraDirsOf, resolveDataDir } from "./context.ts";
+import { type CliContext, extraDirsOf, otherDefaultDirsOf, resolveDataDir } from "./context.ts";
 import { VERSION } from "../version.ts";
 
 /** Signals closer together than this count as one (see {@link runWorker}). */
@@ -88,7 +88,10 @@ export function engineLaunch(
   const siblings = siblingPaths(ctx.spec, dataDir);
   // Downloads land in the state directory, which the engine may read and write already.
   const downloads = downloadDir(ctx.spec, ctx.stateDir);
-  const extraDirs = extraDirsOf(ctx.spec, config, ctx.configPath);
+  const extraDirs = [
+    ...extraDirsOf(ctx.spec, config, ctx.configPath),
+    ...otherDefaultDirsOf(ctx.spec, ctx.dataDirFlag, config, dataDir),
+  ];
   const watched = downloads ? [...extraDirs, downloads] : extraDirs;
   const statusPort = ctx.statusPort ?? config.status.port;
   const logFile = config.log.file && !isInside(resolve(config.log.file), ctx.stateDir)

@@ -163,6 +163,7 @@ export class Engine<Carry, Hint> {
     log.info(`syncing ${source.label} from ${init.dataDir}`, {
       target: engine.#target,
       state_dir: init.stateDir,
+      ...(init.extraRoots.length > 0 ? { also_from: init.extraRoots } : {}),
     });
     const cleartext = cleartextWarning(config.server.base_url);
     if (cleartext) log.warn(cleartext);
