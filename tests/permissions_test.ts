@@ -79,6 +79,15 @@ Deno.test("permissions: one table drives run, compile and the engine", async (t)
       "/ch/sessions",
     );
     assertStringIncludes(mainPermissionFlags(sourceSpec("codex")).join(" "), "CODEX_HOME");
+    // Gemini CLI's own override of its home (its accounts switched by tools that set it).
+    assertEquals(
+      sourceSpec("gemini_cli").defaultDataDir((n) => n === "GEMINI_CLI_HOME" ? "/g" : "/h"),
+      "/g/.gemini/tmp",
+    );
+    assertStringIncludes(
+      mainPermissionFlags(sourceSpec("gemini_cli")).join(" "),
+      "GEMINI_CLI_HOME",
+    );
   });
   await t.step("net hosts name the port", () => {
     assertEquals(netHost("http://127.0.0.1:8080/x"), "127.0.0.1:8080");

@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { SourceSpec } from "../../common/source_spec.ts";
 
 /**
- * Gemini CLI: `~/.gemini/tmp`, and the single file `~/.gemini/projects.json` beside it (not
+ * Gemini CLI: `~/.gemini/tmp` (`$GEMINI_CLI_HOME/.gemini/tmp` when set), and the single file `~/.gemini/projects.json` beside it (not
  * `~/.gemini` itself, which holds the CLI's credentials).
  *
  * @example Its default folder
@@ -23,8 +23,9 @@ export const geminiCliSpec: SourceSpec = {
   label: "Gemini CLI sessions",
   sourceFlag: "data-dir",
   configKey: "data_dir",
-  locatorEnv: [],
-  defaultDataDir: (env) => `${env("HOME") ?? "."}/.gemini/tmp`,
+  // Gemini CLI keeps its state under $GEMINI_CLI_HOME/.gemini when that is set (several accounts).
+  locatorEnv: ["GEMINI_CLI_HOME"],
+  defaultDataDir: (env) => `${env("GEMINI_CLI_HOME") || env("HOME") || "."}/.gemini/tmp`,
   config: z.strictObject({ data_dir: z.string().default("") }),
   sys: [],
   siblings: [{ name: "projects.json", watch: false }],
