@@ -21,7 +21,7 @@ export interface StatusSnapshot {
   last_check: string;
   /** Messages delivered by the last check. */
   last_sync_count: number;
-  /** Messages delivered since the state database was created. */
+  /** Messages delivered since the state database was created, or its target changed. */
   total_synced: number;
   /** Messages delivered by this process. */
   synced_since_start: number;
@@ -35,7 +35,7 @@ export interface StatusSnapshot {
   last_error: string;
   last_error_at: string;
   dead_lettered: number;
-  /** Bytes of files deleted before they were read (since the state database was created). */
+  /** Bytes of files deleted before they were read (counted as {@link total_synced} is). */
   lost_bytes: number;
   /** Bytes found but not yet read at the last check. */
   backlog_bytes: number;

@@ -16,6 +16,8 @@ function deliveredState(): StateStore {
   state.putFingerprint("c:conversation", "print m1");
   state.putFingerprint("mail:<id@x>", '{"status":"imported"}');
   state.putFingerprint("mailbox:me@imap/INBOX", '{"lastUid":7}');
+  state.addCounter("messages", 5);
+  state.addCounter("dead_lettered", 1);
   return state;
 }
 
@@ -38,6 +40,8 @@ Deno.test("target: a change of target starts the state over", async (t) => {
     assertEquals(state.fingerprint("c:conversation"), undefined);
     assertEquals(state.fingerprint("mail:<id@x>"), '{"status":"imported"}');
     assertEquals(state.fingerprint("mailbox:me@imap/INBOX"), '{"lastUid":7}');
+    // status counts what reached this target (the dead letters are still listed).
+    assertEquals(state.counters(), { dead_lettered: 1 });
     // The new target is recorded: the next start keeps what it delivers.
     assertEquals(checkTarget(state, { name: "the server https://sync.example" }), "");
   });

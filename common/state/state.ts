@@ -239,12 +239,11 @@ export class StateStore {
     );
   }
 
-  /** Forgets what was delivered but the fingerprints under `keep` (an intake's bookkeeping). */
+  /** Forgets what was delivered, counts too, but the fingerprints under `keep` and dead letters. */
   startOver(keep: readonly string[]): void {
     this.#transaction(() => {
-      this.#db.exec(
-        "DELETE FROM units; DELETE FROM pending_batches; DELETE FROM conversation_units",
-      );
+      this.#db.exec(`DELETE FROM units; DELETE FROM pending_batches; DELETE FROM conversation_units;
+        DELETE FROM counters WHERE name <> 'dead_lettered'`);
       const kept = keep.map(() => "substr(key, 1, length(?)) <> ?").join(" AND ") || "1";
       this.#prepare(`DELETE FROM fingerprints WHERE ${kept}`).run(...keep.flatMap((k) => [k, k]));
     });
