@@ -429,6 +429,38 @@ serverTest(
       );
       assertEquals((await once(s, "gemini")).summary.messages, 4);
     });
+    await t.step("gemini: a Takeout .tgz, first cut short, then whole", async () => {
+      const s = await scratch(server, { flag: "data-dir" });
+      const src = await Deno.makeTempDir();
+      await Deno.mkdir(`${src}/Takeout/My Activity/Gemini Apps`, { recursive: true });
+      await Deno.writeTextFile(
+        `${src}/Takeout/My Activity/Gemini Apps/MyActivity.json`,
+        JSON.stringify([
+          geminiRecord("2026-03-11T09:01:00.000Z", "and the tides?"),
+          geminiRecord("2026-03-11T09:00:00.000Z", "What moves the moon?"),
+          // Padding that does not compress, so that half the archive is cut from the records.
+          ...Array.from(
+            { length: 300 },
+            (_, i) =>
+              geminiRecord(`2026-03-10T0${i % 10}:00:00.000Z`, crypto.randomUUID().repeat(8)),
+          ),
+        ]),
+      );
+      const made = await new Deno.Command("tar", {
+        args: ["-czf", `${src}/takeout.tgz`, "-C", src, "Takeout"],
+      }).output();
+      assert(made.success, "tar");
+      const whole = await Deno.readFile(`${src}/takeout.tgz`);
+      const path = `${s.data}/takeout-20260311T000000Z-001.tgz`;
+      await dropSettled(path, whole.subarray(0, whole.length >> 1));
+      const before = serverUuids(server).length;
+      const cut = await once(s, "gemini");
+      assertEquals(cut.summary.messages, 0);
+      assertStringIncludes(cut.stderr, `${path}: not imported: the compressed data ends early`);
+      assertEquals(serverUuids(server).length, before, "nothing of it sent");
+      await dropSettled(path, whole);
+      assertEquals((await once(s, "gemini")).summary.messages, 2 * 302);
+    });
     await t.step("gemini: a MyActivity.html larger than worker.max_line_bytes", async () => {
       // The page was read whole, so one past the limit was not imported at all; it is read in
       // parts of whole cells now.

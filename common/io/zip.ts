@@ -9,9 +9,9 @@
  *
  * @module
  */
-import { crc32, createInflateRaw } from "node:zlib";
-import { pipeline, Readable } from "node:stream";
+import { crc32 } from "node:zlib";
 import type { GuardedFile } from "./guarded_file.ts";
+import { fileChunks, inflated, InflateError } from "./inflate.ts";
 import { concatBytes } from "./bytes.ts";
 
 /** The archive cannot be read as a zip, or a member is not what its directory says. */
@@ -219,68 +219,29 @@ export async function* readZipMember(
   if (start + entry.compressedSize > file.stat.size) {
     throw new ZipError(`${entry.name}: its data runs past the end of the archive (cut short)`);
   }
-  const raw = compressedChunks(file, start, entry.compressedSize, chunkBytes);
-  const inflated = entry.method === 0 ? raw : inflate(raw);
+  const raw = fileChunks(file, start, entry.compressedSize, chunkBytes);
   let crc = 0;
   let total = 0;
-  for await (const chunk of inflated) {
-    total += chunk.length;
-    if (total > entry.size) {
-      throw new (entry.size >= limit ? ZipLimitError : ZipError)(
-        `${entry.name}: inflates beyond its declared ${entry.size} bytes: corrupt or a zip bomb`,
-      );
+  try {
+    for await (const chunk of entry.method === 0 ? raw : inflated(raw, "raw")) {
+      total += chunk.length;
+      if (total > entry.size) {
+        throw new (entry.size >= limit ? ZipLimitError : ZipError)(
+          `${entry.name}: inflates beyond its declared ${entry.size} bytes: corrupt or a zip bomb`,
+        );
+      }
+      crc = crc32(chunk, crc);
+      yield chunk;
     }
-    crc = crc32(chunk, crc);
-    yield chunk;
+  } catch (error) {
+    if (error instanceof InflateError) throw new ZipError(error.message);
+    throw error;
   }
   if (total !== entry.size) {
     throw new ZipError(`${entry.name}: ${total} bytes where its directory says ${entry.size}`);
   }
   if ((crc >>> 0) !== entry.crc) {
     throw new ZipError(`${entry.name}: CRC-32 mismatch: the archive is corrupt`);
-  }
-}
-
-async function* compressedChunks(
-  file: GuardedFile,
-  start: number,
-  length: number,
-  chunkBytes: number,
-): AsyncGenerator<Uint8Array<ArrayBuffer>> {
-  for (let offset = 0; offset < length;) {
-    const bytes = new Uint8Array(Math.min(chunkBytes, length - offset));
-    const filled = await file.readInto(bytes, start + offset);
-    if (filled.length < bytes.length) throw new ZipError("the archive ended early");
-    offset += bytes.length;
-    yield bytes;
-  }
-}
-
-/**
- * The most one inflated chunk holds. Deflate expands up to about 1,032 times, and the web's
- * `DecompressionStream` gives back what one read expands to as one chunk: a 1 MiB read of a
- * member that compresses that well (256 MiB of zeros in 256 KB, within any limit on its declared
- * size, or merely a repetitive 64 MB Takeout page) came back whole. zlib's stream writes into
- * buffers of this size instead.
- */
-const INFLATED_CHUNK = 1024 * 1024;
-
-async function* inflate(
-  chunks: AsyncGenerator<Uint8Array<ArrayBuffer>>,
-): AsyncGenerator<Uint8Array> {
-  const inflater = createInflateRaw({ chunkSize: INFLATED_CHUNK });
-  // A read that fails (the archive cut short) fails the inflater with it.
-  pipeline(Readable.from(chunks), inflater, () => {});
-  try {
-    for await (const chunk of inflater as AsyncIterable<Uint8Array>) {
-      // A plain view, not a Buffer, whose `slice` would not copy.
-      yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    }
-  } catch (error) {
-    if (error instanceof ZipError) throw error;
-    throw new ZipError(`corrupt deflate data: ${(error as Error).message}`);
-  } finally {
-    inflater.destroy();
   }
 }
 

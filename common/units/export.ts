@@ -1,6 +1,7 @@
 /**
- * The reader of exports (`FileRef.form` `export`): a zip archive, or one JSON or HTML file of an
- * export, dropped whole into a folder and never changed after. It is read once complete (its
+ * The reader of exports (`FileRef.form` `export`): a zip archive (or a `.tgz`, Takeout's other
+ * type), or one JSON or HTML file of an export, dropped whole into a folder and never changed
+ * after. It is read once complete (its
  * size and mtime unchanged over `worker.export_settle_seconds`), in two passes:
  *
  * 1. a check of everything: the content hash (MD5), the zip's central directory, every member
@@ -23,6 +24,8 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import type { GuardedFile } from "../io/guarded_file.ts";
 import { readZipDirectory, readZipMember, readZipText, type ZipEntry } from "../io/zip.ts";
+import { listTar, readTarMember } from "../io/tar.ts";
+import { concatBytes } from "../io/bytes.ts";
 import { SIDE_FILE_MAX_BYTES } from "../io/guarded_file.ts";
 import { VERSION } from "../version.ts";
 import type { SnapshotUnit } from "./cursor.ts";
@@ -184,7 +187,7 @@ async function md5(file: GuardedFile, chunkBytes: number): Promise<string> {
   return hash.digest("hex");
 }
 
-/** The file as an export: a zip's members, or the file itself as the only one. */
+/** The file as an export: a zip's or a `.tgz`'s members, or the file itself as the only one. */
 async function openExport<Hint>(
   file: GuardedFile,
   ref: FileRef<Hint>,
@@ -192,6 +195,7 @@ async function openExport<Hint>(
 ): Promise<OpenExport> {
   const head = await file.read(0, 4);
   const zip = head.length === 4 && head[0] === 0x50 && head[1] === 0x4b;
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return await openTar(file, ctx);
   if (!zip) {
     if (ref.path.toLowerCase().endsWith(".zip")) {
       throw new Error("not a zip archive (no zip signature at its start)");
@@ -219,6 +223,26 @@ async function openExport<Hint>(
     stream: (name, limits) =>
       readZipMember(file, entry(name), limits.maxMemberBytes, limits.chunkBytes),
     readText: (name) => readZipText(file, entry(name), SIDE_FILE_MAX_BYTES),
+  };
+}
+
+/** A `.tgz`'s regular members (each read from the archive's start: a tar has no directory). */
+async function openTar<Hint>(file: GuardedFile, ctx: ReadContext<Hint>): Promise<OpenExport> {
+  const tarLimits = (limits: ReadLimits) => ({
+    maxInflatedBytes: limits.maxDecompressedBytes,
+    maxMemberBytes: limits.maxMemberBytes,
+    chunkBytes: limits.chunkBytes,
+  });
+  const entries = await listTar(file, tarLimits(ctx.limits()));
+  return {
+    names: entries.filter((e) => e.regular).map((e) => e.name),
+    stream: (name, limits) => readTarMember(file, name, tarLimits(limits)),
+    readText: async (name) => {
+      const limits = { ...tarLimits(ctx.limits()), maxMemberBytes: SIDE_FILE_MAX_BYTES };
+      const parts: Uint8Array[] = [];
+      for await (const chunk of readTarMember(file, name, limits)) parts.push(chunk.slice());
+      return new TextDecoder().decode(concatBytes(parts));
+    },
   };
 }
 

@@ -27,7 +27,9 @@ import {
   parseGemini,
 } from "../../parsers/gemini.ts";
 
-const EXPORT_ZIP = /^takeout-.*\.zip$/;
+/** A Takeout archive: a zip, or a gzip-compressed tar (Takeout's other file type). */
+const ARCHIVE = /\.(zip|tgz|tar\.gz)$/i;
+const TAKEOUT = /^takeout-.*\.(zip|tgz|tar\.gz)$/i;
 const ACTIVITY = /^My ?Activity\.(json|html)$/i;
 
 function inGeminiFolder(name: string): boolean {
@@ -82,12 +84,12 @@ export const geminiSource = exportSource<GeminiCarry, GeminiHint>({
   parser: parseGemini,
   accepts: (rel, own) => {
     const name = basename(rel);
-    if (!own) return EXPORT_ZIP.test(name);
+    if (!own) return TAKEOUT.test(name);
     if (ACTIVITY.test(name)) return inGeminiFolder(rel);
-    return name.endsWith(".zip") || name.endsWith(".json");
+    return ARCHIVE.test(name) || name.endsWith(".json");
   },
   plan: async (ref, names) => {
-    const single = !ref.path.endsWith(".zip");
+    const single = !ARCHIVE.test(ref.path);
     let mtime = "";
     if (single) {
       // A conversation file holds no times: its own mtime stands in.
