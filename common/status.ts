@@ -35,7 +35,7 @@ export interface StatusSnapshot {
   last_error: string;
   last_error_at: string;
   dead_lettered: number;
-  /** Bytes of files deleted before they were read (counted as {@link total_synced} is). */
+  /** Bytes of files deleted before they were read (counted as total_synced is). */
   lost_bytes: number;
   /** Bytes found but not yet read at the last check. */
   backlog_bytes: number;
