@@ -152,6 +152,15 @@ Deno.test("tar: cut short, not gzip, not tar, and bombs are refused, naming why"
     );
     assertStringIncludes(error.message, "worker.max_export_member_bytes");
   });
+  await t.step("an archive of more members than any export lists is refused", async () => {
+    const many = Array.from({ length: 100_001 }, (_, i) => ({ name: `m${i}`, data: "" }));
+    await Deno.writeFile(`${dir}/many.tgz`, gzipSync(ustar(many)));
+    const error = await rejectsWith(
+      () => withArchive(`${dir}/many.tgz`, (file) => listTar(file, LIMITS)),
+      TarLimitError,
+    );
+    assertStringIncludes(error.message, "more than 100000 members");
+  });
   await t.step("a name that climbs out is only a name", async () => {
     await Deno.writeFile(
       `${dir}/climb.tgz`,

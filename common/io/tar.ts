@@ -66,10 +66,17 @@ export interface TarLimits {
 export async function listTar(file: GuardedFile, limits: TarLimits): Promise<TarEntry[]> {
   const entries: TarEntry[] = [];
   for await (const event of tarEvents(file, limits)) {
-    if (event.type === "entry") entries.push(event.entry);
+    if (event.type !== "entry") continue;
+    if (entries.length === MAX_ENTRIES) {
+      throw new TarLimitError(`more than ${MAX_ENTRIES} members: not an export`);
+    }
+    entries.push(event.entry);
   }
   return entries;
 }
+
+/** As for a zip: far above any export's members; the list is held while the archive is read. */
+const MAX_ENTRIES = 100_000;
 
 /**
  * The content of the regular member `name`, in chunks (each valid until the next is asked
