@@ -1,5 +1,10 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { type ChangeSet, TreeWatcher, type WatchFs } from "../common/watch/tree_watcher.ts";
+import {
+  type ChangeSet,
+  nextCheckMs,
+  TreeWatcher,
+  type WatchFs,
+} from "../common/watch/tree_watcher.ts";
 import { Logger } from "../common/log.ts";
 import { delay, eventually } from "./helpers.ts";
 import { rig, withFaults } from "./rig.ts";
@@ -164,4 +169,13 @@ Deno.test({
         r.state.close();
       }
     }),
+});
+
+Deno.test("watch: polls are spaced by ten times the last check, within the check interval", () => {
+  const intervals = { checkMs: 300_000, pollMs: 10_000 };
+  assertEquals(nextCheckMs(intervals, false, 5_000), 300_000, "watched: the safety net only");
+  assertEquals(nextCheckMs(intervals, true, 200), 10_000, "a quick check: poll_interval");
+  // 50,000 sessions at the 0.66 s a check of 10,000 took: 3.3 s a check, polled every 33 s.
+  assertEquals(nextCheckMs(intervals, true, 3_300), 33_000);
+  assertEquals(nextCheckMs(intervals, true, 60_000), 300_000, "never later than check_interval");
 });

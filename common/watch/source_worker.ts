@@ -15,7 +15,7 @@ import type { Parser } from "../source.ts";
 import type { SourceType } from "../types.ts";
 import { type FileStat, statFile } from "../units/lines.ts";
 import { isInside } from "./walk.ts";
-import { type ChangeSet, TreeWatcher, type WatchFs } from "./tree_watcher.ts";
+import { type ChangeSet, nextCheckMs, TreeWatcher, type WatchFs } from "./tree_watcher.ts";
 
 /**
  * What a file source supplies: where its files are, how to read them, and which of its units
@@ -139,6 +139,8 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
   #recovered = false;
   #stopped = false;
   #rootWarned = "";
+  /** How long the last full check took (polls are spaced by it). */
+  #lastCheckMs = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
   /** Why the last check failed, while it has not succeeded since. */
   lastFailure: Error | undefined;
@@ -179,6 +181,7 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
 
   /** One full pass over every file. */
   async check(): Promise<CheckResult> {
+    const started = performance.now();
     const refs = await this.#discover();
     if (!this.#recovered) {
       await this.pipeline.recoverPending(refs);
@@ -213,6 +216,7 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
     }
     this.lastCheck = new Date().toISOString();
     this.backlogBytes = 0;
+    this.#lastCheckMs = performance.now() - started;
     const result = { files: refs.size, backlogBytes: backlog };
     this.onCheck?.(result);
     return result;
@@ -364,8 +368,9 @@ export class SourceWorker<Carry, Hint = unknown> implements SyncWorker {
 
   /** The full check is the safety net behind events; without them, it is how changes are seen. */
   #nextCheckMs(): number {
-    const check = this.timing.checkIntervalMs();
-    return this.polling ? Math.min(check, this.timing.pollIntervalMs?.() ?? check) : check;
+    const checkMs = this.timing.checkIntervalMs();
+    const pollMs = this.timing.pollIntervalMs?.() ?? checkMs;
+    return nextCheckMs({ checkMs, pollMs }, this.polling !== "", this.#lastCheckMs);
   }
 
   /** Stops watching and waits for the running check to end. */

@@ -36,6 +36,29 @@ export function watchProblem(error: Error): string {
 }
 
 /**
+ * How long after a full check the next one comes: every `checkMs` as the safety net behind
+ * events, and while polling every `pollMs`, but at least ten times as long as the last check
+ * took, so that polling a large history costs at most about a tenth of a core (a check of 10,000
+ * unchanged sessions took 0.66 s here: polled every 10 s, 6.6 % of a core).
+ *
+ * @example A slow check spaces the polls
+ * ```ts
+ * import { nextCheckMs } from "./tree_watcher.ts";
+ * console.log(nextCheckMs({ checkMs: 300_000, pollMs: 10_000 }, true, 50)); // 10000
+ * console.log(nextCheckMs({ checkMs: 300_000, pollMs: 10_000 }, true, 3_000)); // 30000
+ * console.log(nextCheckMs({ checkMs: 300_000, pollMs: 10_000 }, false, 3_000)); // 300000
+ * ```
+ */
+export function nextCheckMs(
+  intervals: { checkMs: number; pollMs: number },
+  polling: boolean,
+  lastCheckMs: number,
+): number {
+  const { checkMs, pollMs } = intervals;
+  return polling ? Math.min(checkMs, Math.max(pollMs, 10 * lastCheckMs)) : checkMs;
+}
+
+/**
  * A debounced recursive watcher.
  *
  * @example Watch a temporary directory
