@@ -6,7 +6,9 @@
  * 1. cold import: the openai worker's `--once` into the embedded store, its binary's permission
  *    flags, wall time and peak RSS (VmHWM) of the whole process; the throughput ratio is the
  *    baseline's time over the import's (≥ 0.5: at least half the speed of a bare parse);
- * 2. the same export again (nothing new): its time against the first import's;
+ * 2. the same export again (nothing new): its time against the first import's; then a newer
+ *    export (every twentieth conversation grown by two turns, one shard of new ones), whose
+ *    unchanged conversations are passed over unparsed;
  * 3. for scale, inflating the zip's members and checking their CRC-32 as the import reads them,
  *    with nothing parsed: what reading a zip costs before any of the import's work, here about as
  *    long as the baseline itself (the import inflates each member twice: a check pass first).
@@ -37,9 +39,15 @@ const shards = `${root}/shards`;
 await Deno.mkdir(drop);
 await Deno.mkdir(shards);
 
-/** Writes the export: shards of `shardSize` conversations, in a zip and beside it for the baseline. */
-async function writeExport(): Promise<{ bytes: number; conversations: number; messages: number }> {
-  const zipPath = `${drop}/${"b".repeat(64)}-2026-11-29-10-00-00.zip`;
+/**
+ * Writes the export: shards of `shardSize` conversations, in a zip and beside it for the baseline.
+ * A `newer` one, as the same user's next export: every twentieth conversation has grown by two
+ * turns, and one shard of new ones follows (it is not written beside).
+ */
+async function writeExport(
+  newer?: { shards: number },
+): Promise<{ bytes: number; conversations: number; messages: number; shards: number }> {
+  const zipPath = `${drop}/${"b".repeat(64)}-2026-${newer ? "12-06" : "11-29"}-10-00-00.zip`;
   const file = await Deno.open(zipPath, { write: true, create: true, truncate: true });
   const zip = new ZipWriter(async (bytes) => {
     for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
@@ -48,11 +56,13 @@ async function writeExport(): Promise<{ bytes: number; conversations: number; me
   let conversations = 0;
   let messages = 0;
   const files: { path: string }[] = [];
-  for (let shard = 0; bytes < targetBytes; shard++) {
+  let shard = 0;
+  for (; newer ? shard < newer.shards + 1 : bytes < targetBytes; shard++) {
     const list = [];
     for (let i = 0; i < shardSize; i++, conversations++) {
       // Realistic shapes: most conversations short, some long, a third with a regenerated answer.
-      const turns = 4 + (conversations * 7919) % 37;
+      const grown = newer && conversations % 20 === 0 ? 2 : 0;
+      const turns = 4 + (conversations * 7919) % 37 + grown;
       messages += turns + (conversations % 3 === 0 ? 1 : 0);
       list.push(gptConversation(
         `6925e174-${String(conversations).padStart(4, "0").slice(-4)}-8000-8000-${
@@ -71,7 +81,7 @@ async function writeExport(): Promise<{ bytes: number; conversations: number; me
     const text = new TextEncoder().encode(JSON.stringify(list, null, 2));
     bytes += text.length;
     files.push({ path: name });
-    await Deno.writeFile(`${shards}/${name}`, text);
+    if (!newer) await Deno.writeFile(`${shards}/${name}`, text);
     await zip.add({ name, data: text });
   }
   await zip.add({
@@ -82,7 +92,7 @@ async function writeExport(): Promise<{ bytes: number; conversations: number; me
   file.close();
   const past = new Date(Date.now() - 60_000);
   await Deno.utime(zipPath, past, past);
-  return { bytes, conversations, messages };
+  return { bytes, conversations, messages, shards: shard };
 }
 
 /** The baseline: read each shard and `JSON.parse` it, in a process of its own. */
@@ -146,6 +156,13 @@ const first = await importOnce();
 const second = await importOnce();
 const sent = JSON.parse(first.summary.split("\n").at(-1)!).messages;
 if (sent !== corpus.messages) throw new Error(`sent ${sent} messages, expected ${corpus.messages}`);
+const v2 = await writeExport({ shards: corpus.shards });
+const newer = await importOnce();
+const newerSent = JSON.parse(newer.summary.split("\n").at(-1)!).messages;
+const expectedNew = v2.messages - corpus.messages;
+if (newerSent !== expectedNew) {
+  throw new Error(`the newer export sent ${newerSent} messages, expected ${expectedNew}`);
+}
 const ratio = bare / first.seconds;
 console.log(`| run | time | peak RSS | messages/s | ratio to the bare parse |
 |---|---|---|---|---|
@@ -158,5 +175,10 @@ console.log(`| run | time | peak RSS | messages/s | ratio to the bare parse |
 } MB | ${(corpus.messages / first.seconds).toFixed(0)} | ${ratio.toFixed(2)} (goal ≥ 0.5) |
 | the same export again | ${second.seconds.toFixed(2)} s | ${
   (second.peak / 1e6).toFixed(0)
-} MB | | ${(second.seconds / first.seconds).toFixed(2)} of the first (goal < 0.25) |`);
+} MB | | ${(second.seconds / first.seconds).toFixed(2)} of the first (goal < 0.25) |
+| a newer export: every 20th conversation grown, ${shardSize} new (${newerSent} messages sent) | ${
+  newer.seconds.toFixed(2)
+} s | ${(newer.peak / 1e6).toFixed(0)} MB | | ${
+  (newer.seconds / first.seconds).toFixed(2)
+} of the first |`);
 await Deno.remove(root, { recursive: true });

@@ -38,6 +38,12 @@ export interface DocumentShape {
   recordKeys: readonly string[];
   /** Whether its parser takes it in parts; if not, all its records come in one part. */
   inParts: boolean;
+  /**
+   * Each record parses alone into at most one conversation of its own (an export's
+   * conversations): a record an export delivered before, byte for byte, is passed over
+   * unparsed by a newer export.
+   */
+  recordPerConversation?: boolean;
 }
 
 /** A part of a document: some of its records, in document order, and its other fields. */

@@ -40,7 +40,11 @@ export interface ChatGptHint {
 }
 
 /** ChatGPT's conversations files: a root array of conversations, read in parts. */
-export const CHATGPT_SHAPE: DocumentShape = { recordKeys: ["conversations"], inParts: true };
+export const CHATGPT_SHAPE: DocumentShape = {
+  recordKeys: ["conversations"],
+  inParts: true,
+  recordPerConversation: true,
+};
 
 const EPOCH = "1970-01-01T00:00:00.000Z";
 

@@ -113,7 +113,11 @@ export function projectSummary(project: ClaudeProject): ProjectSummary {
 }
 
 /** `conversations.json`: a root array of conversations, read in parts. */
-export const CLAUDE_SHAPE: DocumentShape = { recordKeys: [], inParts: true };
+export const CLAUDE_SHAPE: DocumentShape = {
+  recordKeys: [],
+  inParts: true,
+  recordPerConversation: true,
+};
 
 const SENTINEL_ROOT = "00000000-0000-4000-8000-000000000000";
 const EPOCH = "1970-01-01T00:00:00.000Z";

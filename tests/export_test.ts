@@ -109,6 +109,63 @@ Deno.test("export: an export imported with errors is read again under other cond
   );
 });
 
+Deno.test({
+  name: "export: a newer export parses only the conversations it changed or added",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withFaults(async (fs) => {
+      const root = await Deno.makeTempDir();
+      const parsed: string[] = [];
+      const parser: Parser<null, ChatGptHint> = (input) => {
+        for (const r of (input.document?.records ?? []) as { id: string }[]) parsed.push(r.id);
+        return openaiSource.parser(input);
+      };
+      const s = rig(fs, { ...openaiSource, parser }, root, `${root}/state.db`);
+      const [a, b, c, d] = [1, 2, 3, 4].map((n) => gptConversation(id(n), { turns: 2 }));
+      const grown = gptConversation(id(2), { turns: 5 });
+      const lastReport = () => s.pipeline.stats.exports.at(-1)!;
+      try {
+        // Each export extracted into a folder of its own, as a user may keep them.
+        const drop = async (name: string, list: unknown[]) => {
+          await Deno.mkdir(`${root}/${name}`);
+          await dropSettled(`${root}/${name}/conversations.json`, JSON.stringify(list));
+        };
+        await drop("v1", [a, b]);
+        await s.worker.check();
+        assertEquals(parsed.sort(), [id(1), id(2)]);
+
+        parsed.length = 0;
+        const before = fs.requests.length;
+        await drop("v2", [a, grown, c]);
+        await s.worker.check();
+        assertEquals(parsed.sort(), [id(2), id(3)], "the unchanged conversation not parsed");
+        const report = lastReport();
+        assertEquals([report.new, report.changed, report.unchanged], [1, 1, 1]);
+        assertEquals([report.conversations, report.messages], [3, 2 + 5 + 2]);
+        const sent = new Set(sentSince(fs, before));
+        assertEquals(
+          sent,
+          new Set(
+            [...gptUuids([grown]), ...gptUuids([c])].filter((u) => !gptUuids([b]).includes(u)),
+          ),
+        );
+
+        // What a record is parsed into depends on the export's side files too: with attachment
+        // names now, every conversation is parsed again.
+        parsed.length = 0;
+        await Deno.mkdir(`${root}/v3`);
+        await Deno.writeTextFile(`${root}/v3/conversation_asset_file_names.json`, "{}");
+        await dropSettled(`${root}/v3/conversations.json`, JSON.stringify([a, grown, c, d]));
+        await s.worker.check();
+        assertEquals(parsed.sort(), [id(1), id(2), id(3), id(4)]);
+        assertEquals(fs.store.stats().total_messages, gptUuids([a, grown, c, d]).length);
+      } finally {
+        s.state.close();
+      }
+    }),
+});
+
 Deno.test("export: the wait for an export to settle", async (t) => {
   const conversation = gptConversation(id(9), { turns: 2 });
 

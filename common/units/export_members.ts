@@ -12,6 +12,9 @@ import type { SnapshotUnit } from "./cursor.ts";
 import { MAX_RECORD_DEPTH } from "./document.ts";
 import { type CutPart, MarkerCutter } from "./cut_parts.ts";
 import { type ExportReport, selectNew } from "./export_delta.ts";
+import { Fingerprint64, fingerprint64 } from "../hash.ts";
+import type { Mark } from "../state/state.ts";
+import { VERSION } from "../version.ts";
 import type { ExportMember, FileRef, ReadContext, ReadLimits } from "./unit.ts";
 
 const NO_BYTES = new Uint8Array(0);
@@ -23,6 +26,22 @@ export interface OpenExport {
   /** The content of member `name` in chunks (`""`: the file itself). */
   stream(name: string, limits: ReadLimits): AsyncGenerator<Uint8Array>;
   readText(name: string): Promise<string>;
+}
+
+/**
+ * How a record of `member` is known once delivered, when its source's records each parse alone
+ * into one conversation (`DocumentShape.recordPerConversation`): `r:` and a fingerprint of
+ * its bytes, this version of ai-sync and the member's side information (an attachment's names,
+ * a project's summary), any of which changes what the record is parsed into. A newer export
+ * repeats most conversations byte for byte; they are passed over unparsed, and only the grown
+ * and the new ones are parsed.
+ */
+function recordKeyOf<Hint>(
+  member: ExportMember<Hint>,
+): ((bytes: Uint8Array) => string) | undefined {
+  if (!member.shape?.recordPerConversation) return undefined;
+  const context = fingerprint64(`${VERSION}\u0000${JSON.stringify(member.hint) ?? ""}`);
+  return (bytes) => `r:${new Fingerprint64().update(`${context}\u0000`).update(bytes).digest()}`;
 }
 
 /** A cutter of a page of cells into parts of about `worker.chunk_bytes`. */
@@ -126,6 +145,7 @@ export async function readMember<Hint>(
   const deliver = async (
     input: { bytes: Uint8Array; document?: DocumentPart },
     records?: number,
+    recordKeys: readonly string[] = [],
   ) => {
     const parsed = ctx.parse(memberRef, cursor, {
       ...input,
@@ -143,6 +163,9 @@ export async function readMember<Hint>(
     }
     const fresh = selectNew(parsed.items, (key) => ctx.fingerprint(key), report);
     const count = records ?? input.document?.records.length ?? 1;
+    // Each record made its one conversation, all of them whole: each is known by its bytes now.
+    const whole = !parsed.failed && !parsed.unprocessable?.length &&
+      parsed.items.length === recordKeys.length;
     await ctx.add({
       range: { unit: ref.path, from: index, to: index + count, fromLine: 0, form: "export" },
       ref,
@@ -150,7 +173,15 @@ export async function readMember<Hint>(
       items: fresh.items,
       messages: fresh.messages,
       bytes: fresh.items.reduce((n, i) => n + i.bytes, 0),
-      marks: fresh.marks,
+      marks: whole
+        ? [
+          ...fresh.marks,
+          ...recordKeys.map((
+            key,
+            i,
+          ): Mark => [key, `${parsed.items[i].conversation.messages.length}`]),
+        ]
+        : fresh.marks,
     });
     index += count;
   };
@@ -190,16 +221,20 @@ export async function readMember<Hint>(
     recordsKey: null,
   };
   let records: unknown[] = [];
+  let recordKeys: string[] = [];
   let first = index;
   let held = 0;
   let firstPart = true;
   const flush = async (last: boolean) => {
     const part: DocumentPart = { ...frame, records, index: first, first: firstPart, last };
+    const keys = recordKeys;
     firstPart = false;
     records = [];
+    recordKeys = [];
     held = 0;
-    await deliver({ bytes: NO_BYTES, document: part });
+    await deliver({ bytes: NO_BYTES, document: part }, undefined, keys);
   };
+  const keyOf = recordKeyOf(member);
   for await (const chunk of source.stream(member.name, limits)) {
     ctx.countRead(chunk.length);
     for (const event of splitter.push(chunk)) {
@@ -215,9 +250,21 @@ export async function readMember<Hint>(
         ctx.problem(`${memberRef.path}: record ${event.index} ${why}; skipped`);
         report.skipped["record refused"] = (report.skipped["record refused"] ?? 0) + 1;
       } else if (event.type === "record") {
+        const key = keyOf?.(event.bytes);
+        const messages = key === undefined ? undefined : ctx.fingerprint(key);
+        if (messages !== undefined) {
+          // Delivered before, byte for byte: passed over unparsed. A part holds records in a
+          // row (parsers name a record by its place), so the one before it ends here.
+          if (records.length > 0) await flush(false);
+          report.conversations++;
+          report.unchanged++;
+          report.messages += Number(messages);
+          continue;
+        }
         if (held >= limits.chunkBytes) await flush(false);
         if (records.length === 0) first = event.index;
         records.push(JSON.parse(decoder.decode(event.bytes)));
+        if (key !== undefined) recordKeys.push(key);
         held += event.size;
       }
     }
