@@ -166,6 +166,9 @@ export async function readMember<Hint>(
     // Each record made its one conversation, all of them whole: each is known by its bytes now.
     const whole = !parsed.failed && !parsed.unprocessable?.length &&
       parsed.items.length === recordKeys.length;
+    const recordMarks = whole
+      ? recordKeys.map((key, i): Mark => [key, `${parsed.items[i].conversation.messages.length}`])
+      : [];
     await ctx.add({
       range: { unit: ref.path, from: index, to: index + count, fromLine: 0, form: "export" },
       ref,
@@ -173,15 +176,7 @@ export async function readMember<Hint>(
       items: fresh.items,
       messages: fresh.messages,
       bytes: fresh.items.reduce((n, i) => n + i.bytes, 0),
-      marks: whole
-        ? [
-          ...fresh.marks,
-          ...recordKeys.map((
-            key,
-            i,
-          ): Mark => [key, `${parsed.items[i].conversation.messages.length}`]),
-        ]
-        : fresh.marks,
+      marks: [...fresh.marks, ...recordMarks],
     });
     index += count;
   };
