@@ -192,6 +192,64 @@ Deno.test({
 });
 
 Deno.test({
+  name: "start: a source that appears while it runs is started then",
+  ...opts,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const id = "05c00000-0000-4000-8000-000000000001";
+    await Deno.mkdir(`${dir}/.claude/projects/-p`, { recursive: true });
+    await Deno.writeTextFile(
+      `${dir}/.claude/projects/-p/${id}.jsonl`,
+      sessionLines({ sessionId: id, turns: 1 }).join("\n") + "\n",
+    );
+    await Deno.mkdir(`${dir}/.config/ai-sync`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/.config/ai-sync/config.yaml`, "worker:\n  poll_interval: 1\n");
+    const child = start([], dir).spawn();
+    let stderr = "";
+    const pump = child.stderr.pipeTo(
+      new WritableStream({ write: (c) => void (stderr += new TextDecoder().decode(c)) }),
+    );
+    child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    try {
+      await eventually(() => stderr.includes("starting claude-code-sync-worker"), 20_000, "claude");
+      assertStringIncludes(stderr, "not found, skipped: Codex rollouts");
+      // Codex is used for the first time: its sessions folder appears.
+      const rollout = "rollout-2026-11-20T10-00-00-019a0000-0000-7000-8000-000000000171.jsonl";
+      await Deno.mkdir(`${dir}/.codex/sessions`, { recursive: true });
+      await Deno.copyFile(
+        `${REPO}/tests/fixtures/codex/${rollout}`,
+        `${dir}/.codex/sessions/${rollout}`,
+      );
+      await eventually(
+        () => stderr.includes("starting codex-sync-worker"),
+        10_000,
+        "codex started",
+      );
+      const db = `${dir}/.local/state/ai-sync/conversations.db`;
+      await eventually(
+        () => {
+          const store = new DatabaseSync(db, { readOnly: true });
+          try {
+            const row = store.prepare(
+              "SELECT count(*) AS n FROM conversations WHERE source_type = 'codex'",
+            ).get();
+            return row?.n === 1;
+          } finally {
+            store.close();
+          }
+        },
+        20_000,
+        "the rollout delivered",
+      );
+    } finally {
+      child.kill("SIGTERM");
+      assertEquals((await child.status).code, 0, stderr);
+      await pump.catch(() => {});
+    }
+  },
+});
+
+Deno.test({
   name: "start: one service for every source; none from the npx cache",
   ...opts,
   fn: async () => {

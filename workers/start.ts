@@ -189,7 +189,9 @@ class Board {
     for (const name of order) this.#lines.set(name, `${name}  starting`);
   }
 
+  /** Sets a worker's line; a worker started later gets a line of its own. */
   set(name: string, text: string): void {
+    if (!this.#lines.has(name)) this.order.push(name);
     this.#lines.set(name, text);
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
@@ -360,7 +362,7 @@ async function main(args: string[]): Promise<number> {
 
   const board = tty ? new Board(detected.map((p) => p.spec.name)) : undefined;
   const summaries = new Map<string, RunSummary>();
-  const children = detected.map((p) => {
+  const launch = (p: Plan) => {
     const port = base ? ["--status-port", String(base + p.index)] : [];
     const line = `ai-sync: starting ${p.spec.binary} on ${[p.dir, ...p.others].join(" and ")}${
       base ? `, status on 127.0.0.1:${base + p.index}` : ""
@@ -403,9 +405,27 @@ async function main(args: string[]): Promise<number> {
     }
     if (board) done.push(eachLine(child.stderr, (text) => board.log(`[${name}] ${text}`)));
     return { child, done: Promise.all(done) };
-  });
+  };
+  const children = detected.map(launch);
+  // A source that appears while it runs (Codex installed after the service was) is started
+  // then, looked for every worker.poll_interval: a service runs for months, and a restart
+  // should not be what brings it in.
+  const waiting = values.once || values["dry-run"] ? [] : plans.filter((p) => !p.found);
+  let stopping = false;
+  const appear = waiting.length === 0 ? undefined : setInterval(() => {
+    for (const p of [...waiting]) {
+      const dir = dataDirOf(p.spec, p.flag, config, configPath);
+      if (stopping || !isDir(dir)) continue;
+      waiting.splice(waiting.indexOf(p), 1);
+      const others = otherDefaultDirsOf(p.spec, p.flag, config, dir).filter(isDir);
+      children.push(launch({ ...p, dir, others, found: true }));
+    }
+    if (waiting.length === 0) clearInterval(appear);
+  }, config.worker.poll_interval * 1000);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {
+      stopping = true;
+      clearInterval(appear);
       for (const { child } of children) {
         try {
           child.kill(signal);
@@ -415,11 +435,15 @@ async function main(args: string[]): Promise<number> {
       }
     });
   }
-  const codes = await Promise.all(children.map(async ({ child, done }) => {
-    const status = await child.status;
-    await done.catch(() => {});
-    return status.code;
-  }));
+  const codes: number[] = [];
+  // Children started while it waits are waited for too: the loop sees the array grow.
+  for (let i = 0; i < children.length; i++) {
+    const status = await children[i].child.status;
+    await children[i].done.catch(() => {});
+    codes.push(status.code);
+  }
+  stopping = true;
+  clearInterval(appear);
   board?.end();
   if (values.once) {
     const rows = detected.map((p) => summaries.get(p.spec.name)).filter((r) => r !== undefined);
