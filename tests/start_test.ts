@@ -213,6 +213,10 @@ Deno.test({
     try {
       await eventually(() => stderr.includes("starting claude-code-sync-worker"), 20_000, "claude");
       assertStringIncludes(stderr, "not found, skipped: Codex rollouts");
+      assertStringIncludes(
+        stderr,
+        "put the export there and it is picked up (or --openai-dir DIR)",
+      );
       // Codex is used for the first time: its sessions folder appears.
       const rollout = "rollout-2026-11-20T10-00-00-019a0000-0000-7000-8000-000000000171.jsonl";
       await Deno.mkdir(`${dir}/.codex/sessions`, { recursive: true });

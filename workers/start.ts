@@ -340,12 +340,14 @@ async function main(args: string[]): Promise<number> {
     );
     return 0;
   }
+  // Watching, a folder made later is picked up (see `appear` below); a single pass is over then.
+  const later = values.once || values["dry-run"] ? "start again" : "it is picked up";
   for (const p of plans.filter((p) => !p.found)) {
     // A drop folder is the user's to make: say how, rather than that nothing was there.
     console.error(
       p.spec.dropFolder
         ? `ai-sync: no drop folder for ${p.spec.label}, skipped: to sync them, mkdir -p ${p.dir}, ` +
-          `put the export there and start again (or --${startFlag(p.spec)} DIR)`
+          `put the export there and ${later} (or --${startFlag(p.spec)} DIR)`
         : `ai-sync: not found, skipped: ${p.spec.label} in ${p.dir} (--${startFlag(p.spec)} DIR)`,
     );
   }
