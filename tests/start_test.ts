@@ -254,6 +254,39 @@ Deno.test({
 });
 
 Deno.test({
+  name: "start: on a machine with no history yet, --once ends and watching waits for the first",
+  ...opts,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    await Deno.mkdir(`${dir}/.config/ai-sync`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/.config/ai-sync/config.yaml`, "worker:\n  poll_interval: 1\n");
+    const once = await run(["--once"], dir);
+    assertEquals(once.code, 0, once.stderr);
+    assertStringIncludes(once.stderr, "no AI conversation history found");
+    const child = start([], dir).spawn();
+    let stderr = "";
+    const pump = child.stderr.pipeTo(
+      new WritableStream({ write: (c) => void (stderr += new TextDecoder().decode(c)) }),
+    );
+    child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    try {
+      await eventually(() => stderr.includes("waiting for one to appear"), 20_000, "waiting");
+      const id = "05d00000-0000-4000-8000-000000000001";
+      await Deno.mkdir(`${dir}/.claude/projects/-p`, { recursive: true });
+      await Deno.writeTextFile(
+        `${dir}/.claude/projects/-p/${id}.jsonl`,
+        sessionLines({ sessionId: id, turns: 1 }).join("\n") + "\n",
+      );
+      await eventually(() => stderr.includes("backfill done: 1 conversations"), 20_000, "claude");
+    } finally {
+      child.kill("SIGTERM");
+      assertEquals((await child.status).code, 0, stderr);
+      await pump.catch(() => {});
+    }
+  },
+});
+
+Deno.test({
   name: "start: one service for every source; none from the npx cache",
   ...opts,
   fn: async () => {

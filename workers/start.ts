@@ -338,11 +338,16 @@ async function main(args: string[]): Promise<number> {
         ).join("\n")
       }`,
     );
-    return 0;
+    // A single pass is over; watching (a service, say) waits for the first to appear.
+    if (values.once || values["dry-run"]) return 0;
+    console.error(
+      `ai-sync: waiting for one to appear (looked for every ${config.worker.poll_interval} s); ` +
+        `Ctrl-C stops`,
+    );
   }
   // Watching, a folder made later is picked up (see `appear` below); a single pass is over then.
   const later = values.once || values["dry-run"] ? "start again" : "it is picked up";
-  for (const p of plans.filter((p) => !p.found)) {
+  for (const p of plans.filter((p) => !p.found && detected.length > 0)) {
     // A drop folder is the user's to make: say how, rather than that nothing was there.
     console.error(
       p.spec.dropFolder
@@ -409,6 +414,8 @@ async function main(args: string[]): Promise<number> {
     return { child, done: Promise.all(done) };
   };
   const children = detected.map(launch);
+  let launched = () => {};
+  const launchedOne = new Promise<void>((resolve) => launched = resolve);
   // A source that appears while it runs (Codex installed after the service was) is started
   // then, looked for every worker.poll_interval: a service runs for months, and a restart
   // should not be what brings it in.
@@ -421,12 +428,16 @@ async function main(args: string[]): Promise<number> {
       waiting.splice(waiting.indexOf(p), 1);
       const others = otherDefaultDirsOf(p.spec, p.flag, config, dir).filter(isDir);
       children.push(launch({ ...p, dir, others, found: true }));
+      launched();
     }
     if (waiting.length === 0) clearInterval(appear);
   }, config.worker.poll_interval * 1000);
+  let stopped = () => {};
+  const stop = new Promise<void>((resolve) => stopped = resolve);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {
       stopping = true;
+      stopped();
       clearInterval(appear);
       for (const { child } of children) {
         try {
@@ -437,6 +448,8 @@ async function main(args: string[]): Promise<number> {
       }
     });
   }
+  // Nothing found yet: the first worker, or a stop.
+  if (children.length === 0) await Promise.race([stop, launchedOne]);
   const codes: number[] = [];
   // Children started while it waits are waited for too: the loop sees the array grow.
   for (let i = 0; i < children.length; i++) {
