@@ -607,6 +607,57 @@ Deno.test({
 });
 
 Deno.test({
+  name: "e2e: resync after the store was restored from an older backup sends what it lacks",
+  ...opts,
+  fn: async () => {
+    const s = await scratch(null);
+    const store = `${s.state}/conversations.db`;
+    const messages = () => {
+      const db = new DatabaseSync(store, { readOnly: true });
+      try {
+        return (db.prepare("SELECT COUNT(*) AS n FROM messages").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const session = async (n: number) => {
+      const id = `1e000000-0000-4000-8000-00000000000${n}`;
+      const lines = sessionLines({ sessionId: id, turns: 2, seed: n });
+      await Deno.mkdir(`${s.data}/-p`, { recursive: true });
+      await Deno.writeTextFile(`${s.data}/-p/${id}.jsonl`, lines.join("\n") + "\n");
+      return lines.length - 1;
+    };
+    const once = async () => assertEquals((await runWorker([...s.base, "--once"])).code, 0);
+    const first = await session(1);
+    await once();
+    const backup = await Deno.readFile(store);
+    const second = await session(2);
+    await once();
+    assertEquals(messages(), first + second);
+    // Restored in place (cp keeps the file): the worker cannot tell, and sends nothing.
+    await Deno.writeFile(store, backup);
+    await once();
+    assertEquals(messages(), first);
+
+    const worker = spawnWorker(s.base);
+    try {
+      await worker.waitFor("backfill done");
+      const refused = await runWorker(["resync", ...s.base]);
+      assertEquals(refused.code, 1, "not while the worker runs");
+      assertStringIncludes(refused.stderr, "stop it first");
+    } finally {
+      worker.child.kill("SIGINT");
+      assertEquals(await worker.exit(), 0);
+    }
+    const out = await runWorker(["resync", ...s.base]);
+    assertEquals(out.code, 0, out.stderr);
+    assertStringIncludes(out.stdout, "its next run reads the whole history again");
+    await once();
+    assertEquals(messages(), first + second, "each message once");
+  },
+});
+
+Deno.test({
   name: "e2e: a server set up after the embedded store receives the whole history",
   ...opts,
   fn: async (t) => {

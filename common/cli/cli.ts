@@ -26,6 +26,7 @@ import { runDoctor } from "./doctor.ts";
 import { exportConversations, exportOptionsOf } from "./export.ts";
 import { installService, uninstallService } from "./service.ts";
 import { embeddedStorePath } from "../delivery/store_sinks.ts";
+import { resync } from "./resync.ts";
 
 export { type CliContext, parseCli, usage, UsageError } from "./context.ts";
 export { VERSION } from "../version.ts";
@@ -120,6 +121,8 @@ async function runCommand(spec: SourceSpec, args: string[], engineUrl: URL): Pro
       }
     case "export":
       return Deno.exit(await runExport(ctx));
+    case "resync":
+      return Deno.exit(resync(ctx));
     default:
       return Deno.exit(await runWorker(ctx, config, engineUrl));
   }

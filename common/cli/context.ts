@@ -19,6 +19,7 @@ const SUBCOMMANDS = [
   "uninstall-service",
   "dead-letters",
   "export",
+  "resync",
 ] as const;
 /** A worker binary's subcommands. */
 export type Subcommand = typeof SUBCOMMANDS[number];
@@ -72,6 +73,7 @@ export function usage(spec: SourceSpec): string {
        ${spec.binary} dead-letters [list | show ID | replay ID | replay --all]
        ${spec.binary} export [--out DIR] [--format md|jsonl] [--q WORDS] [--project P]
                        [--from DATE] [--to DATE]
+       ${spec.binary} resync         (the next run sends everything again: after a restore)
        ${spec.binary} --version | --help
 
 Syncs ${spec.label} to the conversation server (or the embedded store when no server is set).

@@ -69,11 +69,29 @@ export function checkTarget(state: StateStore, target: DeliveryTarget): string {
       ? "that file is not the store it delivered to (replaced)"
       : "the store it delivered to is gone";
   }
-  if (why) state.startOver(INTAKE_PREFIXES);
+  if (why) forgetDeliveries(state);
   if (why || before?.name !== target.name || (target.file && before?.file !== target.file)) {
     state.putFingerprint(TARGET_KEY, JSON.stringify(target));
   }
   return why;
+}
+
+/**
+ * Forgets what the state delivered (checkpoints, batches in flight, what exports sent, its
+ * counts), keeping the mailbox intake's own bookkeeping: the next run reads everything again.
+ *
+ * @example A state that forgot
+ * ```ts
+ * import { StateStore } from "../state/state.ts";
+ * import { forgetDeliveries } from "./target.ts";
+ * const state = new StateStore(":memory:");
+ * state.putFingerprint("x:0123", "/drop/export.zip");
+ * forgetDeliveries(state);
+ * console.log(state.fingerprint("x:0123")); // undefined
+ * ```
+ */
+export function forgetDeliveries(state: StateStore): void {
+  state.startOver(INTAKE_PREFIXES);
 }
 
 /**
