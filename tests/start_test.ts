@@ -153,6 +153,28 @@ Deno.test({
 });
 
 Deno.test({
+  name: "start: resync makes every source's next run send everything again",
+  ...opts,
+  fn: async () => {
+    const dir = await home();
+    const sent = (stdout: string) =>
+      Object.fromEntries(
+        stdout.trim().split("\n").map((l) => JSON.parse(l)).map((l) => [l.source, l.messages]),
+      );
+    const first = await run(["--once"], dir);
+    assertEquals(first.code, 0, first.stderr);
+    const again = await run(["--once"], dir);
+    assertEquals(sent(again.stdout), { claude_code: 0, codex: 0, gemini_cli: 0 });
+    const resync = await run(["resync"], dir);
+    assertEquals(resync.code, 0, resync.stderr);
+    assertStringIncludes(resync.stdout, "codex: its next run reads the whole history again");
+    assertStringIncludes(resync.stdout, "openai: nothing delivered yet");
+    const after = await run(["--once"], dir);
+    assertEquals(sent(after.stdout), sent(first.stdout));
+  },
+});
+
+Deno.test({
   name: "start: each worker gets its own status port",
   ...opts,
   fn: async () => {

@@ -23,6 +23,7 @@ import {
   dataDirOf,
   defaultStateDir,
   otherDefaultDirsOf,
+  parseCli,
 } from "../common/cli/context.ts";
 import { VERSION } from "../common/version.ts";
 import { EXPORT_FLAGS, exportConversations, exportOptionsOf } from "../common/cli/export.ts";
@@ -41,6 +42,7 @@ import {
   writeService,
 } from "../common/cli/service.ts";
 import { embeddedStorePath } from "../common/delivery/store_sinks.ts";
+import { resync } from "../common/cli/resync.ts";
 
 const repo = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const encoder = new TextEncoder();
@@ -84,6 +86,7 @@ function usage(plans: Plan[] | undefined): string {
        deno task start install-service [--print] [options] | uninstall-service
        deno task start export [--out DIR] [--format md|jsonl] [--q WORDS] [--project P]
                               [--from DATE] [--to DATE]
+       deno task start resync           (every source's next run sends everything again)
        deno task start --help | --version
 
 Finds the AI history on this machine and syncs each source with its own worker process, into
@@ -136,11 +139,11 @@ function parse(args: string[]) {
       },
     });
     const command = positionals[0] ?? "run";
-    if (!["run", "install-service", "uninstall-service", "export"].includes(command)) {
+    if (!["run", "install-service", "uninstall-service", "export", "resync"].includes(command)) {
       throw new UsageError(
         `unknown command ${
           JSON.stringify(command)
-        }: expected install-service, uninstall-service or export`,
+        }: expected install-service, uninstall-service, export or resync`,
       );
     }
     if (positionals.length > 1) {
@@ -270,6 +273,12 @@ async function main(args: string[]): Promise<number> {
   }
   if (command === "uninstall-service") {
     return await removeService(startService([]), "start");
+  }
+  if (command === "resync") {
+    const stateDir = resolve((values["state-dir"] as string | undefined) ?? defaultStateDir());
+    return Math.max(
+      ...SOURCES.map((spec) => resync(parseCli(spec, ["resync", "--state-dir", stateDir]))),
+    );
   }
   if (command === "export") {
     const stateDir = resolve((values["state-dir"] as string | undefined) ?? defaultStateDir());

@@ -31,7 +31,7 @@ export function resync(ctx: CliContext): number {
   try {
     Deno.statSync(path);
   } catch {
-    console.log(`no state database at ${path}: the next run reads everything anyway`);
+    console.log(`${ctx.spec.name}: nothing delivered yet (no ${path})`);
     return 0;
   }
   let lock: StateLock;
