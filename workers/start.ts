@@ -274,14 +274,14 @@ async function main(args: string[]): Promise<number> {
   if (command === "uninstall-service") {
     return await removeService(startService([]), "start");
   }
+  // The store and the states the workers share, for the commands that read or change them.
+  const stateDir = resolve((values["state-dir"] as string | undefined) ?? defaultStateDir());
   if (command === "resync") {
-    const stateDir = resolve((values["state-dir"] as string | undefined) ?? defaultStateDir());
     return Math.max(
       ...SOURCES.map((spec) => resync(parseCli(spec, ["resync", "--state-dir", stateDir]))),
     );
   }
   if (command === "export") {
-    const stateDir = resolve((values["state-dir"] as string | undefined) ?? defaultStateDir());
     try {
       const options = exportOptionsOf(values, embeddedStorePath(stateDir));
       await Deno.stat(options.storePath);
