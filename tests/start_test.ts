@@ -43,6 +43,34 @@ function start(args: string[], homeDir: string) {
   });
 }
 
+/** `start` running in `homeDir`, its stderr gathered; `stop` sends SIGTERM and gives the code. */
+function spawnStart(args: string[], homeDir: string) {
+  const child = start(args, homeDir).spawn();
+  let err = "";
+  const pump = child.stderr.pipeTo(
+    new WritableStream({ write: (c) => void (err += new TextDecoder().decode(c)) }),
+  );
+  child.stdout.pipeTo(new WritableStream()).catch(() => {});
+  return {
+    stderr: () => err,
+    async stop(): Promise<number> {
+      child.kill("SIGTERM");
+      const { code } = await child.status;
+      await pump.catch(() => {});
+      return code;
+    },
+  };
+}
+
+/** A config in `homeDir` that looks for folders not there every second. */
+async function pollEverySecond(homeDir: string): Promise<void> {
+  await Deno.mkdir(`${homeDir}/.config/ai-sync`, { recursive: true });
+  await Deno.writeTextFile(
+    `${homeDir}/.config/ai-sync/config.yaml`,
+    "worker:\n  poll_interval: 1\n",
+  );
+}
+
 async function run(args: string[], homeDir: string) {
   const out = await start(args, homeDir).output();
   const decoder = new TextDecoder();
@@ -181,12 +209,7 @@ Deno.test({
     const dir = await home();
     // Claude Code, Codex and Gemini CLI take the base port and the two after it.
     const base = freePort(3);
-    const child = start(["--status-port", String(base)], dir).spawn();
-    let stderr = "";
-    const pump = child.stderr.pipeTo(
-      new WritableStream({ write: (c) => void (stderr += new TextDecoder().decode(c)) }),
-    );
-    child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    const running = spawnStart(["--status-port", String(base)], dir);
     try {
       const state = `${dir}/.local/state/ai-sync`;
       for (const [i, worker] of ["claude_code", "codex", "gemini_cli"].entries()) {
@@ -203,11 +226,9 @@ Deno.test({
         );
         assertEquals(status.worker, worker);
       }
-      assert(!stderr.includes("in use"), stderr);
+      assert(!running.stderr().includes("in use"), running.stderr());
     } finally {
-      child.kill("SIGTERM");
-      await child.status;
-      await pump.catch(() => {});
+      await running.stop();
     }
     await delay(0);
   },
@@ -224,19 +245,17 @@ Deno.test({
       `${dir}/.claude/projects/-p/${id}.jsonl`,
       sessionLines({ sessionId: id, turns: 1 }).join("\n") + "\n",
     );
-    await Deno.mkdir(`${dir}/.config/ai-sync`, { recursive: true });
-    await Deno.writeTextFile(`${dir}/.config/ai-sync/config.yaml`, "worker:\n  poll_interval: 1\n");
-    const child = start([], dir).spawn();
-    let stderr = "";
-    const pump = child.stderr.pipeTo(
-      new WritableStream({ write: (c) => void (stderr += new TextDecoder().decode(c)) }),
-    );
-    child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    await pollEverySecond(dir);
+    const running = spawnStart([], dir);
     try {
-      await eventually(() => stderr.includes("starting claude-code-sync-worker"), 20_000, "claude");
-      assertStringIncludes(stderr, "not found, skipped: Codex rollouts");
+      await eventually(
+        () => running.stderr().includes("starting claude-code-sync-worker"),
+        20_000,
+        "claude",
+      );
+      assertStringIncludes(running.stderr(), "not found, skipped: Codex rollouts");
       assertStringIncludes(
-        stderr,
+        running.stderr(),
         "put the export there and it is picked up (or --openai-dir DIR)",
       );
       // Codex is used for the first time: its sessions folder appears.
@@ -247,7 +266,7 @@ Deno.test({
         `${dir}/.codex/sessions/${rollout}`,
       );
       await eventually(
-        () => stderr.includes("starting codex-sync-worker"),
+        () => running.stderr().includes("starting codex-sync-worker"),
         10_000,
         "codex started",
       );
@@ -268,9 +287,7 @@ Deno.test({
         "the rollout delivered",
       );
     } finally {
-      child.kill("SIGTERM");
-      assertEquals((await child.status).code, 0, stderr);
-      await pump.catch(() => {});
+      assertEquals(await running.stop(), 0, running.stderr());
     }
   },
 });
@@ -280,30 +297,30 @@ Deno.test({
   ...opts,
   fn: async () => {
     const dir = await Deno.makeTempDir();
-    await Deno.mkdir(`${dir}/.config/ai-sync`, { recursive: true });
-    await Deno.writeTextFile(`${dir}/.config/ai-sync/config.yaml`, "worker:\n  poll_interval: 1\n");
+    await pollEverySecond(dir);
     const once = await run(["--once"], dir);
     assertEquals(once.code, 0, once.stderr);
     assertStringIncludes(once.stderr, "no AI conversation history found");
-    const child = start([], dir).spawn();
-    let stderr = "";
-    const pump = child.stderr.pipeTo(
-      new WritableStream({ write: (c) => void (stderr += new TextDecoder().decode(c)) }),
-    );
-    child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    const running = spawnStart([], dir);
     try {
-      await eventually(() => stderr.includes("waiting for one to appear"), 20_000, "waiting");
+      await eventually(
+        () => running.stderr().includes("waiting for one to appear"),
+        20_000,
+        "waiting",
+      );
       const id = "05d00000-0000-4000-8000-000000000001";
       await Deno.mkdir(`${dir}/.claude/projects/-p`, { recursive: true });
       await Deno.writeTextFile(
         `${dir}/.claude/projects/-p/${id}.jsonl`,
         sessionLines({ sessionId: id, turns: 1 }).join("\n") + "\n",
       );
-      await eventually(() => stderr.includes("backfill done: 1 conversations"), 20_000, "claude");
+      await eventually(
+        () => running.stderr().includes("backfill done: 1 conversations"),
+        20_000,
+        "claude",
+      );
     } finally {
-      child.kill("SIGTERM");
-      assertEquals((await child.status).code, 0, stderr);
-      await pump.catch(() => {});
+      assertEquals(await running.stop(), 0, running.stderr());
     }
   },
 });

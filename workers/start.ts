@@ -22,6 +22,7 @@ import {
   configPathOf,
   dataDirOf,
   defaultStateDir,
+  isDirectory,
   otherDefaultDirsOf,
   parseCli,
 } from "../common/cli/context.ts";
@@ -63,14 +64,6 @@ interface Plan {
 /** The flag `start` takes for a source's data folder. */
 function startFlag(spec: SourceSpec): string {
   return spec.startFlag ?? spec.sourceFlag;
-}
-
-function isDir(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
 }
 
 function usage(plans: Plan[] | undefined): string {
@@ -307,8 +300,8 @@ async function main(args: string[]): Promise<number> {
   const plans: Plan[] = SOURCES.map((spec, index) => {
     const flag = values[startFlag(spec)] as string | undefined;
     const dir = dataDirOf(spec, flag, config, configPath);
-    const others = otherDefaultDirsOf(spec, flag, config, dir).filter(isDir);
-    return { spec, index, dir, flag, others, found: isDir(dir) };
+    const others = otherDefaultDirsOf(spec, flag, config, dir).filter(isDirectory);
+    return { spec, index, dir, flag, others, found: isDirectory(dir) };
   });
   if (values.help) {
     console.log(usage(plans));
@@ -433,9 +426,9 @@ async function main(args: string[]): Promise<number> {
   const appear = waiting.length === 0 ? undefined : setInterval(() => {
     for (const p of [...waiting]) {
       const dir = dataDirOf(p.spec, p.flag, config, configPath);
-      if (stopping || !isDir(dir)) continue;
+      if (stopping || !isDirectory(dir)) continue;
       waiting.splice(waiting.indexOf(p), 1);
-      const others = otherDefaultDirsOf(p.spec, p.flag, config, dir).filter(isDir);
+      const others = otherDefaultDirsOf(p.spec, p.flag, config, dir).filter(isDirectory);
       children.push(launch({ ...p, dir, others, found: true }));
       launched();
     }

@@ -290,7 +290,16 @@ function defaultDirsOf(spec: SourceSpec): string[] {
   return [spec.defaultDataDir(env), ...spec.otherDefaultDirs?.(env) ?? []].map((d) => resolve(d));
 }
 
-function isDirectory(path: string): boolean {
+/**
+ * Whether `path` is a directory (following links); false when it is not there.
+ *
+ * @example Not there
+ * ```ts
+ * import { isDirectory } from "./context.ts";
+ * console.log(isDirectory("/nowhere/at/all")); // false
+ * ```
+ */
+export function isDirectory(path: string): boolean {
   try {
     return Deno.statSync(path).isDirectory;
   } catch {

@@ -27,3 +27,23 @@ export function concatBytes(chunks: readonly Uint8Array[], limit = Infinity): Ui
   }
   return out;
 }
+
+/**
+ * Every chunk of `chunks` joined, each copied as it comes (a reader may hand out the same buffer
+ * again for its next chunk).
+ *
+ * @example Collect a stream
+ * ```ts
+ * import { collectBytes } from "./bytes.ts";
+ * async function* two() {
+ *   yield new Uint8Array([1]);
+ *   yield new Uint8Array([2]);
+ * }
+ * console.log(await collectBytes(two())); // Uint8Array(2) [ 1, 2 ]
+ * ```
+ */
+export async function collectBytes(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks) parts.push(chunk.slice());
+  return concatBytes(parts);
+}

@@ -13,6 +13,7 @@
  */
 import type { GuardedFile } from "./guarded_file.ts";
 import { fileChunks, inflated, InflateError } from "./inflate.ts";
+import { concatBytes } from "./bytes.ts";
 
 /** The archive cannot be read as a gzip-compressed tar, or is cut short. */
 export class TarError extends Error {
@@ -244,9 +245,7 @@ function text(field: Uint8Array): string {
 
 /** What a pax header (`path`, `size`) or a GNU long name says of the entry after it. */
 function metaOf(meta: { kind: number; parts: Uint8Array[] }): { name?: string; size?: number } {
-  const all = new Uint8Array(meta.parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of meta.parts) all.set(part, (at += part.length) - part.length);
+  const all = concatBytes(meta.parts);
   if (meta.kind === GNU_LONG_NAME) return { name: text(all) };
   if (meta.kind === PAX_GLOBAL) return {};
   const out: { name?: string; size?: number } = {};

@@ -12,7 +12,7 @@
 import { crc32 } from "node:zlib";
 import type { GuardedFile } from "./guarded_file.ts";
 import { fileChunks, inflated, InflateError } from "./inflate.ts";
-import { concatBytes } from "./bytes.ts";
+import { collectBytes } from "./bytes.ts";
 
 /** The archive cannot be read as a zip, or a member is not what its directory says. */
 export class ZipError extends Error {
@@ -259,7 +259,5 @@ export async function readZipText(
   entry: ZipEntry,
   limit: number,
 ): Promise<string> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of readZipMember(file, entry, limit)) parts.push(chunk.slice());
-  return utf8.decode(concatBytes(parts));
+  return utf8.decode(await collectBytes(readZipMember(file, entry, limit)));
 }

@@ -25,7 +25,7 @@ import { basename, dirname, join } from "node:path";
 import type { GuardedFile } from "../io/guarded_file.ts";
 import { readZipDirectory, readZipMember, readZipText, type ZipEntry } from "../io/zip.ts";
 import { listTar, readTarMember } from "../io/tar.ts";
-import { concatBytes } from "../io/bytes.ts";
+import { collectBytes } from "../io/bytes.ts";
 import { SIDE_FILE_MAX_BYTES } from "../io/guarded_file.ts";
 import { VERSION } from "../version.ts";
 import type { SnapshotUnit } from "./cursor.ts";
@@ -239,9 +239,7 @@ async function openTar<Hint>(file: GuardedFile, ctx: ReadContext<Hint>): Promise
     stream: (name, limits) => readTarMember(file, name, tarLimits(limits)),
     readText: async (name) => {
       const limits = { ...tarLimits(ctx.limits()), maxMemberBytes: SIDE_FILE_MAX_BYTES };
-      const parts: Uint8Array[] = [];
-      for await (const chunk of readTarMember(file, name, limits)) parts.push(chunk.slice());
-      return new TextDecoder().decode(concatBytes(parts));
+      return new TextDecoder().decode(await collectBytes(readTarMember(file, name, limits)));
     },
   };
 }

@@ -7,7 +7,7 @@
  */
 import { JsonRecordSplitter } from "../io/json_records.ts";
 import { type DocumentPart, pagePart, setHeaderField } from "../source.ts";
-import { concatBytes } from "../io/bytes.ts";
+import { collectBytes } from "../io/bytes.ts";
 import type { SnapshotUnit } from "./cursor.ts";
 import { MAX_RECORD_DEPTH } from "./document.ts";
 import { type CutPart, MarkerCutter } from "./cut_parts.ts";
@@ -198,9 +198,7 @@ export async function readMember<Hint>(
     return index;
   }
   if (!member.shape) {
-    const parts: Uint8Array[] = [];
-    for await (const chunk of source.stream(member.name, limits)) parts.push(chunk.slice());
-    await deliver({ bytes: concatBytes(parts) });
+    await deliver({ bytes: await collectBytes(source.stream(member.name, limits)) });
     return index;
   }
   const splitter = new JsonRecordSplitter({
