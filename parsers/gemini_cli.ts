@@ -722,7 +722,7 @@ function parseJsonl(
       line,
       message: `${what} is not a known kind (header, message, $set, $rewindTo); skipped`,
     });
-  }, true);
+  }, { withBytes: true });
   return parse.output(input);
 }
 

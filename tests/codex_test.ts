@@ -320,6 +320,128 @@ Deno.test("codex parser: tool calls are paired by any call id, and the oldest of
   });
 });
 
+/** The same lines with their keys in another order than Codex writes them: each is parsed. */
+function reordered(bytes: Uint8Array): Uint8Array {
+  const lines = new TextDecoder().decode(bytes).split("\n").map((line) => {
+    try {
+      const { timestamp, type, payload, ...rest } = JSON.parse(line);
+      return JSON.stringify({ payload, type, ...rest, timestamp });
+    } catch {
+      return line;
+    }
+  });
+  return new TextEncoder().encode(lines.join("\n"));
+}
+
+/** `parse`, and how many times it called `JSON.parse`. */
+function countingParses(bytes: Uint8Array, name: string): [ParseOutput<CodexCarry>, number] {
+  const jsonParse = JSON.parse;
+  let calls = 0;
+  JSON.parse = (text, reviver) => {
+    calls++;
+    return jsonParse(text, reviver);
+  };
+  try {
+    return [parse(bytes, name), calls];
+  } finally {
+    JSON.parse = jsonParse;
+  }
+}
+
+Deno.test("codex parser: events told from their first bytes give what parsing them gives", async (t) => {
+  const at = (s: number) => `2026-02-01T00:00:${String(s).padStart(2, "0")}.000Z`;
+  const event = (s: number, payload: Record<string, unknown>, ordinal?: number) =>
+    JSON.stringify({
+      timestamp: at(s),
+      ...(ordinal === undefined ? {} : { ordinal }),
+      type: "event_msg",
+      payload,
+    });
+  const completed = (s: number, type: string, text: string) =>
+    event(s, {
+      type: "item_completed",
+      turn_id: "t1",
+      item: { type, content: [{ type: "text", text }] },
+    });
+  const lines = [
+    JSON.stringify({ timestamp: at(0), type: "session_meta", payload: { id: "s-events" } }),
+    // Before any response item the mirrors are the only record of their messages.
+    event(1, { type: "user_message", message: "first, from an event" }),
+    event(2, { type: "agent_reasoning", text: "thinking, mirrored" }),
+    completed(3, "UserMessage", "second, from a completed item"),
+    event(4, { type: "exec_command_end", aggregated_output: "x".repeat(500) }, 7),
+    JSON.stringify({
+      timestamp: at(5),
+      type: "response_item",
+      payload: {
+        type: "message",
+        role: "user",
+        content: [{ type: "input_text", text: "an item" }],
+      },
+    }),
+    completed(6, "AgentMessage", "a mirror now"),
+    completed(7, "Plan", "a plan"),
+    event(8, { type: "agent_message", message: "a mirror now" }),
+    // An escaped type and a time of another length are left to the parse.
+    `{"timestamp":"${at(9)}","type":"event_msg","payload":{"type":"exec\\u005fcommand_end"}}`,
+    JSON.stringify({
+      timestamp: "2026-02-01T00:00:10Z",
+      type: "event_msg",
+      payload: { type: "task_started" },
+    }),
+    // A time no calendar has is not seen, parsed or not.
+    JSON.stringify({
+      timestamp: "2026-02-30T00:00:11.000Z",
+      type: "event_msg",
+      payload: { type: "task_started" },
+    }),
+    event(12, {
+      type: "token_count",
+      info: { total_token_usage: { input_tokens: 5, total_tokens: 9 } },
+    }),
+    event(13, { type: "thread_name_updated", thread_name: "Named" }),
+    event(14, { type: "task_complete" }),
+  ];
+  const bytes = new TextEncoder().encode(lines.join("\n") + "\n");
+
+  await t.step("the same output as the same lines parsed whole", () => {
+    const [out, parses] = countingParses(bytes, "rollout-e.jsonl");
+    const [whole, wholeParses] = countingParses(reordered(bytes), "rollout-e.jsonl");
+    assertEquals(out, whole);
+    assertEquals(texts(out.conversations[0].messages), [
+      "user:first, from an event",
+      "user:second, from a completed item",
+      "user:an item",
+    ]);
+    assertEquals(out.conversations[0].updated_at, at(14));
+    assertEquals(out.skipped, {
+      "prompt or answer mirrored from a response_item (delivered once)": 3,
+      "event_msg exec_command_end": 2,
+      "item_completed Plan": 1,
+      "event_msg task_started": 2,
+      "event_msg task_complete": 1,
+    });
+    // Passed over unparsed: the reasoning, the command's end, the two mirrors, the plan, the
+    // task start at a time that is no date, and the task's end.
+    assertEquals(wholeParses - parses, 7);
+  });
+
+  const fixtures = [V171, V047, FORK].map((name) => [name, `${DIR}${name}`]);
+  if (sharedFixturesPresent("codex")) {
+    for (const entry of Deno.readDirSync(`${SHARED_FIXTURES}/codex`)) {
+      if (entry.name.endsWith(".jsonl")) {
+        fixtures.push([entry.name, `${SHARED_FIXTURES}/codex/${entry.name}`]);
+      }
+    }
+  }
+  for (const [name, path] of fixtures) {
+    await t.step(`${name}: the same output as its lines parsed whole`, () => {
+      const bytes = Deno.readFileSync(path);
+      assertEquals(parse(bytes, name), parse(reordered(bytes), name));
+    });
+  }
+});
+
 Deno.test("codex worker: file names", () => {
   const id = "01996135-afde-7911-97f0-d863511eca56";
   assertEquals(rolloutRef(`/s/2025/09/19/rollout-2025-09-19T11-02-12-${id}.jsonl`, "/s"), {

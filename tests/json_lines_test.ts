@@ -2,7 +2,7 @@
  * The parsers' shared helpers for JSON values: times as `toISOString` writes them, ids as the
  * schema takes them.
  */
-import { idOf, isoOfEpochMs, titleFrom } from "../parsers/json_lines.ts";
+import { eachJsonLine, idOf, isoOfEpochMs, titleFrom } from "../parsers/json_lines.ts";
 import { MessageSchema } from "../common/types.ts";
 import { assert, assertEquals } from "./assert.ts";
 
@@ -54,4 +54,23 @@ Deno.test("titleFrom keeps a title and cuts a long one, never inside a surrogate
   // An emoji whose pair would straddle the cut.
   const emoji = titleFrom(`${"t".repeat(998)}😀${"t".repeat(10)}`);
   assertEquals(emoji, `${"t".repeat(998)}…`);
+});
+
+Deno.test("eachJsonLine leaves a line its caller deals with from the text unparsed", () => {
+  const bytes = new TextEncoder().encode('{"a":1}\nSKIP not JSON\n\n{"b":2}\n');
+  const seen: [number, unknown][] = [];
+  const told: [string, number][] = [];
+  const issues: { line: number; message: string }[] = [];
+  const skipped: Record<string, number> = {};
+  eachJsonLine(bytes, 10, skipped, issues, (obj, line) => seen.push([line, obj]), {
+    unparsed: (text, line) => {
+      told.push([text, line]);
+      return text.startsWith("SKIP");
+    },
+  });
+  assertEquals(seen, [[10, { a: 1 }], [13, { b: 2 }]]);
+  // Blank lines are counted before the caller is asked.
+  assertEquals(told, [['{"a":1}', 10], ["SKIP not JSON", 11], ['{"b":2}', 13]]);
+  assertEquals(issues, []);
+  assertEquals(skipped, { "blank line": 1 });
 });
