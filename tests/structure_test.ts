@@ -166,3 +166,40 @@ Deno.test("structure: no file in common/ is over 400 lines", async () => {
   await walk("common");
   assertEquals(over, []);
 });
+
+/**
+ * The tables of `markdown` that lack their separator row (`|---|`): `deno fmt` flows such lines
+ * into one paragraph, and the page shows a wall of bars. Returns each such table's first line.
+ */
+function tablesWithoutSeparator(markdown: string): string[] {
+  const broken: string[] = [];
+  let fenced = false;
+  let table: string[] = [];
+  const close = () => {
+    if (table.length > 0 && !/^\|(\s*:?-{3,}:?\s*\|)+\s*$/.test(table[1] ?? "")) {
+      broken.push(table[0].slice(0, 80));
+    }
+    table = [];
+  };
+  for (const line of markdown.split("\n")) {
+    if (line.startsWith("```")) fenced = !fenced;
+    if (!fenced && line.startsWith("|")) table.push(line);
+    else close();
+  }
+  close();
+  return broken;
+}
+
+Deno.test("structure: every table in the README and docs/ has its separator row", async () => {
+  const broken: string[] = [];
+  const pages = [
+    "README.md",
+    ...[...Deno.readDirSync(`${REPO}/docs`)].map((e) => `docs/${e.name}`),
+  ];
+  for (const page of pages.filter((p) => p.endsWith(".md"))) {
+    for (const table of tablesWithoutSeparator(await Deno.readTextFile(`${REPO}/${page}`))) {
+      broken.push(`${page}: ${table}`);
+    }
+  }
+  assertEquals(broken, []);
+});
