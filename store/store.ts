@@ -107,6 +107,7 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_uuid);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
   key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS receipts (source_type TEXT PRIMARY KEY, batches INTEGER NOT NULL);
 `;
 
 /**
@@ -154,7 +155,14 @@ function whileLocked(open: () => void): void {
 }
 
 /** The statements only a writer needs. */
+/**
+ * What {@link ConversationStore.applyRows} did: the counts a server answers, and in a store that
+ * keeps receipts, how many batches of this source it has stored, this one included.
+ */
+export type StoredBatch = BatchResult & { receipt?: number };
+
 interface WriteStatements {
+  countReceipt: StatementSync;
   insertConversation: StatementSync;
   updateConversation: StatementSync;
   deleteConversation: StatementSync;
@@ -183,13 +191,20 @@ export class ConversationStore {
   readonly #getConversation: StatementSync;
   /** Prepared by a writer only: a reader may have a store no writer of this version upgraded. */
   readonly #writes?: WriteStatements;
+  readonly #receipts: boolean;
 
   /**
    * Opens (creating if needed) the store at `path`; `:memory:` for a throwaway one. With
    * `readOnly`, an existing store is opened for reading beside its writers (the viewer beside
-   * running workers): nothing is created or migrated, and writes fail.
+   * running workers): nothing is created or migrated, and writes fail. With `receipts` (the
+   * embedded store), each batch stored is counted per source ({@link receipt}), so that a worker
+   * can tell a store that holds less than it acknowledged: one restored from an older copy.
    */
-  constructor(readonly path: string, options: { readOnly?: boolean } = {}) {
+  constructor(
+    readonly path: string,
+    options: { readOnly?: boolean; receipts?: boolean } = {},
+  ) {
+    this.#receipts = options.receipts ?? false;
     this.#db = new DatabaseSync(path, { readOnly: options.readOnly ?? false });
     if (options.readOnly) this.#db.exec("PRAGMA busy_timeout=10000;");
     else {
@@ -220,6 +235,10 @@ export class ConversationStore {
 
   #prepareWrites(): WriteStatements {
     return {
+      countReceipt: this.#db.prepare(
+        `INSERT INTO receipts (source_type, batches) VALUES (?, 1)
+         ON CONFLICT(source_type) DO UPDATE SET batches = batches + 1 RETURNING batches`,
+      ),
       insertConversation: this.#db.prepare(
         `INSERT INTO conversations (uuid, source_type, title, created_at, updated_at, metadata,
           created_ms, updated_ms) VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)`,
@@ -303,13 +322,13 @@ export class ConversationStore {
    * differs. A new conversation whose messages all belong to other conversations is not kept.
    * With `key`, a key reused for a different payload throws {@link IdempotencyConflictError}.
    */
-  applyBatch(batch: Batch, key?: string, fingerprint?: string): BatchResult {
+  applyBatch(batch: Batch, key?: string, fingerprint?: string): StoredBatch {
     return this.applyRows(batchRows(batch), key, fingerprint);
   }
 
   /** {@link applyBatch} of a batch already made into rows (see rows.ts). */
-  applyRows(batch: BatchRows, key?: string, fingerprint?: string): BatchResult {
-    const result: BatchResult = {
+  applyRows(batch: BatchRows, key?: string, fingerprint?: string): StoredBatch {
+    const result: StoredBatch = {
       success: true,
       inserted_conversations: 0,
       inserted_messages: 0,
@@ -343,12 +362,40 @@ export class ConversationStore {
           result.inserted_conversations--;
         }
       }
+      if (this.#receipts) {
+        const row = this.#w.countReceipt.get(batch.source_type) as { batches: number };
+        result.receipt = row.batches;
+      }
       this.#db.exec("COMMIT");
     } catch (error) {
       this.#db.exec("ROLLBACK");
       throw error;
     }
     return result;
+  }
+
+  /**
+   * How many batches of `sourceType` this store has stored with receipts (0 in a store that
+   * never kept them, or one written before they were).
+   *
+   * @example Count a batch
+   * ```ts
+   * import { ConversationStore } from "./store.ts";
+   * const store = new ConversationStore(":memory:", { receipts: true });
+   * store.applyBatch({ source_type: "codex", conversations: [] });
+   * console.log(store.receipt("codex"), store.receipt("gemini")); // 1 0
+   * ```
+   */
+  receipt(sourceType: string): number {
+    try {
+      const row = this.#db.prepare("SELECT batches FROM receipts WHERE source_type = ?")
+        .get(sourceType) as { batches: number } | undefined;
+      return row?.batches ?? 0;
+    } catch (error) {
+      // Opened read-only, a store from before receipts has no such table.
+      if (/no such table/.test((error as Error).message)) return 0;
+      throw error;
+    }
   }
 
   /** Stores `c`'s row; whether it is new. */

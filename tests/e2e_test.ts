@@ -607,9 +607,9 @@ Deno.test({
 });
 
 Deno.test({
-  name: "e2e: resync after the store was restored from an older backup sends what it lacks",
+  name: "e2e: a store restored in place from an older backup is noticed and sent what it lacks",
   ...opts,
-  fn: async () => {
+  fn: async (t) => {
     const s = await scratch(null);
     const store = `${s.state}/conversations.db`;
     const messages = () => {
@@ -627,33 +627,55 @@ Deno.test({
       await Deno.writeTextFile(`${s.data}/-p/${id}.jsonl`, lines.join("\n") + "\n");
       return lines.length - 1;
     };
-    const once = async () => assertEquals((await runWorker([...s.base, "--once"])).code, 0);
+    const once = async () => {
+      const out = await runWorker([...s.base, "--once"]);
+      assertEquals(out.code, 0, out.stderr);
+      return out.stderr;
+    };
     const first = await session(1);
     await once();
     const backup = await Deno.readFile(store);
     const second = await session(2);
     await once();
     assertEquals(messages(), first + second);
-    // Restored in place (cp keeps the file): the worker cannot tell, and sends nothing.
-    await Deno.writeFile(store, backup);
-    await once();
-    assertEquals(messages(), first);
 
-    const worker = spawnWorker(s.base);
-    try {
-      await worker.waitFor("backfill done");
-      const refused = await runWorker(["resync", ...s.base]);
-      assertEquals(refused.code, 1, "not while the worker runs");
-      assertStringIncludes(refused.stderr, "stop it first");
-    } finally {
-      worker.child.kill("SIGINT");
-      assertEquals(await worker.exit(), 0);
-    }
-    const out = await runWorker(["resync", ...s.base]);
-    assertEquals(out.code, 0, out.stderr);
-    assertStringIncludes(out.stdout, "its next run reads the whole history again");
-    await once();
-    assertEquals(messages(), first + second, "each message once");
+    await t.step("a restart with the store as it was starts nothing over", async () => {
+      const log = await once();
+      assert(!log.includes("it acknowledged"), log);
+    });
+
+    await t.step("the backup copied over the store (cp keeps the file) is noticed", async () => {
+      await Deno.writeFile(store, backup);
+      assertEquals(messages(), first);
+      const log = await once();
+      assertStringIncludes(log, "the store holds 1 of the 2 batches it acknowledged");
+      assertStringIncludes(log, "reading everything again");
+      assertEquals(messages(), first + second, "each message once");
+      assert(!(await once()).includes("it acknowledged"), "noticed once");
+    });
+
+    await t.step(
+      "resync by hand: refused while the worker runs, then all is read again",
+      async () => {
+        const worker = spawnWorker(s.base);
+        try {
+          await worker.waitFor("backfill done");
+          const refused = await runWorker(["resync", ...s.base]);
+          assertEquals(refused.code, 1, "not while the worker runs");
+          assertStringIncludes(refused.stderr, "stop it first");
+        } finally {
+          worker.child.kill("SIGINT");
+          assertEquals(await worker.exit(), 0);
+        }
+        const out = await runWorker(["resync", ...s.base]);
+        assertEquals(out.code, 0, out.stderr);
+        assertStringIncludes(out.stdout, "its next run reads the whole history again");
+        const again = await runWorker([...s.base, "--once"]);
+        assertEquals(again.code, 0, again.stderr);
+        assertEquals(JSON.parse(again.stdout).messages, first + second, "all sent again");
+        assertEquals(messages(), first + second, "each message once");
+      },
+    );
   },
 });
 

@@ -2,7 +2,10 @@
  * The target a worker's state delivered to: a change starts the state over (checkpoints, batches
  * in flight, what exports sent), keeping the mailbox's own bookkeeping.
  */
-import { checkTarget, noteTargetFile, targetOf } from "../common/engine/target.ts";
+import { DatabaseSync } from "node:sqlite";
+import { checkTarget, noteTargetFile, storeReceiptOf, targetOf } from "../common/engine/target.ts";
+import { RECEIPT_MARK } from "../common/delivery/store_sinks.ts";
+import { ConversationStore } from "../store/store.ts";
 import { StateStore } from "../common/state/state.ts";
 import { assertEquals, assertStringIncludes } from "./assert.ts";
 import { appendedUnit } from "./helpers.ts";
@@ -63,4 +66,51 @@ Deno.test("target: a change of target starts the state over", async (t) => {
     await Deno.rename(`${path}.new`, path);
     assertStringIncludes(checkTarget(state, targetOf("", dir)), "replaced");
   });
+});
+
+Deno.test("target: a store that holds fewer batches than it acknowledged starts the state over", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/conversations.db`;
+  const store = new ConversationStore(path, { receipts: true });
+  const batch = { source_type: "codex" as const, conversations: [] };
+  const target = () => targetOf("", dir);
+  const state = deliveredState();
+
+  await t.step("the store counts the batches of each source", () => {
+    for (let i = 0; i < 3; i++) assertEquals(store.applyBatch(batch).receipt, i + 1);
+    assertEquals(store.applyBatch({ ...batch, source_type: "gemini" }).receipt, 1);
+    assertEquals(storeReceiptOf(dir, "codex"), 3);
+    assertEquals(storeReceiptOf(dir, "claude"), 0);
+    assertEquals(storeReceiptOf(`${dir}/none`, "codex"), undefined);
+    // A server's store answers without one.
+    assertEquals(new ConversationStore(":memory:").applyBatch(batch).receipt, undefined);
+  });
+
+  await t.step("a state without a receipt, or one the store reaches, keeps everything", () => {
+    assertEquals(checkTarget(state, target(), 3), "");
+    state.commitBatch("b1", [], {}, [[RECEIPT_MARK, "3"]]);
+    assertEquals(checkTarget(state, target(), 3), "");
+    assertEquals(checkTarget(state, target(), 4), "", "a store ahead (a crash before the commit)");
+    assertEquals(checkTarget(state, target(), undefined), "", "a store that cannot be read now");
+    assertEquals(state.listUnits().length, 1);
+  });
+
+  await t.step("a store behind the receipt: everything forgotten, once", () => {
+    const why = checkTarget(state, target(), 2);
+    assertStringIncludes(why, "the store holds 2 of the 3 batches it acknowledged");
+    assertEquals(state.listUnits().length, 0);
+    assertEquals(state.fingerprint("mailbox:me@imap/INBOX"), '{"lastUid":7}');
+    assertEquals(checkTarget(state, target(), 2), "");
+  });
+
+  await t.step("a store from before receipts, read beside its writer, holds none", () => {
+    const old = `${dir}/old`;
+    Deno.mkdirSync(old);
+    new ConversationStore(`${old}/conversations.db`).close();
+    const db = new DatabaseSync(`${old}/conversations.db`);
+    db.exec("DROP TABLE receipts");
+    db.close();
+    assertEquals(storeReceiptOf(old, "codex"), 0);
+  });
+  store.close();
 });

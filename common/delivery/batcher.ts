@@ -156,7 +156,7 @@ export class Batcher<Hint = unknown> {
     this.#o.state.commitBatch(key, cursors, {
       messages: pieces.reduce((n, p) => n + p.messages, 0),
       batches: 1,
-    });
+    }, this.#o.delivery.receiptMarks());
     this.#count(pieces);
     return true;
   }
@@ -233,7 +233,7 @@ export class Batcher<Hint = unknown> {
     state.commitBatch(key, [...finals.values()], {
       messages: pieces.reduce((n, p) => n + p.messages, 0),
       batches: items.length > 0 ? 1 : 0,
-    }, marks);
+    }, [...marks, ...this.#o.delivery.receiptMarks()]);
     for (const [key, cursor] of finals) {
       if (pending.get(key) === cursor) pending.delete(key);
     }

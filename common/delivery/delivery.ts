@@ -15,7 +15,8 @@ import { outgoingBatch } from "./outgoing.ts";
 import { type Item, itemOf } from "./item.ts";
 import { namedMessages, namesConversation } from "./answer.ts";
 import type { Logger } from "../log.ts";
-import type { StateStore } from "../state/state.ts";
+import type { Mark, StateStore } from "../state/state.ts";
+import { RECEIPT_MARK } from "./store_sinks.ts";
 import { StateDatabaseError } from "../state/errors.ts";
 import type { SourceType } from "../types.ts";
 
@@ -145,9 +146,18 @@ export class Delivery {
   #stopping = false;
   #stopController = new AbortController();
   #wake: (() => void) | undefined;
+  #receipt = 0;
 
   /** Creates a delivery for one source. */
   constructor(readonly options: DeliveryOptions) {}
+
+  /**
+   * What to record with a batch's commit: the highest receipt the embedded store gave (none from
+   * a server), which the store must still reach at the next start (`target.ts`).
+   */
+  receiptMarks(): Mark[] {
+    return this.#receipt > 0 ? [[RECEIPT_MARK, String(this.#receipt)]] : [];
+  }
 
   /**
    * Delivers `items` under `key`; returns once the server acknowledged them (or the refused
@@ -182,6 +192,7 @@ export class Delivery {
       }
       if (outcome.kind === "ok") {
         this.#observe(items.length, true);
+        this.#receipt = Math.max(this.#receipt, outcome.receipt ?? 0);
         if (stats.pausedReason || stats.retrying) {
           log.info("delivery resumed", { target: sink.target });
         }

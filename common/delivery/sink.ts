@@ -14,7 +14,11 @@ export const MAX_REASON_CHARS = 500;
 
 /** What a send came to, and so what the pipeline does next. */
 export type SendOutcome =
-  | { kind: "ok"; result: BatchResult }
+  /**
+   * Stored. `receipt`: the embedded store's count of batches from this source, this one
+   * included (see `ConversationStore.receipt`).
+   */
+  | { kind: "ok"; result: BatchResult; receipt?: number }
   /** Network error, timeout, 408, 409, 429, 5xx: back off and send the same batch again. */
   | { kind: "retry"; status: number; reason: string; retryAfterMs?: number }
   /** 413: split the batch. */

@@ -21,6 +21,18 @@ function rejectionOf(batch: Batch): SendOutcome | undefined {
 }
 
 /**
+ * The mark a batch's commit records the embedded store's receipt under (see
+ * `Delivery.receiptMarks`).
+ */
+export const RECEIPT_MARK = "target:receipt";
+
+/** Writes `rows` into `store`: the counts as a server's answer, and the store's receipt. */
+function storedOutcome(store: ConversationStore, rows: BatchRows): SendOutcome {
+  const { receipt, ...result } = store.applyRows(rows);
+  return { kind: "ok", result, receipt };
+}
+
+/**
  * The embedded store's file: `conversations.db` in the state directory, shared by the workers.
  *
  * @example Where it is
@@ -82,7 +94,7 @@ export class EmbeddedSink implements Sink {
     // no key fingerprint: in-process, the pipeline's key already commits to the payload hash.
     return Promise.resolve(
       rejectionOf(out.batch) ??
-        written(this.store.path, () => ({ kind: "ok", result: this.store.applyRows(out.rows) })),
+        written(this.store.path, () => storedOutcome(this.store, out.rows)),
     );
   }
 }
@@ -176,7 +188,7 @@ export function applyStoreRequest(
 ): StoreReply {
   const outcome = written(store.path, () => {
     const open = store instanceof ConversationStore ? store : store.open();
-    return { kind: "ok", result: open.applyRows(request.rows) };
+    return storedOutcome(open, request.rows);
   });
   return { type: "stored", id: request.id, outcome };
 }
@@ -203,6 +215,6 @@ export class StoreOpener {
 
   /** The store, opened now if it was not. */
   open(): ConversationStore {
-    return this.store ??= new ConversationStore(this.path);
+    return this.store ??= new ConversationStore(this.path, { receipts: true });
   }
 }

@@ -25,7 +25,7 @@ import type { EngineInit } from "./protocol.ts";
 import { deliverySettings, watchTiming } from "./settings.ts";
 import { checkSandbox } from "./sandbox.ts";
 import { releaseMemory, Settler } from "./settle.ts";
-import { checkTarget, noteTargetFile, targetOf } from "./target.ts";
+import { checkTarget, noteTargetFile, storeReceiptOf, targetOf } from "./target.ts";
 import { statusSnapshot } from "./snapshot.ts";
 /** The HTTP sink's settings in a configuration. */
 function httpOptions(config: Config, source: string, version: string): HttpSinkOptions {
@@ -151,7 +151,10 @@ export class Engine<Carry, Hint> {
       return 1;
     }
     const target = targetOf(config.server.base_url, init.stateDir);
-    const why = checkTarget(state, target);
+    const receipt = config.server.base_url
+      ? undefined
+      : storeReceiptOf(init.stateDir, source.sourceType);
+    const why = checkTarget(state, target, receipt);
     if (why) log.warn(`${why}: reading everything again for ${target.name}, which keeps each once`);
     const engine = new Engine(
       source,

@@ -7,8 +7,9 @@
  *
  * @module
  */
-import { embeddedStorePath } from "../delivery/store_sinks.ts";
+import { embeddedStorePath, RECEIPT_MARK } from "../delivery/store_sinks.ts";
 import type { StateStore } from "../state/state.ts";
+import { ConversationStore } from "../../store/store.ts";
 
 /** Where the state records its target. */
 const TARGET_KEY = "target";
@@ -46,10 +47,36 @@ export function targetOf(baseUrl: string, stateDir: string): DeliveryTarget {
 }
 
 /**
+ * How many batches of `sourceType` the embedded store in `stateDir` has stored (its receipt), or
+ * `undefined` when there is no store or it cannot be read now (the comparison is then left out).
+ *
+ * @example No store yet
+ * ```ts
+ * import { storeReceiptOf } from "./target.ts";
+ * console.log(storeReceiptOf(Deno.makeTempDirSync(), "codex")); // undefined
+ * ```
+ */
+export function storeReceiptOf(stateDir: string, sourceType: string): number | undefined {
+  const path = embeddedStorePath(stateDir);
+  let store: ConversationStore | undefined;
+  try {
+    Deno.statSync(path);
+    store = new ConversationStore(path, { readOnly: true });
+    return store.receipt(sourceType);
+  } catch {
+    return undefined;
+  } finally {
+    store?.close();
+  }
+}
+
+/**
  * Compares `target` with the one the state delivered to, starting the state over when they
  * differ; returns why it did (empty when it did not). A state that names no target (new, or
  * written before targets were recorded) takes this one, as does one that did not know the
- * store's file yet.
+ * store's file yet. With `storeReceipt` ({@link storeReceiptOf}), a store that holds fewer
+ * batches than it acknowledged (a backup copied over it, which keeps the file) starts it over
+ * too: what the backup lacks is sent again.
  *
  * @example A new state takes the target
  * ```ts
@@ -60,14 +87,22 @@ export function targetOf(baseUrl: string, stateDir: string): DeliveryTarget {
  * console.log(checkTarget(state, { name: "the server https://y" }) !== ""); // true
  * ```
  */
-export function checkTarget(state: StateStore, target: DeliveryTarget): string {
+export function checkTarget(
+  state: StateStore,
+  target: DeliveryTarget,
+  storeReceipt?: number,
+): string {
   const before = recordedTarget(state);
+  const acknowledged = Number(state.fingerprint(RECEIPT_MARK) ?? 0);
   let why = "";
   if (before && before.name !== target.name) why = `it delivered to ${before.name} before`;
   else if (before?.file && before.file !== target.file) {
     why = target.file
       ? "that file is not the store it delivered to (replaced)"
       : "the store it delivered to is gone";
+  } else if (storeReceipt !== undefined && storeReceipt < acknowledged) {
+    why = `the store holds ${storeReceipt} of the ${acknowledged} batches it acknowledged ` +
+      "(restored from an older copy, or overwritten)";
   }
   if (why) forgetDeliveries(state);
   if (why || before?.name !== target.name || (target.file && before?.file !== target.file)) {
