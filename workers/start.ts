@@ -38,8 +38,8 @@ import { type RunSummary, summaryTable } from "../common/summary.ts";
 import {
   removeService,
   serviceDefinition,
+  ServiceSetupError,
   startServiceCommand,
-  TransientDenoError,
   writeService,
 } from "../common/cli/service.ts";
 import { embeddedStorePath } from "../common/delivery/store_sinks.ts";
@@ -322,7 +322,7 @@ async function main(args: string[]): Promise<number> {
         "start",
       );
     } catch (error) {
-      if (!(error instanceof TransientDenoError)) throw error;
+      if (!(error instanceof ServiceSetupError)) throw error;
       console.error(`start: install-service: ${error.message}`);
       return 1;
     }

@@ -25,6 +25,44 @@ function home(): string {
 }
 
 /**
+ * A service cannot be written as asked; the message says why and what to do instead.
+ *
+ * @example Tell a setup error from a bug
+ * ```ts
+ * import { ServiceSetupError, TransientDenoError } from "./service.ts";
+ * console.log(new TransientDenoError("/x") instanceof ServiceSetupError); // true
+ * ```
+ */
+export class ServiceSetupError extends Error {
+  override name = "ServiceSetupError";
+}
+
+/**
+ * A word of the service's command that the service manager cannot carry: a control character
+ * (a newline would start another line of the unit: another directive), or in the program's path
+ * a quote (single or double) or backslash, which systemd refuses to run.
+ *
+ * @example The message names the path
+ * ```ts
+ * import { ServiceWordError } from "./service.ts";
+ * console.log(new ServiceWordError("/opt/a\nb", true).message.includes("/opt/a\\nb")); // true
+ * ```
+ */
+export class ServiceWordError extends ServiceSetupError {
+  override name = "ServiceWordError";
+  /** `word`: what cannot be carried; `program`: whether it is the program's path. */
+  constructor(readonly word: string, readonly program: boolean) {
+    super(
+      program
+        ? `the program's path ${JSON.stringify(word)} holds a control character, a quote or a ` +
+          `backslash, which the service manager cannot run: move it to a path without them`
+        : `the argument ${JSON.stringify(word)} holds a control character (a newline, a tab), ` +
+          `which a service file cannot carry: use a path without one`,
+    );
+  }
+}
+
+/**
  * A service file cannot point at this Deno: it runs from the npx cache, which npm may clean.
  *
  * @example The message says how to install durably
@@ -33,7 +71,7 @@ function home(): string {
  * console.log(new TransientDenoError("/home/me/.npm/_npx/1/node_modules/deno/deno").message);
  * ```
  */
-export class TransientDenoError extends Error {
+export class TransientDenoError extends ServiceSetupError {
   override name = "TransientDenoError";
   /** Creates the error for the Deno at `exec`. */
   constructor(exec: string) {
@@ -108,17 +146,26 @@ export function startServiceCommand(repoRoot: string, args: string[]): string[] 
 }
 
 /**
- * A word of `ExecStart` as systemd reads it: quoted when it holds spaces, quotes or backslashes,
- * `%` doubled (a specifier, `%h`, otherwise: a folder named `100%done` ran another path), and in
- * the arguments, not the program's path, which systemd does not expand, `$` too (a variable,
- * `$HOME`).
+ * A word of `ExecStart` as systemd reads it: quoted when it holds spaces, quotes (single quotes
+ * quote too: an apostrophe in `Bob's projects` was dropped) or backslashes, `%` doubled (a
+ * specifier, `%h`, otherwise: a folder named `100%done` ran another path), and in the arguments,
+ * not the program's path, which systemd does not expand, `$` too (a variable, `$HOME`).
  */
 function systemdQuote(arg: string, program: boolean): string {
   const percent = arg.replaceAll("%", "%%");
   const plain = program ? percent : percent.replaceAll("$", "$$$$");
-  return /[\s"\\]/.test(plain)
+  return /[\s"'\\]/.test(plain)
     ? `"${plain.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`
     : plain;
+}
+
+/** Throws {@link ServiceWordError} for a word of `command` a service cannot carry. */
+function checkWords(command: readonly string[], os: string): void {
+  command.forEach((word, i) => {
+    // deno-lint-ignore no-control-regex
+    const refused = i === 0 && os !== "darwin" ? /[\x00-\x1f\x7f"'\\]/ : /[\x00-\x1f\x7f]/;
+    if (refused.test(word)) throw new ServiceWordError(word, i === 0);
+  });
 }
 
 function xml(text: string): string {
@@ -146,6 +193,7 @@ export interface ServiceSpec {
  */
 export function serviceDefinition(service: ServiceSpec, os = Deno.build.os): ServiceFile {
   const { name, command } = service;
+  checkWords(command, os);
   if (os === "darwin") {
     const label = `dev.ai-sync.${name}`;
     const log = `${home()}/Library/Logs/ai-sync/${name}.log`;
@@ -297,7 +345,7 @@ export async function installService(ctx: CliContext, engineUrl: URL): Promise<n
   try {
     file = serviceFile(ctx, engineUrl);
   } catch (error) {
-    if (!(error instanceof TransientDenoError)) throw error;
+    if (!(error instanceof ServiceSetupError)) throw error;
     console.error(`${ctx.spec.binary}: install-service: ${error.message}`);
     return 1;
   }
