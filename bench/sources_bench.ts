@@ -31,8 +31,8 @@ const jsonlBytes = geminiJsonl.reduce((n, f) => n + Deno.statSync(f).size, 0);
 /** A 10 MB legacy session and 100 later versions, each one turn longer with a new last answer. */
 const UPDATES = 100;
 const TURNS = Math.round(10e6 / GEMINI_TURN_BYTES);
-// Kept as one string: the session's objects, live through every timing, made each collection
-// of the parsers' heaps trace them.
+// Kept as one string: the session's objects would be live through every timing, for each
+// collection of the parsers' heaps to trace.
 const fullText = JSON.stringify(geminiDocument({
   sessionId: "be5c0000-0000-4000-8000-000000000001",
   turns: TURNS + UPDATES,
@@ -40,8 +40,8 @@ const fullText = JSON.stringify(geminiDocument({
 }));
 /**
  * Version `i` of the session, made when asked for (outside the timed part): the 101 versions held
- * at once were 1 GB outside the heap, which made V8 collect the parsers' heaps far more often than
- * a worker's (the Codex parser measured 0.41 of its baseline here against 0.6 in `deno task bench`).
+ * at once were 1 GB outside the heap, which slowed the parsers measured beside them (the Codex
+ * parser measured 0.41 of its baseline here against 0.6 in `deno task bench`).
  */
 function version(i: number): Uint8Array {
   const full = JSON.parse(fullText);
