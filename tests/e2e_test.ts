@@ -42,6 +42,16 @@ function expectedMessages(path: string, sessionId: string): Message[] {
   return out.conversations.flatMap((c) => c.messages);
 }
 
+/** The ids of every message of the corpus' session files. */
+function corpusUuids(files: readonly string[]): Set<string> {
+  const expected = new Set<string>();
+  for (const path of files) {
+    const id = path.split("/").pop()!.replace(".jsonl", "");
+    for (const m of expectedMessages(path, id)) expected.add(m.uuid);
+  }
+  return expected;
+}
+
 Deno.test({
   name: "e2e: live sync of files written as Claude Code writes them",
   ...opts,
@@ -193,11 +203,7 @@ Deno.test({
       projects: 4,
       seed: 3,
     });
-    const expected = new Set<string>();
-    for (const path of corpus.files) {
-      const id = path.split("/").pop()!.replace(".jsonl", "");
-      for (const m of expectedMessages(path, id)) expected.add(m.uuid);
-    }
+    const expected = corpusUuids(corpus.files);
     try {
       await assertKillSafe({
         server,
@@ -680,16 +686,55 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "e2e: SIGKILL while backfilling into the embedded store: each message once, never started over",
+  ...opts,
+  fn: async () => {
+    const s = await scratch(null, { extra: "  batch_size: 2\n  batch_max_bytes: 65536\n" });
+    const corpus = await writeCorpus(s.data, 20_000_000, {
+      turnsPerSession: 10,
+      projects: 3,
+      seed: 9,
+    });
+    const expected = corpusUuids(corpus.files);
+    const logs: string[] = [];
+    for (const killAfter of [100, 200, 300, 400]) {
+      const worker = spawnWorker(s.base);
+      await worker.waitFor("syncing", 10_000);
+      await delay(killAfter);
+      worker.child.kill("SIGKILL");
+      await worker.exit();
+      logs.push(worker.stderr());
+    }
+    const finish = await runWorker([...s.base, "--once"]);
+    assertEquals(finish.code, 0, finish.stderr);
+    logs.push(finish.stderr);
+    // The store may be ahead of the checkpoints after a kill, never behind: a restart that
+    // started over would read the whole history again.
+    for (const log of logs) assert(!log.includes("it acknowledged"), log);
+    assert(!logs[0].includes("backfill done"), "the first kill fell mid-backfill");
+    const db = new DatabaseSync(`${s.state}/conversations.db`, { readOnly: true });
+    try {
+      const uuids = (db.prepare("SELECT uuid FROM messages").all() as { uuid: string }[])
+        .map((r) => r.uuid);
+      assertEquals(uuids.length, expected.size);
+      assert(uuids.every((u) => expected.has(u)), "only the corpus' messages");
+      const receipt = db.prepare("SELECT batches FROM receipts WHERE source_type = 'claude_code'")
+        .get() as { batches: number };
+      assert(receipt.batches > 20, `only ${receipt.batches} batches`);
+    } finally {
+      db.close();
+    }
+  },
+});
+
+Deno.test({
   name: "e2e: a server set up after the embedded store receives the whole history",
   ...opts,
   fn: async (t) => {
     const s = await scratch(null);
     const corpus = await writeCorpus(s.data, 200_000, { turnsPerSession: 4, projects: 2, seed: 5 });
-    const expected = new Set<string>();
-    for (const path of corpus.files) {
-      const id = path.split("/").pop()!.replace(".jsonl", "");
-      for (const m of expectedMessages(path, id)) expected.add(m.uuid);
-    }
+    const expected = corpusUuids(corpus.files);
     const store = () => {
       const db = new DatabaseSync(`${s.state}/conversations.db`, { readOnly: true });
       const uuids = (db.prepare("SELECT uuid FROM messages").all() as { uuid: string }[])
