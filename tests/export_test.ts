@@ -9,7 +9,10 @@ import { VERSION } from "../common/version.ts";
 import type { ChatGptHint } from "../parsers/chatgpt.ts";
 import { openaiSource } from "../workers/openai/source.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { dropSettled } from "./helpers.ts";
+import { conversationOf, dropSettled, textMessage } from "./helpers.ts";
+import { itemOf } from "../common/delivery/item.ts";
+import { newReport, selectNew } from "../common/units/export_delta.ts";
+import type { Conversation } from "../common/types.ts";
 import { rig, withFaults } from "./rig.ts";
 
 const id = (n: number) => `6925e174-0000-8000-8000-${String(n).padStart(12, "0")}`;
@@ -225,4 +228,22 @@ Deno.test("export: the wait for an export to settle", async (t) => {
         }
       }),
   );
+});
+
+Deno.test("export: in both forms, a conversation grown since sends only its new messages", () => {
+  for (const form of ["json", "rows"] as const) {
+    const marks = new Map<string, string>();
+    const select = (c: Conversation) => {
+      const out = selectNew([itemOf(c, form)], (k) => marks.get(k), newReport("e.zip", "h"));
+      for (const [k, v] of out.marks) marks.set(k, v);
+      return out.items.flatMap((i) => i.conversation.messages.map((m) => m.uuid));
+    };
+    const first = [textMessage("m1", "hello"), textMessage("m2", "world")];
+    assertEquals(select(conversationOf(first)), ["m1", "m2"], form);
+    assertEquals(select(conversationOf(first)), [], `${form}: unchanged`);
+    const grown = [...first, textMessage("m3", "again")];
+    assertEquals(select(conversationOf(grown)), ["m3"], `${form}: grown`);
+    const edited = [first[0], textMessage("m2", "World"), grown[2]];
+    assertEquals(select(conversationOf(edited)), ["m2"], `${form}: edited`);
+  }
 });
