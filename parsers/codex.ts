@@ -164,13 +164,20 @@ function eventSkip(
 }
 
 /**
- * How Codex begins an event line, read by {@link CodexParse.unparsedEvent}: its time and the
+ * How Codex begins an event line, read by {@link CodexParse.unparsedLine}: its time and the
  * event's type, each short and without escapes (an escaped one is left to the parse, which reads
  * it as written). A regular expression: comparing the codes one by one in script cost more than
  * the parse it spared.
  */
 const EVENT_HEAD =
   /^\{"timestamp":"([^"\\]{0,64})"(?:,"ordinal":\d{1,20})?,"type":"event_msg","payload":\{"type":"([^"\\]{0,64})"/;
+/**
+ * How Codex begins a reasoning item with no summary and no content (its text is only in
+ * `encrypted_content`, often kilobytes), which the parser skips: its time is the first capture.
+ */
+const REASONING_HEAD =
+  /^\{"timestamp":"([^"\\]{0,64})"(?:,"ordinal":\d{1,20})?,"type":"response_item","payload":\{"type":"reasoning",(?:"id":"[^"\\]{0,256}",)?"summary":\[\],"content":(?:null|\[\])[,}]/;
+const ENCRYPTED_REASONING = "reasoning without a readable summary (encrypted)";
 /** The first item type of a line, looked for after its head. */
 const ITEM_HEAD = /"item":\{"type":"([^"\\]{0,64})"/g;
 
@@ -363,7 +370,7 @@ function mapItem(item: Json, calls: ReadonlyMap<string, CallRecord>): Mapped | s
       const summary = Array.isArray(item.summary) ? item.summary.map(partText) : [];
       const content = Array.isArray(item.content) ? item.content.map(partText) : [];
       const text = [...summary, ...content].filter(Boolean).join("\n\n");
-      if (!text) return "reasoning without a readable summary (encrypted)";
+      if (!text) return ENCRYPTED_REASONING;
       return mappedOf(
         "assistant",
         { contentType: "text", content: { type: "thinking", thinking: text }, text },
@@ -630,18 +637,33 @@ class CodexParse {
   }
 
   /**
-   * An event line this parse would skip, dealt with from its first bytes as Codex writes them
-   * (`{"timestamp":"…",["ordinal":n,]"type":"event_msg","payload":{"type":"…"`): its time is
-   * seen and its skip counted as when it is parsed. Mirrors and completed items are only passed
-   * over once a response item has been seen (before that they may be the only record of a
-   * message); usage and names are always parsed. The mirrors and tool-output events are a
-   * tenth to a quarter of a rollout's bytes.
+   * A line this parse would skip, dealt with from its first bytes as Codex writes them: an event
+   * ({@link unparsedEvent}) or a reasoning item whose text is only encrypted. Its time is seen
+   * and its skip counted as when it is parsed. Such lines are a tenth to a half of a rollout's
+   * bytes. Most lines are told apart by one character where a millisecond time ends the head
+   * (`"type":"e` for events, `"type":"r` and `{"type":"r` for reasoning items) or the ordinal
+   * key begins; the others are parsed.
+   */
+  unparsedLine(text: string): boolean {
+    if (this.carry.form !== "envelope") return false;
+    const ordinal = text.charCodeAt(41) === 111;
+    const at48 = text.charCodeAt(48);
+    if ((ordinal || at48 === 101) && this.unparsedEvent(text)) return true;
+    if (!ordinal && (at48 !== 114 || text.charCodeAt(82) !== 114)) return false;
+    const head = REASONING_HEAD.exec(text);
+    if (head === null) return false;
+    this.time(head[1]);
+    bump(this.skipped, ENCRYPTED_REASONING);
+    return true;
+  }
+
+  /**
+   * An event line (`{"timestamp":"…",["ordinal":n,]"type":"event_msg","payload":{"type":"…"`)
+   * this parse would skip. Mirrors and completed items are only passed over once a response item
+   * has been seen (before that they may be the only record of a message); usage and names are
+   * always parsed.
    */
   unparsedEvent(text: string): boolean {
-    if (this.carry.form !== "envelope") return false;
-    // Most lines are told apart by one character where a millisecond time ends the head
-    // (`"type":"e` for events) or the ordinal key begins; the others are parsed.
-    if (text.charCodeAt(48) !== 101 && text.charCodeAt(41) !== 111) return false;
     const event = EVENT_HEAD.exec(text);
     if (event === null) return false;
     const type = event[2];
@@ -779,7 +801,7 @@ export function parseCodex(input: ParseInput<CodexCarry, CodexHint>): ParseOutpu
       if (id) carry.conversationId = id;
     }
     parse.line(obj, line);
-  }, { unparsed: (text) => parse.unparsedEvent(text) });
+  }, { unparsed: (text) => parse.unparsedLine(text) });
   carry.messageCount += parse.messages.length;
   return finish(parse, parse.messages, input);
 }

@@ -348,7 +348,7 @@ function countingParses(bytes: Uint8Array, name: string): [ParseOutput<CodexCarr
   }
 }
 
-Deno.test("codex parser: events told from their first bytes give what parsing them gives", async (t) => {
+Deno.test("codex parser: lines told from their first bytes give what parsing them gives", async (t) => {
   const at = (s: number) => `2026-02-01T00:00:${String(s).padStart(2, "0")}.000Z`;
   const event = (s: number, payload: Record<string, unknown>, ordinal?: number) =>
     JSON.stringify({
@@ -362,6 +362,13 @@ Deno.test("codex parser: events told from their first bytes give what parsing th
       type: "item_completed",
       turn_id: "t1",
       item: { type, content: [{ type: "text", text }] },
+    });
+  const reasoning = (s: number, payload: Record<string, unknown>, ordinal?: number) =>
+    JSON.stringify({
+      timestamp: at(s),
+      ...(ordinal === undefined ? {} : { ordinal }),
+      type: "response_item",
+      payload: { type: "reasoning", ...payload },
     });
   const lines = [
     JSON.stringify({ timestamp: at(0), type: "session_meta", payload: { id: "s-events" } }),
@@ -400,7 +407,13 @@ Deno.test("codex parser: events told from their first bytes give what parsing th
       info: { total_token_usage: { input_tokens: 5, total_tokens: 9 } },
     }),
     event(13, { type: "thread_name_updated", thread_name: "Named" }),
-    event(14, { type: "task_complete" }),
+    // Reasoning whose text is only encrypted, with an id or an ordinal; then reasoning with
+    // text in its summary or its content, which is delivered.
+    reasoning(15, { summary: [], content: null, encrypted_content: "e".repeat(900) }),
+    reasoning(15, { id: "rs_1", summary: [], content: [], encrypted_content: null }, 3),
+    reasoning(16, { summary: [{ type: "summary_text", text: "a summary" }], content: null }),
+    reasoning(16, { summary: [], content: [{ type: "reasoning_text", text: "in the content" }] }),
+    event(17, { type: "task_complete" }),
   ];
   const bytes = new TextEncoder().encode(lines.join("\n") + "\n");
 
@@ -412,18 +425,21 @@ Deno.test("codex parser: events told from their first bytes give what parsing th
       "user:first, from an event",
       "user:second, from a completed item",
       "user:an item",
+      "assistant:a summary",
+      "assistant:in the content",
     ]);
-    assertEquals(out.conversations[0].updated_at, at(14));
+    assertEquals(out.conversations[0].updated_at, at(17));
     assertEquals(out.skipped, {
       "prompt or answer mirrored from a response_item (delivered once)": 3,
       "event_msg exec_command_end": 2,
       "item_completed Plan": 1,
       "event_msg task_started": 2,
       "event_msg task_complete": 1,
+      "reasoning without a readable summary (encrypted)": 2,
     });
-    // Passed over unparsed: the reasoning, the command's end, the two mirrors, the plan, the
-    // task start at a time that is no date, and the task's end.
-    assertEquals(wholeParses - parses, 7);
+    // Passed over unparsed: the mirrored reasoning, the command's end, the two mirrors, the plan,
+    // the task start at a time that is no date, the task's end and the encrypted reasoning.
+    assertEquals(wholeParses - parses, 9);
   });
 
   const fixtures = [V171, V047, FORK].map((name) => [name, `${DIR}${name}`]);
