@@ -729,6 +729,27 @@ Deno.test({
 });
 
 Deno.test({
+  name: "e2e: a FIFO where the store belongs is reported, not waited on",
+  ...opts,
+  fn: async () => {
+    const s = await scratch(null);
+    const id = "1f000000-0000-4000-8000-000000000001";
+    await Deno.mkdir(`${s.data}/-p`, { recursive: true });
+    await Deno.writeTextFile(
+      `${s.data}/-p/${id}.jsonl`,
+      sessionLines({ sessionId: id, turns: 1, seed: 1 }).join("\n") + "\n",
+    );
+    await Deno.mkdir(s.state, { recursive: true });
+    const made = new Deno.Command("mkfifo", { args: [`${s.state}/conversations.db`] }).outputSync();
+    assert(made.success, "mkfifo");
+    // Opening a FIFO waits for a writer: the worker hung at start, then at its first batch.
+    const out = await runWorker([...s.base, "--once"]);
+    assertEquals(out.code, 1, out.stderr);
+    assertStringIncludes(out.stderr, "conversations.db is not a regular file; expected the store");
+  },
+});
+
+Deno.test({
   name: "e2e: a server set up after the embedded store receives the whole history",
   ...opts,
   fn: async (t) => {

@@ -213,8 +213,19 @@ export class StoreOpener {
   /** For the store at `path`. */
   constructor(readonly path: string) {}
 
-  /** The store, opened now if it was not. */
+  /**
+   * The store, opened now if it was not. Something other than a file in its place (a FIFO,
+   * whose open waits for a writer and hung the worker) is refused, as an error of the store.
+   */
   open(): ConversationStore {
-    return this.store ??= new ConversationStore(this.path, { receipts: true });
+    if (this.store) return this.store;
+    let isFile = true;
+    try {
+      isFile = Deno.statSync(this.path).isFile;
+    } catch {
+      // Not there yet: created now.
+    }
+    if (!isFile) throw new Error(`${this.path} is not a regular file; expected the store`);
+    return this.store = new ConversationStore(this.path, { receipts: true });
   }
 }

@@ -60,7 +60,8 @@ export function storeReceiptOf(stateDir: string, sourceType: string): number | u
   const path = embeddedStorePath(stateDir);
   let store: ConversationStore | undefined;
   try {
-    Deno.statSync(path);
+    // SQLite's open of a FIFO waits for a writer: the worker hung at start.
+    if (!Deno.statSync(path).isFile) return undefined;
     store = new ConversationStore(path, { readOnly: true });
     return store.receipt(sourceType);
   } catch {
