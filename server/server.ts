@@ -7,6 +7,7 @@
  */
 import { type Batch, ConversationSchema, formatIssues, SourceTypeSchema } from "../common/types.ts";
 import { bearerMatches } from "../common/bearer.ts";
+import { isLoopbackHost } from "../common/loopback.ts";
 import { fingerprint64 } from "../common/hash.ts";
 import {
   type ConversationStore,
@@ -147,6 +148,17 @@ function validateBatch(raw: unknown): Batch {
 }
 
 /**
+ * The host name a request was addressed to (its `Host` header without the port), or `undefined`
+ * when it names none.
+ */
+function addressedHost(req: Request): string | undefined {
+  const host = req.headers.get("host");
+  if (host === null) return undefined;
+  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
+  return name.toLowerCase();
+}
+
+/**
  * Builds the request handler.
  *
  * @example Serve a store on a free port
@@ -168,6 +180,18 @@ export function createHandler(options: ServerOptions): (req: Request) => Promise
       const open = options.readOnly && !options.token;
       if (!open && !bearerMatches(req.headers.get("authorization"), options.token)) {
         throw new HttpError(401, "missing or wrong bearer token");
+      }
+      // A web page can give its own name this machine's address (DNS rebinding) and then read
+      // the open viewer as its own origin; its requests still carry that name. Browsers always
+      // send `Host`; a client that sends none is not a page.
+      const host = addressedHost(req);
+      if (open && host !== undefined && !isLoopbackHost(host)) {
+        throw new HttpError(
+          403,
+          `this viewer answers only requests addressed to 127.0.0.1, localhost or [::1], not ` +
+            `${JSON.stringify(host.slice(0, 256))}: a web page that gave its own name this ` +
+            `machine's address must not read your conversations. Open the address it printed`,
+        );
       }
       if (url.pathname === "/internal/v1/sync/batch") {
         if (options.readOnly) throw new HttpError(403, "this server is read-only (a viewer)");

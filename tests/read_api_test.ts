@@ -225,9 +225,38 @@ Deno.test({
       const post = await fetch(`${url}/internal/v1/sync/batch`, { method: "POST", body: "{}" });
       assertEquals(post.status, 403);
       await post.body?.cancel();
+      // A page that made its own name resolve to 127.0.0.1 (DNS rebinding) sends that name.
+      const port = Number(new URL(url).port);
+      for (const host of ["localhost", "127.0.0.1", "[::1]", "LOCALHOST"]) {
+        assertStringIncludes(await rawGet(port, host, "/api/v1/conversations"), "HTTP/1.1 200");
+      }
+      for (const host of ["rebind.example", "127.0.0.1.nip.io", "localhost.evil.example"]) {
+        for (const path of ["/api/v1/conversations", "/"]) {
+          const answer = await rawGet(port, host, path);
+          assertStringIncludes(answer, "HTTP/1.1 403");
+          assertStringIncludes(answer, "addressed to 127.0.0.1, localhost or [::1]");
+          assert(!answer.includes("tax"), `nothing of the store reaches ${host}`);
+        }
+      }
     } finally {
       child.kill("SIGTERM");
       await child.status;
     }
   },
 });
+
+/** One GET to 127.0.0.1:`port` with `Host: host:port`, as a browser sends it; the whole answer. */
+async function rawGet(port: number, host: string, path: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      new TextEncoder().encode(
+        `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    return await new Response(conn.readable).text();
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+}
