@@ -3,8 +3,9 @@
  * `JSON.parse`, as a process of its own), each parser against a bare scan of its own files, a cold
  * `--once` backfill by the Claude Code worker (run as its binary runs under `start` and the
  * services, with their environment) into the embedded store and
- * into the reference server over loopback HTTP, the worker's peak RSS and its RSS once idle and
- * watching, and, with `--ccusage`, ccusage's native build on the same files.
+ * into the reference server over loopback HTTP, the floor of any durable SQLite store under both
+ * (bench/store_floor.ts), the worker's peak RSS and its RSS once idle and watching, and, with
+ * `--ccusage`, ccusage's native build on the same files.
  *
  * ```
  * deno task bench [--mb 200] [--shape realistic|large] [--idle 30] [--ccusage]
@@ -221,6 +222,45 @@ await backfill("cold `--once` backfill into the reference server over loopback H
   SYNC_WORKER_TOKEN: server.token,
 });
 await server.stop();
+
+// The floor under both backfills: the bare scan plus the least a durable SQLite store must do
+// with each message (bench/store_floor.ts), with and without keeping each message once by its id.
+// The median of three, each into a new database.
+async function floor(run: string, args: string[]): Promise<void> {
+  const runs: ProcessFigures[] = [];
+  for (let i = 0; i < 3; i++) {
+    const db = `${await Deno.makeTempDir({ dir: root })}/floor.db`;
+    runs.push(
+      await measure(Deno.execPath(), [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        `${REPO}/bench/store_floor.ts`,
+        projects,
+        db,
+        ...args,
+      ]),
+    );
+  }
+  const f = runs.sort((a, b) => a.seconds - b.seconds)[1];
+  rows.push({
+    run,
+    seconds: f.seconds,
+    cpu: f.cpu,
+    mbps: mb / f.seconds,
+    messagesPerSecond: JSON.parse(f.stdout).messages / f.seconds,
+    peak: f.peak,
+    base: scan.seconds,
+  });
+}
+await floor(
+  "floor: the bare scan + each message inserted into `node:sqlite` by its id (WAL, " +
+    "`synchronous=FULL`, a commit per 2 MB; one thread, its own process, the median of 3)",
+  [],
+);
+await floor("the same floor without the key on message ids (nothing keeps a message once)", [
+  "--no-key",
+]);
 
 // Idle: the worker backfills while watching, then sits; its RSS after `--idle` seconds, started
 // as `start` and the services start it (with PROCESS_ENV) and as a binary run by hand.
