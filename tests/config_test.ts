@@ -36,6 +36,12 @@ Deno.test("config: errors name the file, the key and what was expected", async (
       "config.yaml: security.worker_token: required when server.base_url is set",
     ],
     [
+      "plain IMAP to another machine",
+      "openai:\n  email:\n    host: imap.example.com\n    port: 143\n    security: plain\n",
+      'config.yaml: openai.email.security: "plain" sends the password unencrypted, so it is ' +
+      "only for a server on this machine (127.0.0.1, localhost, ::1), not imap.example.com",
+    ],
+    [
       "a non-http URL",
       "server:\n  base_url: ftp://x\nsecurity:\n  worker_token: t\n",
       "server.base_url: expected an http or https URL",

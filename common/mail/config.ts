@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { isLoopbackHost } from "../loopback.ts";
 
 const port = z.coerce.number().int().min(1).max(65535);
 
@@ -52,6 +53,15 @@ export const emailSchema = z.strictObject({
   }
   if (v.enabled && !v.host) {
     ctx.addIssue({ code: "custom", path: ["host"], message: "required when enabled" });
+  }
+  // Without TLS the password (or token) crosses the network as it is.
+  if (v.security === "plain" && v.host && !isLoopbackHost(v.host)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["security"],
+      message: `"plain" sends the password unencrypted, so it is only for a server on this ` +
+        `machine (127.0.0.1, localhost, ::1), not ${v.host}: use "tls" or "starttls"`,
+    });
   }
   if (v.after_import === "move" && !v.move_to) {
     ctx.addIssue({ code: "custom", path: ["move_to"], message: "required by after_import: move" });
