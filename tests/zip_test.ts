@@ -105,6 +105,56 @@ Deno.test("zip: archives that lie are refused with what is wrong", async (t) => 
       },
     );
   });
+  await t.step("members that share bytes (an overlapping zip bomb) are refused", async () => {
+    // Where each central directory entry is: the end record gives the directory's offset.
+    const entriesOf = (bytes: Uint8Array) => {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const at: number[] = [];
+      let p = view.getUint32(bytes.length - 6, true);
+      for (let n = view.getUint16(bytes.length - 12, true); n > 0; n--) {
+        at.push(p);
+        p += 46 + view.getUint16(p + 28, true) + view.getUint16(p + 30, true) +
+          view.getUint16(p + 32, true);
+      }
+      return { view, at };
+    };
+    const members = [
+      { name: "conversations-000.json", data: " ".repeat(100_000) + "[]" },
+      { name: "conversations-001.json", data: "[]" },
+    ];
+    const cases: [string, (view: DataView, at: number[]) => void, string][] = [
+      [
+        "two names for one member's bytes",
+        (view, at) => view.setUint32(at[1] + 42, view.getUint32(at[0] + 42, true), true),
+        "conversations-00",
+      ],
+      [
+        "one member's data holding the next (the bomb that quotes each next header)",
+        (view, at) => view.setUint32(at[0] + 20, view.getUint32(at[1] + 42, true) + 100, true),
+        "conversations-000.json: its data overlaps member conversations-001.json",
+      ],
+      [
+        "the last member's data running into the directory",
+        (view, at) => view.setUint32(at[1] + 20, 1_000, true),
+        "conversations-001.json: its data overlaps the central directory",
+      ],
+    ];
+    for (const [what, patch, message] of cases) {
+      const bytes = zipBytes(members);
+      const { view, at } = entriesOf(bytes);
+      patch(view, at);
+      await withZip(bytes, async (file) => {
+        const error = await assertRejects(() => readZipDirectory(file));
+        assert(error instanceof ZipError, `${what}: ${error.message}`);
+        assertStringIncludes(error.message, message);
+        assertStringIncludes(error.message, "zip bomb");
+      });
+    }
+    // The same archive untouched is read.
+    await withZip(zipBytes(members), async (file) => {
+      assertEquals((await readZipDirectory(file)).length, 2);
+    });
+  });
   await t.step("a cut-short archive has no directory", async () => {
     const whole = zipBytes([{ name: "a.json", data: "x".repeat(10_000) }]);
     await withZip(whole.subarray(0, whole.length - 30), async (file) => {

@@ -115,7 +115,32 @@ export async function readZipDirectory(file: GuardedFile): Promise<ZipEntry[]> {
   }
   const directory = await file.read(directoryOffset, directorySize);
   if (directory.length < directorySize) throw new ZipError("central directory cut short");
-  return parseDirectory(directory, entries, size);
+  return checkApart(parseDirectory(directory, entries, size), directoryOffset);
+}
+
+/**
+ * `entries`, refused when two members share bytes: each member's local header and data must end
+ * before the next member's header and the central directory begin. A zip whose members overlap
+ * (all pointing at one deflate stream, or each one's data holding the next) inflates to its
+ * size times the number of members: a 10 MB file to terabytes, each member within every limit.
+ * Archives that tools write never overlap.
+ */
+function checkApart(entries: ZipEntry[], directoryOffset: number): ZipEntry[] {
+  const order = [...entries].sort((a, b) => a.headerOffset - b.headerOffset);
+  for (let i = 0; i < order.length; i++) {
+    const entry = order[i];
+    const next = order[i + 1];
+    // The least a member takes: its local header's fixed part and its compressed data.
+    const end = entry.headerOffset + 30 + entry.compressedSize;
+    if (end > (next?.headerOffset ?? directoryOffset)) {
+      throw new ZipError(
+        `${entry.name}: its data overlaps ${
+          next ? `member ${next.name}` : "the central directory"
+        }: members that share bytes are a zip bomb; not read`,
+      );
+    }
+  }
+  return entries;
 }
 
 function parseDirectory(bytes: Uint8Array, count: number, fileSize: number): ZipEntry[] {
