@@ -227,10 +227,55 @@ Deno.test({
         assertEquals(status.worker, worker);
       }
       assert(!running.stderr().includes("in use"), running.stderr());
+      // `start status` asks each of them, under its name, or as one object by source.
+      const text = await run(["status", "--status-port", String(base)], dir);
+      assertEquals(text.code, 0, text.stderr);
+      for (const worker of ["claude_code", "codex", "gemini_cli"]) {
+        assertStringIncludes(text.stdout, `${worker} (`);
+        assertStringIncludes(text.stdout, `${worker} 0.`);
+      }
+      assertStringIncludes(text.stdout, "openai: not found in");
+      const json = await run(["status", "--status-port", String(base), "--json"], dir);
+      const answers = JSON.parse(json.stdout);
+      assertEquals(Object.keys(answers), ["claude_code", "codex", "gemini_cli"]);
+      assertEquals(answers.codex.worker, "codex");
+      assertEquals(answers.codex.running, true);
     } finally {
       await running.stop();
     }
+    // Not running: each says why, and the run fails; without a port it says what to pass.
+    const stopped = await run(["status", "--status-port", String(base)], dir);
+    assertEquals(stopped.code, 1);
+    assertStringIncludes(stopped.stdout, "claude_code (");
+    const portless = await run(["status"], dir);
+    assertEquals(portless.code, 2);
+    assertStringIncludes(portless.stderr, "--status-port N");
     await delay(0);
+  },
+});
+
+Deno.test({
+  name: "start: doctor checks each source found, as its worker runs",
+  ...opts,
+  fn: async () => {
+    const dir = await home();
+    const ok = await run(["doctor"], dir);
+    assertEquals(ok.code, 0, ok.stdout + ok.stderr);
+    for (const worker of ["claude_code", "codex", "gemini_cli"]) {
+      assertStringIncludes(ok.stdout, `${worker} (`);
+    }
+    assertEquals(ok.stdout.split("all checks passed").length - 1, 3);
+    assertStringIncludes(ok.stdout, "claude: not found in");
+    // A state directory the workers cannot write fails the check of each, naming it.
+    const state = `${dir}/state`;
+    await Deno.writeTextFile(state, "a file, not a folder");
+    const bad = await run(["doctor", "--state-dir", state], dir);
+    assertEquals(bad.code, 1, bad.stdout);
+    assertStringIncludes(bad.stdout, state);
+    const unknown = await run(["stats"], dir);
+    assertEquals(unknown.code, 2);
+    assertStringIncludes(unknown.stderr, 'unknown command "stats": expected status, doctor,');
+    assert(!unknown.stderr.includes("could not be read"), unknown.stderr);
   },
 });
 

@@ -74,11 +74,13 @@ function usage(plans: Plan[] | undefined): string {
         startFlag(p.spec)
       })`
     ).join("\n")
-    : "  (the config file could not be read)";
+    : "  (deno task start --help lists them)";
   return `usage: deno task start [options]            (npx -y deno@2.9.6 task start [options])
        deno task start install-service [--print] [options] | uninstall-service
        deno task start export [--out DIR] [--format md|jsonl] [--q WORDS] [--project P]
                               [--from DATE] [--to DATE]
+       deno task start status [--json] (what each running worker is doing; needs a status port)
+       deno task start doctor           (checks each source's setup, as its worker would run)
        deno task start resync           (every source's next run sends everything again)
        deno task start --help | --version
 
@@ -103,6 +105,17 @@ options, passed on to every worker:
 exit codes: 0 ok (malformed lines are counted and named, not failures), 1 a worker failed,
 2 usage or configuration error.`;
 }
+
+/** What `start` does besides running the workers (`run`). */
+const COMMANDS = [
+  "run",
+  "status",
+  "doctor",
+  "install-service",
+  "uninstall-service",
+  "export",
+  "resync",
+];
 
 class UsageError extends Error {
   override name = "UsageError";
@@ -132,11 +145,11 @@ function parse(args: string[]) {
       },
     });
     const command = positionals[0] ?? "run";
-    if (!["run", "install-service", "uninstall-service", "export", "resync"].includes(command)) {
+    if (!COMMANDS.includes(command)) {
       throw new UsageError(
-        `unknown command ${
-          JSON.stringify(command)
-        }: expected install-service, uninstall-service, export or resync`,
+        `unknown command ${JSON.stringify(command)}: expected ${
+          COMMANDS.slice(1, -1).join(", ")
+        } or ${COMMANDS.at(-1)}`,
       );
     }
     if (positionals.length > 1) {
@@ -173,6 +186,55 @@ function parse(args: string[]) {
     if (error instanceof UsageError) throw error;
     throw new UsageError(errorMessage(error));
   }
+}
+
+/**
+ * Runs a worker command (`doctor`, `status`) for each source found, as its worker runs it (with
+ * its permission flags, so `doctor` checks what the worker may do), each answer under its
+ * source's name, or, with `json`, all of them as one object by source. The highest exit code.
+ */
+async function eachWorker(
+  plans: Plan[],
+  args: string[],
+  statusBase: number | undefined,
+  json: boolean,
+): Promise<number> {
+  let code = 0;
+  const answers: Record<string, unknown> = {};
+  for (const p of plans) {
+    if (!p.found) {
+      if (!json) {
+        console.log(`${p.spec.name}: not found in ${p.dir} (--${startFlag(p.spec)} DIR)`);
+      }
+      continue;
+    }
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        ...denoRunArgs(p.spec, repo),
+        ...args,
+        ...(statusBase ? ["--status-port", String(statusBase + p.index)] : []),
+        ...(p.flag ? [`--${p.spec.sourceFlag}`, p.dir] : []),
+      ],
+      env: { ...PROCESS_ENV, ...Deno.env.toObject() },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    code = Math.max(code, output.code);
+    const out = new TextDecoder().decode(output.stdout).trimEnd();
+    const err = new TextDecoder().decode(output.stderr).trimEnd();
+    if (json) {
+      try {
+        answers[p.spec.name] = JSON.parse(out);
+      } catch {
+        answers[p.spec.name] = { error: err || out };
+      }
+    } else {console.log(
+        `${p.spec.name} (${p.spec.binary}):\n${[out, err].filter(Boolean).join("\n")}\n`,
+      );}
+  }
+  if (json) console.log(JSON.stringify(answers, null, 2));
+  return code;
 }
 
 /** Progress lines, one per worker, kept at the bottom of a terminal with the logs above. */
@@ -306,6 +368,21 @@ async function main(args: string[]): Promise<number> {
   if (values.help) {
     console.log(usage(plans));
     return 0;
+  }
+  if (command === "doctor" || command === "status") {
+    const base = statusPort ?? (config.status.port || undefined);
+    if (command === "status" && !base) {
+      console.error(
+        "start: status: the workers serve their status only on a status port: start them with " +
+          "--status-port N (or status.port in the config file), then run status with the same",
+      );
+      return 2;
+    }
+    const args = [command];
+    if (configPath) args.push("--config", configPath);
+    if (typeof values["state-dir"] === "string") args.push("--state-dir", stateDir);
+    if (values.json) args.push("--json");
+    return await eachWorker(plans, args, base, Boolean(values.json));
   }
   if (command === "install-service") {
     // The service runs start on its own: a config, a state directory and source flags carry over.
