@@ -223,15 +223,15 @@ async function eachWorker(
     code = Math.max(code, output.code);
     const out = new TextDecoder().decode(output.stdout).trimEnd();
     const err = new TextDecoder().decode(output.stderr).trimEnd();
-    if (json) {
-      try {
-        answers[p.spec.name] = JSON.parse(out);
-      } catch {
-        answers[p.spec.name] = { error: err || out };
-      }
-    } else {console.log(
-        `${p.spec.name} (${p.spec.binary}):\n${[out, err].filter(Boolean).join("\n")}\n`,
-      );}
+    if (!json) {
+      console.log(`${p.spec.name} (${p.spec.binary}):\n${[out, err].filter(Boolean).join("\n")}\n`);
+      continue;
+    }
+    try {
+      answers[p.spec.name] = JSON.parse(out);
+    } catch {
+      answers[p.spec.name] = { error: err || out };
+    }
   }
   if (json) console.log(JSON.stringify(answers, null, 2));
   return code;
@@ -381,8 +381,10 @@ async function main(args: string[]): Promise<number> {
     const args = [command];
     if (configPath) args.push("--config", configPath);
     if (typeof values["state-dir"] === "string") args.push("--state-dir", stateDir);
-    if (values.json) args.push("--json");
-    return await eachWorker(plans, args, base, Boolean(values.json));
+    // Only status answers in JSON.
+    const json = command === "status" && Boolean(values.json);
+    if (json) args.push("--json");
+    return await eachWorker(plans, args, base, json);
   }
   if (command === "install-service") {
     // The service runs start on its own: a config, a state directory and source flags carry over.
