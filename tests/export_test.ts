@@ -14,6 +14,9 @@ import { itemOf } from "../common/delivery/item.ts";
 import { newReport, selectNew } from "../common/units/export_delta.ts";
 import type { Conversation } from "../common/types.ts";
 import { rig, withFaults } from "./rig.ts";
+import { GEMINI_SHAPES, parseGemini } from "../parsers/gemini.ts";
+import { wholePart } from "../parsers/document.ts";
+import { geminiRecord } from "../bench/export_corpus.ts";
 
 const id = (n: number) => `6925e174-0000-8000-8000-${String(n).padStart(12, "0")}`;
 
@@ -246,4 +249,69 @@ Deno.test("export: in both forms, a conversation grown since sends only its new 
     const edited = [first[0], textMessage("m2", "World"), grown[2]];
     assertEquals(select(conversationOf(edited)), ["m2"], `${form}: edited`);
   }
+});
+
+Deno.test("export: a conversation delivered in parts is known whole: a newer export sends only what is new", async (t) => {
+  // A linked Gemini thread of 3 MB, which the parser cuts into two parts with one id.
+  const thread = (prompts: number) =>
+    Array.from({ length: prompts }, (_, i) => {
+      // Newest first: the prompt added last is the first record.
+      const time = new Date(Date.UTC(2026, 2, 10, 18, prompts - i)).toISOString();
+      const record = geminiRecord(time, `prompt ${prompts - i}`);
+      record.safeHtmlItem = [{ html: `<p>${"a".repeat(100_000)}</p>` }];
+      record.titleUrl = "https://gemini.google.com/app/0123abcd";
+      return record;
+    });
+  const takeout = (records: ReturnType<typeof thread>) =>
+    parseGemini({
+      bytes: new Uint8Array(0),
+      firstLine: 1,
+      carry: undefined,
+      file: { path: "MyActivity.json", hint: { kind: "activity" }, host: "h" },
+      document: wholePart(records, GEMINI_SHAPES.activity),
+    }).conversations;
+  const marks = new Map<string, string>();
+  /** Each part in a call of its own, as parts of a document come, its marks applied after. */
+  const send = (conversations: Conversation[]) =>
+    conversations.flatMap((c) => {
+      const out = selectNew([itemOf(c, "json")], (k) => marks.get(k), newReport("t.zip", "h"));
+      for (const [k, v] of out.marks) marks.set(k, v);
+      return out.items.flatMap((i) => i.conversation.messages);
+    });
+  const uuids = (messages: { uuid: string }[]) => messages.map((m) => m.uuid).sort();
+  const first = takeout(thread(30));
+  assertEquals(first.length, 2, "cut in two");
+  assertEquals(new Set(first.map((c) => c.uuid)).size, 1);
+  const all = first.flatMap((c) => c.messages);
+  await t.step("the first export sends every message once", () => {
+    assertEquals(uuids(send(first)), uuids(all));
+  });
+  await t.step("a newer export in which the thread did not grow sends nothing of it", () => {
+    // Another conversation's prompt on top: the thread's parts are cut where they were.
+    const other = geminiRecord("2026-03-11T09:00:00.000Z", "A pasta recipe");
+    const newer = takeout([other, ...thread(30)]);
+    assertEquals(send(newer.filter((c) => c.uuid === first[0].uuid)), []);
+  });
+  await t.step("grown, it sends its new prompt and answer and what changed with them", () => {
+    // Rounds count from each part's start, and the cut moved: those messages changed.
+    const grown = takeout(thread(31));
+    const before = new Map(all.map((m) => [m.uuid, JSON.stringify(m)]));
+    const sent = send(grown);
+    assertEquals(sent.filter((m) => !before.has(m.uuid)).length, 2);
+    for (const m of sent.filter((m) => before.has(m.uuid))) {
+      assert(before.get(m.uuid) !== JSON.stringify(m), `${m.uuid} sent again unchanged`);
+    }
+    assertEquals(send(takeout(thread(31))), [], "and the same again: nothing");
+  });
+  await t.step("both parts in one call: the same", () => {
+    marks.clear();
+    const out = selectNew(
+      first.map((c) => itemOf(c, "json")),
+      (k) => marks.get(k),
+      newReport("t.zip", "h"),
+    );
+    for (const [k, v] of out.marks) marks.set(k, v);
+    assertEquals(out.messages, all.length);
+    assertEquals(send(takeout(thread(30))), []);
+  });
 });

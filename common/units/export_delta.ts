@@ -76,8 +76,9 @@ export function exportKey(hash: string): string {
  * whose fingerprint was delivered is dropped; one that changed keeps only the messages whose
  * fingerprint was not delivered with it (none when only its title or metadata changed).
  *
- * A conversation's mark holds its fingerprint and those of its messages (`<print> <m1>,<m2>,…`):
- * one row per conversation, not per message, to write and to look up.
+ * A conversation's mark holds its last fingerprints and those of every message delivered with it
+ * (`<print>+<print before>… <m1>,<m2>,…`): one row per conversation, not per message, to write and
+ * to look up.
  *
  * @example A conversation seen before sends nothing
  * ```ts
@@ -98,6 +99,8 @@ export function selectNew(
 ): { items: Item[]; marks: Mark[]; messages: number } {
   const out: Item[] = [];
   const marks: Mark[] = [];
+  /** The marks made here, for a conversation that comes again in the same call. */
+  const made = new Map<string, string>();
   let messages = 0;
   for (const item of items) {
     const conversation = item.conversation;
@@ -106,9 +109,12 @@ export function selectNew(
     const prints = conversation.messages.map((m) => fingerprint64(JSON.stringify(m)));
     const print = conversationPrint(conversation, prints);
     const key = `c:${conversation.uuid}`;
-    const before = fingerprint(key);
+    const before = made.get(key) ?? fingerprint(key);
     const space = before?.indexOf(" ") ?? -1;
-    if (before !== undefined && (space < 0 ? before : before.slice(0, space)) === print) {
+    const seen = before === undefined
+      ? []
+      : (space < 0 ? before : before.slice(0, space)).split("+");
+    if (seen.includes(print)) {
       report.unchanged++;
       continue;
     }
@@ -116,7 +122,15 @@ export function selectNew(
     else report.changed++;
     const delivered = new Set(space < 0 ? [] : before!.slice(space + 1).split(","));
     const fresh = conversation.messages.filter((_, i) => !delivered.has(prints[i]));
-    marks.push([key, `${print} ${prints.join(",")}`]);
+    // A conversation can come in parts under one id (a Gemini thread cut at GROUP_CHARS), and
+    // where the cut falls moves as newer exports add to it: what was delivered stays known with
+    // what is delivered now, and the last parts' own prints with it. Remembered as its last
+    // part only, the other parts were sent again by every newer export.
+    for (const p of prints) delivered.add(p);
+    delivered.delete("");
+    const mark = `${[print, ...seen].slice(0, KEPT_PRINTS).join("+")} ${[...delivered].join(",")}`;
+    made.set(key, mark);
+    marks.push([key, mark]);
     messages += fresh.length;
     report.sent += fresh.length;
     if (fresh.length === conversation.messages.length) out.push(item);
@@ -126,6 +140,9 @@ export function selectNew(
   }
   return { items: out, marks, messages };
 }
+
+/** How many of a conversation's last prints (of its parts, or its versions) its mark keeps. */
+const KEPT_PRINTS = 16;
 
 /** A conversation's fingerprint: its fields besides the messages, and its messages' prints. */
 function conversationPrint(conversation: Conversation, prints: readonly string[]): string {
