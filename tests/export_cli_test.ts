@@ -156,6 +156,37 @@ Deno.test("export: Markdown for every source, JSON Lines for one, a search, bad 
     ]);
     assertStringIncludes(dated.stdout, "exported 2 conversation(s)");
   });
+  await t.step("ids and titles too long for a file name still get one, apart", async () => {
+    // Ids up to 1,024 characters pass the schema; one of 600 failed the whole export.
+    const other = await Deno.makeTempDir();
+    const store = new ConversationStore(`${other}/conversations.db`);
+    const at = "2026-11-03T10:00:00.000Z";
+    const conversation = (uuid: string, title: string) => ({
+      uuid,
+      title,
+      created_at: at,
+      updated_at: at,
+      metadata: {},
+      messages: [message(`m-${title}-${uuid.length}`, "user", { type: "text", text: "hi" }, "hi")],
+    });
+    store.applyBatch({
+      source_type: "codex",
+      conversations: [
+        conversation("a".repeat(600), "a long id"),
+        conversation(`${"a".repeat(598)}b`, "a long id"),
+        // Letters of four bytes each: 60 of them were 240 bytes of title.
+        conversation("c-wide", "\u{20000}".repeat(80)),
+      ],
+    });
+    store.close();
+    const out = await start(["--state-dir", other, "--out", `${other}/md`]);
+    assertEquals(out.code, 0, out.stderr);
+    const names = [...Deno.readDirSync(`${other}/md`)].map((e) => e.name);
+    assertEquals(names.length, 3);
+    for (const name of names) {
+      assert(new TextEncoder().encode(name).length <= 255, name);
+    }
+  });
   await t.step("bad flags are named; no store is said plainly", async () => {
     const format = await start(["--state-dir", state, "--format", "pdf"]);
     assertEquals(format.code, 2);

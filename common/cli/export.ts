@@ -6,6 +6,7 @@
  * @module
  */
 import { join } from "node:path";
+import { sha256Hex } from "../hash.ts";
 import {
   ConversationStore,
   type StoredConversation,
@@ -31,10 +32,29 @@ function yamlValue(value: unknown): string {
   return JSON.stringify(value ?? "");
 }
 
+const encoder = new TextEncoder();
+
 function slug(title: string): string {
-  const s = title.toLowerCase().normalize("NFKD").replace(/[^\p{L}\p{N}]+/gu, "-")
-    .replace(/^-+|-+$/g, "").slice(0, 60);
-  return s || "untitled";
+  const s = [
+    ...title.toLowerCase().normalize("NFKD").replace(/[^\p{L}\p{N}]+/gu, "-")
+      .replace(/^-+|-+$/g, "").slice(0, 60),
+  ];
+  // At most 120 bytes: letters of four bytes (CJK Extension B) would pass the name's limit.
+  while (encoder.encode(s.join("")).length > 120) s.pop();
+  return s.join("") || "untitled";
+}
+
+/**
+ * A conversation's Markdown file name: date, title and id, within the 255 bytes a file name may
+ * have. The whole id keeps names apart (ChatGPT's ids share their first digits, the creation
+ * time); an id too long for the name (up to 1,024 characters pass the schema) is shortened with
+ * a digest of it. One such id failed the whole export.
+ */
+function fileNameOf(c: { created_at: string; title: string; uuid: string }): string {
+  const id = encoder.encode(c.uuid).length <= 80
+    ? c.uuid
+    : `${[...c.uuid].slice(0, 16).join("")}-${sha256Hex(c.uuid).slice(0, 32)}`;
+  return `${c.created_at.slice(0, 10)}-${slug(c.title)}-${id}.md`.replace(/[/\\]/g, "-");
 }
 
 /** A fenced block that no backtick run inside `text` can close. */
@@ -151,7 +171,6 @@ export async function exportConversations(
     const file = o.format === "jsonl"
       ? await Deno.open(jsonl, { write: true, create: true, truncate: true })
       : undefined;
-    const encoder = new TextEncoder();
     try {
       for (const uuid of uuids) {
         const c = store.conversation(uuid);
@@ -165,12 +184,7 @@ export async function exportConversations(
           };
           await file.write(encoder.encode(`${JSON.stringify(canonical)}\n`));
         } else {
-          // The whole uuid: ChatGPT's ids share their first digits (the creation time).
-          const name = `${c.created_at.slice(0, 10)}-${slug(c.title)}-${c.uuid}.md`;
-          await Deno.writeTextFile(
-            join(o.outDir, name.replace(/[/\\]/g, "-")),
-            markdownOf(c, messages),
-          );
+          await Deno.writeTextFile(join(o.outDir, fileNameOf(c)), markdownOf(c, messages));
         }
       }
     } finally {
