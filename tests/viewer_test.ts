@@ -178,7 +178,15 @@ Deno.test({
     const base = `http://127.0.0.1:${server.addr.port}`;
     const browser = await puppeteer.launch({
       executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--headless=new", "--disable-gpu"],
+      // A name of the attacker's that resolves to this machine, as DNS rebinding makes it.
+      args: [
+        "--no-sandbox",
+        "--headless=new",
+        "--disable-gpu",
+        "--host-resolver-rules=MAP rebind.example 127.0.0.1",
+      ],
+      // Chromium's own files (crash reports) go into the test's folder, not the user's home.
+      env: { ...Deno.env.toObject(), HOME: dir, XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir },
     });
     try {
       const page = await browser.newPage();
@@ -218,6 +226,14 @@ Deno.test({
         !violations.some((v) => /Content Security Policy|Refused/.test(v)),
         violations.join("\n"),
       );
+      // Reached under the attacker's name, the viewer shows nothing of the store.
+      const rebound = await page.goto(
+        `http://rebind.example:${server.addr.port}/api/v1/conversations`,
+      );
+      assertEquals(rebound?.status(), 403);
+      const refused = String(await page.evaluate(`document.body.innerText`));
+      assertStringIncludes(refused, "addressed to 127.0.0.1, localhost or [::1]");
+      assert(!refused.includes("another"), refused);
     } finally {
       await browser.close();
       await server.shutdown();
