@@ -240,16 +240,27 @@ Deno.test({
       assertEquals(Object.keys(answers), ["claude_code", "codex", "gemini_cli"]);
       assertEquals(answers.codex.worker, "codex");
       assertEquals(answers.codex.running, true);
+      // Without the port, each says what its state database holds, beside the running worker.
+      const stored = await run(["status", "--json"], dir);
+      assertEquals(stored.code, 0, stored.stderr);
+      const held = JSON.parse(stored.stdout);
+      assertEquals(held.codex.running, true);
+      assertStringIncludes(held.codex.held_by, "pid ");
+      assert(held.codex.total_synced > 0, stored.stdout);
+      assertEquals(held.codex.files, 1);
     } finally {
       await running.stop();
     }
-    // Not running: each says why, and the run fails; without a port it says what to pass.
+    // Not running: asked on its port, each says why, and the run fails; from its state, it
+    // says it is not running, and what it delivered.
     const stopped = await run(["status", "--status-port", String(base)], dir);
     assertEquals(stopped.code, 1);
     assertStringIncludes(stopped.stdout, "claude_code (");
     const portless = await run(["status"], dir);
-    assertEquals(portless.code, 2);
-    assertStringIncludes(portless.stderr, "--status-port N");
+    assertEquals(portless.code, 0, portless.stderr);
+    assertStringIncludes(portless.stdout, "codex: not running");
+    assertStringIncludes(portless.stdout, "messages in all");
+    assertStringIncludes(portless.stdout, "--status-port N");
     await delay(0);
   },
 });

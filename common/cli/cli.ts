@@ -19,6 +19,7 @@ import { mainPermissionFlags } from "../permissions.ts";
 import type { SourceSpec } from "../source_spec.ts";
 import { DeadLetterUsageError, runDeadLetters } from "../delivery/dead_letters.ts";
 import { fetchStatus, formatStatus } from "../status.ts";
+import { formatStoredStatus, storedStatus } from "./stored_status.ts";
 import { type CliContext, parseCli, resolveDataDir, usage } from "./context.ts";
 import { VERSION } from "../version.ts";
 import { readStatusToken, runWorker, statusTokenPath } from "./launch.ts";
@@ -151,10 +152,15 @@ async function runExport(ctx: CliContext): Promise<number> {
 async function status(ctx: CliContext, config: Config): Promise<number> {
   const port = ctx.statusPort ?? config.status.port;
   if (!port) {
-    console.error(
-      `${ctx.spec.binary}: status.port is not set; set it in the config file or pass --status-port`,
-    );
-    return 2;
+    // No port to ask: what the state database says, read beside the worker.
+    try {
+      const stored = storedStatus(ctx.stateDir, ctx.spec.name);
+      console.log(ctx.json ? JSON.stringify(stored, null, 2) : formatStoredStatus(stored));
+      return 0;
+    } catch (error) {
+      console.error(`${ctx.spec.binary}: ${errorMessage(error)}`);
+      return 1;
+    }
   }
   const token = config.status.token || readStatusToken(ctx);
   if (!token) {

@@ -102,6 +102,38 @@ export class StateLock {
     return new StateLock(db, holderPath);
   }
 
+  /**
+   * Whether a worker holds the lock of `worker` in `stateDir`, found without taking it or
+   * writing anything: `undefined` when none runs, else who holds it when it wrote that.
+   *
+   * @example No worker has run here
+   * ```ts
+   * import { StateLock } from "./lock.ts";
+   * console.log(StateLock.heldBy(await Deno.makeTempDir(), "codex")); // undefined
+   * ```
+   */
+  static heldBy(stateDir: string, worker: string): { holder?: LockHolder } | undefined {
+    const path = join(stateDir, `${worker}.lock`);
+    let db: DatabaseSync;
+    try {
+      Deno.statSync(path);
+      db = new DatabaseSync(path, { readOnly: true });
+    } catch {
+      return undefined;
+    }
+    try {
+      // A holder keeps the file locked exclusively: even a read is refused at once.
+      db.exec("PRAGMA busy_timeout=0");
+      db.prepare("SELECT * FROM held").all();
+      return undefined;
+    } catch (error) {
+      if (!/locked|busy/i.test((error as Error).message)) return undefined;
+      return { holder: readHolder(`${path}.holder.json`) };
+    } finally {
+      db.close();
+    }
+  }
+
   /** Frees the lock. */
   release(): void {
     if (!this.#db) return;
