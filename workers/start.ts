@@ -189,6 +189,30 @@ function parse(args: string[]) {
 }
 
 /**
+ * The worker of `p` as its binary runs (its permission flags, the services' environment), with
+ * `args`, its status port (`statusBase` plus its place in the table) and its folder when a flag
+ * named one; without the flag, the worker finds the same folders itself, its other defaults too.
+ */
+function workerCommand(
+  p: Plan,
+  args: string[],
+  statusBase: number | undefined,
+  stdio: Pick<Deno.CommandOptions, "stdout" | "stderr">,
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      ...denoRunArgs(p.spec, repo),
+      ...args,
+      ...(statusBase ? ["--status-port", String(statusBase + p.index)] : []),
+      ...(p.flag ? [`--${p.spec.sourceFlag}`, p.dir] : []),
+    ],
+    env: { ...PROCESS_ENV, ...Deno.env.toObject() },
+    stdin: "null",
+    ...stdio,
+  });
+}
+
+/**
  * Runs a worker command (`doctor`, `status`) for each source found, as its worker runs it (with
  * its permission flags, so `doctor` checks what the worker may do), each answer under its
  * source's name, or, with `json`, all of them as one object by source. The highest exit code.
@@ -208,18 +232,8 @@ async function eachWorker(
       }
       continue;
     }
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        ...denoRunArgs(p.spec, repo),
-        ...args,
-        ...(statusBase ? ["--status-port", String(statusBase + p.index)] : []),
-        ...(p.flag ? [`--${p.spec.sourceFlag}`, p.dir] : []),
-      ],
-      env: { ...PROCESS_ENV, ...Deno.env.toObject() },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const output = await workerCommand(p, args, statusBase, { stdout: "piped", stderr: "piped" })
+      .output();
     code = Math.max(code, output.code);
     const out = new TextDecoder().decode(output.stdout).trimEnd();
     const err = new TextDecoder().decode(output.stderr).trimEnd();
@@ -445,22 +459,12 @@ async function main(args: string[]): Promise<number> {
   const board = tty ? new Board(detected.map((p) => p.spec.name)) : undefined;
   const summaries = new Map<string, RunSummary>();
   const launch = (p: Plan) => {
-    const port = base ? ["--status-port", String(base + p.index)] : [];
     const line = `ai-sync: starting ${p.spec.binary} on ${[p.dir, ...p.others].join(" and ")}${
       base ? `, status on 127.0.0.1:${base + p.index}` : ""
     }`;
     if (board) board.log(line);
     else console.error(line);
-    const child = new Deno.Command(Deno.execPath(), {
-      // Without the flag, the worker finds the same folders itself, its other defaults too.
-      args: [
-        ...denoRunArgs(p.spec, repo),
-        ...common,
-        ...port,
-        ...(p.flag ? [`--${p.spec.sourceFlag}`, p.dir] : []),
-      ],
-      env: { ...PROCESS_ENV, ...Deno.env.toObject() },
-      stdin: "null",
+    const child = workerCommand(p, common, base, {
       stdout: values["dry-run"] ? "inherit" : "piped",
       stderr: board ? "piped" : "inherit",
     }).spawn();
