@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
 import { formatStoredStatus, storedStatus } from "../common/cli/stored_status.ts";
 import { StateLock } from "../common/state/lock.ts";
 import { StateStore } from "../common/state/state.ts";
@@ -42,6 +42,18 @@ Deno.test("stored status: what the state database says, without taking the lock"
         lock.release();
       }
       assertEquals(storedStatus(dir, "codex").running, false);
+    });
+    await t.step("FIFOs where the lock and the state belong are reported, not waited on", () => {
+      const fifos = Deno.makeTempDirSync();
+      try {
+        for (const name of ["gemini.lock", "gemini.state.db"]) {
+          new Deno.Command("mkfifo", { args: [`${fifos}/${name}`] }).outputSync();
+        }
+        const error = assertThrows(() => storedStatus(fifos, "gemini"));
+        assertStringIncludes(error.message, "gemini.state.db is not a file");
+      } finally {
+        Deno.removeSync(fifos, { recursive: true });
+      }
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -49,11 +49,14 @@ export function storedStatus(stateDir: string, worker: string): StoredStatus {
     has_state: false,
   };
   const path = join(stateDir, `${worker}.state.db`);
+  let file: Deno.FileInfo;
   try {
-    Deno.statSync(path);
+    file = Deno.statSync(path);
   } catch {
     return status;
   }
+  // SQLite's open of a FIFO waits for a writer: the command would hang.
+  if (!file.isFile) throw new Error(`${path} is not a file: not a state database`);
   const state = new StateStore(path);
   try {
     status.has_state = true;

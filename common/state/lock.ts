@@ -116,7 +116,8 @@ export class StateLock {
     const path = join(stateDir, `${worker}.lock`);
     let db: DatabaseSync;
     try {
-      Deno.statSync(path);
+      // Only a file: SQLite's open of a FIFO waits for a writer (no worker can hold one anyway).
+      if (!Deno.statSync(path).isFile) return undefined;
       db = new DatabaseSync(path, { readOnly: true });
     } catch {
       return undefined;
